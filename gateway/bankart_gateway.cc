@@ -1,0 +1,493 @@
+#include "gateway/bankart_gateway.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gateway/alias.h"
+#include "gateway/callback_parser.h"
+#include "gateway/money.h"
+#include "gateway/signing.h"
+
+namespace flikpay::gateway {
+namespace {
+
+using Json = nlohmann::json;
+
+// Bankart signs the Content-Type exactly as sent, so it is one constant, sent on GET too.
+constexpr char kContentType[] = "application/json; charset=utf-8";
+constexpr size_t kMaxMerchantTransactionId = 50;
+constexpr size_t kMaxDescription = 255;
+constexpr size_t kMaxMerchantMetadata = 255;
+
+absl::Status InvalidField(absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
+}
+
+absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id,
+                                   int64_t amount_minor, absl::string_view currency,
+                                   absl::string_view description,
+                                   absl::string_view callback_url) {
+  if (merchant_transaction_id.empty()) {
+    return InvalidField("merchant_transaction_id", "is required");
+  }
+  if (merchant_transaction_id.size() > kMaxMerchantTransactionId) {
+    return InvalidField("merchant_transaction_id", "must be at most 50 characters");
+  }
+  if (amount_minor <= 0) return InvalidField("amount_minor", "must be greater than 0");
+  if (currency != "EUR") return InvalidField("currency", "Flik supports only EUR");
+  if (description.size() > kMaxDescription) {
+    return InvalidField("description", "must be at most 255 characters");
+  }
+  if (callback_url.empty()) return InvalidField("callback_url", "is required");
+  return absl::OkStatus();
+}
+
+void SetIfNotEmpty(Json& object, const char* key, const std::string& value) {
+  if (!value.empty()) object[key] = value;
+}
+
+std::optional<ReturnType> ParseReturnType(absl::string_view text) {
+  const std::string upper = absl::AsciiStrToUpper(text);
+  if (upper == "FINISHED") return ReturnType::kFinished;
+  if (upper == "REDIRECT") return ReturnType::kRedirect;
+  if (upper == "HTML") return ReturnType::kHtml;
+  if (upper == "PENDING") return ReturnType::kPending;
+  if (upper == "ERROR") return ReturnType::kError;
+  return std::nullopt;
+}
+
+std::optional<StatusReport::Status> ParseTransactionStatus(absl::string_view text) {
+  const std::string upper = absl::AsciiStrToUpper(text);
+  if (upper == "SUCCESS") return StatusReport::Status::kSuccess;
+  if (upper == "PENDING") return StatusReport::Status::kPending;
+  if (upper == "REDIRECT") return StatusReport::Status::kRedirect;
+  if (upper == "CANCELLED") return StatusReport::Status::kCancelled;
+  if (upper == "ERROR") return StatusReport::Status::kError;
+  return std::nullopt;
+}
+
+// Codes after which the same request may succeed later: rate limit, maintenance, temporarily
+// unavailable.
+bool IsRetryableCode(int code) { return code == 1009 || code == 1010 || code == 3003; }
+
+SubmitOutcome Unknown(std::string reason, int http_status = 0) {
+  SubmitOutcome outcome;
+  outcome.kind = SubmitOutcome::Kind::kUnknown;
+  outcome.unknown_reason = std::move(reason);
+  outcome.http_status = http_status;
+  return outcome;
+}
+
+std::optional<absl::Time> ParseExpires(absl::string_view text) {
+  absl::Time time;
+  std::string error;
+  if (text.empty() ||
+      !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(text), absl::UTCTimeZone(),
+                       &time, &error)) {
+    return std::nullopt;
+  }
+  return time;
+}
+
+std::string QueryParameter(absl::string_view request_uri, absl::string_view name) {
+  const size_t question = request_uri.find('?');
+  if (question == absl::string_view::npos) return "";
+  for (absl::string_view pair : absl::StrSplit(request_uri.substr(question + 1), '&')) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, '=');
+    if (kv.first == name) return std::string(kv.second);
+  }
+  return "";
+}
+
+std::string HeaderValue(const InboundCallback& callback, const std::string& name) {
+  auto it = callback.headers.find(name);
+  return it == callback.headers.end() ? "" : it->second;
+}
+
+}  // namespace
+
+BankartGateway::BankartGateway(BankartConfig config) : config_(std::move(config)) {
+  while (absl::EndsWith(config_.base_url, "/")) config_.base_url.pop_back();
+  base_path_ = RequestUriOf(config_.base_url);
+  if (base_path_ == "/") base_path_.clear();
+  const std::string password = config_.password_mode == PasswordMode::kSha1Rounds
+                                   ? HashPassword(config_.api_password)
+                                   : config_.api_password;
+  authorization_ =
+      absl::StrCat("Basic ", Base64Encode(absl::StrCat(config_.api_user, ":", password)));
+}
+
+absl::StatusOr<const ConnectorCredentials*> BankartGateway::CredentialsFor(
+    Connector connector) const {
+  auto it = config_.connectors.find(connector);
+  if (it == config_.connectors.end() || it->second.api_key.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no Bankart connector is configured for ", ConnectorName(connector)));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<HttpExchange> BankartGateway::SendSigned(
+    const ConnectorCredentials& credentials, const std::string& method,
+    const std::string& path, const std::string& body, absl::Time deadline) {
+  const absl::Duration remaining = deadline - absl::Now();
+  if (remaining <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError("deadline passed before the gateway was called");
+  }
+  const std::string date = FormatHttpDate(absl::Now());
+  const std::string request_uri = absl::StrCat(base_path_, path);
+  HttpRequest request;
+  request.method = method;
+  request.url = absl::StrCat(config_.base_url, path);
+  request.body = body;
+  request.timeout = std::min(remaining, config_.max_call_timeout);
+  request.connect_timeout = std::min(request.timeout, config_.connect_timeout);
+  request.headers = {
+      {"Authorization", authorization_},
+      {"Content-Type", kContentType},
+      {"Accept", "application/json"},
+      {"Date", date},
+      {"X-Signature", Sign(credentials.shared_secret,
+                           SignedParts{method, body, kContentType, date, request_uri})},
+  };
+  return http_.Send(request);
+}
+
+absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
+                                                     const std::string& operation,
+                                                     const Json& body,
+                                                     absl::Time deadline) {
+  absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
+  if (!credentials.ok()) return credentials.status();
+  absl::StatusOr<HttpExchange> exchange =
+      SendSigned(**credentials, "POST",
+                 absl::StrCat("/transaction/", (*credentials)->api_key, "/", operation),
+                 body.dump(), deadline);
+  if (!exchange.ok()) return exchange.status();
+  switch (exchange->failure) {
+    case HttpExchange::Failure::kNotSent:
+      return absl::UnavailableError(
+          absl::StrCat("the gateway could not be reached: ", exchange->failure_reason));
+    case HttpExchange::Failure::kNoAnswer:
+      return Unknown(absl::StrCat("no answer from the gateway: ", exchange->failure_reason));
+    case HttpExchange::Failure::kNone:
+      break;
+  }
+  const HttpResponse& response = exchange->response;
+  // 5xx includes 504 and Cloudflare's 522: the gateway may have created the transaction.
+  if (response.status >= 500) {
+    return Unknown(absl::StrCat("gateway answered HTTP ", response.status), response.status);
+  }
+  const Json answer = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  SubmitOutcome outcome;
+  outcome.http_status = static_cast<int>(response.status);
+  if (answer.is_discarded() || !answer.is_object()) {
+    if (response.status < 300) {
+      return Unknown("the gateway's answer is not JSON", response.status);
+    }
+    outcome.kind = SubmitOutcome::Kind::kDeclined;
+    outcome.errors.push_back(GatewayError{
+        1001, absl::StrCat("gateway answered HTTP ", response.status), "", ""});
+    outcome.retryable = response.status == 429;
+    return outcome;
+  }
+  outcome.uuid = JsonText(answer, "uuid");
+  outcome.purchase_id = JsonText(answer, "purchaseId");
+  outcome.redirect_url = JsonText(answer, "redirectUrl");
+  if (auto extra = answer.find("extraData"); extra != answer.end() && extra->is_object()) {
+    outcome.adapter_reference_id = JsonText(*extra, "adapterReferenceId");
+    outcome.expires_at = ParseExpires(JsonText(*extra, "expiresDateTime"));
+  }
+  const bool success = answer.value("success", false);
+  const std::optional<ReturnType> return_type =
+      ParseReturnType(JsonText(answer, "returnType"));
+  if (response.status < 300 && success && return_type.has_value() &&
+      *return_type != ReturnType::kError) {
+    outcome.kind = SubmitOutcome::Kind::kAccepted;
+    outcome.return_type = *return_type;
+    return outcome;
+  }
+  if (response.status < 300 && success && !return_type.has_value()) {
+    return Unknown("the gateway's answer has no returnType", response.status);
+  }
+  outcome.kind = SubmitOutcome::Kind::kDeclined;
+  outcome.return_type = ReturnType::kError;
+  outcome.errors = ParseGatewayErrors(answer);
+  if (outcome.errors.empty()) {
+    outcome.errors.push_back(GatewayError{
+        1000, absl::StrCat("gateway refused the request (HTTP ", response.status, ")"), "",
+        ""});
+  }
+  outcome.retryable = response.status == 429;
+  for (const GatewayError& error : outcome.errors) {
+    outcome.retryable |= IsRetryableCode(error.code);
+  }
+  return outcome;
+}
+
+absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
+                                                    absl::Time deadline) {
+  if (absl::Status status =
+          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
+      !status.ok()) {
+    return status;
+  }
+  if (request.merchant_metadata.size() > kMaxMerchantMetadata) {
+    return InvalidField("merchant_metadata", "must be at most 255 characters");
+  }
+  Json extra = Json::object();
+  if (!request.alias.empty()) {
+    absl::StatusOr<Alias> alias = NormalizeAlias(request.alias);
+    if (!alias.ok()) return InvalidField("alias", alias.status().message());
+    extra["alias"] = alias->value;
+  } else if (request.kind != RtpKind::kEcommerce) {
+    return InvalidField("alias",
+                        "is required for In-Person and Out-of-Band requests to pay");
+  }
+  if (!request.purpose_code.empty()) {
+    const bool four_letters =
+        request.purpose_code.size() == 4 &&
+        std::all_of(request.purpose_code.begin(), request.purpose_code.end(),
+                    [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (!four_letters) {
+      return InvalidField("purpose_code", "must be 4 capital letters, e.g. WEBI");
+    }
+    if (!request.structured_reference) {
+      return InvalidField("purpose_code", "is only sent with a structured reference");
+    }
+  }
+  if (request.structured_reference) {
+    extra["referenceType"] = "structured";
+    SetIfNotEmpty(extra, "purposeCode", request.purpose_code);
+  }
+  if (request.enable_waiting_screen.has_value()) {
+    extra["enableWaitingScreen"] = *request.enable_waiting_screen ? "yes" : "no";
+  }
+  SetIfNotEmpty(extra, "merchantMID", request.merchant_mid);
+  SetIfNotEmpty(extra, "merchantTerminalId", request.merchant_terminal_id);
+  SetIfNotEmpty(extra, "ultimateCreditorName", request.ultimate_creditor_name);
+
+  Json body = {
+      {"merchantTransactionId", request.merchant_transaction_id},
+      {"amount", FormatAmount(request.amount_minor)},
+      {"currency", request.currency},
+      {"callbackUrl", request.callback_url},
+      {"language", "sl"},
+  };
+  SetIfNotEmpty(body, "successUrl", request.success_url);
+  SetIfNotEmpty(body, "errorUrl", request.error_url);
+  SetIfNotEmpty(body, "cancelUrl", request.cancel_url);
+  SetIfNotEmpty(body, "description", request.description);
+  SetIfNotEmpty(body, "merchantMetaData", request.merchant_metadata);
+  if (!extra.empty()) body["extraData"] = std::move(extra);
+  if (!request.payer_ip.empty()) body["customer"] = {{"ipAddress", request.payer_ip}};
+  return Submit(ConnectorFor(request.kind), "debit", body, deadline);
+}
+
+absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& request,
+                                                     absl::Time deadline) {
+  if (absl::Status status =
+          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
+      !status.ok()) {
+    return status;
+  }
+  if (request.reference_uuid.empty()) {
+    return InvalidField("reference_uuid", "the original payment's gateway uuid is required");
+  }
+  Json body = {
+      {"merchantTransactionId", request.merchant_transaction_id},
+      {"referenceUuid", request.reference_uuid},
+      {"amount", FormatAmount(request.amount_minor)},
+      {"currency", request.currency},
+      {"callbackUrl", request.callback_url},
+  };
+  SetIfNotEmpty(body, "description", request.description);
+  return Submit(request.connector, "refund", body, deadline);
+}
+
+absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& request,
+                                                     absl::Time deadline) {
+  if (absl::Status status =
+          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
+      !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<Alias> alias = NormalizeAlias(request.alias);
+  if (!alias.ok()) return InvalidField("alias", alias.status().message());
+  Json body = {
+      {"merchantTransactionId", request.merchant_transaction_id},
+      {"amount", FormatAmount(request.amount_minor)},
+      {"currency", request.currency},
+      {"callbackUrl", request.callback_url},
+      {"extraData", {{"alias", alias->value}}},
+  };
+  SetIfNotEmpty(body, "description", request.description);
+  return Submit(Connector::kPayout, "payout", body, deadline);
+}
+
+absl::StatusOr<StatusReport> BankartGateway::StatusByUuid(Connector connector,
+                                                          absl::string_view uuid,
+                                                          absl::Time deadline) {
+  return QueryStatus(connector, "getByUuid", uuid, deadline);
+}
+
+absl::StatusOr<StatusReport> BankartGateway::StatusByMerchantTransactionId(
+    Connector connector, absl::string_view merchant_transaction_id, absl::Time deadline) {
+  return QueryStatus(connector, "getByMerchantTransactionId", merchant_transaction_id,
+                     deadline);
+}
+
+absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
+                                                         const std::string& lookup,
+                                                         absl::string_view id,
+                                                         absl::Time deadline) {
+  if (id.empty() || id.size() > 64 ||
+      !std::all_of(id.begin(), id.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+               c == '_' || c == '.';
+      })) {
+    return absl::InvalidArgumentError(
+        "status lookups take an id of letters, digits, '-', '_' and '.'");
+  }
+  absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
+  if (!credentials.ok()) return credentials.status();
+  const std::string path =
+      absl::StrCat("/status/", (*credentials)->api_key, "/", lookup, "/", id);
+
+  absl::Duration backoff = config_.status_initial_backoff;
+  absl::Status last_error = absl::UnavailableError("the gateway's status API did not answer");
+  for (int attempt = 1; attempt <= config_.status_max_attempts; ++attempt) {
+    absl::StatusOr<HttpExchange> exchange =
+        SendSigned(**credentials, "GET", path, "", deadline);
+    if (!exchange.ok()) return exchange.status();
+    absl::Duration wait = backoff;
+    if (exchange->failure != HttpExchange::Failure::kNone) {
+      last_error = absl::UnavailableError(
+          absl::StrCat("gateway status API: ", exchange->failure_reason));
+    } else if (exchange->response.status == 429) {
+      last_error = absl::ResourceExhaustedError("gateway status API rate limit (429)");
+      int64_t retry_after = 0;
+      auto header = exchange->response.headers.find("retry-after");
+      if (header != exchange->response.headers.end() &&
+          absl::SimpleAtoi(header->second, &retry_after)) {
+        wait = std::max(wait, absl::Seconds(retry_after));
+      }
+    } else if (exchange->response.status >= 500) {
+      last_error = absl::UnavailableError(
+          absl::StrCat("gateway status API answered HTTP ", exchange->response.status));
+    } else {
+      const Json answer =
+          Json::parse(exchange->response.body, nullptr, /*allow_exceptions=*/false);
+      if (answer.is_discarded() || !answer.is_object()) {
+        return absl::InternalError("the gateway's status answer is not JSON");
+      }
+      StatusReport report;
+      report.errors = ParseGatewayErrors(answer);
+      if (!answer.value("success", false)) {
+        for (const GatewayError& error : report.errors) {
+          if (error.code == 8001) return report;  // found == false
+        }
+        return absl::FailedPreconditionError(absl::StrCat(
+            "gateway refused the status query",
+            report.errors.empty() ? "" : absl::StrCat(" (", report.errors[0].code, ")")));
+      }
+      std::optional<StatusReport::Status> status =
+          ParseTransactionStatus(JsonText(answer, "transactionStatus"));
+      if (!status.has_value()) {
+        return absl::InternalError("the gateway's status answer has no known status");
+      }
+      report.found = true;
+      report.status = *status;
+      report.uuid = JsonText(answer, "uuid");
+      report.merchant_transaction_id = JsonText(answer, "merchantTransactionId");
+      report.purchase_id = JsonText(answer, "purchaseId");
+      report.type = ParseTransactionType(JsonText(answer, "transactionType"));
+      report.currency = JsonText(answer, "currency");
+      report.reference_uuid = JsonText(answer, "referenceUuid");
+      if (auto extra = answer.find("extraData"); extra != answer.end()) {
+        report.adapter_reference_id = JsonText(*extra, "adapterReferenceId");
+      }
+      if (std::string amount = JsonText(answer, "amount"); !amount.empty()) {
+        absl::StatusOr<int64_t> minor = ParseAmount(amount);
+        if (!minor.ok()) return absl::InternalError(minor.status().message());
+        report.amount_minor = *minor;
+      }
+      return report;
+    }
+    if (attempt == config_.status_max_attempts || absl::Now() + wait >= deadline) break;
+    absl::SleepFor(wait);
+    backoff = std::min(backoff * 2, config_.status_max_backoff);
+  }
+  return last_error;
+}
+
+absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
+    const InboundCallback& callback) {
+  std::string signature = HeaderValue(callback, "x-signature");
+  std::string api_key_hint;
+  if (signature.empty()) {
+    // XML v2 integrations carry "Authorization: Gateway API_KEY:signature" instead.
+    const std::string authorization = HeaderValue(callback, "authorization");
+    if (absl::StartsWith(authorization, "Gateway ")) {
+      std::pair<std::string, std::string> parts =
+          absl::StrSplit(authorization.substr(8), absl::MaxSplits(':', 1));
+      api_key_hint = parts.first;
+      signature = parts.second;
+    }
+  }
+  if (signature.empty()) return absl::UnauthenticatedError("callback is not signed");
+  std::string date = HeaderValue(callback, "x-date");
+  if (date.empty()) date = HeaderValue(callback, "date");
+  if (date.empty()) return absl::UnauthenticatedError("callback has no Date header");
+  absl::StatusOr<absl::Time> sent_at = ParseHttpDate(date);
+  if (!sent_at.ok()) return absl::UnauthenticatedError(sent_at.status().message());
+  const absl::Duration skew = absl::AbsDuration(config_.clock() - *sent_at);
+  if (skew > config_.callback_date_tolerance) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "callback Date is ", absl::ToInt64Seconds(skew), " s away from now (tolerance ",
+        absl::ToInt64Seconds(config_.callback_date_tolerance), " s)"));
+  }
+
+  std::vector<Connector> candidates;
+  if (std::optional<Connector> named =
+          ParseConnectorName(QueryParameter(callback.request_uri, "connector"))) {
+    candidates.push_back(*named);
+  } else {
+    for (const auto& [connector, credentials] : config_.connectors) {
+      if (api_key_hint.empty() || api_key_hint == credentials.api_key) {
+        candidates.push_back(connector);
+      }
+    }
+  }
+  const SignedParts parts{callback.method, callback.body,
+                          HeaderValue(callback, "content-type"), date,
+                          callback.request_uri};
+  std::optional<Connector> verified_by;
+  for (Connector connector : candidates) {
+    auto it = config_.connectors.find(connector);
+    if (it == config_.connectors.end()) continue;
+    if (VerifySignature(it->second.shared_secret, parts, signature)) {
+      verified_by = connector;
+      break;
+    }
+  }
+  if (!verified_by.has_value()) {
+    return absl::UnauthenticatedError("callback signature does not match");
+  }
+  absl::StatusOr<CallbackEvent> event = ParseCallbackBody(callback.body);
+  if (!event.ok()) return event.status();
+  event->connector = verified_by;
+  return event;
+}
+
+}  // namespace flikpay::gateway

@@ -1,0 +1,196 @@
+#include "gateway/callback_parser.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/money.h"
+#include "pugixml.hpp"
+
+namespace flikpay::gateway {
+namespace {
+
+using Json = nlohmann::json;
+
+int ToErrorCode(absl::string_view text) {
+  int code = 0;
+  return absl::SimpleAtoi(text, &code) ? code : 0;
+}
+
+absl::StatusOr<CallbackEvent::Result> ParseResult(absl::string_view text) {
+  const std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
+  if (upper == "OK") return CallbackEvent::Result::kOk;
+  if (upper == "PENDING") return CallbackEvent::Result::kPending;
+  if (upper == "ERROR") return CallbackEvent::Result::kError;
+  return absl::InvalidArgumentError("callback result must be OK, PENDING or ERROR");
+}
+
+// The fields every callback must have, checked once for both formats.
+absl::Status CheckRequiredAndAmount(CallbackEvent& event, absl::string_view amount) {
+  if (event.uuid.empty() && event.merchant_transaction_id.empty()) {
+    return absl::InvalidArgumentError(
+        "callback names neither uuid nor merchantTransactionId");
+  }
+  if (event.raw_type.empty()) {
+    return absl::InvalidArgumentError("callback has no transactionType");
+  }
+  event.type = ParseTransactionType(event.raw_type);
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(amount);
+  if (!trimmed.empty()) {
+    absl::StatusOr<int64_t> minor = ParseAmount(trimmed);
+    if (!minor.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("callback ", minor.status().message()));
+    }
+    event.amount_minor = *minor;
+  }
+  return absl::OkStatus();
+}
+
+std::string FirstSix(absl::string_view code) { return std::string(code.substr(0, 6)); }
+
+absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
+  const Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded() || !root.is_object()) {
+    return absl::InvalidArgumentError("callback body is not a JSON object");
+  }
+  CallbackEvent event;
+  absl::StatusOr<CallbackEvent::Result> result = ParseResult(JsonText(root, "result"));
+  if (!result.ok()) return result.status();
+  event.result = *result;
+  event.uuid = JsonText(root, "uuid");
+  event.merchant_transaction_id = JsonText(root, "merchantTransactionId");
+  event.purchase_id = JsonText(root, "purchaseId");
+  event.raw_type = JsonText(root, "transactionType");
+  event.payment_method = JsonText(root, "paymentMethod");
+  event.currency = JsonText(root, "currency");
+  event.reference_uuid = JsonText(root, "referenceUuid");
+  event.merchant_metadata = JsonText(root, "merchantMetaData");
+  event.errors = ParseGatewayErrors(root);
+  std::string auth_code;
+  if (auto it = root.find("extraData"); it != root.end() && it->is_object()) {
+    event.adapter_reference_id = JsonText(*it, "adapterReferenceId");
+    auth_code = JsonText(*it, "authCode");
+  }
+  if (auto it = root.find("returnData"); it != root.end() && it->is_object()) {
+    CardData card;
+    card.brand = JsonText(*it, "binBrand");
+    if (card.brand.empty()) card.brand = absl::AsciiStrToUpper(JsonText(*it, "type"));
+    card.first_six_digits = JsonText(*it, "firstSixDigits");
+    card.last_four_digits = JsonText(*it, "lastFourDigits");
+    card.card_holder = JsonText(*it, "cardHolder");
+    card.expiry_month = JsonText(*it, "expiryMonth");
+    card.expiry_year = JsonText(*it, "expiryYear");
+    card.auth_code = FirstSix(auth_code);
+    event.card = std::move(card);
+  }
+  if (absl::Status status = CheckRequiredAndAmount(event, JsonText(root, "amount"));
+      !status.ok()) {
+    return status;
+  }
+  return event;
+}
+
+std::string XmlText(const pugi::xml_node& node, const char* name) {
+  return std::string(absl::StripAsciiWhitespace(node.child(name).text().as_string()));
+}
+
+absl::StatusOr<CallbackEvent> ParseXml(absl::string_view body) {
+  pugi::xml_document document;
+  const pugi::xml_parse_result parsed =
+      document.load_buffer(body.data(), body.size(), pugi::parse_default);
+  if (!parsed) return absl::InvalidArgumentError("callback body is not well-formed XML");
+  const pugi::xml_node root = document.child("callback");
+  if (!root) return absl::InvalidArgumentError("XML callback has no <callback> root");
+
+  CallbackEvent event;
+  absl::StatusOr<CallbackEvent::Result> result = ParseResult(XmlText(root, "result"));
+  if (!result.ok()) return result.status();
+  event.result = *result;
+  // The XML v2 names: referenceId is the gateway's uuid, transactionId the merchant's id.
+  event.uuid = XmlText(root, "referenceId");
+  event.merchant_transaction_id = XmlText(root, "transactionId");
+  event.purchase_id = XmlText(root, "purchaseId");
+  event.raw_type = XmlText(root, "transactionType");
+  event.payment_method = XmlText(root, "paymentMethod");
+  event.currency = XmlText(root, "currency");
+  event.merchant_metadata = XmlText(root, "merchantMetaData");
+  for (const pugi::xml_node& error : root.child("errors").children("error")) {
+    event.errors.push_back(GatewayError{ToErrorCode(XmlText(error, "code")),
+                                        XmlText(error, "message"),
+                                        XmlText(error, "adapterCode"),
+                                        XmlText(error, "adapterMessage")});
+  }
+  std::string auth_code;
+  for (const pugi::xml_node& extra : root.children("extraData")) {
+    const absl::string_view key = extra.attribute("key").as_string();
+    const std::string value(absl::StripAsciiWhitespace(extra.text().as_string()));
+    if (key == "authCode") auth_code = value;
+    if (key == "adapterReferenceId") event.adapter_reference_id = value;
+  }
+  if (const pugi::xml_node card_node = root.child("returnData").child("creditcardData")) {
+    CardData card;
+    card.brand = XmlText(card_node, "binBrand");
+    if (card.brand.empty()) card.brand = absl::AsciiStrToUpper(XmlText(card_node, "type"));
+    card.first_six_digits = XmlText(card_node, "firstSixDigits");
+    card.last_four_digits = XmlText(card_node, "lastFourDigits");
+    card.card_holder = XmlText(card_node, "cardHolder");
+    card.expiry_month = XmlText(card_node, "expiryMonth");
+    card.expiry_year = XmlText(card_node, "expiryYear");
+    card.auth_code = FirstSix(auth_code);
+    event.card = std::move(card);
+  }
+  if (absl::Status status = CheckRequiredAndAmount(event, XmlText(root, "amount"));
+      !status.ok()) {
+    return status;
+  }
+  return event;
+}
+
+}  // namespace
+
+std::string JsonText(const Json& object, absl::string_view key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(std::string(key));
+  if (it == object.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  if (it->is_boolean()) return it->get<bool>() ? "true" : "false";
+  return "";
+}
+
+std::vector<GatewayError> ParseGatewayErrors(const Json& object) {
+  std::vector<GatewayError> errors;
+  auto read = [](const Json& entry) {
+    GatewayError error;
+    std::string code = JsonText(entry, "errorCode");
+    if (code.empty()) code = JsonText(entry, "code");
+    error.code = ToErrorCode(code);
+    error.message = JsonText(entry, "errorMessage");
+    if (error.message.empty()) error.message = JsonText(entry, "message");
+    error.adapter_code = JsonText(entry, "adapterCode");
+    error.adapter_message = JsonText(entry, "adapterMessage");
+    return error;
+  };
+  if (auto it = object.find("errors"); it != object.end() && it->is_array()) {
+    for (const Json& entry : *it) {
+      if (entry.is_object()) errors.push_back(read(entry));
+    }
+  }
+  GatewayError top = read(object);
+  if (top.code != 0 || !top.message.empty()) {
+    bool listed = false;
+    for (const GatewayError& error : errors) listed |= error.code == top.code;
+    if (!listed) errors.push_back(std::move(top));
+  }
+  return errors;
+}
+
+absl::StatusOr<CallbackEvent> ParseCallbackBody(absl::string_view body) {
+  const absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(body);
+  if (trimmed.empty()) return absl::InvalidArgumentError("callback body is empty");
+  if (trimmed.front() == '<') return ParseXml(trimmed);
+  return ParseJson(trimmed);
+}
+
+}  // namespace flikpay::gateway

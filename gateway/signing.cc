@@ -1,0 +1,123 @@
+#include "gateway/signing.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <array>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace flikpay::gateway {
+namespace {
+
+std::string Digest(const EVP_MD* md, absl::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out;
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &length, md, nullptr);
+  return std::string(reinterpret_cast<const char*>(out.data()), length);
+}
+
+}  // namespace
+
+std::string HexDigest(BodyHash algorithm, absl::string_view data) {
+  const EVP_MD* md = algorithm == BodyHash::kSha512 ? EVP_sha512() : EVP_md5();
+  return absl::BytesToHexString(Digest(md, data));
+}
+
+std::string Base64Encode(absl::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int written = EVP_EncodeBlock(
+      reinterpret_cast<unsigned char*>(out.data()),
+      reinterpret_cast<const unsigned char*>(bytes.data()),
+      static_cast<int>(bytes.size()));
+  out.resize(written);
+  return out;
+}
+
+absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
+  std::string out;
+  if (!absl::Base64Unescape(text, &out)) {
+    return absl::InvalidArgumentError("not valid base64");
+  }
+  return out;
+}
+
+std::string SignatureMessage(const SignedParts& parts, BodyHash algorithm,
+                             bool with_v2_additionals) {
+  const std::string body_hash = HexDigest(algorithm, parts.body);
+  if (with_v2_additionals) {
+    return absl::StrJoin({parts.method, absl::string_view(body_hash),
+                          parts.content_type, parts.date, absl::string_view(),
+                          parts.request_uri},
+                         "\n");
+  }
+  return absl::StrJoin({parts.method, absl::string_view(body_hash),
+                        parts.content_type, parts.date, parts.request_uri},
+                       "\n");
+}
+
+std::string HmacSha512Base64(absl::string_view secret, absl::string_view message) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac;
+  unsigned int length = 0;
+  HMAC(EVP_sha512(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+       mac.data(), &length);
+  return Base64Encode(
+      absl::string_view(reinterpret_cast<const char*>(mac.data()), length));
+}
+
+std::string Sign(absl::string_view secret, const SignedParts& parts) {
+  return HmacSha512Base64(secret, SignatureMessage(parts, BodyHash::kSha512));
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  // Compare a fixed-size digest of each side so the running time does not depend on where the
+  // strings differ, nor (beyond hashing) on their lengths.
+  const std::string da = Digest(EVP_sha256(), a);
+  const std::string db = Digest(EVP_sha256(), b);
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
+}
+
+bool VerifySignature(absl::string_view secret, const SignedParts& parts,
+                     absl::string_view signature) {
+  bool matched = false;
+  // Every form is computed and compared, so the time taken does not reveal which one matched.
+  for (BodyHash algorithm : {BodyHash::kSha512, BodyHash::kMd5}) {
+    for (bool v2 : {false, true}) {
+      const std::string expected =
+          HmacSha512Base64(secret, SignatureMessage(parts, algorithm, v2));
+      matched |= ConstantTimeEquals(expected, signature);
+    }
+  }
+  return matched;
+}
+
+std::string FormatHttpDate(absl::Time time) {
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", time, absl::UTCTimeZone());
+}
+
+absl::StatusOr<absl::Time> ParseHttpDate(absl::string_view text) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(text),
+                       absl::UTCTimeZone(), &time, &error)) {
+    return absl::InvalidArgumentError(
+        "date is not an RFC 7231 date like \"Tue, 28 Apr 2026 15:23:40 GMT\"");
+  }
+  return time;
+}
+
+std::string HashPassword(absl::string_view password, int rounds) {
+  std::string value(password);
+  for (int i = 0; i < rounds; ++i) {
+    value = absl::BytesToHexString(Digest(EVP_sha1(), value));
+  }
+  return value;
+}
+
+}  // namespace flikpay::gateway

@@ -1,0 +1,987 @@
+#include "gateway/sim/bankart_sim.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gateway/alias.h"
+#include "gateway/callback_parser.h"
+#include "gateway/money.h"
+#include "gateway/signing.h"
+
+namespace flikpay::sim {
+namespace {
+
+using Json = nlohmann::json;
+using gateway::GatewayError;
+using gateway::TransactionType;
+using Scenario = BankartSim::Scenario;
+
+constexpr char kContentType[] = "application/json; charset=utf-8";
+
+// The test aliases of seed 000, both forms.
+const std::map<std::string, Scenario>& AliasScenarios() {
+  static const auto* scenarios = new std::map<std::string, Scenario>{
+      {"success.debit@bankart.flik", Scenario::kSuccess},
+      {"0038670999000", Scenario::kSuccess},
+      {"cancel.debit@bankart.flik", Scenario::kCancel},
+      {"0038670999111", Scenario::kCancel},
+      {"error.debit@bankart.flik", Scenario::kError},
+      {"0038670999222", Scenario::kError},
+      {"success.debit_success.refund@bankart.flik", Scenario::kSuccessRefundSuccess},
+      {"0038670999333", Scenario::kSuccessRefundSuccess},
+      {"success.debit_error.refund@bankart.flik", Scenario::kSuccessRefundError},
+      {"0038670999444", Scenario::kSuccessRefundError},
+      {"success.payout@bankart.flik", Scenario::kPayoutSuccess},
+      {"0038670999555", Scenario::kPayoutSuccess},
+      {"error.payout@bankart.flik", Scenario::kPayoutError},
+      {"0038670999666", Scenario::kPayoutError},
+      {"redirect@bankart.flik", Scenario::kAwaitingChoice},
+      {"0038670999999", Scenario::kAwaitingChoice},
+  };
+  return *scenarios;
+}
+
+Scenario ScenarioForAlias(const std::string& alias) {
+  auto it = AliasScenarios().find(absl::AsciiStrToLower(alias));
+  return it == AliasScenarios().end() ? Scenario::kUnknownAlias : it->second;
+}
+
+// The five choices the redirect page offers (seed 000, "Testiranje plačil s simulatorjem").
+struct Choice {
+  const char* key;
+  const char* label;
+  Scenario scenario;
+};
+constexpr Choice kChoices[] = {
+    {"success", "Uspešno plačilo (success)", Scenario::kSuccess},
+    {"cancel", "Preklicano plačilo (payer declines)", Scenario::kCancel},
+    {"error", "Neuspešno plačilo (technical error)", Scenario::kError},
+    {"success_refund_success", "Uspešno plačilo za naknadno uspešno vračilo",
+     Scenario::kSuccessRefundSuccess},
+    {"success_refund_error", "Uspešno plačilo za naknadno neuspešno vračilo",
+     Scenario::kSuccessRefundError},
+};
+
+std::optional<Scenario> ParseChoice(absl::string_view key) {
+  for (const Choice& choice : kChoices) {
+    if (key == choice.key) return choice.scenario;
+  }
+  return std::nullopt;
+}
+
+Json ErrorAnswer(int code, absl::string_view message) {
+  return Json{{"success", false}, {"errorCode", code}, {"errorMessage", message}};
+}
+
+// A refusal after the request was understood: HTTP 200, returnType ERROR.
+Json DeclinedAnswer(int code, absl::string_view message) {
+  return Json{{"success", false},
+              {"returnType", "ERROR"},
+              {"errors", Json::array({Json{{"errorCode", code}, {"errorMessage", message}}})}};
+}
+
+std::string Text(const Json& body, absl::string_view key) { return gateway::JsonText(body, key); }
+
+std::string HtmlEscape(absl::string_view text) {
+  return absl::StrReplaceAll(text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"},
+                                    {"\"", "&quot;"}});
+}
+
+std::string FormatTimestamp(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::UTCTimeZone());
+}
+
+// Field checks shared by debit, refund and payout; returns an error answer or null.
+std::optional<Json> ValidateCommon(const Json& body, int64_t& amount_minor) {
+  const std::string id = Text(body, "merchantTransactionId");
+  if (id.empty() || id.size() > 50) {
+    return ErrorAnswer(1002, "merchantTransactionId is required, at most 50 characters");
+  }
+  absl::StatusOr<int64_t> amount = gateway::ParseAmount(Text(body, "amount"));
+  if (!amount.ok() || *amount <= 0) {
+    return ErrorAnswer(1002, "amount must be a positive decimal with at most 2 decimals");
+  }
+  amount_minor = *amount;
+  if (Text(body, "currency") != "EUR") {
+    return ErrorAnswer(1002, "currency must be EUR for Flik");
+  }
+  if (Text(body, "description").size() > 255) {
+    return ErrorAnswer(1002, "description must be at most 255 characters");
+  }
+  if (Text(body, "merchantMetaData").size() > 255) {
+    return ErrorAnswer(1002, "merchantMetaData must be at most 255 characters");
+  }
+  if (Text(body, "callbackUrl").empty()) {
+    return ErrorAnswer(1002, "callbackUrl is required");
+  }
+  return std::nullopt;
+}
+
+std::string ExtraText(const Json& body, absl::string_view key) {
+  auto it = body.find("extraData");
+  return it == body.end() ? "" : gateway::JsonText(*it, key);
+}
+
+}  // namespace
+
+BankartSim::BankartSim(SimOptions options)
+    : options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()),
+      executor_(std::make_unique<TimedExecutor>(4)) {
+  // Fault injection parks request threads in sleeps; a larger pool keeps other calls moving.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
+  server_->set_payload_max_length(1 << 20);
+  RegisterRoutes();
+}
+
+BankartSim::~BankartSim() { Stop(); }
+
+absl::Status BankartSim::Start() {
+  if (options_.port == 0) {
+    port_ = server_->bind_to_any_port(options_.host);
+  } else if (server_->bind_to_port(options_.host, options_.port)) {
+    port_ = options_.port;
+  }
+  if (port_ <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options_.host, ":", options_.port));
+  }
+  if (options_.public_url.empty()) {
+    options_.public_url = absl::StrCat("http://", options_.host, ":", port_);
+  }
+  server_thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void BankartSim::Stop() {
+  if (server_) server_->stop();
+  if (server_thread_.joinable()) server_thread_.join();
+  std::unique_ptr<TimedExecutor> executor;
+  {
+    absl::MutexLock lock(&mutex_);
+    executor = std::move(executor_);
+  }
+  executor.reset();  // joins the callback workers, outside the lock they take
+}
+
+void BankartSim::RunLater(absl::Duration delay, std::function<void()> task) {
+  if (executor_) executor_->RunAfter(delay, std::move(task));
+}
+
+void BankartSim::Wait() {
+  if (server_thread_.joinable()) server_thread_.join();
+}
+
+absl::Duration BankartSim::Scaled(absl::Duration duration) const {
+  return duration * options_.time_scale;
+}
+
+std::string BankartSim::NewId(size_t length) {
+  static constexpr char kAlphabet[] = "0123456789abcdef";
+  thread_local absl::BitGen bitgen;
+  std::string id;
+  for (size_t i = 0; i < length; ++i) {
+    id.push_back(kAlphabet[absl::Uniform<size_t>(bitgen, 0, 16)]);
+  }
+  return id;
+}
+
+void BankartSim::RegisterRoutes() {
+  server_->Post(R"(/api/v3/transaction/([^/]+)/(debit|refund|payout))",
+                [this](const httplib::Request& q, httplib::Response& r) {
+                  HandleTransaction(q, r);
+                });
+  server_->Get(R"(/api/v3/status/([^/]+)/(getByUuid|getByMerchantTransactionId)/([^/]+))",
+               [this](const httplib::Request& q, httplib::Response& r) { HandleStatus(q, r); });
+  server_->Get(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
+               [this](const httplib::Request& q, httplib::Response& r) {
+                 HandleRedirectPage(q, r);
+               });
+  server_->Post(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
+                [this](const httplib::Request& q, httplib::Response& r) { HandleChoice(q, r); });
+  auto control = [this](const httplib::Request& q, httplib::Response& r) {
+    HandleControl(q, r);
+  };
+  server_->Get(R"(/_sim/.*)", control);
+  server_->Post(R"(/_sim/.*)", control);
+  server_->Delete(R"(/_sim/.*)", control);
+}
+
+const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
+                                             const std::string& api_key,
+                                             httplib::Response& response) {
+  auto refuse = [&](int status, int code, absl::string_view message) -> const SimConnector* {
+    response.status = status;
+    response.set_content(ErrorAnswer(code, message).dump(), "application/json");
+    return nullptr;
+  };
+  const std::string authorization = request.get_header_value("Authorization");
+  const std::string expected_user = absl::StrCat(options_.api_user, ":");
+  bool credentials_ok = false;
+  if (absl::StartsWith(authorization, "Basic ")) {
+    absl::StatusOr<std::string> decoded = gateway::Base64Decode(authorization.substr(6));
+    if (decoded.ok() && absl::StartsWith(*decoded, expected_user)) {
+      const std::string password = decoded->substr(expected_user.size());
+      credentials_ok =
+          gateway::ConstantTimeEquals(password, options_.api_password) ||
+          gateway::ConstantTimeEquals(password, gateway::HashPassword(options_.api_password));
+    }
+  }
+  if (!credentials_ok) return refuse(401, 1000, "Invalid API username or password");
+  const SimConnector* connector = nullptr;
+  for (const SimConnector& candidate : options_.connectors) {
+    if (candidate.api_key == api_key) connector = &candidate;
+  }
+  if (connector == nullptr) return refuse(401, 1007, "Unknown API key");
+
+  std::string date = request.get_header_value("X-Date");
+  if (date.empty()) date = request.get_header_value("Date");
+  absl::StatusOr<absl::Time> sent_at = gateway::ParseHttpDate(date);
+  if (!sent_at.ok() ||
+      absl::AbsDuration(absl::Now() - *sent_at) > options_.request_date_tolerance) {
+    return refuse(401, 1004, "Invalid Signature: Date header missing or out of tolerance");
+  }
+  const gateway::SignedParts parts{request.method, request.body,
+                                   request.get_header_value("Content-Type"), date,
+                                   request.target};
+  if (!gateway::VerifySignature(connector->shared_secret, parts,
+                                request.get_header_value("X-Signature"))) {
+    return refuse(401, 1004, "Invalid Signature");
+  }
+  return connector;
+}
+
+std::optional<BankartSim::ApiFault> BankartSim::TakeFault(const std::string& operation) {
+  absl::MutexLock lock(&mutex_);
+  for (auto it = api_faults_.begin(); it != api_faults_.end(); ++it) {
+    if (!it->operation.empty() && it->operation != operation) continue;
+    ApiFault fault = *it;
+    if (--it->remaining <= 0) api_faults_.erase(it);
+    return fault;
+  }
+  return std::nullopt;
+}
+
+void BankartSim::HandleTransaction(const httplib::Request& request,
+                                   httplib::Response& response) {
+  const std::string api_key = request.matches[1];
+  const std::string operation = request.matches[2];
+  const SimConnector* connector = Authenticate(request, api_key, response);
+  std::optional<ApiFault> fault;
+  if (connector != nullptr) fault = TakeFault(operation);
+  const std::string fault_kind = fault ? fault->kind : "";
+
+  if (fault_kind == "slow" || fault_kind == "timeout_before") absl::SleepFor(fault->delay);
+  if (fault_kind == "timeout_before" || fault_kind == "error_before" ||
+      fault_kind == "rate_limit") {
+    const int status = fault_kind == "rate_limit"    ? 429
+                       : fault_kind == "error_before" ? (fault->http_status ? fault->http_status
+                                                                            : 503)
+                                                      : 504;
+    response.status = status;
+    if (status == 429) {
+      response.set_header("Retry-After", "1");
+      response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
+    } else {
+      response.set_content("<html><body>Gateway error</body></html>", "text/html");
+    }
+    absl::MutexLock lock(&mutex_);
+    RecordRequest(Json{{"operation", operation},
+                       {"connector", gateway::ConnectorName(connector->kind)},
+                       {"httpStatus", status},
+                       {"fault", fault_kind},
+                       {"created", false}});
+    return;
+  }
+
+  int http_status = 200;
+  std::string created_uuid;
+  Json answer;
+  const Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  {
+    absl::MutexLock lock(&mutex_);
+    if (connector == nullptr) {
+      RecordRequest(Json{{"operation", operation},
+                         {"httpStatus", response.status},
+                         {"created", false},
+                         {"error", "authentication"}});
+      return;
+    }
+    if (body.is_discarded() || !body.is_object()) {
+      http_status = 400;
+      answer = ErrorAnswer(1005, "Request body is not a JSON object");
+    } else if (operation == "debit") {
+      answer = Debit(*connector, body, http_status, created_uuid);
+    } else if (operation == "refund") {
+      answer = Refund(*connector, body, http_status, created_uuid);
+    } else {
+      answer = Payout(*connector, body, http_status, created_uuid);
+    }
+    const std::vector<GatewayError> errors = gateway::ParseGatewayErrors(answer);
+    RecordRequest(Json{{"operation", operation},
+                       {"connector", gateway::ConnectorName(connector->kind)},
+                       {"merchantTransactionId", body.is_object()
+                                                     ? Text(body, "merchantTransactionId")
+                                                     : ""},
+                       {"uuid", created_uuid},
+                       {"httpStatus", http_status},
+                       {"errorCode", errors.empty() ? 0 : errors.front().code},
+                       {"fault", fault_kind},
+                       {"created", !created_uuid.empty()}});
+  }
+  if (fault_kind == "timeout_after") absl::SleepFor(fault->delay);
+  if (fault_kind == "error_after") {
+    response.status = fault->http_status ? fault->http_status : 504;
+    response.set_content("<html><body>Gateway Timeout</body></html>", "text/html");
+    return;
+  }
+  response.status = http_status;
+  response.set_content(answer.dump(), "application/json");
+}
+
+BankartSim::Transaction& BankartSim::NewTransaction(const SimConnector& connector,
+                                                    TransactionType type, const Json& body,
+                                                    int64_t amount_minor) {
+  Transaction transaction;
+  transaction.uuid = NewId(20);
+  transaction.purchase_id = absl::StrCat(
+      absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone()), "-", transaction.uuid);
+  transaction.adapter_reference_id =
+      absl::StrCat("PGTASIM", absl::AsciiStrToUpper(NewId(25)));
+  transaction.merchant_transaction_id = Text(body, "merchantTransactionId");
+  transaction.connector = &connector;
+  transaction.type = type;
+  transaction.status = "PENDING";
+  transaction.amount_minor = amount_minor;
+  transaction.currency = Text(body, "currency");
+  transaction.callback_url = Text(body, "callbackUrl");
+  transaction.success_url = Text(body, "successUrl");
+  transaction.error_url = Text(body, "errorUrl");
+  transaction.cancel_url = Text(body, "cancelUrl");
+  transaction.merchant_metadata = Text(body, "merchantMetaData");
+  transaction.reference_uuid = Text(body, "referenceUuid");
+  transaction.alias = ExtraText(body, "alias");
+  by_merchant_id_[{connector.api_key, transaction.merchant_transaction_id}] = transaction.uuid;
+  auto [it, inserted] = transactions_.emplace(transaction.uuid, std::move(transaction));
+  return it->second;
+}
+
+Json BankartSim::AcceptedAnswer(const Transaction& transaction, bool redirect) const {
+  Json answer = {{"success", true},
+                 {"uuid", transaction.uuid},
+                 {"purchaseId", transaction.purchase_id},
+                 {"returnType", redirect ? "REDIRECT" : "PENDING"},
+                 {"paymentMethod", "FlikPayments"},
+                 {"extraData",
+                  {{"expiresDateTime", FormatTimestamp(transaction.expires_at)},
+                   {"adapterReferenceId", transaction.adapter_reference_id}}}};
+  if (redirect) {
+    answer["redirectUrl"] = absl::StrCat(options_.public_url, "/redirect/", transaction.uuid,
+                                         "/", transaction.redirect_token);
+  }
+  return answer;
+}
+
+Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& http_status,
+                       std::string& created_uuid) {
+  if (connector.kind == Connector::kPayout) {
+    return DeclinedAnswer(1007, "Debit is not enabled on a payout connector");
+  }
+  int64_t amount_minor = 0;
+  if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
+    http_status = 400;
+    return *error;
+  }
+  const std::string alias = ExtraText(body, "alias");
+  if (!alias.empty()) {
+    absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
+    if (!normalized.ok() || normalized->value != alias) {
+      http_status = 400;
+      return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
+    }
+  } else if (connector.kind != Connector::kEcommerce) {
+    http_status = 400;
+    return ErrorAnswer(1002, "extraData.alias is required on this connector");
+  }
+  if (const std::string purpose = ExtraText(body, "purposeCode");
+      !purpose.empty() && (purpose.size() != 4 || ExtraText(body, "referenceType") !=
+                                                      "structured")) {
+    http_status = 400;
+    return ErrorAnswer(1002, "purposeCode must be 4 letters with referenceType structured");
+  }
+  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
+    return DeclinedAnswer(3004, "Duplicate transaction id");
+  }
+  const gateway::RtpKind kind = connector.kind == Connector::kInPerson
+                                    ? gateway::RtpKind::kInPerson
+                                : connector.kind == Connector::kOutOfBand
+                                    ? gateway::RtpKind::kOutOfBand
+                                    : gateway::RtpKind::kEcommerce;
+  Transaction& transaction = NewTransaction(connector, TransactionType::kDebit, body,
+                                            amount_minor);
+  created_uuid = transaction.uuid;
+  transaction.expires_at = absl::Now() + Scaled(gateway::RtpValidity(kind));
+  transaction.scenario =
+      alias.empty() ? Scenario::kAwaitingChoice : ScenarioForAlias(alias);
+  if (transaction.scenario == Scenario::kPayoutSuccess ||
+      transaction.scenario == Scenario::kPayoutError) {
+    transaction.scenario = Scenario::kUnknownAlias;  // payout aliases cannot pay
+  }
+  transaction.redirect_token = NewId(32);
+  ScheduleExpiry(transaction);
+  const bool waiting_screen = ExtraText(body, "enableWaitingScreen") == "yes";
+  if (transaction.scenario == Scenario::kAwaitingChoice) {
+    // Only an E-commerce payer can be sent to the page; elsewhere a test picks by HTTP.
+    const bool redirect = connector.kind == Connector::kEcommerce;
+    if (redirect) transaction.status = "REDIRECT";
+    return AcceptedAnswer(transaction, redirect);
+  }
+  ScheduleScenario(transaction);
+  return AcceptedAnswer(transaction,
+                        connector.kind == Connector::kEcommerce && waiting_screen);
+}
+
+Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& http_status,
+                        std::string& created_uuid) {
+  int64_t amount_minor = 0;
+  if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
+    http_status = 400;
+    return *error;
+  }
+  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
+    return DeclinedAnswer(3004, "Duplicate transaction id");
+  }
+  auto original_it = transactions_.find(Text(body, "referenceUuid"));
+  if (original_it == transactions_.end() ||
+      original_it->second.connector->api_key != connector.api_key ||
+      original_it->second.type != TransactionType::kDebit) {
+    return DeclinedAnswer(8001, "Reference transaction not found");
+  }
+  Transaction& original = original_it->second;
+  if (original.status != "SUCCESS") {
+    return DeclinedAnswer(3002, "Refund is only allowed for a successful payment");
+  }
+  if (amount_minor > original.amount_minor - original.refund_reserved_minor) {
+    return DeclinedAnswer(1002, "Refund exceeds the amount left of the original payment");
+  }
+  original.refund_reserved_minor += amount_minor;
+  const Scenario original_scenario = original.scenario;
+  Transaction& refund = NewTransaction(connector, TransactionType::kRefund, body, amount_minor);
+  created_uuid = refund.uuid;
+  refund.scenario = original_scenario == Scenario::kSuccessRefundError ? Scenario::kError
+                                                                         : Scenario::kSuccess;
+  refund.expires_at = absl::Now() + Scaled(absl::Minutes(5));
+  ScheduleScenario(refund);
+  return AcceptedAnswer(refund, /*redirect=*/false);
+}
+
+Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& http_status,
+                        std::string& created_uuid) {
+  if (connector.kind != Connector::kPayout) {
+    return DeclinedAnswer(1007, "Payout is only enabled on the payout connector");
+  }
+  int64_t amount_minor = 0;
+  if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
+    http_status = 400;
+    return *error;
+  }
+  const std::string alias = ExtraText(body, "alias");
+  absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
+  if (!normalized.ok() || normalized->value != alias) {
+    http_status = 400;
+    return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
+  }
+  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
+    return DeclinedAnswer(3004, "Duplicate transaction id");
+  }
+  Transaction& payout = NewTransaction(connector, TransactionType::kPayout, body, amount_minor);
+  created_uuid = payout.uuid;
+  const Scenario scenario = ScenarioForAlias(alias);
+  payout.scenario = scenario == Scenario::kPayoutSuccess ? Scenario::kSuccess
+                    : scenario == Scenario::kPayoutError ? Scenario::kError
+                                                         : Scenario::kUnknownAlias;
+  payout.expires_at = absl::Now() + Scaled(absl::Minutes(5));
+  ScheduleScenario(payout);
+  return AcceptedAnswer(payout, /*redirect=*/false);
+}
+
+void BankartSim::ScheduleScenario(const Transaction& transaction) {
+  const std::string uuid = transaction.uuid;
+  const Scenario scenario = transaction.scenario;
+  RunLater(Scaled(options_.scenario_delay),
+                      [this, uuid, scenario] { Finish(uuid, scenario); });
+}
+
+void BankartSim::ScheduleExpiry(const Transaction& transaction) {
+  const std::string uuid = transaction.uuid;
+  RunLater(transaction.expires_at - absl::Now(), [this, uuid] {
+    absl::MutexLock lock(&mutex_);
+    auto it = transactions_.find(uuid);
+    if (it == transactions_.end()) return;
+    Transaction& expiring = it->second;
+    if (expiring.status != "PENDING" && expiring.status != "REDIRECT") return;
+    expiring.errors = {GatewayError{2005, "Transaction expired", "EXPIRED",
+                                    "Request to pay was not confirmed in time"}};
+    expiring.status = "ERROR";
+    Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id, expiring.callback_url,
+                      CallbackBody(expiring).dump(), expiring.connector->shared_secret});
+  });
+}
+
+void BankartSim::Finish(const std::string& uuid, Scenario outcome) {
+  absl::MutexLock lock(&mutex_);
+  auto it = transactions_.find(uuid);
+  if (it != transactions_.end()) FinishLocked(it->second, outcome);
+}
+
+void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
+  if (transaction.status != "PENDING" && transaction.status != "REDIRECT") return;
+  switch (outcome) {
+    case Scenario::kSuccess:
+    case Scenario::kSuccessRefundSuccess:
+    case Scenario::kSuccessRefundError:
+      transaction.status = "SUCCESS";
+      break;
+    case Scenario::kCancel:
+      transaction.status = "CANCELLED";
+      transaction.errors = {GatewayError{2002, "Transaction cancelled by payer", "CANCELLED",
+                                         "Payer rejected the request to pay"}};
+      break;
+    case Scenario::kUnknownAlias:
+      transaction.status = "ERROR";
+      transaction.errors = {GatewayError{2007, "Alias does not exist", "03", "Did not exist"}};
+      break;
+    case Scenario::kAwaitingChoice:
+      return;
+    default:
+      transaction.status = "ERROR";
+      transaction.errors = {GatewayError{1003, "Transaction could not be processed", "96",
+                                         "Technical error at the payer's bank"}};
+      break;
+  }
+  if (transaction.type == TransactionType::kRefund && transaction.status != "SUCCESS") {
+    // A failed refund gives its reservation back to the original payment.
+    auto original = transactions_.find(transaction.reference_uuid);
+    if (original != transactions_.end()) {
+      original->second.refund_reserved_minor -= transaction.amount_minor;
+    }
+  }
+  Dispatch(Delivery{transaction.uuid, transaction.merchant_transaction_id,
+                    transaction.callback_url, CallbackBody(transaction).dump(),
+                    transaction.connector->shared_secret});
+}
+
+Json BankartSim::CallbackBody(const Transaction& transaction) const {
+  Json body = {{"result", transaction.status == "SUCCESS" ? "OK" : "ERROR"},
+               {"uuid", transaction.uuid},
+               {"merchantTransactionId", transaction.merchant_transaction_id},
+               {"purchaseId", transaction.purchase_id},
+               {"transactionType", gateway::TransactionTypeName(transaction.type)},
+               {"paymentMethod", "FlikPayments"},
+               {"amount", gateway::FormatAmount(transaction.amount_minor)},
+               {"currency", transaction.currency},
+               {"extraData", {{"adapterReferenceId", transaction.adapter_reference_id}}}};
+  if (!transaction.reference_uuid.empty()) body["referenceUuid"] = transaction.reference_uuid;
+  if (!transaction.merchant_metadata.empty()) {
+    body["merchantMetaData"] = transaction.merchant_metadata;
+  }
+  if (!transaction.errors.empty()) {
+    Json errors = Json::array();
+    for (const GatewayError& error : transaction.errors) {
+      errors.push_back({{"message", error.message},
+                        {"code", std::to_string(error.code)},
+                        {"adapterMessage", error.adapter_message},
+                        {"adapterCode", error.adapter_code}});
+    }
+    body["errors"] = std::move(errors);
+  }
+  return body;
+}
+
+void BankartSim::Dispatch(Delivery delivery) {
+  if (delivery.url.empty()) return;
+  CallbackFault fault;
+  if (!callback_faults_.empty()) {
+    fault = callback_faults_.front();
+    if (--callback_faults_.front().remaining <= 0) callback_faults_.pop_front();
+  }
+  if (fault.kind == "drop") {
+    callback_journal_.push_back({{"uuid", delivery.uuid},
+                                 {"merchantTransactionId", delivery.merchant_transaction_id},
+                                 {"dropped", true},
+                                 {"at", FormatTimestamp(absl::Now())}});
+    return;
+  }
+  if (fault.kind == "duplicate") {
+    for (int copy = 1; copy <= fault.copies; ++copy) {
+      Delivery duplicate = delivery;
+      duplicate.copy = copy;
+      RunLater(absl::ZeroDuration(),
+                          [this, duplicate] { Deliver(duplicate, 1); });
+    }
+    return;
+  }
+  if (fault.kind == "delay") {
+    RunLater(fault.delay, [this, delivery] { Deliver(delivery, 1); });
+    return;
+  }
+  if (fault.kind == "reorder") {
+    // Held until the batch is complete, then sent newest first.
+    if (reorder_batch_ == 0) reorder_batch_ = fault.remaining + 1;
+    held_for_reorder_.push_back(std::move(delivery));
+    if (static_cast<int>(held_for_reorder_.size()) >= reorder_batch_) {
+      std::vector<Delivery> batch(held_for_reorder_.rbegin(), held_for_reorder_.rend());
+      held_for_reorder_.clear();
+      reorder_batch_ = 0;
+      RunLater(absl::ZeroDuration(), [this, batch] {
+        for (const Delivery& held : batch) Deliver(held, 1);
+      });
+    }
+    return;
+  }
+  RunLater(absl::ZeroDuration(), [this, delivery] { Deliver(delivery, 1); });
+}
+
+void BankartSim::Deliver(Delivery delivery, int attempt) {
+  // Bankart's schedule after an unacknowledged callback: 1 min, 5 min, 15 min, 1 h, 2 h, 3 h,
+  // 12 h, then daily for a week.
+  static const absl::Duration kRetryDelays[] = {
+      absl::Minutes(1), absl::Minutes(5), absl::Minutes(15), absl::Hours(1),
+      absl::Hours(2),   absl::Hours(3),   absl::Hours(12),   absl::Hours(24),
+      absl::Hours(24),  absl::Hours(24),  absl::Hours(24),   absl::Hours(24),
+      absl::Hours(24),  absl::Hours(24)};
+  const std::string date = gateway::FormatHttpDate(absl::Now());
+  gateway::HttpRequest request;
+  request.method = "POST";
+  request.url = delivery.url;
+  request.body = delivery.body;
+  request.timeout = attempt == 1 ? options_.callback_timeout : options_.callback_retry_timeout;
+  request.headers = {
+      {"Content-Type", kContentType},
+      {"Date", date},
+      {"X-Signature",
+       gateway::Sign(delivery.shared_secret,
+                     gateway::SignedParts{"POST", delivery.body, kContentType, date,
+                                          gateway::RequestUriOf(delivery.url)})},
+  };
+  const gateway::HttpExchange exchange = http_.Send(request);
+  const bool acknowledged =
+      exchange.failure == gateway::HttpExchange::Failure::kNone &&
+      exchange.response.status == 200 &&
+      absl::StripAsciiWhitespace(exchange.response.body) == "OK";
+  const bool retry = !acknowledged && attempt <= static_cast<int>(std::size(kRetryDelays));
+  {
+    absl::MutexLock lock(&mutex_);
+    callback_journal_.push_back(
+        {{"uuid", delivery.uuid},
+         {"merchantTransactionId", delivery.merchant_transaction_id},
+         {"attempt", attempt},
+         {"copy", delivery.copy},
+         {"httpStatus", exchange.response.status},
+         {"transportError", exchange.failure_reason},
+         {"acknowledged", acknowledged},
+         {"result", Json::parse(delivery.body, nullptr, false).value("result", "")},
+         {"at", FormatTimestamp(absl::Now())}});
+    if (retry) {
+      RunLater(Scaled(kRetryDelays[attempt - 1]),
+                          [this, delivery, attempt] { Deliver(delivery, attempt + 1); });
+    }
+  }
+}
+
+void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response& response) {
+  const std::string api_key = request.matches[1];
+  const std::string lookup = request.matches[2];
+  const std::string id = request.matches[3];
+  const SimConnector* connector = Authenticate(request, api_key, response);
+  if (connector == nullptr) return;
+  std::optional<ApiFault> fault = TakeFault("status");
+  if (fault && (fault->kind == "slow" || fault->kind == "timeout_before" ||
+                fault->kind == "timeout_after")) {
+    absl::SleepFor(fault->delay);
+  }
+  if (fault && fault->kind != "slow") {
+    response.status = fault->kind == "rate_limit" ? 429
+                      : fault->http_status        ? fault->http_status
+                                                  : 503;
+    if (response.status == 429) response.set_header("Retry-After", "1");
+    response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
+    absl::MutexLock lock(&mutex_);
+    RecordRequest(Json{{"operation", "status"},
+                       {"lookup", id},
+                       {"httpStatus", response.status},
+                       {"fault", fault->kind}});
+    return;
+  }
+
+  absl::MutexLock lock(&mutex_);
+  // Bankart's limits: 60 status requests a minute per API user, 10 per transaction.
+  const absl::Time now = absl::Now();
+  const absl::Duration window = Scaled(absl::Minutes(1));
+  auto prune = [&](std::deque<absl::Time>& calls) {
+    while (!calls.empty() && calls.front() <= now - window) calls.pop_front();
+  };
+  prune(status_calls_);
+  std::deque<absl::Time>& per_id = status_calls_by_id_[id];
+  prune(per_id);
+  if (status_calls_.size() >= 60 || per_id.size() >= 10) {
+    response.status = 429;
+    response.set_header("Retry-After", std::to_string(std::max<int64_t>(
+                                           1, absl::ToInt64Seconds(window))));
+    response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
+    RecordRequest(Json{{"operation", "status"}, {"lookup", id}, {"httpStatus", 429}});
+    return;
+  }
+  status_calls_.push_back(now);
+  per_id.push_back(now);
+
+  const Transaction* found = nullptr;
+  if (lookup == "getByUuid") {
+    auto it = transactions_.find(id);
+    if (it != transactions_.end() && it->second.connector->api_key == api_key) {
+      found = &it->second;
+    }
+  } else if (auto it = by_merchant_id_.find({api_key, id}); it != by_merchant_id_.end()) {
+    found = &transactions_.at(it->second);
+  }
+  RecordRequest(Json{{"operation", "status"},
+                     {"lookup", id},
+                     {"httpStatus", 200},
+                     {"found", found != nullptr}});
+  Json answer;
+  if (found == nullptr) {
+    answer = {{"success", false},
+              {"errors", Json::array({{{"message", "Transaction not found"},
+                                       {"code", "8001"}}})},
+              {"errorCode", 8001},
+              {"errorMessage", "Transaction not found"}};
+  } else {
+    answer = TransactionJson(*found);
+    answer["success"] = true;
+  }
+  response.set_content(answer.dump(), "application/json");
+}
+
+Json BankartSim::TransactionJson(const Transaction& transaction) const {
+  Json answer = {{"transactionStatus", transaction.status},
+                 {"uuid", transaction.uuid},
+                 {"merchantTransactionId", transaction.merchant_transaction_id},
+                 {"purchaseId", transaction.purchase_id},
+                 {"transactionType", gateway::TransactionTypeName(transaction.type)},
+                 {"paymentMethod", "FlikPayments"},
+                 {"amount", gateway::FormatAmount(transaction.amount_minor)},
+                 {"currency", transaction.currency},
+                 {"extraData", {{"adapterReferenceId", transaction.adapter_reference_id}}}};
+  if (!transaction.reference_uuid.empty()) {
+    answer["referenceUuid"] = transaction.reference_uuid;
+  }
+  if (!transaction.errors.empty()) {
+    Json errors = Json::array();
+    for (const GatewayError& error : transaction.errors) {
+      errors.push_back({{"message", error.message},
+                        {"code", std::to_string(error.code)},
+                        {"adapterMessage", error.adapter_message},
+                        {"adapterCode", error.adapter_code}});
+    }
+    answer["errors"] = std::move(errors);
+  }
+  return answer;
+}
+
+void BankartSim::HandleRedirectPage(const httplib::Request& request,
+                                    httplib::Response& response) {
+  const std::string uuid = request.matches[1];
+  const std::string token = request.matches[2];
+  absl::MutexLock lock(&mutex_);
+  auto it = transactions_.find(uuid);
+  if (it == transactions_.end() || it->second.redirect_token != token) {
+    response.status = 404;
+    response.set_content("<html><body><p>Unknown payment.</p></body></html>", "text/html");
+    return;
+  }
+  const Transaction& transaction = it->second;
+  std::string html = absl::StrCat(
+      "<!DOCTYPE html><html lang=\"sl\"><head><meta charset=\"utf-8\">"
+      "<title>Flik – bankart-sim</title></head><body><h1>Flik plačilo (simulator)</h1>"
+      "<p>Znesek: ",
+      gateway::FormatAmount(transaction.amount_minor), " ", HtmlEscape(transaction.currency),
+      "</p><p>Transakcija: ", HtmlEscape(transaction.merchant_transaction_id),
+      "</p><p>Status: ", transaction.status, "</p>");
+  if (transaction.scenario == Scenario::kAwaitingChoice &&
+      (transaction.status == "REDIRECT" || transaction.status == "PENDING")) {
+    absl::StrAppend(&html, "<p>Izberite scenarij:</p>");
+    for (const Choice& choice : kChoices) {
+      absl::StrAppend(&html, "<form method=\"post\" action=\"/redirect/", uuid, "/", token,
+                      "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
+                      "\"><button type=\"submit\">", choice.label, "</button></form>");
+    }
+  } else {
+    absl::StrAppend(&html, "<p>Počakajte na potrditev v aplikaciji Flik.</p>");
+  }
+  absl::StrAppend(&html, "</body></html>");
+  response.set_content(html, "text/html; charset=utf-8");
+}
+
+void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response& response) {
+  const std::string uuid = request.matches[1];
+  const std::string token = request.matches[2];
+  std::optional<Scenario> scenario = ParseChoice(request.get_param_value("scenario"));
+  absl::MutexLock lock(&mutex_);
+  auto it = transactions_.find(uuid);
+  if (it == transactions_.end() || it->second.redirect_token != token) {
+    response.status = 404;
+    response.set_content("Unknown payment", "text/plain");
+    return;
+  }
+  Transaction& transaction = it->second;
+  if (!scenario.has_value()) {
+    response.status = 400;
+    response.set_content("scenario must be one of success, cancel, error, "
+                         "success_refund_success, success_refund_error",
+                         "text/plain");
+    return;
+  }
+  if (transaction.scenario != Scenario::kAwaitingChoice ||
+      (transaction.status != "REDIRECT" && transaction.status != "PENDING")) {
+    response.status = 409;
+    response.set_content("This payment is no longer waiting for a choice", "text/plain");
+    return;
+  }
+  transaction.scenario = *scenario;
+  // The real gateway makes its first callback attempt before it redirects the payer.
+  FinishLocked(transaction, *scenario);
+  const std::string& target = transaction.status == "SUCCESS"     ? transaction.success_url
+                              : transaction.status == "CANCELLED" ? transaction.cancel_url
+                                                                  : transaction.error_url;
+  if (target.empty()) {
+    response.set_content(absl::StrCat("Payment ", transaction.status), "text/plain");
+  } else {
+    response.set_redirect(target, 303);
+  }
+}
+
+void BankartSim::RecordRequest(Json entry) {
+  entry["at"] = FormatTimestamp(absl::Now());
+  request_journal_.push_back(std::move(entry));
+}
+
+void BankartSim::HandleControl(const httplib::Request& request, httplib::Response& response) {
+  const std::string& path = request.path;
+  auto reply = [&](int status, const Json& body) {
+    response.status = status;
+    response.set_content(body.dump(), "application/json");
+  };
+  if (path == "/_sim/health") {
+    response.set_content("OK", "text/plain");
+    return;
+  }
+  if (request.method == "GET" && path == "/_sim/journal") {
+    absl::MutexLock lock(&mutex_);
+    reply(200, Json{{"requests", request_journal_}, {"callbacks", callback_journal_}});
+    return;
+  }
+  if (request.method == "GET" && path == "/_sim/transactions") {
+    absl::MutexLock lock(&mutex_);
+    Json list = Json::array();
+    for (const auto& [uuid, transaction] : transactions_) {
+      Json entry = TransactionJson(transaction);
+      entry["connector"] = gateway::ConnectorName(transaction.connector->kind);
+      entry["refundedOrPendingAmount"] =
+          gateway::FormatAmount(transaction.refund_reserved_minor);
+      list.push_back(std::move(entry));
+    }
+    reply(200, list);
+    return;
+  }
+  if (request.method == "DELETE" && (path == "/_sim/faults" || path == "/_sim/journal")) {
+    absl::MutexLock lock(&mutex_);
+    if (path == "/_sim/faults") {
+      api_faults_.clear();
+      callback_faults_.clear();
+    } else {
+      request_journal_ = Json::array();
+      callback_journal_ = Json::array();
+    }
+    reply(200, Json{{"ok", true}});
+    return;
+  }
+  const Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  auto field_int = [&](const char* key, int fallback) {
+    return body.is_object() && body.contains(key) && body[key].is_number_integer()
+               ? body[key].get<int>()
+               : fallback;
+  };
+  auto field_text = [&](const char* key) {
+    return body.is_object() ? gateway::JsonText(body, key) : std::string();
+  };
+  if (request.method == "POST" && path == "/_sim/faults") {
+    static const char* kKinds[] = {"timeout_before", "timeout_after", "error_before",
+                                   "error_after",    "slow",          "rate_limit"};
+    ApiFault fault;
+    fault.kind = field_text("kind");
+    fault.operation = field_text("operation");
+    fault.remaining = field_int("count", 1);
+    fault.delay = absl::Milliseconds(field_int("delay_ms", 2000));
+    fault.http_status = field_int("http_status", 0);
+    if (std::none_of(std::begin(kKinds), std::end(kKinds),
+                     [&](const char* kind) { return fault.kind == kind; }) ||
+        fault.remaining <= 0) {
+      reply(400, Json{{"error",
+                       "kind must be timeout_before, timeout_after, error_before, "
+                       "error_after, slow or rate_limit; count > 0"}});
+      return;
+    }
+    absl::MutexLock lock(&mutex_);
+    api_faults_.push_back(fault);
+    reply(200, Json{{"ok", true}});
+    return;
+  }
+  if (request.method == "POST" && path == "/_sim/callback-faults") {
+    CallbackFault fault;
+    fault.kind = field_text("kind");
+    fault.remaining = field_int("count", 1);
+    fault.copies = field_int("copies", 2);
+    fault.delay = absl::Milliseconds(field_int("delay_ms", 1000));
+    if ((fault.kind != "drop" && fault.kind != "duplicate" && fault.kind != "delay" &&
+         fault.kind != "reorder") ||
+        fault.remaining <= 0 || fault.copies <= 0) {
+      reply(400, Json{{"error", "kind must be drop, duplicate, delay or reorder; count > 0"}});
+      return;
+    }
+    absl::MutexLock lock(&mutex_);
+    callback_faults_.push_back(fault);
+    reply(200, Json{{"ok", true}});
+    return;
+  }
+  if (request.method == "POST" && absl::StartsWith(path, "/_sim/transactions/") &&
+      absl::EndsWith(path, "/choose")) {
+    // The redirect page's choice without a browser: /_sim/transactions/{uuid}/choose.
+    const std::string uuid(path.substr(19, path.size() - 19 - 7));
+    std::optional<Scenario> scenario = ParseChoice(field_text("scenario"));
+    absl::MutexLock lock(&mutex_);
+    auto it = transactions_.find(uuid);
+    if (it == transactions_.end()) {
+      reply(404, Json{{"error", "unknown uuid"}});
+      return;
+    }
+    if (!scenario.has_value() || it->second.scenario != Scenario::kAwaitingChoice) {
+      reply(409, Json{{"error", "not waiting for a choice, or unknown scenario"}});
+      return;
+    }
+    it->second.scenario = *scenario;
+    FinishLocked(it->second, *scenario);
+    reply(200, TransactionJson(it->second));
+    return;
+  }
+  reply(404, Json{{"error", "unknown control endpoint"}});
+}
+
+}  // namespace flikpay::sim
