@@ -44,10 +44,12 @@ absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
     digits.push_back(c);
   }
   absl::string_view number = digits;
-  if (absl::StartsWith(number, "00386") && IsSubscriberNumber(number.substr(5))) {
+  if (absl::StartsWith(number, "00386") &&
+      IsSubscriberNumber(number.substr(5))) {
     return Alias{AliasKind::kPhone, std::string(number)};
   }
-  if (absl::StartsWith(number, "+386") && IsSubscriberNumber(number.substr(4))) {
+  if (absl::StartsWith(number, "+386") &&
+      IsSubscriberNumber(number.substr(4))) {
     return Alias{AliasKind::kPhone, absl::StrCat("00", number.substr(1))};
   }
   if (absl::StartsWith(number, "386") && IsSubscriberNumber(number.substr(3))) {

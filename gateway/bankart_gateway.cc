@@ -20,7 +20,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Bankart signs the Content-Type exactly as sent, so it is one constant, sent on GET too.
+// Bankart signs the Content-Type exactly as sent, so it is one constant, sent
+// on GET too.
 constexpr char kContentType[] = "application/json; charset=utf-8";
 constexpr size_t kMaxMerchantTransactionId = 50;
 constexpr size_t kMaxDescription = 255;
@@ -31,17 +32,21 @@ absl::Status InvalidField(absl::string_view field, absl::string_view rule) {
 }
 
 absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id,
-                                   int64_t amount_minor, absl::string_view currency,
+                                   int64_t amount_minor,
+                                   absl::string_view currency,
                                    absl::string_view description,
                                    absl::string_view callback_url) {
   if (merchant_transaction_id.empty()) {
     return InvalidField("merchant_transaction_id", "is required");
   }
   if (merchant_transaction_id.size() > kMaxMerchantTransactionId) {
-    return InvalidField("merchant_transaction_id", "must be at most 50 characters");
+    return InvalidField("merchant_transaction_id",
+                        "must be at most 50 characters");
   }
-  if (amount_minor <= 0) return InvalidField("amount_minor", "must be greater than 0");
-  if (currency != "EUR") return InvalidField("currency", "Flik supports only EUR");
+  if (amount_minor <= 0)
+    return InvalidField("amount_minor", "must be greater than 0");
+  if (currency != "EUR")
+    return InvalidField("currency", "Flik supports only EUR");
   if (description.size() > kMaxDescription) {
     return InvalidField("description", "must be at most 255 characters");
   }
@@ -63,7 +68,8 @@ std::optional<ReturnType> ParseReturnType(absl::string_view text) {
   return std::nullopt;
 }
 
-std::optional<StatusReport::Status> ParseTransactionStatus(absl::string_view text) {
+std::optional<StatusReport::Status> ParseTransactionStatus(
+    absl::string_view text) {
   const std::string upper = absl::AsciiStrToUpper(text);
   if (upper == "SUCCESS") return StatusReport::Status::kSuccess;
   if (upper == "PENDING") return StatusReport::Status::kPending;
@@ -73,9 +79,11 @@ std::optional<StatusReport::Status> ParseTransactionStatus(absl::string_view tex
   return std::nullopt;
 }
 
-// Codes after which the same request may succeed later: rate limit, maintenance, temporarily
-// unavailable.
-bool IsRetryableCode(int code) { return code == 1009 || code == 1010 || code == 3003; }
+// Codes after which the same request may succeed later: rate limit,
+// maintenance, temporarily unavailable.
+bool IsRetryableCode(int code) {
+  return code == 1009 || code == 1010 || code == 3003;
+}
 
 SubmitOutcome Unknown(std::string reason, int http_status = 0) {
   SubmitOutcome outcome;
@@ -88,48 +96,53 @@ SubmitOutcome Unknown(std::string reason, int http_status = 0) {
 std::optional<absl::Time> ParseExpires(absl::string_view text) {
   absl::Time time;
   std::string error;
-  if (text.empty() ||
-      !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(text), absl::UTCTimeZone(),
-                       &time, &error)) {
+  if (text.empty() || !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(text),
+                                       absl::UTCTimeZone(), &time, &error)) {
     return std::nullopt;
   }
   return time;
 }
 
-std::string QueryParameter(absl::string_view request_uri, absl::string_view name) {
+std::string QueryParameter(absl::string_view request_uri,
+                           absl::string_view name) {
   const size_t question = request_uri.find('?');
   if (question == absl::string_view::npos) return "";
-  for (absl::string_view pair : absl::StrSplit(request_uri.substr(question + 1), '&')) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, '=');
+  for (absl::string_view pair :
+       absl::StrSplit(request_uri.substr(question + 1), '&')) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, '=');
     if (kv.first == name) return std::string(kv.second);
   }
   return "";
 }
 
-std::string HeaderValue(const InboundCallback& callback, const std::string& name) {
+std::string HeaderValue(const InboundCallback& callback,
+                        const std::string& name) {
   auto it = callback.headers.find(name);
   return it == callback.headers.end() ? "" : it->second;
 }
 
 }  // namespace
 
-BankartGateway::BankartGateway(BankartConfig config) : config_(std::move(config)) {
+BankartGateway::BankartGateway(BankartConfig config)
+    : config_(std::move(config)) {
   while (absl::EndsWith(config_.base_url, "/")) config_.base_url.pop_back();
   base_path_ = RequestUriOf(config_.base_url);
   if (base_path_ == "/") base_path_.clear();
-  const std::string password = config_.password_mode == PasswordMode::kSha1Rounds
-                                   ? HashPassword(config_.api_password)
-                                   : config_.api_password;
-  authorization_ =
-      absl::StrCat("Basic ", Base64Encode(absl::StrCat(config_.api_user, ":", password)));
+  const std::string password =
+      config_.password_mode == PasswordMode::kSha1Rounds
+          ? HashPassword(config_.api_password)
+          : config_.api_password;
+  authorization_ = absl::StrCat(
+      "Basic ", Base64Encode(absl::StrCat(config_.api_user, ":", password)));
 }
 
 absl::StatusOr<const ConnectorCredentials*> BankartGateway::CredentialsFor(
     Connector connector) const {
   auto it = config_.connectors.find(connector);
   if (it == config_.connectors.end() || it->second.api_key.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no Bankart connector is configured for ", ConnectorName(connector)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no Bankart connector is configured for ", ConnectorName(connector)));
   }
   return &it->second;
 }
@@ -139,7 +152,8 @@ absl::StatusOr<HttpExchange> BankartGateway::SendSigned(
     const std::string& path, const std::string& body, absl::Time deadline) {
   const absl::Duration remaining = deadline - absl::Now();
   if (remaining <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError("deadline passed before the gateway was called");
+    return absl::DeadlineExceededError(
+        "deadline passed before the gateway was called");
   }
   const std::string date = FormatHttpDate(absl::Now());
   const std::string request_uri = absl::StrCat(base_path_, path);
@@ -154,38 +168,43 @@ absl::StatusOr<HttpExchange> BankartGateway::SendSigned(
       {"Content-Type", kContentType},
       {"Accept", "application/json"},
       {"Date", date},
-      {"X-Signature", Sign(credentials.shared_secret,
-                           SignedParts{method, body, kContentType, date, request_uri})},
+      {"X-Signature",
+       Sign(credentials.shared_secret,
+            SignedParts{method, body, kContentType, date, request_uri})},
   };
   return http_.Send(request);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
-                                                     const std::string& operation,
-                                                     const Json& body,
-                                                     absl::Time deadline) {
-  absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
+absl::StatusOr<SubmitOutcome> BankartGateway::Submit(
+    Connector connector, const std::string& operation, const Json& body,
+    absl::Time deadline) {
+  absl::StatusOr<const ConnectorCredentials*> credentials =
+      CredentialsFor(connector);
   if (!credentials.ok()) return credentials.status();
-  absl::StatusOr<HttpExchange> exchange =
-      SendSigned(**credentials, "POST",
-                 absl::StrCat("/transaction/", (*credentials)->api_key, "/", operation),
-                 body.dump(), deadline);
+  absl::StatusOr<HttpExchange> exchange = SendSigned(
+      **credentials, "POST",
+      absl::StrCat("/transaction/", (*credentials)->api_key, "/", operation),
+      body.dump(), deadline);
   if (!exchange.ok()) return exchange.status();
   switch (exchange->failure) {
     case HttpExchange::Failure::kNotSent:
-      return absl::UnavailableError(
-          absl::StrCat("the gateway could not be reached: ", exchange->failure_reason));
+      return absl::UnavailableError(absl::StrCat(
+          "the gateway could not be reached: ", exchange->failure_reason));
     case HttpExchange::Failure::kNoAnswer:
-      return Unknown(absl::StrCat("no answer from the gateway: ", exchange->failure_reason));
+      return Unknown(absl::StrCat("no answer from the gateway: ",
+                                  exchange->failure_reason));
     case HttpExchange::Failure::kNone:
       break;
   }
   const HttpResponse& response = exchange->response;
-  // 5xx includes 504 and Cloudflare's 522: the gateway may have created the transaction.
+  // 5xx includes 504 and Cloudflare's 522: the gateway may have created the
+  // transaction.
   if (response.status >= 500) {
-    return Unknown(absl::StrCat("gateway answered HTTP ", response.status), response.status);
+    return Unknown(absl::StrCat("gateway answered HTTP ", response.status),
+                   response.status);
   }
-  const Json answer = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  const Json answer =
+      Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   SubmitOutcome outcome;
   outcome.http_status = static_cast<int>(response.status);
   if (answer.is_discarded() || !answer.is_object()) {
@@ -201,7 +220,8 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
   outcome.uuid = JsonText(answer, "uuid");
   outcome.purchase_id = JsonText(answer, "purchaseId");
   outcome.redirect_url = JsonText(answer, "redirectUrl");
-  if (auto extra = answer.find("extraData"); extra != answer.end() && extra->is_object()) {
+  if (auto extra = answer.find("extraData");
+      extra != answer.end() && extra->is_object()) {
     outcome.adapter_reference_id = JsonText(*extra, "adapterReferenceId");
     outcome.expires_at = ParseExpires(JsonText(*extra, "expiresDateTime"));
   }
@@ -221,9 +241,11 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
   outcome.return_type = ReturnType::kError;
   outcome.errors = ParseGatewayErrors(answer);
   if (outcome.errors.empty()) {
-    outcome.errors.push_back(GatewayError{
-        1000, absl::StrCat("gateway refused the request (HTTP ", response.status, ")"), "",
-        ""});
+    outcome.errors.push_back(
+        GatewayError{1000,
+                     absl::StrCat("gateway refused the request (HTTP ",
+                                  response.status, ")"),
+                     "", ""});
   }
   outcome.retryable = response.status == 429;
   for (const GatewayError& error : outcome.errors) {
@@ -234,9 +256,9 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
 
 absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
                                                     absl::Time deadline) {
-  if (absl::Status status =
-          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
-                                request.currency, request.description, request.callback_url);
+  if (absl::Status status = ValidateMoneyMovement(
+          request.merchant_transaction_id, request.amount_minor,
+          request.currency, request.description, request.callback_url);
       !status.ok()) {
     return status;
   }
@@ -249,8 +271,8 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
     if (!alias.ok()) return InvalidField("alias", alias.status().message());
     extra["alias"] = alias->value;
   } else if (request.kind != RtpKind::kEcommerce) {
-    return InvalidField("alias",
-                        "is required for In-Person and Out-of-Band requests to pay");
+    return InvalidField(
+        "alias", "is required for In-Person and Out-of-Band requests to pay");
   }
   if (!request.purpose_code.empty()) {
     const bool four_letters =
@@ -258,10 +280,12 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
         std::all_of(request.purpose_code.begin(), request.purpose_code.end(),
                     [](char c) { return c >= 'A' && c <= 'Z'; });
     if (!four_letters) {
-      return InvalidField("purpose_code", "must be 4 capital letters, e.g. WEBI");
+      return InvalidField("purpose_code",
+                          "must be 4 capital letters, e.g. WEBI");
     }
     if (!request.structured_reference) {
-      return InvalidField("purpose_code", "is only sent with a structured reference");
+      return InvalidField("purpose_code",
+                          "is only sent with a structured reference");
     }
   }
   if (request.structured_reference) {
@@ -269,7 +293,8 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
     SetIfNotEmpty(extra, "purposeCode", request.purpose_code);
   }
   if (request.enable_waiting_screen.has_value()) {
-    extra["enableWaitingScreen"] = *request.enable_waiting_screen ? "yes" : "no";
+    extra["enableWaitingScreen"] =
+        *request.enable_waiting_screen ? "yes" : "no";
   }
   SetIfNotEmpty(extra, "merchantMID", request.merchant_mid);
   SetIfNotEmpty(extra, "merchantTerminalId", request.merchant_terminal_id);
@@ -288,20 +313,22 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
   SetIfNotEmpty(body, "description", request.description);
   SetIfNotEmpty(body, "merchantMetaData", request.merchant_metadata);
   if (!extra.empty()) body["extraData"] = std::move(extra);
-  if (!request.payer_ip.empty()) body["customer"] = {{"ipAddress", request.payer_ip}};
+  if (!request.payer_ip.empty())
+    body["customer"] = {{"ipAddress", request.payer_ip}};
   return Submit(ConnectorFor(request.kind), "debit", body, deadline);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& request,
-                                                     absl::Time deadline) {
-  if (absl::Status status =
-          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
-                                request.currency, request.description, request.callback_url);
+absl::StatusOr<SubmitOutcome> BankartGateway::Refund(
+    const RefundRequest& request, absl::Time deadline) {
+  if (absl::Status status = ValidateMoneyMovement(
+          request.merchant_transaction_id, request.amount_minor,
+          request.currency, request.description, request.callback_url);
       !status.ok()) {
     return status;
   }
   if (request.reference_uuid.empty()) {
-    return InvalidField("reference_uuid", "the original payment's gateway uuid is required");
+    return InvalidField("reference_uuid",
+                        "the original payment's gateway uuid is required");
   }
   Json body = {
       {"merchantTransactionId", request.merchant_transaction_id},
@@ -314,11 +341,11 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& reques
   return Submit(request.connector, "refund", body, deadline);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& request,
-                                                     absl::Time deadline) {
-  if (absl::Status status =
-          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
-                                request.currency, request.description, request.callback_url);
+absl::StatusOr<SubmitOutcome> BankartGateway::Payout(
+    const PayoutRequest& request, absl::Time deadline) {
+  if (absl::Status status = ValidateMoneyMovement(
+          request.merchant_transaction_id, request.amount_minor,
+          request.currency, request.description, request.callback_url);
       !status.ok()) {
     return status;
   }
@@ -335,22 +362,21 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& reques
   return Submit(Connector::kPayout, "payout", body, deadline);
 }
 
-absl::StatusOr<StatusReport> BankartGateway::StatusByUuid(Connector connector,
-                                                          absl::string_view uuid,
-                                                          absl::Time deadline) {
+absl::StatusOr<StatusReport> BankartGateway::StatusByUuid(
+    Connector connector, absl::string_view uuid, absl::Time deadline) {
   return QueryStatus(connector, "getByUuid", uuid, deadline);
 }
 
 absl::StatusOr<StatusReport> BankartGateway::StatusByMerchantTransactionId(
-    Connector connector, absl::string_view merchant_transaction_id, absl::Time deadline) {
-  return QueryStatus(connector, "getByMerchantTransactionId", merchant_transaction_id,
-                     deadline);
+    Connector connector, absl::string_view merchant_transaction_id,
+    absl::Time deadline) {
+  return QueryStatus(connector, "getByMerchantTransactionId",
+                     merchant_transaction_id, deadline);
 }
 
-absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
-                                                         const std::string& lookup,
-                                                         absl::string_view id,
-                                                         absl::Time deadline) {
+absl::StatusOr<StatusReport> BankartGateway::QueryStatus(
+    Connector connector, const std::string& lookup, absl::string_view id,
+    absl::Time deadline) {
   if (id.empty() || id.size() > 64 ||
       !std::all_of(id.begin(), id.end(), [](char c) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
@@ -359,13 +385,15 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
     return absl::InvalidArgumentError(
         "status lookups take an id of letters, digits, '-', '_' and '.'");
   }
-  absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
+  absl::StatusOr<const ConnectorCredentials*> credentials =
+      CredentialsFor(connector);
   if (!credentials.ok()) return credentials.status();
   const std::string path =
       absl::StrCat("/status/", (*credentials)->api_key, "/", lookup, "/", id);
 
   absl::Duration backoff = config_.status_initial_backoff;
-  absl::Status last_error = absl::UnavailableError("the gateway's status API did not answer");
+  absl::Status last_error =
+      absl::UnavailableError("the gateway's status API did not answer");
   for (int attempt = 1; attempt <= config_.status_max_attempts; ++attempt) {
     absl::StatusOr<HttpExchange> exchange =
         SendSigned(**credentials, "GET", path, "", deadline);
@@ -375,7 +403,8 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
       last_error = absl::UnavailableError(
           absl::StrCat("gateway status API: ", exchange->failure_reason));
     } else if (exchange->response.status == 429) {
-      last_error = absl::ResourceExhaustedError("gateway status API rate limit (429)");
+      last_error =
+          absl::ResourceExhaustedError("gateway status API rate limit (429)");
       int64_t retry_after = 0;
       auto header = exchange->response.headers.find("retry-after");
       if (header != exchange->response.headers.end() &&
@@ -383,11 +412,11 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
         wait = std::max(wait, absl::Seconds(retry_after));
       }
     } else if (exchange->response.status >= 500) {
-      last_error = absl::UnavailableError(
-          absl::StrCat("gateway status API answered HTTP ", exchange->response.status));
+      last_error = absl::UnavailableError(absl::StrCat(
+          "gateway status API answered HTTP ", exchange->response.status));
     } else {
-      const Json answer =
-          Json::parse(exchange->response.body, nullptr, /*allow_exceptions=*/false);
+      const Json answer = Json::parse(exchange->response.body, nullptr,
+                                      /*allow_exceptions=*/false);
       if (answer.is_discarded() || !answer.is_object()) {
         return absl::InternalError("the gateway's status answer is not JSON");
       }
@@ -397,19 +426,23 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
         for (const GatewayError& error : report.errors) {
           if (error.code == 8001) return report;  // found == false
         }
-        return absl::FailedPreconditionError(absl::StrCat(
-            "gateway refused the status query",
-            report.errors.empty() ? "" : absl::StrCat(" (", report.errors[0].code, ")")));
+        return absl::FailedPreconditionError(
+            absl::StrCat("gateway refused the status query",
+                         report.errors.empty()
+                             ? ""
+                             : absl::StrCat(" (", report.errors[0].code, ")")));
       }
       std::optional<StatusReport::Status> status =
           ParseTransactionStatus(JsonText(answer, "transactionStatus"));
       if (!status.has_value()) {
-        return absl::InternalError("the gateway's status answer has no known status");
+        return absl::InternalError(
+            "the gateway's status answer has no known status");
       }
       report.found = true;
       report.status = *status;
       report.uuid = JsonText(answer, "uuid");
-      report.merchant_transaction_id = JsonText(answer, "merchantTransactionId");
+      report.merchant_transaction_id =
+          JsonText(answer, "merchantTransactionId");
       report.purchase_id = JsonText(answer, "purchaseId");
       report.type = ParseTransactionType(JsonText(answer, "transactionType"));
       report.currency = JsonText(answer, "currency");
@@ -424,7 +457,9 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
       }
       return report;
     }
-    if (attempt == config_.status_max_attempts || absl::Now() + wait >= deadline) break;
+    if (attempt == config_.status_max_attempts ||
+        absl::Now() + wait >= deadline)
+      break;
     absl::SleepFor(wait);
     backoff = std::min(backoff * 2, config_.status_max_backoff);
   }
@@ -436,7 +471,8 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
   std::string signature = HeaderValue(callback, "x-signature");
   std::string api_key_hint;
   if (signature.empty()) {
-    // XML v2 integrations carry "Authorization: Gateway API_KEY:signature" instead.
+    // XML v2 integrations carry "Authorization: Gateway API_KEY:signature"
+    // instead.
     const std::string authorization = HeaderValue(callback, "authorization");
     if (absl::StartsWith(authorization, "Gateway ")) {
       std::pair<std::string, std::string> parts =
@@ -445,22 +481,26 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
       signature = parts.second;
     }
   }
-  if (signature.empty()) return absl::UnauthenticatedError("callback is not signed");
+  if (signature.empty())
+    return absl::UnauthenticatedError("callback is not signed");
   std::string date = HeaderValue(callback, "x-date");
   if (date.empty()) date = HeaderValue(callback, "date");
-  if (date.empty()) return absl::UnauthenticatedError("callback has no Date header");
+  if (date.empty())
+    return absl::UnauthenticatedError("callback has no Date header");
   absl::StatusOr<absl::Time> sent_at = ParseHttpDate(date);
-  if (!sent_at.ok()) return absl::UnauthenticatedError(sent_at.status().message());
+  if (!sent_at.ok())
+    return absl::UnauthenticatedError(sent_at.status().message());
   const absl::Duration skew = absl::AbsDuration(config_.clock() - *sent_at);
   if (skew > config_.callback_date_tolerance) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "callback Date is ", absl::ToInt64Seconds(skew), " s away from now (tolerance ",
+        "callback Date is ", absl::ToInt64Seconds(skew),
+        " s away from now (tolerance ",
         absl::ToInt64Seconds(config_.callback_date_tolerance), " s)"));
   }
 
   std::vector<Connector> candidates;
-  if (std::optional<Connector> named =
-          ParseConnectorName(QueryParameter(callback.request_uri, "connector"))) {
+  if (std::optional<Connector> named = ParseConnectorName(
+          QueryParameter(callback.request_uri, "connector"))) {
     candidates.push_back(*named);
   } else {
     for (const auto& [connector, credentials] : config_.connectors) {
@@ -469,8 +509,10 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
       }
     }
   }
-  const SignedParts parts{callback.method, callback.body,
-                          HeaderValue(callback, "content-type"), date,
+  // SignedParts only views its strings, so the header value needs to outlive
+  // it.
+  const std::string content_type = HeaderValue(callback, "content-type");
+  const SignedParts parts{callback.method, callback.body, content_type, date,
                           callback.request_uri};
   std::optional<Connector> verified_by;
   for (Connector connector : candidates) {

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "gateway/gateway.h"
 #include "gateway/http_client.h"
@@ -20,12 +20,14 @@ struct ConnectorCredentials {
   std::string shared_secret;
 };
 
-// The official API v3 docs send the API password as is; Bankart's published clients send its
-// SHA-1 applied ten times. Which one a merchant's account expects is a setting.
+// The official API v3 docs send the API password as is; Bankart's published
+// clients send its SHA-1 applied ten times. Which one a merchant's account
+// expects is a setting.
 enum class PasswordMode { kPlain, kSha1Rounds };
 
 struct BankartConfig {
-  // e.g. "https://gateway.bankart.si/api/v3" (production) or the local bankart-sim.
+  // e.g. "https://gateway.bankart.si/api/v3" (production) or the local
+  // bankart-sim.
   std::string base_url;
   std::string api_user;
   std::string api_password;
@@ -56,23 +58,31 @@ class BankartGateway : public Gateway {
                                        absl::Time deadline) override;
   absl::StatusOr<SubmitOutcome> Payout(const PayoutRequest& request,
                                        absl::Time deadline) override;
-  absl::StatusOr<StatusReport> StatusByUuid(Connector connector, absl::string_view uuid,
+  absl::StatusOr<StatusReport> StatusByUuid(Connector connector,
+                                            absl::string_view uuid,
                                             absl::Time deadline) override;
   absl::StatusOr<StatusReport> StatusByMerchantTransactionId(
       Connector connector, absl::string_view merchant_transaction_id,
       absl::Time deadline) override;
-  absl::StatusOr<CallbackEvent> VerifyCallback(const InboundCallback& callback) override;
+  absl::StatusOr<CallbackEvent> VerifyCallback(
+      const InboundCallback& callback) override;
 
  private:
-  absl::StatusOr<const ConnectorCredentials*> CredentialsFor(Connector connector) const;
-  // Signs and sends one request; `path` is below base_url, e.g. "/transaction/KEY/debit".
-  absl::StatusOr<HttpExchange> SendSigned(const ConnectorCredentials& credentials,
-                                          const std::string& method, const std::string& path,
-                                          const std::string& body, absl::Time deadline);
-  absl::StatusOr<SubmitOutcome> Submit(Connector connector, const std::string& operation,
-                                       const nlohmann::json& body, absl::Time deadline);
-  absl::StatusOr<StatusReport> QueryStatus(Connector connector, const std::string& lookup,
-                                           absl::string_view id, absl::Time deadline);
+  absl::StatusOr<const ConnectorCredentials*> CredentialsFor(
+      Connector connector) const;
+  // Signs and sends one request; `path` is below base_url, e.g.
+  // "/transaction/KEY/debit".
+  absl::StatusOr<HttpExchange> SendSigned(
+      const ConnectorCredentials& credentials, const std::string& method,
+      const std::string& path, const std::string& body, absl::Time deadline);
+  absl::StatusOr<SubmitOutcome> Submit(Connector connector,
+                                       const std::string& operation,
+                                       const nlohmann::json& body,
+                                       absl::Time deadline);
+  absl::StatusOr<StatusReport> QueryStatus(Connector connector,
+                                           const std::string& lookup,
+                                           absl::string_view id,
+                                           absl::Time deadline);
 
   BankartConfig config_;
   std::string base_path_;  // the path part of base_url, e.g. "/api/v3"

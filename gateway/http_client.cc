@@ -27,7 +27,8 @@ void EnsureCurlGlobalInit() {
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* body = static_cast<std::string*>(user);
   const size_t bytes = size * count;
-  if (body->size() + bytes > kMaxResponseBytes) return 0;  // aborts the transfer
+  if (body->size() + bytes > kMaxResponseBytes)
+    return 0;  // aborts the transfer
   body->append(data, bytes);
   return bytes;
 }
@@ -54,7 +55,8 @@ HttpClient::HttpClient() { EnsureCurlGlobalInit(); }
 
 HttpClient::~HttpClient() {
   absl::MutexLock lock(&mutex_);
-  for (void* handle : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(handle));
+  for (void* handle : idle_handles_)
+    curl_easy_cleanup(static_cast<CURL*>(handle));
 }
 
 void* HttpClient::AcquireHandle() {
@@ -86,7 +88,8 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
     exchange.failure_reason = "curl_easy_init failed";
     return exchange;
   }
-  // Options from the previous use must not leak into this one; reset keeps the connection cache.
+  // Options from the previous use must not leak into this one; reset keeps the
+  // connection cache.
   curl_easy_reset(curl);
 
   std::unique_ptr<curl_slist, SlistDeleter> headers;
@@ -94,16 +97,19 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
     headers.reset(curl_slist_append(headers.release(),
                                     absl::StrCat(name, ": ", value).c_str()));
   }
-  // libcurl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
+  // libcurl would otherwise add "Expect: 100-continue" to larger POSTs and wait
+  // for it.
   headers.reset(curl_slist_append(headers.release(), "Expect:"));
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
-                   std::max<long>(1, absl::ToInt64Milliseconds(request.timeout)));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   std::max<long>(1, absl::ToInt64Milliseconds(request.connect_timeout)));
+  curl_easy_setopt(
+      curl, CURLOPT_TIMEOUT_MS,
+      std::max<long>(1, absl::ToInt64Milliseconds(request.timeout)));
+  curl_easy_setopt(
+      curl, CURLOPT_CONNECTTIMEOUT_MS,
+      std::max<long>(1, absl::ToInt64Milliseconds(request.connect_timeout)));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &exchange.response.body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
@@ -122,8 +128,8 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
   if (code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &exchange.response.status);
   } else {
-    // CURLINFO_REQUEST_SIZE counts the request bytes written to the socket: zero means the
-    // peer cannot have seen the request, whatever went wrong.
+    // CURLINFO_REQUEST_SIZE counts the request bytes written to the socket:
+    // zero means the peer cannot have seen the request, whatever went wrong.
     long request_bytes = 0;
     curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_bytes);
     exchange.failure = request_bytes == 0 ? HttpExchange::Failure::kNotSent
@@ -144,7 +150,8 @@ std::string RequestUriOf(const std::string& url) {
     if (curl_url_get(parsed, CURLUPART_PATH, &path, 0) == CURLUE_OK && path) {
       uri = path;
     }
-    if (curl_url_get(parsed, CURLUPART_QUERY, &query, 0) == CURLUE_OK && query) {
+    if (curl_url_get(parsed, CURLUPART_QUERY, &query, 0) == CURLUE_OK &&
+        query) {
       absl::StrAppend(&uri, "?", query);
     }
     curl_free(path);

@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -28,21 +28,23 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names in lower case
 };
 
-// The result of one exchange. What a payment system must know after a failure is whether the
-// peer may have acted on the request, so transport failures are split in two.
+// The result of one exchange. What a payment system must know after a failure
+// is whether the peer may have acted on the request, so transport failures are
+// split in two.
 struct HttpExchange {
   enum class Failure {
     kNone,      // `response` holds the peer's answer
     kNotSent,   // no byte of the request left this process (no connection)
-    kNoAnswer,  // the request was sent, or may have been; no (complete) answer came back
+    kNoAnswer,  // the request was sent, or may have been; no (complete) answer
+                // came back
   };
   Failure failure = Failure::kNone;
   std::string failure_reason;  // libcurl's description, for logs
   HttpResponse response;
 };
 
-// A blocking HTTP/1.1 client on libcurl. Easy handles are pooled and reused, so their
-// connections are kept alive across calls. Thread-safe.
+// A blocking HTTP/1.1 client on libcurl. Easy handles are pooled and reused, so
+// their connections are kept alive across calls. Thread-safe.
 class HttpClient {
  public:
   HttpClient();
@@ -60,7 +62,8 @@ class HttpClient {
   std::vector<void*> idle_handles_ ABSL_GUARDED_BY(mutex_);
 };
 
-// The path-and-query part of a URL ("/api/v3/x?y=1"), "/" when the URL has no path.
+// The path-and-query part of a URL ("/api/v3/x?y=1"), "/" when the URL has no
+// path.
 std::string RequestUriOf(const std::string& url);
 
 }  // namespace flikpay::gateway

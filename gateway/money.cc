@@ -26,8 +26,9 @@ absl::StatusOr<int64_t> ParseAmount(absl::string_view text) {
   if (text.empty()) return invalid("is empty");
   const size_t dot = text.find('.');
   const absl::string_view whole = text.substr(0, dot);
-  const absl::string_view fraction =
-      dot == absl::string_view::npos ? absl::string_view() : text.substr(dot + 1);
+  const absl::string_view fraction = dot == absl::string_view::npos
+                                         ? absl::string_view()
+                                         : text.substr(dot + 1);
   if (whole.empty()) return invalid("has no digits before the decimal point");
   if (dot != absl::string_view::npos && fraction.empty()) {
     return invalid("has no digits after the decimal point");

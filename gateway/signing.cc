@@ -10,7 +10,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 
 namespace flikpay::gateway {
 namespace {
@@ -31,10 +30,10 @@ std::string HexDigest(BodyHash algorithm, absl::string_view data) {
 
 std::string Base64Encode(absl::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(
-      reinterpret_cast<unsigned char*>(out.data()),
-      reinterpret_cast<const unsigned char*>(bytes.data()),
-      static_cast<int>(bytes.size()));
+  const int written =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                      static_cast<int>(bytes.size()));
   out.resize(written);
   return out;
 }
@@ -49,19 +48,14 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
 
 std::string SignatureMessage(const SignedParts& parts, BodyHash algorithm,
                              bool with_v2_additionals) {
-  const std::string body_hash = HexDigest(algorithm, parts.body);
-  if (with_v2_additionals) {
-    return absl::StrJoin({parts.method, absl::string_view(body_hash),
-                          parts.content_type, parts.date, absl::string_view(),
-                          parts.request_uri},
-                         "\n");
-  }
-  return absl::StrJoin({parts.method, absl::string_view(body_hash),
-                        parts.content_type, parts.date, parts.request_uri},
-                       "\n");
+  // The v2 API put an empty "additionals" line before the URI.
+  return absl::StrCat(parts.method, "\n", HexDigest(algorithm, parts.body),
+                      "\n", parts.content_type, "\n", parts.date, "\n",
+                      with_v2_additionals ? "\n" : "", parts.request_uri);
 }
 
-std::string HmacSha512Base64(absl::string_view secret, absl::string_view message) {
+std::string HmacSha512Base64(absl::string_view secret,
+                             absl::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac;
   unsigned int length = 0;
   HMAC(EVP_sha512(), secret.data(), static_cast<int>(secret.size()),
@@ -76,17 +70,19 @@ std::string Sign(absl::string_view secret, const SignedParts& parts) {
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  // Compare a fixed-size digest of each side so the running time does not depend on where the
-  // strings differ, nor (beyond hashing) on their lengths.
+  // Compare a fixed-size digest of each side so the running time does not
+  // depend on where the strings differ, nor (beyond hashing) on their lengths.
   const std::string da = Digest(EVP_sha256(), a);
   const std::string db = Digest(EVP_sha256(), b);
-  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 &&
+         a.size() == b.size();
 }
 
 bool VerifySignature(absl::string_view secret, const SignedParts& parts,
                      absl::string_view signature) {
   bool matched = false;
-  // Every form is computed and compared, so the time taken does not reveal which one matched.
+  // Every form is computed and compared, so the time taken does not reveal
+  // which one matched.
   for (BodyHash algorithm : {BodyHash::kSha512, BodyHash::kMd5}) {
     for (bool v2 : {false, true}) {
       const std::string expected =
@@ -98,7 +94,8 @@ bool VerifySignature(absl::string_view secret, const SignedParts& parts,
 }
 
 std::string FormatHttpDate(absl::Time time) {
-  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", time, absl::UTCTimeZone());
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", time,
+                          absl::UTCTimeZone());
 }
 
 absl::StatusOr<absl::Time> ParseHttpDate(absl::string_view text) {

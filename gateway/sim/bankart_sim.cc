@@ -35,9 +35,11 @@ const std::map<std::string, Scenario>& AliasScenarios() {
       {"0038670999111", Scenario::kCancel},
       {"error.debit@bankart.flik", Scenario::kError},
       {"0038670999222", Scenario::kError},
-      {"success.debit_success.refund@bankart.flik", Scenario::kSuccessRefundSuccess},
+      {"success.debit_success.refund@bankart.flik",
+       Scenario::kSuccessRefundSuccess},
       {"0038670999333", Scenario::kSuccessRefundSuccess},
-      {"success.debit_error.refund@bankart.flik", Scenario::kSuccessRefundError},
+      {"success.debit_error.refund@bankart.flik",
+       Scenario::kSuccessRefundError},
       {"0038670999444", Scenario::kSuccessRefundError},
       {"success.payout@bankart.flik", Scenario::kPayoutSuccess},
       {"0038670999555", Scenario::kPayoutSuccess},
@@ -54,7 +56,8 @@ Scenario ScenarioForAlias(const std::string& alias) {
   return it == AliasScenarios().end() ? Scenario::kUnknownAlias : it->second;
 }
 
-// The five choices the redirect page offers (seed 000, "Testiranje plačil s simulatorjem").
+// The five choices the redirect page offers (seed 000, "Testiranje plačil s
+// simulatorjem").
 struct Choice {
   const char* key;
   const char* label;
@@ -78,36 +81,44 @@ std::optional<Scenario> ParseChoice(absl::string_view key) {
 }
 
 Json ErrorAnswer(int code, absl::string_view message) {
-  return Json{{"success", false}, {"errorCode", code}, {"errorMessage", message}};
+  return Json{
+      {"success", false}, {"errorCode", code}, {"errorMessage", message}};
 }
 
 // A refusal after the request was understood: HTTP 200, returnType ERROR.
 Json DeclinedAnswer(int code, absl::string_view message) {
-  return Json{{"success", false},
-              {"returnType", "ERROR"},
-              {"errors", Json::array({Json{{"errorCode", code}, {"errorMessage", message}}})}};
+  return Json{
+      {"success", false},
+      {"returnType", "ERROR"},
+      {"errors",
+       Json::array({Json{{"errorCode", code}, {"errorMessage", message}}})}};
 }
 
-std::string Text(const Json& body, absl::string_view key) { return gateway::JsonText(body, key); }
+std::string Text(const Json& body, absl::string_view key) {
+  return gateway::JsonText(body, key);
+}
 
 std::string HtmlEscape(absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"},
-                                    {"\"", "&quot;"}});
+  return absl::StrReplaceAll(
+      text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
 }
 
 std::string FormatTimestamp(absl::Time time) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::UTCTimeZone());
 }
 
-// Field checks shared by debit, refund and payout; returns an error answer or null.
+// Field checks shared by debit, refund and payout; returns an error answer or
+// null.
 std::optional<Json> ValidateCommon(const Json& body, int64_t& amount_minor) {
   const std::string id = Text(body, "merchantTransactionId");
   if (id.empty() || id.size() > 50) {
-    return ErrorAnswer(1002, "merchantTransactionId is required, at most 50 characters");
+    return ErrorAnswer(
+        1002, "merchantTransactionId is required, at most 50 characters");
   }
   absl::StatusOr<int64_t> amount = gateway::ParseAmount(Text(body, "amount"));
   if (!amount.ok() || *amount <= 0) {
-    return ErrorAnswer(1002, "amount must be a positive decimal with at most 2 decimals");
+    return ErrorAnswer(
+        1002, "amount must be a positive decimal with at most 2 decimals");
   }
   amount_minor = *amount;
   if (Text(body, "currency") != "EUR") {
@@ -136,7 +147,8 @@ BankartSim::BankartSim(SimOptions options)
     : options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()),
       executor_(std::make_unique<TimedExecutor>(4)) {
-  // Fault injection parks request threads in sleeps; a larger pool keeps other calls moving.
+  // Fault injection parks request threads in sleeps; a larger pool keeps other
+  // calls moving.
   server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
   server_->set_payload_max_length(1 << 20);
   RegisterRoutes();
@@ -158,6 +170,8 @@ absl::Status BankartSim::Start() {
     options_.public_url = absl::StrCat("http://", options_.host, ":", port_);
   }
   server_thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // stop() is a no-op until the listen loop runs; Start() returns once it does.
+  while (!server_->is_running()) absl::SleepFor(absl::Milliseconds(1));
   return absl::OkStatus();
 }
 
@@ -199,14 +213,19 @@ void BankartSim::RegisterRoutes() {
                 [this](const httplib::Request& q, httplib::Response& r) {
                   HandleTransaction(q, r);
                 });
-  server_->Get(R"(/api/v3/status/([^/]+)/(getByUuid|getByMerchantTransactionId)/([^/]+))",
-               [this](const httplib::Request& q, httplib::Response& r) { HandleStatus(q, r); });
+  server_->Get(
+      R"(/api/v3/status/([^/]+)/(getByUuid|getByMerchantTransactionId)/([^/]+))",
+      [this](const httplib::Request& q, httplib::Response& r) {
+        HandleStatus(q, r);
+      });
   server_->Get(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
                [this](const httplib::Request& q, httplib::Response& r) {
                  HandleRedirectPage(q, r);
                });
   server_->Post(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
-                [this](const httplib::Request& q, httplib::Response& r) { HandleChoice(q, r); });
+                [this](const httplib::Request& q, httplib::Response& r) {
+                  HandleChoice(q, r);
+                });
   auto control = [this](const httplib::Request& q, httplib::Response& r) {
     HandleControl(q, r);
   };
@@ -218,7 +237,8 @@ void BankartSim::RegisterRoutes() {
 const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
                                              const std::string& api_key,
                                              httplib::Response& response) {
-  auto refuse = [&](int status, int code, absl::string_view message) -> const SimConnector* {
+  auto refuse = [&](int status, int code,
+                    absl::string_view message) -> const SimConnector* {
     response.status = status;
     response.set_content(ErrorAnswer(code, message).dump(), "application/json");
     return nullptr;
@@ -227,15 +247,18 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
   const std::string expected_user = absl::StrCat(options_.api_user, ":");
   bool credentials_ok = false;
   if (absl::StartsWith(authorization, "Basic ")) {
-    absl::StatusOr<std::string> decoded = gateway::Base64Decode(authorization.substr(6));
+    absl::StatusOr<std::string> decoded =
+        gateway::Base64Decode(authorization.substr(6));
     if (decoded.ok() && absl::StartsWith(*decoded, expected_user)) {
       const std::string password = decoded->substr(expected_user.size());
       credentials_ok =
           gateway::ConstantTimeEquals(password, options_.api_password) ||
-          gateway::ConstantTimeEquals(password, gateway::HashPassword(options_.api_password));
+          gateway::ConstantTimeEquals(
+              password, gateway::HashPassword(options_.api_password));
     }
   }
-  if (!credentials_ok) return refuse(401, 1000, "Invalid API username or password");
+  if (!credentials_ok)
+    return refuse(401, 1000, "Invalid API username or password");
   const SimConnector* connector = nullptr;
   for (const SimConnector& candidate : options_.connectors) {
     if (candidate.api_key == api_key) connector = &candidate;
@@ -245,21 +268,25 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
   std::string date = request.get_header_value("X-Date");
   if (date.empty()) date = request.get_header_value("Date");
   absl::StatusOr<absl::Time> sent_at = gateway::ParseHttpDate(date);
-  if (!sent_at.ok() ||
-      absl::AbsDuration(absl::Now() - *sent_at) > options_.request_date_tolerance) {
-    return refuse(401, 1004, "Invalid Signature: Date header missing or out of tolerance");
+  if (!sent_at.ok() || absl::AbsDuration(absl::Now() - *sent_at) >
+                           options_.request_date_tolerance) {
+    return refuse(401, 1004,
+                  "Invalid Signature: Date header missing or out of tolerance");
   }
-  const gateway::SignedParts parts{request.method, request.body,
-                                   request.get_header_value("Content-Type"), date,
-                                   request.target};
-  if (!gateway::VerifySignature(connector->shared_secret, parts,
-                                request.get_header_value("X-Signature"))) {
+  // SignedParts only views its strings, so the header values need to outlive
+  // it.
+  const std::string content_type = request.get_header_value("Content-Type");
+  const std::string signature = request.get_header_value("X-Signature");
+  const gateway::SignedParts parts{request.method, request.body, content_type,
+                                   date, request.target};
+  if (!gateway::VerifySignature(connector->shared_secret, parts, signature)) {
     return refuse(401, 1004, "Invalid Signature");
   }
   return connector;
 }
 
-std::optional<BankartSim::ApiFault> BankartSim::TakeFault(const std::string& operation) {
+std::optional<BankartSim::ApiFault> BankartSim::TakeFault(
+    const std::string& operation) {
   absl::MutexLock lock(&mutex_);
   for (auto it = api_faults_.begin(); it != api_faults_.end(); ++it) {
     if (!it->operation.empty() && it->operation != operation) continue;
@@ -279,19 +306,22 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
   if (connector != nullptr) fault = TakeFault(operation);
   const std::string fault_kind = fault ? fault->kind : "";
 
-  if (fault_kind == "slow" || fault_kind == "timeout_before") absl::SleepFor(fault->delay);
+  if (fault_kind == "slow" || fault_kind == "timeout_before")
+    absl::SleepFor(fault->delay);
   if (fault_kind == "timeout_before" || fault_kind == "error_before" ||
       fault_kind == "rate_limit") {
-    const int status = fault_kind == "rate_limit"    ? 429
-                       : fault_kind == "error_before" ? (fault->http_status ? fault->http_status
-                                                                            : 503)
-                                                      : 504;
+    const int status = fault_kind == "rate_limit" ? 429
+                       : fault_kind == "error_before"
+                           ? (fault->http_status ? fault->http_status : 503)
+                           : 504;
     response.status = status;
     if (status == 429) {
       response.set_header("Retry-After", "1");
-      response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
+      response.set_content(ErrorAnswer(1009, "Too many requests").dump(),
+                           "application/json");
     } else {
-      response.set_content("<html><body>Gateway error</body></html>", "text/html");
+      response.set_content("<html><body>Gateway error</body></html>",
+                           "text/html");
     }
     absl::MutexLock lock(&mutex_);
     RecordRequest(Json{{"operation", operation},
@@ -305,7 +335,8 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
   int http_status = 200;
   std::string created_uuid;
   Json answer;
-  const Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  const Json body =
+      Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   {
     absl::MutexLock lock(&mutex_);
     if (connector == nullptr) {
@@ -325,35 +356,38 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
     } else {
       answer = Payout(*connector, body, http_status, created_uuid);
     }
-    const std::vector<GatewayError> errors = gateway::ParseGatewayErrors(answer);
-    RecordRequest(Json{{"operation", operation},
-                       {"connector", gateway::ConnectorName(connector->kind)},
-                       {"merchantTransactionId", body.is_object()
-                                                     ? Text(body, "merchantTransactionId")
-                                                     : ""},
-                       {"uuid", created_uuid},
-                       {"httpStatus", http_status},
-                       {"errorCode", errors.empty() ? 0 : errors.front().code},
-                       {"fault", fault_kind},
-                       {"created", !created_uuid.empty()}});
+    const std::vector<GatewayError> errors =
+        gateway::ParseGatewayErrors(answer);
+    RecordRequest(
+        Json{{"operation", operation},
+             {"connector", gateway::ConnectorName(connector->kind)},
+             {"merchantTransactionId",
+              body.is_object() ? Text(body, "merchantTransactionId") : ""},
+             {"uuid", created_uuid},
+             {"httpStatus", http_status},
+             {"errorCode", errors.empty() ? 0 : errors.front().code},
+             {"fault", fault_kind},
+             {"created", !created_uuid.empty()}});
   }
   if (fault_kind == "timeout_after") absl::SleepFor(fault->delay);
   if (fault_kind == "error_after") {
     response.status = fault->http_status ? fault->http_status : 504;
-    response.set_content("<html><body>Gateway Timeout</body></html>", "text/html");
+    response.set_content("<html><body>Gateway Timeout</body></html>",
+                         "text/html");
     return;
   }
   response.status = http_status;
   response.set_content(answer.dump(), "application/json");
 }
 
-BankartSim::Transaction& BankartSim::NewTransaction(const SimConnector& connector,
-                                                    TransactionType type, const Json& body,
-                                                    int64_t amount_minor) {
+BankartSim::Transaction& BankartSim::NewTransaction(
+    const SimConnector& connector, TransactionType type, const Json& body,
+    int64_t amount_minor) {
   Transaction transaction;
   transaction.uuid = NewId(20);
-  transaction.purchase_id = absl::StrCat(
-      absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone()), "-", transaction.uuid);
+  transaction.purchase_id =
+      absl::StrCat(absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone()),
+                   "-", transaction.uuid);
   transaction.adapter_reference_id =
       absl::StrCat("PGTASIM", absl::AsciiStrToUpper(NewId(25)));
   transaction.merchant_transaction_id = Text(body, "merchantTransactionId");
@@ -369,12 +403,15 @@ BankartSim::Transaction& BankartSim::NewTransaction(const SimConnector& connecto
   transaction.merchant_metadata = Text(body, "merchantMetaData");
   transaction.reference_uuid = Text(body, "referenceUuid");
   transaction.alias = ExtraText(body, "alias");
-  by_merchant_id_[{connector.api_key, transaction.merchant_transaction_id}] = transaction.uuid;
-  auto [it, inserted] = transactions_.emplace(transaction.uuid, std::move(transaction));
+  by_merchant_id_[{connector.api_key, transaction.merchant_transaction_id}] =
+      transaction.uuid;
+  auto [it, inserted] =
+      transactions_.emplace(transaction.uuid, std::move(transaction));
   return it->second;
 }
 
-Json BankartSim::AcceptedAnswer(const Transaction& transaction, bool redirect) const {
+Json BankartSim::AcceptedAnswer(const Transaction& transaction,
+                                bool redirect) const {
   Json answer = {{"success", true},
                  {"uuid", transaction.uuid},
                  {"purchaseId", transaction.purchase_id},
@@ -384,14 +421,15 @@ Json BankartSim::AcceptedAnswer(const Transaction& transaction, bool redirect) c
                   {{"expiresDateTime", FormatTimestamp(transaction.expires_at)},
                    {"adapterReferenceId", transaction.adapter_reference_id}}}};
   if (redirect) {
-    answer["redirectUrl"] = absl::StrCat(options_.public_url, "/redirect/", transaction.uuid,
-                                         "/", transaction.redirect_token);
+    answer["redirectUrl"] =
+        absl::StrCat(options_.public_url, "/redirect/", transaction.uuid, "/",
+                     transaction.redirect_token);
   }
   return answer;
 }
 
-Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& http_status,
-                       std::string& created_uuid) {
+Json BankartSim::Debit(const SimConnector& connector, const Json& body,
+                       int& http_status, std::string& created_uuid) {
   if (connector.kind == Connector::kPayout) {
     return DeclinedAnswer(1007, "Debit is not enabled on a payout connector");
   }
@@ -405,58 +443,63 @@ Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& htt
     absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
     if (!normalized.ok() || normalized->value != alias) {
       http_status = 400;
-      return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
+      return ErrorAnswer(
+          1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
     }
   } else if (connector.kind != Connector::kEcommerce) {
     http_status = 400;
     return ErrorAnswer(1002, "extraData.alias is required on this connector");
   }
   if (const std::string purpose = ExtraText(body, "purposeCode");
-      !purpose.empty() && (purpose.size() != 4 || ExtraText(body, "referenceType") !=
-                                                      "structured")) {
+      !purpose.empty() && (purpose.size() != 4 ||
+                           ExtraText(body, "referenceType") != "structured")) {
     http_status = 400;
-    return ErrorAnswer(1002, "purposeCode must be 4 letters with referenceType structured");
+    return ErrorAnswer(
+        1002, "purposeCode must be 4 letters with referenceType structured");
   }
-  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
+  if (by_merchant_id_.contains(
+          {connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
-  const gateway::RtpKind kind = connector.kind == Connector::kInPerson
-                                    ? gateway::RtpKind::kInPerson
-                                : connector.kind == Connector::kOutOfBand
-                                    ? gateway::RtpKind::kOutOfBand
-                                    : gateway::RtpKind::kEcommerce;
-  Transaction& transaction = NewTransaction(connector, TransactionType::kDebit, body,
-                                            amount_minor);
+  const gateway::RtpKind kind =
+      connector.kind == Connector::kInPerson    ? gateway::RtpKind::kInPerson
+      : connector.kind == Connector::kOutOfBand ? gateway::RtpKind::kOutOfBand
+                                                : gateway::RtpKind::kEcommerce;
+  Transaction& transaction =
+      NewTransaction(connector, TransactionType::kDebit, body, amount_minor);
   created_uuid = transaction.uuid;
   transaction.expires_at = absl::Now() + Scaled(gateway::RtpValidity(kind));
   transaction.scenario =
       alias.empty() ? Scenario::kAwaitingChoice : ScenarioForAlias(alias);
   if (transaction.scenario == Scenario::kPayoutSuccess ||
       transaction.scenario == Scenario::kPayoutError) {
-    transaction.scenario = Scenario::kUnknownAlias;  // payout aliases cannot pay
+    transaction.scenario =
+        Scenario::kUnknownAlias;  // payout aliases cannot pay
   }
   transaction.redirect_token = NewId(32);
   ScheduleExpiry(transaction);
   const bool waiting_screen = ExtraText(body, "enableWaitingScreen") == "yes";
   if (transaction.scenario == Scenario::kAwaitingChoice) {
-    // Only an E-commerce payer can be sent to the page; elsewhere a test picks by HTTP.
+    // Only an E-commerce payer can be sent to the page; elsewhere a test picks
+    // by HTTP.
     const bool redirect = connector.kind == Connector::kEcommerce;
     if (redirect) transaction.status = "REDIRECT";
     return AcceptedAnswer(transaction, redirect);
   }
   ScheduleScenario(transaction);
-  return AcceptedAnswer(transaction,
-                        connector.kind == Connector::kEcommerce && waiting_screen);
+  return AcceptedAnswer(
+      transaction, connector.kind == Connector::kEcommerce && waiting_screen);
 }
 
-Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& http_status,
-                        std::string& created_uuid) {
+Json BankartSim::Refund(const SimConnector& connector, const Json& body,
+                        int& http_status, std::string& created_uuid) {
   int64_t amount_minor = 0;
   if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
     http_status = 400;
     return *error;
   }
-  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
+  if (by_merchant_id_.contains(
+          {connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
   auto original_it = transactions_.find(Text(body, "referenceUuid"));
@@ -467,26 +510,31 @@ Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& ht
   }
   Transaction& original = original_it->second;
   if (original.status != "SUCCESS") {
-    return DeclinedAnswer(3002, "Refund is only allowed for a successful payment");
+    return DeclinedAnswer(3002,
+                          "Refund is only allowed for a successful payment");
   }
   if (amount_minor > original.amount_minor - original.refund_reserved_minor) {
-    return DeclinedAnswer(1002, "Refund exceeds the amount left of the original payment");
+    return DeclinedAnswer(
+        1002, "Refund exceeds the amount left of the original payment");
   }
   original.refund_reserved_minor += amount_minor;
   const Scenario original_scenario = original.scenario;
-  Transaction& refund = NewTransaction(connector, TransactionType::kRefund, body, amount_minor);
+  Transaction& refund =
+      NewTransaction(connector, TransactionType::kRefund, body, amount_minor);
   created_uuid = refund.uuid;
-  refund.scenario = original_scenario == Scenario::kSuccessRefundError ? Scenario::kError
-                                                                         : Scenario::kSuccess;
+  refund.scenario = original_scenario == Scenario::kSuccessRefundError
+                        ? Scenario::kError
+                        : Scenario::kSuccess;
   refund.expires_at = absl::Now() + Scaled(absl::Minutes(5));
   ScheduleScenario(refund);
   return AcceptedAnswer(refund, /*redirect=*/false);
 }
 
-Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& http_status,
-                        std::string& created_uuid) {
+Json BankartSim::Payout(const SimConnector& connector, const Json& body,
+                        int& http_status, std::string& created_uuid) {
   if (connector.kind != Connector::kPayout) {
-    return DeclinedAnswer(1007, "Payout is only enabled on the payout connector");
+    return DeclinedAnswer(1007,
+                          "Payout is only enabled on the payout connector");
   }
   int64_t amount_minor = 0;
   if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
@@ -497,17 +545,21 @@ Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& ht
   absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
   if (!normalized.ok() || normalized->value != alias) {
     http_status = 400;
-    return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
+    return ErrorAnswer(
+        1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
   }
-  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
+  if (by_merchant_id_.contains(
+          {connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
-  Transaction& payout = NewTransaction(connector, TransactionType::kPayout, body, amount_minor);
+  Transaction& payout =
+      NewTransaction(connector, TransactionType::kPayout, body, amount_minor);
   created_uuid = payout.uuid;
   const Scenario scenario = ScenarioForAlias(alias);
   payout.scenario = scenario == Scenario::kPayoutSuccess ? Scenario::kSuccess
-                    : scenario == Scenario::kPayoutError ? Scenario::kError
-                                                         : Scenario::kUnknownAlias;
+                    : scenario == Scenario::kPayoutError
+                        ? Scenario::kError
+                        : Scenario::kUnknownAlias;
   payout.expires_at = absl::Now() + Scaled(absl::Minutes(5));
   ScheduleScenario(payout);
   return AcceptedAnswer(payout, /*redirect=*/false);
@@ -517,7 +569,7 @@ void BankartSim::ScheduleScenario(const Transaction& transaction) {
   const std::string uuid = transaction.uuid;
   const Scenario scenario = transaction.scenario;
   RunLater(Scaled(options_.scenario_delay),
-                      [this, uuid, scenario] { Finish(uuid, scenario); });
+           [this, uuid, scenario] { Finish(uuid, scenario); });
 }
 
 void BankartSim::ScheduleExpiry(const Transaction& transaction) {
@@ -528,11 +580,13 @@ void BankartSim::ScheduleExpiry(const Transaction& transaction) {
     if (it == transactions_.end()) return;
     Transaction& expiring = it->second;
     if (expiring.status != "PENDING" && expiring.status != "REDIRECT") return;
-    expiring.errors = {GatewayError{2005, "Transaction expired", "EXPIRED",
-                                    "Request to pay was not confirmed in time"}};
+    expiring.errors = {
+        GatewayError{2005, "Transaction expired", "EXPIRED",
+                     "Request to pay was not confirmed in time"}};
     expiring.status = "ERROR";
-    Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id, expiring.callback_url,
-                      CallbackBody(expiring).dump(), expiring.connector->shared_secret});
+    Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id,
+                      expiring.callback_url, CallbackBody(expiring).dump(),
+                      expiring.connector->shared_secret});
   });
 }
 
@@ -543,7 +597,8 @@ void BankartSim::Finish(const std::string& uuid, Scenario outcome) {
 }
 
 void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
-  if (transaction.status != "PENDING" && transaction.status != "REDIRECT") return;
+  if (transaction.status != "PENDING" && transaction.status != "REDIRECT")
+    return;
   switch (outcome) {
     case Scenario::kSuccess:
     case Scenario::kSuccessRefundSuccess:
@@ -552,22 +607,26 @@ void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
       break;
     case Scenario::kCancel:
       transaction.status = "CANCELLED";
-      transaction.errors = {GatewayError{2002, "Transaction cancelled by payer", "CANCELLED",
+      transaction.errors = {GatewayError{2002, "Transaction cancelled by payer",
+                                         "CANCELLED",
                                          "Payer rejected the request to pay"}};
       break;
     case Scenario::kUnknownAlias:
       transaction.status = "ERROR";
-      transaction.errors = {GatewayError{2007, "Alias does not exist", "03", "Did not exist"}};
+      transaction.errors = {
+          GatewayError{2007, "Alias does not exist", "03", "Did not exist"}};
       break;
     case Scenario::kAwaitingChoice:
       return;
     default:
       transaction.status = "ERROR";
-      transaction.errors = {GatewayError{1003, "Transaction could not be processed", "96",
-                                         "Technical error at the payer's bank"}};
+      transaction.errors = {
+          GatewayError{1003, "Transaction could not be processed", "96",
+                       "Technical error at the payer's bank"}};
       break;
   }
-  if (transaction.type == TransactionType::kRefund && transaction.status != "SUCCESS") {
+  if (transaction.type == TransactionType::kRefund &&
+      transaction.status != "SUCCESS") {
     // A failed refund gives its reservation back to the original payment.
     auto original = transactions_.find(transaction.reference_uuid);
     if (original != transactions_.end()) {
@@ -580,16 +639,19 @@ void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
 }
 
 Json BankartSim::CallbackBody(const Transaction& transaction) const {
-  Json body = {{"result", transaction.status == "SUCCESS" ? "OK" : "ERROR"},
-               {"uuid", transaction.uuid},
-               {"merchantTransactionId", transaction.merchant_transaction_id},
-               {"purchaseId", transaction.purchase_id},
-               {"transactionType", gateway::TransactionTypeName(transaction.type)},
-               {"paymentMethod", "FlikPayments"},
-               {"amount", gateway::FormatAmount(transaction.amount_minor)},
-               {"currency", transaction.currency},
-               {"extraData", {{"adapterReferenceId", transaction.adapter_reference_id}}}};
-  if (!transaction.reference_uuid.empty()) body["referenceUuid"] = transaction.reference_uuid;
+  Json body = {
+      {"result", transaction.status == "SUCCESS" ? "OK" : "ERROR"},
+      {"uuid", transaction.uuid},
+      {"merchantTransactionId", transaction.merchant_transaction_id},
+      {"purchaseId", transaction.purchase_id},
+      {"transactionType", gateway::TransactionTypeName(transaction.type)},
+      {"paymentMethod", "FlikPayments"},
+      {"amount", gateway::FormatAmount(transaction.amount_minor)},
+      {"currency", transaction.currency},
+      {"extraData",
+       {{"adapterReferenceId", transaction.adapter_reference_id}}}};
+  if (!transaction.reference_uuid.empty())
+    body["referenceUuid"] = transaction.reference_uuid;
   if (!transaction.merchant_metadata.empty()) {
     body["merchantMetaData"] = transaction.merchant_metadata;
   }
@@ -614,10 +676,11 @@ void BankartSim::Dispatch(Delivery delivery) {
     if (--callback_faults_.front().remaining <= 0) callback_faults_.pop_front();
   }
   if (fault.kind == "drop") {
-    callback_journal_.push_back({{"uuid", delivery.uuid},
-                                 {"merchantTransactionId", delivery.merchant_transaction_id},
-                                 {"dropped", true},
-                                 {"at", FormatTimestamp(absl::Now())}});
+    callback_journal_.push_back(
+        {{"uuid", delivery.uuid},
+         {"merchantTransactionId", delivery.merchant_transaction_id},
+         {"dropped", true},
+         {"at", FormatTimestamp(absl::Now())}});
     return;
   }
   if (fault.kind == "duplicate") {
@@ -625,7 +688,7 @@ void BankartSim::Dispatch(Delivery delivery) {
       Delivery duplicate = delivery;
       duplicate.copy = copy;
       RunLater(absl::ZeroDuration(),
-                          [this, duplicate] { Deliver(duplicate, 1); });
+               [this, duplicate] { Deliver(duplicate, 1); });
     }
     return;
   }
@@ -635,10 +698,11 @@ void BankartSim::Dispatch(Delivery delivery) {
   }
   if (fault.kind == "reorder") {
     // Held until the batch is complete, then sent newest first.
-    if (reorder_batch_ == 0) reorder_batch_ = fault.remaining + 1;
+    if (reorder_batch_ == 0) reorder_batch_ = fault.remaining;
     held_for_reorder_.push_back(std::move(delivery));
     if (static_cast<int>(held_for_reorder_.size()) >= reorder_batch_) {
-      std::vector<Delivery> batch(held_for_reorder_.rbegin(), held_for_reorder_.rend());
+      std::vector<Delivery> batch(held_for_reorder_.rbegin(),
+                                  held_for_reorder_.rend());
       held_for_reorder_.clear();
       reorder_batch_ = 0;
       RunLater(absl::ZeroDuration(), [this, batch] {
@@ -651,8 +715,8 @@ void BankartSim::Dispatch(Delivery delivery) {
 }
 
 void BankartSim::Deliver(Delivery delivery, int attempt) {
-  // Bankart's schedule after an unacknowledged callback: 1 min, 5 min, 15 min, 1 h, 2 h, 3 h,
-  // 12 h, then daily for a week.
+  // Bankart's schedule after an unacknowledged callback: 1 min, 5 min, 15 min,
+  // 1 h, 2 h, 3 h, 12 h, then daily for a week.
   static const absl::Duration kRetryDelays[] = {
       absl::Minutes(1), absl::Minutes(5), absl::Minutes(15), absl::Hours(1),
       absl::Hours(2),   absl::Hours(3),   absl::Hours(12),   absl::Hours(24),
@@ -663,21 +727,24 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
   request.method = "POST";
   request.url = delivery.url;
   request.body = delivery.body;
-  request.timeout = attempt == 1 ? options_.callback_timeout : options_.callback_retry_timeout;
+  request.timeout = attempt == 1 ? options_.callback_timeout
+                                 : options_.callback_retry_timeout;
   request.headers = {
       {"Content-Type", kContentType},
       {"Date", date},
       {"X-Signature",
-       gateway::Sign(delivery.shared_secret,
-                     gateway::SignedParts{"POST", delivery.body, kContentType, date,
-                                          gateway::RequestUriOf(delivery.url)})},
+       gateway::Sign(
+           delivery.shared_secret,
+           gateway::SignedParts{"POST", delivery.body, kContentType, date,
+                                gateway::RequestUriOf(delivery.url)})},
   };
   const gateway::HttpExchange exchange = http_.Send(request);
   const bool acknowledged =
       exchange.failure == gateway::HttpExchange::Failure::kNone &&
       exchange.response.status == 200 &&
       absl::StripAsciiWhitespace(exchange.response.body) == "OK";
-  const bool retry = !acknowledged && attempt <= static_cast<int>(std::size(kRetryDelays));
+  const bool retry =
+      !acknowledged && attempt <= static_cast<int>(std::size(kRetryDelays));
   {
     absl::MutexLock lock(&mutex_);
     callback_journal_.push_back(
@@ -688,16 +755,17 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
          {"httpStatus", exchange.response.status},
          {"transportError", exchange.failure_reason},
          {"acknowledged", acknowledged},
-         {"result", Json::parse(delivery.body, nullptr, false).value("result", "")},
+         {"result", Text(Json::parse(delivery.body, nullptr, false), "result")},
          {"at", FormatTimestamp(absl::Now())}});
     if (retry) {
       RunLater(Scaled(kRetryDelays[attempt - 1]),
-                          [this, delivery, attempt] { Deliver(delivery, attempt + 1); });
+               [this, delivery, attempt] { Deliver(delivery, attempt + 1); });
     }
   }
 }
 
-void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response& response) {
+void BankartSim::HandleStatus(const httplib::Request& request,
+                              httplib::Response& response) {
   const std::string api_key = request.matches[1];
   const std::string lookup = request.matches[2];
   const std::string id = request.matches[3];
@@ -713,7 +781,8 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
                       : fault->http_status        ? fault->http_status
                                                   : 503;
     if (response.status == 429) response.set_header("Retry-After", "1");
-    response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
+    response.set_content(ErrorAnswer(1009, "Too many requests").dump(),
+                         "application/json");
     absl::MutexLock lock(&mutex_);
     RecordRequest(Json{{"operation", "status"},
                        {"lookup", id},
@@ -723,7 +792,8 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
   }
 
   absl::MutexLock lock(&mutex_);
-  // Bankart's limits: 60 status requests a minute per API user, 10 per transaction.
+  // Bankart's limits: 60 status requests a minute per API user, 10 per
+  // transaction.
   const absl::Time now = absl::Now();
   const absl::Duration window = Scaled(absl::Minutes(1));
   auto prune = [&](std::deque<absl::Time>& calls) {
@@ -736,8 +806,10 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
     response.status = 429;
     response.set_header("Retry-After", std::to_string(std::max<int64_t>(
                                            1, absl::ToInt64Seconds(window))));
-    response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
-    RecordRequest(Json{{"operation", "status"}, {"lookup", id}, {"httpStatus", 429}});
+    response.set_content(ErrorAnswer(1009, "Too many requests").dump(),
+                         "application/json");
+    RecordRequest(
+        Json{{"operation", "status"}, {"lookup", id}, {"httpStatus", 429}});
     return;
   }
   status_calls_.push_back(now);
@@ -749,7 +821,8 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
     if (it != transactions_.end() && it->second.connector->api_key == api_key) {
       found = &it->second;
     }
-  } else if (auto it = by_merchant_id_.find({api_key, id}); it != by_merchant_id_.end()) {
+  } else if (auto it = by_merchant_id_.find({api_key, id});
+             it != by_merchant_id_.end()) {
     found = &transactions_.at(it->second);
   }
   RecordRequest(Json{{"operation", "status"},
@@ -771,15 +844,17 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
 }
 
 Json BankartSim::TransactionJson(const Transaction& transaction) const {
-  Json answer = {{"transactionStatus", transaction.status},
-                 {"uuid", transaction.uuid},
-                 {"merchantTransactionId", transaction.merchant_transaction_id},
-                 {"purchaseId", transaction.purchase_id},
-                 {"transactionType", gateway::TransactionTypeName(transaction.type)},
-                 {"paymentMethod", "FlikPayments"},
-                 {"amount", gateway::FormatAmount(transaction.amount_minor)},
-                 {"currency", transaction.currency},
-                 {"extraData", {{"adapterReferenceId", transaction.adapter_reference_id}}}};
+  Json answer = {
+      {"transactionStatus", transaction.status},
+      {"uuid", transaction.uuid},
+      {"merchantTransactionId", transaction.merchant_transaction_id},
+      {"purchaseId", transaction.purchase_id},
+      {"transactionType", gateway::TransactionTypeName(transaction.type)},
+      {"paymentMethod", "FlikPayments"},
+      {"amount", gateway::FormatAmount(transaction.amount_minor)},
+      {"currency", transaction.currency},
+      {"extraData",
+       {{"adapterReferenceId", transaction.adapter_reference_id}}}};
   if (!transaction.reference_uuid.empty()) {
     answer["referenceUuid"] = transaction.reference_uuid;
   }
@@ -804,24 +879,28 @@ void BankartSim::HandleRedirectPage(const httplib::Request& request,
   auto it = transactions_.find(uuid);
   if (it == transactions_.end() || it->second.redirect_token != token) {
     response.status = 404;
-    response.set_content("<html><body><p>Unknown payment.</p></body></html>", "text/html");
+    response.set_content("<html><body><p>Unknown payment.</p></body></html>",
+                         "text/html");
     return;
   }
   const Transaction& transaction = it->second;
   std::string html = absl::StrCat(
       "<!DOCTYPE html><html lang=\"sl\"><head><meta charset=\"utf-8\">"
-      "<title>Flik – bankart-sim</title></head><body><h1>Flik plačilo (simulator)</h1>"
+      "<title>Flik – bankart-sim</title></head><body><h1>Flik plačilo "
+      "(simulator)</h1>"
       "<p>Znesek: ",
-      gateway::FormatAmount(transaction.amount_minor), " ", HtmlEscape(transaction.currency),
+      gateway::FormatAmount(transaction.amount_minor), " ",
+      HtmlEscape(transaction.currency),
       "</p><p>Transakcija: ", HtmlEscape(transaction.merchant_transaction_id),
       "</p><p>Status: ", transaction.status, "</p>");
   if (transaction.scenario == Scenario::kAwaitingChoice &&
       (transaction.status == "REDIRECT" || transaction.status == "PENDING")) {
     absl::StrAppend(&html, "<p>Izberite scenarij:</p>");
     for (const Choice& choice : kChoices) {
-      absl::StrAppend(&html, "<form method=\"post\" action=\"/redirect/", uuid, "/", token,
-                      "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
-                      "\"><button type=\"submit\">", choice.label, "</button></form>");
+      absl::StrAppend(
+          &html, "<form method=\"post\" action=\"/redirect/", uuid, "/", token,
+          "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
+          "\"><button type=\"submit\">", choice.label, "</button></form>");
     }
   } else {
     absl::StrAppend(&html, "<p>Počakajte na potrditev v aplikaciji Flik.</p>");
@@ -830,10 +909,12 @@ void BankartSim::HandleRedirectPage(const httplib::Request& request,
   response.set_content(html, "text/html; charset=utf-8");
 }
 
-void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response& response) {
+void BankartSim::HandleChoice(const httplib::Request& request,
+                              httplib::Response& response) {
   const std::string uuid = request.matches[1];
   const std::string token = request.matches[2];
-  std::optional<Scenario> scenario = ParseChoice(request.get_param_value("scenario"));
+  std::optional<Scenario> scenario =
+      ParseChoice(request.get_param_value("scenario"));
   absl::MutexLock lock(&mutex_);
   auto it = transactions_.find(uuid);
   if (it == transactions_.end() || it->second.redirect_token != token) {
@@ -844,25 +925,30 @@ void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response
   Transaction& transaction = it->second;
   if (!scenario.has_value()) {
     response.status = 400;
-    response.set_content("scenario must be one of success, cancel, error, "
-                         "success_refund_success, success_refund_error",
-                         "text/plain");
+    response.set_content(
+        "scenario must be one of success, cancel, error, "
+        "success_refund_success, success_refund_error",
+        "text/plain");
     return;
   }
   if (transaction.scenario != Scenario::kAwaitingChoice ||
       (transaction.status != "REDIRECT" && transaction.status != "PENDING")) {
     response.status = 409;
-    response.set_content("This payment is no longer waiting for a choice", "text/plain");
+    response.set_content("This payment is no longer waiting for a choice",
+                         "text/plain");
     return;
   }
   transaction.scenario = *scenario;
-  // The real gateway makes its first callback attempt before it redirects the payer.
+  // The real gateway makes its first callback attempt before it redirects the
+  // payer.
   FinishLocked(transaction, *scenario);
-  const std::string& target = transaction.status == "SUCCESS"     ? transaction.success_url
-                              : transaction.status == "CANCELLED" ? transaction.cancel_url
-                                                                  : transaction.error_url;
+  const std::string& target =
+      transaction.status == "SUCCESS"     ? transaction.success_url
+      : transaction.status == "CANCELLED" ? transaction.cancel_url
+                                          : transaction.error_url;
   if (target.empty()) {
-    response.set_content(absl::StrCat("Payment ", transaction.status), "text/plain");
+    response.set_content(absl::StrCat("Payment ", transaction.status),
+                         "text/plain");
   } else {
     response.set_redirect(target, 303);
   }
@@ -873,7 +959,8 @@ void BankartSim::RecordRequest(Json entry) {
   request_journal_.push_back(std::move(entry));
 }
 
-void BankartSim::HandleControl(const httplib::Request& request, httplib::Response& response) {
+void BankartSim::HandleControl(const httplib::Request& request,
+                               httplib::Response& response) {
   const std::string& path = request.path;
   auto reply = [&](int status, const Json& body) {
     response.status = status;
@@ -885,7 +972,8 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
   }
   if (request.method == "GET" && path == "/_sim/journal") {
     absl::MutexLock lock(&mutex_);
-    reply(200, Json{{"requests", request_journal_}, {"callbacks", callback_journal_}});
+    reply(200, Json{{"requests", request_journal_},
+                    {"callbacks", callback_journal_}});
     return;
   }
   if (request.method == "GET" && path == "/_sim/transactions") {
@@ -901,11 +989,18 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     reply(200, list);
     return;
   }
-  if (request.method == "DELETE" && (path == "/_sim/faults" || path == "/_sim/journal")) {
+  if (request.method == "DELETE" &&
+      (path == "/_sim/faults" || path == "/_sim/journal")) {
     absl::MutexLock lock(&mutex_);
     if (path == "/_sim/faults") {
       api_faults_.clear();
       callback_faults_.clear();
+      // Callbacks held for reordering go out now, in their original order.
+      for (Delivery& held : held_for_reorder_) {
+        RunLater(absl::ZeroDuration(), [this, held] { Deliver(held, 1); });
+      }
+      held_for_reorder_.clear();
+      reorder_batch_ = 0;
     } else {
       request_journal_ = Json::array();
       callback_journal_ = Json::array();
@@ -913,9 +1008,11 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     reply(200, Json{{"ok", true}});
     return;
   }
-  const Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  const Json body =
+      Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   auto field_int = [&](const char* key, int fallback) {
-    return body.is_object() && body.contains(key) && body[key].is_number_integer()
+    return body.is_object() && body.contains(key) &&
+                   body[key].is_number_integer()
                ? body[key].get<int>()
                : fallback;
   };
@@ -923,8 +1020,9 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     return body.is_object() ? gateway::JsonText(body, key) : std::string();
   };
   if (request.method == "POST" && path == "/_sim/faults") {
-    static const char* kKinds[] = {"timeout_before", "timeout_after", "error_before",
-                                   "error_after",    "slow",          "rate_limit"};
+    static const char* kKinds[] = {"timeout_before", "timeout_after",
+                                   "error_before",   "error_after",
+                                   "slow",           "rate_limit"};
     ApiFault fault;
     fault.kind = field_text("kind");
     fault.operation = field_text("operation");
@@ -934,9 +1032,10 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     if (std::none_of(std::begin(kKinds), std::end(kKinds),
                      [&](const char* kind) { return fault.kind == kind; }) ||
         fault.remaining <= 0) {
-      reply(400, Json{{"error",
-                       "kind must be timeout_before, timeout_after, error_before, "
-                       "error_after, slow or rate_limit; count > 0"}});
+      reply(400,
+            Json{{"error",
+                  "kind must be timeout_before, timeout_after, error_before, "
+                  "error_after, slow or rate_limit; count > 0"}});
       return;
     }
     absl::MutexLock lock(&mutex_);
@@ -950,10 +1049,13 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     fault.remaining = field_int("count", 1);
     fault.copies = field_int("copies", 2);
     fault.delay = absl::Milliseconds(field_int("delay_ms", 1000));
-    if ((fault.kind != "drop" && fault.kind != "duplicate" && fault.kind != "delay" &&
-         fault.kind != "reorder") ||
+    if ((fault.kind != "drop" && fault.kind != "duplicate" &&
+         fault.kind != "delay" && fault.kind != "reorder") ||
         fault.remaining <= 0 || fault.copies <= 0) {
-      reply(400, Json{{"error", "kind must be drop, duplicate, delay or reorder; count > 0"}});
+      reply(
+          400,
+          Json{{"error",
+                "kind must be drop, duplicate, delay or reorder; count > 0"}});
       return;
     }
     absl::MutexLock lock(&mutex_);
@@ -961,9 +1063,11 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     reply(200, Json{{"ok", true}});
     return;
   }
-  if (request.method == "POST" && absl::StartsWith(path, "/_sim/transactions/") &&
+  if (request.method == "POST" &&
+      absl::StartsWith(path, "/_sim/transactions/") &&
       absl::EndsWith(path, "/choose")) {
-    // The redirect page's choice without a browser: /_sim/transactions/{uuid}/choose.
+    // The redirect page's choice without a browser:
+    // /_sim/transactions/{uuid}/choose.
     const std::string uuid(path.substr(19, path.size() - 19 - 7));
     std::optional<Scenario> scenario = ParseChoice(field_text("scenario"));
     absl::MutexLock lock(&mutex_);
@@ -972,8 +1076,10 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
       reply(404, Json{{"error", "unknown uuid"}});
       return;
     }
-    if (!scenario.has_value() || it->second.scenario != Scenario::kAwaitingChoice) {
-      reply(409, Json{{"error", "not waiting for a choice, or unknown scenario"}});
+    if (!scenario.has_value() ||
+        it->second.scenario != Scenario::kAwaitingChoice) {
+      reply(409,
+            Json{{"error", "not waiting for a choice, or unknown scenario"}});
       return;
     }
     it->second.scenario = *scenario;

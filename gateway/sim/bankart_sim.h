@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gateway/gateway.h"
@@ -43,21 +43,25 @@ struct SimOptions {
   std::string api_user;
   std::string api_password;  // accepted as is or as SHA-1 x10
   std::vector<SimConnector> connectors;
-  // Multiplies every delay: scenario callbacks, RTP validity, callback retry schedule and the
-  // status rate-limit window. 0.01 turns the 5-minute E-commerce validity into 3 s.
+  // Multiplies every delay: scenario callbacks, RTP validity, callback retry
+  // schedule and the status rate-limit window. 0.01 turns the 5-minute
+  // E-commerce validity into 3 s.
   double time_scale = 1.0;
-  // When a payer "answers" a request to pay (the real sandbox: up to two minutes).
+  // When a payer "answers" a request to pay (the real sandbox: up to two
+  // minutes).
   absl::Duration scenario_delay = absl::Seconds(5);
   // Requests whose Date is further from now than this are refused (1004).
   absl::Duration request_date_tolerance = absl::Minutes(5);
-  // How long a callback receiver may take to answer: 10 s first, 30 s on retries.
+  // How long a callback receiver may take to answer: 10 s first, 30 s on
+  // retries.
   absl::Duration callback_timeout = absl::Seconds(10);
   absl::Duration callback_retry_timeout = absl::Seconds(30);
 };
 
-// A local stand-in for Bankart's Flik sandbox: the JSON API v3 (debit, refund, payout, status),
-// the seed's test aliases and their scenarios, the redirect page, signed callbacks with the
-// gateway's retry schedule, and a control API (/_sim/...) for fault injection and inspection.
+// A local stand-in for Bankart's Flik sandbox: the JSON API v3 (debit, refund,
+// payout, status), the seed's test aliases and their scenarios, the redirect
+// page, signed callbacks with the gateway's retry schedule, and a control API
+// (/_sim/...) for fault injection and inspection.
 class BankartSim {
  public:
   explicit BankartSim(SimOptions options);
@@ -110,8 +114,8 @@ class BankartSim {
   };
 
   struct ApiFault {
-    std::string kind;       // timeout_before, timeout_after, error_before, error_after,
-                            // slow, rate_limit
+    std::string kind;       // timeout_before, timeout_after, error_before,
+                            // error_after, slow, rate_limit
     std::string operation;  // debit, refund, payout, status; empty: any
     int remaining = 0;
     absl::Duration delay;
@@ -135,42 +139,57 @@ class BankartSim {
   };
 
   void RegisterRoutes();
-  void HandleTransaction(const httplib::Request& request, httplib::Response& response);
-  void HandleStatus(const httplib::Request& request, httplib::Response& response);
-  void HandleRedirectPage(const httplib::Request& request, httplib::Response& response);
-  void HandleChoice(const httplib::Request& request, httplib::Response& response);
-  void HandleControl(const httplib::Request& request, httplib::Response& response);
+  void HandleTransaction(const httplib::Request& request,
+                         httplib::Response& response);
+  void HandleStatus(const httplib::Request& request,
+                    httplib::Response& response);
+  void HandleRedirectPage(const httplib::Request& request,
+                          httplib::Response& response);
+  void HandleChoice(const httplib::Request& request,
+                    httplib::Response& response);
+  void HandleControl(const httplib::Request& request,
+                     httplib::Response& response);
 
   // Authenticates an API request; on failure fills `response` and returns null.
   const SimConnector* Authenticate(const httplib::Request& request,
-                                   const std::string& api_key, httplib::Response& response);
+                                   const std::string& api_key,
+                                   httplib::Response& response);
   // Takes the next matching fault, if any.
   std::optional<ApiFault> TakeFault(const std::string& operation);
 
-  nlohmann::json Debit(const SimConnector& connector, const nlohmann::json& body,
-                       int& http_status, std::string& created_uuid)
+  nlohmann::json Debit(const SimConnector& connector,
+                       const nlohmann::json& body, int& http_status,
+                       std::string& created_uuid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json Refund(const SimConnector& connector, const nlohmann::json& body,
-                        int& http_status, std::string& created_uuid)
+  nlohmann::json Refund(const SimConnector& connector,
+                        const nlohmann::json& body, int& http_status,
+                        std::string& created_uuid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json Payout(const SimConnector& connector, const nlohmann::json& body,
-                        int& http_status, std::string& created_uuid)
+  nlohmann::json Payout(const SimConnector& connector,
+                        const nlohmann::json& body, int& http_status,
+                        std::string& created_uuid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  Transaction& NewTransaction(const SimConnector& connector, gateway::TransactionType type,
+  Transaction& NewTransaction(const SimConnector& connector,
+                              gateway::TransactionType type,
                               const nlohmann::json& body, int64_t amount_minor)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json AcceptedAnswer(const Transaction& transaction, bool redirect) const;
+  nlohmann::json AcceptedAnswer(const Transaction& transaction,
+                                bool redirect) const;
 
   // Moves a transaction to its final status (once) and sends its callback.
-  void Finish(const std::string& uuid, Scenario outcome) ABSL_LOCKS_EXCLUDED(mutex_);
+  void Finish(const std::string& uuid, Scenario outcome)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   void FinishLocked(Transaction& transaction, Scenario outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ScheduleScenario(const Transaction& transaction) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ScheduleExpiry(const Transaction& transaction) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ScheduleScenario(const Transaction& transaction)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ScheduleExpiry(const Transaction& transaction)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   nlohmann::json CallbackBody(const Transaction& transaction) const;
   void Dispatch(Delivery delivery) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Deliver(Delivery delivery, int attempt) ABSL_LOCKS_EXCLUDED(mutex_);
-  void RecordRequest(nlohmann::json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void RecordRequest(nlohmann::json entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   nlohmann::json TransactionJson(const Transaction& transaction) const;
   absl::Duration Scaled(absl::Duration duration) const;
   void RunLater(absl::Duration delay, std::function<void()> task)
@@ -184,7 +203,8 @@ class BankartSim {
   gateway::HttpClient http_;
   absl::Mutex mutex_;
   std::unique_ptr<TimedExecutor> executor_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, Transaction> transactions_ ABSL_GUARDED_BY(mutex_);  // by uuid
+  std::map<std::string, Transaction> transactions_
+      ABSL_GUARDED_BY(mutex_);  // by uuid
   // (api key, merchantTransactionId) -> uuid
   std::map<std::pair<std::string, std::string>, std::string> by_merchant_id_
       ABSL_GUARDED_BY(mutex_);
@@ -192,10 +212,13 @@ class BankartSim {
   std::deque<CallbackFault> callback_faults_ ABSL_GUARDED_BY(mutex_);
   std::vector<Delivery> held_for_reorder_ ABSL_GUARDED_BY(mutex_);
   int reorder_batch_ ABSL_GUARDED_BY(mutex_) = 0;
-  nlohmann::json request_journal_ ABSL_GUARDED_BY(mutex_) = nlohmann::json::array();
-  nlohmann::json callback_journal_ ABSL_GUARDED_BY(mutex_) = nlohmann::json::array();
+  nlohmann::json request_journal_ ABSL_GUARDED_BY(mutex_) =
+      nlohmann::json::array();
+  nlohmann::json callback_journal_ ABSL_GUARDED_BY(mutex_) =
+      nlohmann::json::array();
   std::deque<absl::Time> status_calls_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, std::deque<absl::Time>> status_calls_by_id_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::deque<absl::Time>> status_calls_by_id_
+      ABSL_GUARDED_BY(mutex_);
   uint64_t id_counter_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check flikpay has, as CI does: installs what is missing, checks formatting, builds
+# and runs all tests, then builds and runs them again under AddressSanitizer + UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+echo "== clang-format"
+mapfile -t sources < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h')
+clang-format --dry-run --Werror "${sources[@]}"
+
+run_suite() {
+  local dir=$1
+  shift
+  echo "== build ($dir)"
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir"
+  echo "== tests ($dir)"
+  ctest --test-dir "$dir" --output-on-failure --timeout 600
+}
+
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# halt_on_error: the first sanitizer report fails the run.
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DFLIKPAY_SANITIZE=ON

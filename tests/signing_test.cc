@@ -1,0 +1,198 @@
+#include "gateway/signing.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+
+namespace flikpay::gateway {
+namespace {
+
+// The expected values come from the openssl command-line tool, an
+// implementation independent of the code under test (which uses libcrypto's
+// EVP/HMAC calls directly).
+std::string RunShell(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string out;
+  char buffer[512];
+  size_t got;
+  while ((got = fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+    out.append(buffer, got);
+  pclose(pipe);
+  return std::string(absl::StripAsciiWhitespace(out));
+}
+
+std::string WriteTemp(const std::string& content) {
+  char path[] = "/tmp/flikpay-signing-XXXXXX";
+  const int fd = mkstemp(path);
+  close(fd);
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+std::string OpensslHexDigest(const std::string& algorithm,
+                             const std::string& data) {
+  const std::string file = WriteTemp(data);
+  std::string out =
+      RunShell(absl::StrCat("openssl dgst -", algorithm, " -r ", file));
+  std::remove(file.c_str());
+  return out.substr(0, out.find(' '));
+}
+
+std::string OpensslSignature(const std::string& secret,
+                             const std::string& message) {
+  const std::string file = WriteTemp(message);
+  std::string out =
+      RunShell(absl::StrCat("openssl dgst -sha512 -hmac '", secret,
+                            "' -binary ", file, " | base64 -w0"));
+  std::remove(file.c_str());
+  return out;
+}
+
+struct Case {
+  const char* name;
+  const char* method;
+  const char* body;
+  const char* content_type;
+  const char* uri;
+};
+
+const Case kCases[] = {
+    {"debit request", "POST",
+     R"({"merchantTransactionId":"Flik-20210413133336-d3898","amount":"11.11","currency":"EUR"})",
+     "application/json; charset=utf-8", "/api/v3/transaction/my-api-key/debit"},
+    {"status GET with empty body", "GET", "", "application/json; charset=utf-8",
+     "/api/v3/status/my-api-key/getByUuid/c5b92e902dc9e4b0edea"},
+    {"callback with a query string", "POST",
+     R"({"result":"OK","uuid":"c5b92e902dc9e4b0edea","transactionType":"DEBIT"})",
+     "application/json; charset=utf-8",
+     "/callbacks/bankart?connector=ecommerce&x=1"},
+    {"non-ASCII body", "POST", "{\"description\":\"sporočilo kupcu\"}",
+     "application/json; charset=utf-8", "/api/v3/transaction/k/debit"},
+};
+
+constexpr char kDate[] = "Tue, 28 Apr 2026 15:23:40 GMT";
+constexpr char kSecret[] = "s3cr3t-shared";
+
+TEST(Signing, BodyHashesMatchOpenssl) {
+  for (const Case& c : kCases) {
+    EXPECT_EQ(HexDigest(BodyHash::kSha512, c.body),
+              OpensslHexDigest("sha512", c.body))
+        << c.name;
+    EXPECT_EQ(HexDigest(BodyHash::kMd5, c.body),
+              OpensslHexDigest("md5", c.body))
+        << c.name;
+  }
+  // SHA-512 of the empty string, as every GET signs it.
+  EXPECT_EQ(HexDigest(BodyHash::kSha512, ""),
+            "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47"
+            "d0d13c5d85f2b0"
+            "ff8318d2877eec2f63b931bd47417a81a538327af927da3e");
+}
+
+TEST(Signing, SignatureMatchesAnIndependentHmacOverTheFiveLineMessage) {
+  for (const Case& c : kCases) {
+    const std::string message =
+        absl::StrCat(c.method, "\n", OpensslHexDigest("sha512", c.body), "\n",
+                     c.content_type, "\n", kDate, "\n", c.uri);
+    const SignedParts parts{c.method, c.body, c.content_type, kDate, c.uri};
+    EXPECT_EQ(SignatureMessage(parts, BodyHash::kSha512), message) << c.name;
+    const std::string expected = OpensslSignature(kSecret, message);
+    ASSERT_FALSE(expected.empty()) << "openssl CLI unavailable";
+    EXPECT_EQ(Sign(kSecret, parts), expected) << c.name;
+    EXPECT_TRUE(VerifySignature(kSecret, parts, expected)) << c.name;
+  }
+}
+
+TEST(Signing, FixedKnownAnswer) {
+  // Computed once with: printf 'GET\n<sha512 of "">\napplication/json;
+  // charset=utf-8\n Tue, 28 Apr 2026 15:23:40
+  // GMT\n/api/v3/status/k/getByUuid/u' | openssl dgst -sha512 -hmac secret
+  // -binary | base64 -w0
+  const SignedParts parts{"GET", "", "application/json; charset=utf-8", kDate,
+                          "/api/v3/status/k/getByUuid/u"};
+  EXPECT_EQ(Sign("secret", parts),
+            "ymMzDN794w3Wn5V2suyQ4xValZSMnJvHAUMuXSE97XFslnAKlgAZNumf561iKTpXJ0"
+            "OXnPAJbqxkOyhkULDvgg==");
+}
+
+TEST(Signing, LegacyMd5BodyHashAndV2MessageAreAccepted) {
+  const Case& c = kCases[0];
+  const SignedParts parts{c.method, c.body, c.content_type, kDate, c.uri};
+  const std::string md5_message =
+      absl::StrCat(c.method, "\n", OpensslHexDigest("md5", c.body), "\n",
+                   c.content_type, "\n", kDate, "\n", c.uri);
+  EXPECT_TRUE(
+      VerifySignature(kSecret, parts, OpensslSignature(kSecret, md5_message)));
+  const std::string v2_message =
+      absl::StrCat(c.method, "\n", OpensslHexDigest("sha512", c.body), "\n",
+                   c.content_type, "\n", kDate, "\n\n", c.uri);
+  EXPECT_TRUE(
+      VerifySignature(kSecret, parts, OpensslSignature(kSecret, v2_message)));
+}
+
+TEST(Signing, AnyChangeToASignedPartBreaksTheSignature) {
+  const Case& c = kCases[2];
+  const SignedParts parts{c.method, c.body, c.content_type, kDate, c.uri};
+  const std::string signature = Sign(kSecret, parts);
+  EXPECT_FALSE(VerifySignature("other-secret", parts, signature));
+  const std::string tampered_body = std::string(c.body) + " ";
+  EXPECT_FALSE(VerifySignature(
+      kSecret, {c.method, tampered_body, c.content_type, kDate, c.uri},
+      signature));
+  EXPECT_FALSE(VerifySignature(
+      kSecret, {"PUT", c.body, c.content_type, kDate, c.uri}, signature));
+  EXPECT_FALSE(VerifySignature(
+      kSecret, {c.method, c.body, "application/json", kDate, c.uri},
+      signature));
+  EXPECT_FALSE(VerifySignature(kSecret,
+                               {c.method, c.body, c.content_type,
+                                "Tue, 28 Apr 2026 15:23:41 GMT", c.uri},
+                               signature));
+  EXPECT_FALSE(VerifySignature(
+      kSecret, {c.method, c.body, c.content_type, kDate, "/callbacks/bankart"},
+      signature));
+  EXPECT_FALSE(VerifySignature(kSecret, parts, ""));
+  EXPECT_FALSE(VerifySignature(kSecret, parts, signature.substr(1)));
+}
+
+TEST(Signing, PasswordIsSha1HexTenTimes) {
+  std::string expected = "my-password";
+  for (int i = 0; i < 10; ++i) expected = OpensslHexDigest("sha1", expected);
+  EXPECT_EQ(HashPassword("my-password"), expected);
+  EXPECT_EQ(HashPassword("my-password", 1),
+            OpensslHexDigest("sha1", "my-password"));
+}
+
+TEST(Signing, HttpDatesRoundTrip) {
+  const absl::Time time =
+      absl::FromUnixSeconds(1777389820);  // 2026-04-28 15:23:40 UTC
+  EXPECT_EQ(FormatHttpDate(time), kDate);
+  EXPECT_EQ(*ParseHttpDate(kDate), time);
+  EXPECT_FALSE(ParseHttpDate("2026-04-28T15:23:40Z").ok());
+  EXPECT_FALSE(ParseHttpDate("").ok());
+}
+
+TEST(Signing, Base64RoundTrips) {
+  EXPECT_EQ(Base64Encode("user:pass"), "dXNlcjpwYXNz");
+  EXPECT_EQ(*Base64Decode("dXNlcjpwYXNz"), "user:pass");
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_FALSE(Base64Decode("not base64!").ok());
+}
+
+TEST(Signing, ConstantTimeEqualsComparesWholeStrings) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+}  // namespace
+}  // namespace flikpay::gateway
