@@ -639,31 +639,13 @@ void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
 }
 
 Json BankartSim::CallbackBody(const Transaction& transaction) const {
-  Json body = {
-      {"result", transaction.status == "SUCCESS" ? "OK" : "ERROR"},
-      {"uuid", transaction.uuid},
-      {"merchantTransactionId", transaction.merchant_transaction_id},
-      {"purchaseId", transaction.purchase_id},
-      {"transactionType", gateway::TransactionTypeName(transaction.type)},
-      {"paymentMethod", "FlikPayments"},
-      {"amount", gateway::FormatAmount(transaction.amount_minor)},
-      {"currency", transaction.currency},
-      {"extraData",
-       {{"adapterReferenceId", transaction.adapter_reference_id}}}};
-  if (!transaction.reference_uuid.empty())
-    body["referenceUuid"] = transaction.reference_uuid;
+  // A callback carries what the status API answers, with the result in place of
+  // the status.
+  Json body = TransactionJson(transaction);
+  body.erase("transactionStatus");
+  body["result"] = transaction.status == "SUCCESS" ? "OK" : "ERROR";
   if (!transaction.merchant_metadata.empty()) {
     body["merchantMetaData"] = transaction.merchant_metadata;
-  }
-  if (!transaction.errors.empty()) {
-    Json errors = Json::array();
-    for (const GatewayError& error : transaction.errors) {
-      errors.push_back({{"message", error.message},
-                        {"code", std::to_string(error.code)},
-                        {"adapterMessage", error.adapter_message},
-                        {"adapterCode", error.adapter_code}});
-    }
-    body["errors"] = std::move(errors);
   }
   return body;
 }
