@@ -1,0 +1,49 @@
+#include "server/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace flikpay::server {
+namespace {
+
+void Append(std::string& out, const char* name, const char* type,
+            const char* help, const std::atomic<int64_t>& value) {
+  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
+                  type, "\n", name, " ", value.load(), "\n");
+}
+
+}  // namespace
+
+std::string Metrics::Render() const {
+  std::string out;
+  Append(out, "flikpay_callbacks_accepted_total", "counter",
+         "Verified gateway callbacks that were stored.", callbacks_accepted);
+  Append(out, "flikpay_callbacks_rejected_total", "counter",
+         "Callbacks refused for a bad or stale signature or a malformed body.",
+         callbacks_rejected);
+  Append(out, "flikpay_callbacks_unmatched_total", "counter",
+         "Verified callbacks for transactions flikpay does not know.",
+         callbacks_unmatched);
+  Append(out, "flikpay_callbacks_duplicate_total", "counter",
+         "Callbacks that changed nothing (duplicates and late reports).",
+         callbacks_duplicate);
+  Append(out, "flikpay_status_anomalies_total", "counter",
+         "Reports contradicting a final status (kept in the history, status "
+         "unchanged).",
+         status_anomalies);
+  Append(out, "flikpay_status_changes_total", "counter",
+         "Status changes stored.", status_changes);
+  Append(out, "flikpay_gateway_unknown_outcomes_total", "counter",
+         "Gateway calls whose outcome was unknown (timeout, 5xx).",
+         gateway_unknown_outcomes);
+  Append(out, "flikpay_store_unavailable_total", "counter",
+         "Operations that failed because Redis was unreachable.",
+         store_unavailable);
+  Append(out, "flikpay_streams_open", "gauge",
+         "Open StreamStatus subscriptions.", streams_open);
+  Append(out, "flikpay_streams_overflowed_total", "counter",
+         "Subscriptions ended because the subscriber fell too far behind.",
+         streams_overflowed);
+  return out;
+}
+
+}  // namespace flikpay::server

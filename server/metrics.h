@@ -1,0 +1,32 @@
+#ifndef FLIKPAY_SERVER_METRICS_H_
+#define FLIKPAY_SERVER_METRICS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace flikpay::server {
+
+// The service's counters, exposed in Prometheus' text format on the admin port.
+// (Debian bookworm has no prometheus-cpp package; the exposition format for
+// plain counters is a few lines.)
+struct Metrics {
+  std::atomic<int64_t> callbacks_accepted{0};
+  std::atomic<int64_t> callbacks_rejected{
+      0};  // bad signature, stale or malformed
+  std::atomic<int64_t> callbacks_unmatched{
+      0};  // verified, but for an unknown transaction
+  std::atomic<int64_t> callbacks_duplicate{0};  // changed nothing
+  std::atomic<int64_t> status_anomalies{0};     // contradicting final states
+  std::atomic<int64_t> status_changes{0};
+  std::atomic<int64_t> gateway_unknown_outcomes{0};
+  std::atomic<int64_t> store_unavailable{0};
+  std::atomic<int64_t> streams_open{0};
+  std::atomic<int64_t> streams_overflowed{0};
+
+  std::string Render() const;
+};
+
+}  // namespace flikpay::server
+
+#endif  // FLIKPAY_SERVER_METRICS_H_

@@ -1,0 +1,614 @@
+#include "server/payment_service.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/alias.h"
+#include "gateway/signing.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/util/time_util.h"
+#include "store/state_machine.h"
+
+namespace flikpay::server {
+
+const char kAliasDoesNotExistPayerMessage[] =
+    "Vnesli ste napačen kontaktni podatek (alias). Svoj alias lahko preverite "
+    "v nastavitvah v "
+    "aplikaciji za Flik plačila. Običajno je to telefonska številka ali "
+    "e-mail. Če še nimate "
+    "omogočenega Flik plačevanja, je postopek registracije opisan na sledeči "
+    "povezavi: "
+    "https://www.flik.si/#zacni-z-uporabo";
+
+namespace {
+
+using gateway::SubmitOutcome;
+using google::protobuf::util::TimeUtil;
+
+absl::Status Invalid(absl::string_view field, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
+}
+
+absl::Status CheckId(absl::string_view field, const std::string& id) {
+  if (id.empty()) return Invalid(field, "is required");
+  if (id.size() > 50) return Invalid(field, "must be at most 50 characters");
+  const bool allowed = std::all_of(id.begin(), id.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+           c == '_' || c == '.';
+  });
+  if (!allowed)
+    return Invalid(field, "may contain only letters, digits, '-', '_' and '.'");
+  return absl::OkStatus();
+}
+
+absl::Status CheckMoney(int64_t amount_minor, const std::string& currency) {
+  if (amount_minor <= 0)
+    return Invalid("amount_minor", "must be greater than 0 (euro cents)");
+  if (!currency.empty() && currency != "EUR") {
+    return Invalid("currency", "Flik supports only EUR (or leave it empty)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckLength(absl::string_view field, const std::string& value,
+                         size_t max) {
+  if (value.size() > max)
+    return Invalid(field, absl::StrCat("must be at most ", max, " characters"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckUrl(absl::string_view field, const std::string& url) {
+  if (url.empty()) return absl::OkStatus();
+  if (url.size() > 2000 ||
+      !(absl::StartsWith(url, "https://") ||
+        absl::StartsWith(url, "http://")) ||
+      url.find_first_of(" \t\r\n\"<>") != std::string::npos) {
+    return Invalid(
+        field,
+        "must be an http(s) URL without spaces, at most 2000 characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> NormalizedAlias(const std::string& alias) {
+  absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
+  if (!normalized.ok()) return Invalid("alias", normalized.status().message());
+  return normalized->value;
+}
+
+// The request parameters, reduced to what identifies "the same request".
+std::string Fingerprint(const google::protobuf::Message& normalized_request) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  normalized_request.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return gateway::HexDigest(gateway::BodyHash::kSha512, bytes);
+}
+
+v1::Transaction NewRecord(const std::string& id, v1::TransactionType type,
+                          int64_t amount, const std::string& description) {
+  v1::Transaction transaction;
+  transaction.set_merchant_transaction_id(id);
+  transaction.set_type(type);
+  transaction.set_status(v1::TRANSACTION_STATUS_UNKNOWN);
+  transaction.set_amount_minor(amount);
+  transaction.set_currency("EUR");
+  transaction.set_description(description);
+  transaction.set_version(1);
+  *transaction.mutable_created_at() = TimeUtil::GetCurrentTime();
+  *transaction.mutable_updated_at() = transaction.created_at();
+  return transaction;
+}
+
+gateway::RtpKind ToGatewayKind(v1::RtpKind kind) {
+  switch (kind) {
+    case v1::RTP_KIND_IN_PERSON:
+      return gateway::RtpKind::kInPerson;
+    case v1::RTP_KIND_OUT_OF_BAND:
+      return gateway::RtpKind::kOutOfBand;
+    default:
+      return gateway::RtpKind::kEcommerce;
+  }
+}
+
+void SetError(v1::Transaction& transaction,
+              const gateway::GatewayError& error) {
+  v1::TransactionError* out = transaction.mutable_error();
+  out->set_code(error.code);
+  out->set_message(error.message);
+  out->set_adapter_code(error.adapter_code);
+  out->set_adapter_message(error.adapter_message);
+  if (error.code == 2007)
+    out->set_payer_message(kAliasDoesNotExistPayerMessage);
+}
+
+v1::TransactionStatus StatusOfCallback(const gateway::CallbackEvent& event) {
+  switch (event.result) {
+    case gateway::CallbackEvent::Result::kOk:
+      return v1::TRANSACTION_STATUS_SUCCESS;
+    case gateway::CallbackEvent::Result::kPending:
+      return v1::TRANSACTION_STATUS_PENDING;
+    case gateway::CallbackEvent::Result::kError:
+      for (const gateway::GatewayError& error : event.errors) {
+        if (error.code == 2002) return v1::TRANSACTION_STATUS_CANCELLED;
+      }
+      return v1::TRANSACTION_STATUS_ERROR;
+  }
+  return v1::TRANSACTION_STATUS_ERROR;
+}
+
+v1::TransactionStatus StatusOfReport(const gateway::StatusReport& report) {
+  switch (report.status) {
+    case gateway::StatusReport::Status::kSuccess:
+      return v1::TRANSACTION_STATUS_SUCCESS;
+    case gateway::StatusReport::Status::kPending:
+    case gateway::StatusReport::Status::kRedirect:
+      return v1::TRANSACTION_STATUS_PENDING;
+    case gateway::StatusReport::Status::kCancelled:
+      return v1::TRANSACTION_STATUS_CANCELLED;
+    case gateway::StatusReport::Status::kError:
+      return v1::TRANSACTION_STATUS_ERROR;
+  }
+  return v1::TRANSACTION_STATUS_PENDING;
+}
+
+}  // namespace
+
+PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store,
+                               Metrics& metrics, ServiceConfig config)
+    : gateway_(gateway),
+      store_(store),
+      metrics_(metrics),
+      config_(std::move(config)) {}
+
+std::string PaymentService::CallbackUrl(gateway::Connector connector) const {
+  return absl::StrCat(
+      config_.public_callback_url,
+      absl::StrContains(config_.public_callback_url, '?') ? "&" : "?",
+      "connector=", gateway::ConnectorName(connector));
+}
+
+absl::StatusOr<bool> PaymentService::Claim(
+    const absl::StatusOr<store::BeginResult>& claimed,
+    v1::Transaction& answer) {
+  if (!claimed.ok()) {
+    if (absl::IsUnavailable(claimed.status())) ++metrics_.store_unavailable;
+    return claimed.status();
+  }
+  if (claimed->created) return true;
+  if (!claimed->same_request) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "merchant_transaction_id ",
+        claimed->transaction.merchant_transaction_id(),
+        " is already used by a request with different parameters"));
+  }
+  if (claimed->in_flight) {
+    return absl::AbortedError(
+        absl::StrCat("merchant_transaction_id ",
+                     claimed->transaction.merchant_transaction_id(),
+                     ": the first request with this id is still being "
+                     "processed; retry shortly"));
+  }
+  answer = claimed->transaction;
+  return false;
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
+    const v1::CreateRtpRequest& request, absl::Time deadline) {
+  if (absl::Status s =
+          CheckId("merchant_transaction_id", request.merchant_transaction_id());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckMoney(request.amount_minor(), request.currency());
+      !s.ok())
+    return s;
+  if (request.kind() == v1::RTP_KIND_UNSPECIFIED ||
+      !v1::RtpKind_IsValid(request.kind())) {
+    return Invalid("kind",
+                   "must be RTP_KIND_ECOMMERCE, RTP_KIND_IN_PERSON or "
+                   "RTP_KIND_OUT_OF_BAND");
+  }
+  v1::CreateRtpRequest normalized = request;
+  normalized.set_currency("EUR");
+  if (!request.alias().empty()) {
+    absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());
+    if (!alias.ok()) return alias.status();
+    normalized.set_alias(*alias);
+  } else if (request.kind() != v1::RTP_KIND_ECOMMERCE) {
+    return Invalid("alias",
+                   "is required for In-Person and Out-of-Band requests to pay");
+  }
+  for (const auto& [field, value, max] :
+       {std::tuple<const char*, const std::string&, size_t>{
+            "description", request.description(), 255},
+        {"merchant_metadata", request.merchant_metadata(), 255},
+        {"merchant_terminal_id", request.merchant_terminal_id(), 100},
+        {"merchant_mid", request.merchant_mid(), 100},
+        {"ultimate_creditor_name", request.ultimate_creditor_name(), 140}}) {
+    if (absl::Status s = CheckLength(field, value, max); !s.ok()) return s;
+  }
+  if (!request.purpose_code().empty()) {
+    const std::string& code = request.purpose_code();
+    if (code.size() != 4 || !std::all_of(code.begin(), code.end(), [](char c) {
+          return c >= 'A' && c <= 'Z';
+        })) {
+      return Invalid("purpose_code", "must be 4 capital letters, e.g. WEBI");
+    }
+    if (!request.structured_reference()) {
+      return Invalid("purpose_code", "needs structured_reference");
+    }
+  }
+  for (const auto& [field, url] : {std::pair<const char*, const std::string&>{
+                                       "success_url", request.success_url()},
+                                   {"cancel_url", request.cancel_url()},
+                                   {"error_url", request.error_url()}}) {
+    if (absl::Status s = CheckUrl(field, url); !s.ok()) return s;
+  }
+  if (!request.payer_ip().empty()) {
+    unsigned char buffer[16];
+    if (inet_pton(AF_INET, request.payer_ip().c_str(), buffer) != 1 &&
+        inet_pton(AF_INET6, request.payer_ip().c_str(), buffer) != 1) {
+      return Invalid("payer_ip", "must be an IPv4 or IPv6 address");
+    }
+  }
+
+  v1::Transaction initial =
+      NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_DEBIT,
+                request.amount_minor(), request.description());
+  initial.set_kind(request.kind());
+  initial.set_alias(gateway::MaskAlias(normalized.alias()));
+  v1::Transaction existing;
+  absl::StatusOr<bool> created =
+      Claim(store_.Begin(initial, Fingerprint(normalized)), existing);
+  if (!created.ok()) return created.status();
+  if (!*created) return existing;
+
+  gateway::DebitRequest debit;
+  debit.kind = ToGatewayKind(request.kind());
+  debit.merchant_transaction_id = request.merchant_transaction_id();
+  debit.amount_minor = request.amount_minor();
+  debit.alias = normalized.alias();
+  debit.description = request.description();
+  debit.success_url = request.success_url();
+  debit.cancel_url = request.cancel_url();
+  debit.error_url = request.error_url();
+  debit.callback_url = CallbackUrl(gateway::ConnectorFor(debit.kind));
+  debit.structured_reference = request.structured_reference();
+  debit.purpose_code = request.purpose_code();
+  if (request.enable_waiting_screen()) debit.enable_waiting_screen = true;
+  debit.merchant_mid = request.merchant_mid();
+  debit.merchant_terminal_id = request.merchant_terminal_id();
+  debit.ultimate_creditor_name = request.ultimate_creditor_name();
+  debit.payer_ip = request.payer_ip();
+  debit.merchant_metadata = request.merchant_metadata();
+  return Record(request.merchant_transaction_id(),
+                gateway_.Debit(debit, deadline - config_.store_margin),
+                deadline);
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::Refund(
+    const v1::RefundRequest& request, absl::Time deadline) {
+  if (absl::Status s =
+          CheckId("merchant_transaction_id", request.merchant_transaction_id());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckId("original_merchant_transaction_id",
+                               request.original_merchant_transaction_id());
+      !s.ok()) {
+    return s;
+  }
+  if (request.merchant_transaction_id() ==
+      request.original_merchant_transaction_id()) {
+    return Invalid("merchant_transaction_id",
+                   "must differ from the original's");
+  }
+  if (absl::Status s = CheckMoney(request.amount_minor(), request.currency());
+      !s.ok())
+    return s;
+  if (absl::Status s = CheckLength("description", request.description(), 255);
+      !s.ok())
+    return s;
+
+  absl::StatusOr<v1::Transaction> original =
+      store_.Get(request.original_merchant_transaction_id());
+  if (!original.ok()) {
+    if (absl::IsNotFound(original.status())) {
+      return absl::NotFoundError(
+          absl::StrCat("original_merchant_transaction_id: no transaction ",
+                       request.original_merchant_transaction_id()));
+    }
+    return original.status();
+  }
+  v1::RefundRequest normalized = request;
+  normalized.set_currency("EUR");
+  v1::Transaction initial =
+      NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_REFUND,
+                request.amount_minor(), request.description());
+  initial.set_original_merchant_transaction_id(
+      request.original_merchant_transaction_id());
+  v1::Transaction existing;
+  absl::StatusOr<bool> created =
+      Claim(store_.BeginRefund(initial, Fingerprint(normalized)), existing);
+  if (!created.ok()) return created.status();
+  if (!*created) return existing;
+
+  absl::StatusOr<gateway::Connector> connector = ConnectorOf(*original);
+  if (!connector.ok()) {
+    store_.Abandon(request.merchant_transaction_id()).IgnoreError();
+    return connector.status();
+  }
+  gateway::RefundRequest refund;
+  refund.connector = *connector;
+  refund.merchant_transaction_id = request.merchant_transaction_id();
+  refund.reference_uuid = original->gateway_uuid();
+  refund.amount_minor = request.amount_minor();
+  refund.callback_url = CallbackUrl(*connector);
+  refund.description = request.description();
+  return Record(request.merchant_transaction_id(),
+                gateway_.Refund(refund, deadline - config_.store_margin),
+                deadline);
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::Payout(
+    const v1::PayoutRequest& request, absl::Time deadline) {
+  if (absl::Status s =
+          CheckId("merchant_transaction_id", request.merchant_transaction_id());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckMoney(request.amount_minor(), request.currency());
+      !s.ok())
+    return s;
+  if (request.alias().empty())
+    return Invalid("alias", "is required for a payout");
+  absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());
+  if (!alias.ok()) return alias.status();
+  if (absl::Status s = CheckLength("description", request.description(), 255);
+      !s.ok())
+    return s;
+
+  v1::PayoutRequest normalized = request;
+  normalized.set_currency("EUR");
+  normalized.set_alias(*alias);
+  v1::Transaction initial =
+      NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_PAYOUT,
+                request.amount_minor(), request.description());
+  initial.set_alias(gateway::MaskAlias(*alias));
+  v1::Transaction existing;
+  absl::StatusOr<bool> created =
+      Claim(store_.Begin(initial, Fingerprint(normalized)), existing);
+  if (!created.ok()) return created.status();
+  if (!*created) return existing;
+
+  gateway::PayoutRequest payout;
+  payout.merchant_transaction_id = request.merchant_transaction_id();
+  payout.alias = *alias;
+  payout.amount_minor = request.amount_minor();
+  payout.callback_url = CallbackUrl(gateway::Connector::kPayout);
+  payout.description = request.description();
+  return Record(request.merchant_transaction_id(),
+                gateway_.Payout(payout, deadline - config_.store_margin),
+                deadline);
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::Record(
+    const std::string& id, const absl::StatusOr<SubmitOutcome>& outcome,
+    absl::Time deadline) {
+  if (!outcome.ok()) {
+    // Certainly not sent: forget the claim so the caller can retry with the
+    // same id.
+    store_.Abandon(id).IgnoreError();
+    if (absl::IsInvalidArgument(outcome.status())) return outcome.status();
+    return absl::UnavailableError(
+        absl::StrCat("merchant_transaction_id ", id,
+                     ": the payment gateway could not be reached and nothing "
+                     "was sent; retry with the same "
+                     "id"));
+  }
+  store::Report report;
+  report.source = v1::EVENT_SOURCE_RPC;
+  report.ends_flight = true;
+  switch (outcome->kind) {
+    case SubmitOutcome::Kind::kAccepted:
+      report.status = outcome->return_type == gateway::ReturnType::kFinished
+                          ? v1::TRANSACTION_STATUS_SUCCESS
+                          : v1::TRANSACTION_STATUS_PENDING;
+      report.fill = [&outcome](v1::Transaction& t) {
+        t.set_gateway_uuid(outcome->uuid);
+        t.set_purchase_id(outcome->purchase_id);
+        t.set_redirect_url(outcome->redirect_url);
+        t.set_adapter_reference_id(outcome->adapter_reference_id);
+        if (outcome->expires_at.has_value()) {
+          *t.mutable_expires_at() = TimeUtil::SecondsToTimestamp(
+              absl::ToUnixSeconds(*outcome->expires_at));
+        }
+      };
+      break;
+    case SubmitOutcome::Kind::kDeclined:
+      if (outcome->retryable) {
+        store_.Abandon(id).IgnoreError();
+        return absl::UnavailableError(absl::StrCat(
+            "merchant_transaction_id ", id, ": the payment gateway is busy (",
+            outcome->errors.empty() ? 0 : outcome->errors[0].code,
+            ") and created nothing; retry with the same id"));
+      }
+      report.status = v1::TRANSACTION_STATUS_ERROR;
+      report.fill = [&outcome](v1::Transaction& t) {
+        if (!outcome->uuid.empty()) t.set_gateway_uuid(outcome->uuid);
+        if (!outcome->errors.empty()) SetError(t, outcome->errors[0]);
+      };
+      break;
+    case SubmitOutcome::Kind::kUnknown:
+      ++metrics_.gateway_unknown_outcomes;
+      report.status = v1::TRANSACTION_STATUS_UNKNOWN;
+      break;
+  }
+  absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
+  if (!applied.ok()) {
+    if (absl::IsUnavailable(applied.status())) ++metrics_.store_unavailable;
+    return absl::UnavailableError(
+        absl::StrCat("merchant_transaction_id ", id,
+                     ": the gateway answered but the answer could not be "
+                     "stored; the outcome will be "
+                     "reconciled, do not retry under a new id (",
+                     applied.status().message(), ")"));
+  }
+  if (applied->status_changed) ++metrics_.status_changes;
+  if (outcome->kind == SubmitOutcome::Kind::kUnknown) {
+    const std::string message =
+        absl::StrCat("merchant_transaction_id ", id,
+                     ": the payment gateway did not answer in time; the "
+                     "payment may exist. flikpay will find "
+                     "out: watch GetStatus or StreamStatus, and retry only "
+                     "with the same id");
+    return absl::Now() >= deadline ? absl::DeadlineExceededError(message)
+                                   : absl::UnavailableError(message);
+  }
+  return applied->transaction;
+}
+
+absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(
+    const v1::Transaction& transaction) {
+  switch (transaction.type()) {
+    case v1::TRANSACTION_TYPE_DEBIT:
+      return gateway::ConnectorFor(ToGatewayKind(transaction.kind()));
+    case v1::TRANSACTION_TYPE_PAYOUT:
+      return gateway::Connector::kPayout;
+    case v1::TRANSACTION_TYPE_REFUND: {
+      absl::StatusOr<v1::Transaction> original =
+          store_.Get(transaction.original_merchant_transaction_id());
+      if (!original.ok()) return original.status();
+      return ConnectorOf(*original);
+    }
+    default:
+      return absl::InternalError("transaction of unknown type");
+  }
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::GetStatus(
+    const v1::GetStatusRequest& request, absl::Time deadline) {
+  std::string id;
+  switch (request.id_case()) {
+    case v1::GetStatusRequest::kMerchantTransactionId:
+      if (request.merchant_transaction_id().empty()) {
+        return Invalid("merchant_transaction_id", "is empty");
+      }
+      id = request.merchant_transaction_id();
+      break;
+    case v1::GetStatusRequest::kGatewayUuid: {
+      if (request.gateway_uuid().empty())
+        return Invalid("gateway_uuid", "is empty");
+      absl::StatusOr<std::string> found =
+          store_.FindByGatewayUuid(request.gateway_uuid());
+      if (!found.ok()) return found.status();
+      id = *found;
+      break;
+    }
+    default:
+      return Invalid("id", "set merchant_transaction_id or gateway_uuid");
+  }
+  absl::StatusOr<v1::Transaction> transaction = store_.Get(id);
+  if (!transaction.ok() || !request.refresh()) return transaction;
+  return Refresh(*transaction, deadline);
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::Refresh(
+    const v1::Transaction& transaction, absl::Time deadline) {
+  absl::StatusOr<gateway::Connector> connector = ConnectorOf(transaction);
+  if (!connector.ok()) return connector.status();
+  absl::StatusOr<gateway::StatusReport> report =
+      transaction.gateway_uuid().empty()
+          ? gateway_.StatusByMerchantTransactionId(
+                *connector, transaction.merchant_transaction_id(), deadline)
+          : gateway_.StatusByUuid(*connector, transaction.gateway_uuid(),
+                                  deadline);
+  if (!report.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("the gateway's status API did not answer; stored status "
+                     "returned by GetStatus without "
+                     "refresh (",
+                     report.status().message(), ")"));
+  }
+  if (!report->found) return transaction;
+  store::Report update;
+  update.status = StatusOfReport(*report);
+  update.source = v1::EVENT_SOURCE_RECONCILER;
+  update.fill = [&report](v1::Transaction& t) {
+    if (t.gateway_uuid().empty()) t.set_gateway_uuid(report->uuid);
+    if (t.purchase_id().empty()) t.set_purchase_id(report->purchase_id);
+    if (!report->errors.empty() && !t.has_error())
+      SetError(t, report->errors[0]);
+  };
+  absl::StatusOr<store::ApplyResult> applied =
+      store_.Apply(transaction.merchant_transaction_id(), update);
+  if (!applied.ok()) return applied.status();
+  if (applied->status_changed) ++metrics_.status_changes;
+  return applied->transaction;
+}
+
+PaymentService::HttpAnswer PaymentService::HandleCallback(
+    const gateway::InboundCallback& callback) {
+  absl::StatusOr<gateway::CallbackEvent> event =
+      gateway_.VerifyCallback(callback);
+  if (!event.ok()) {
+    ++metrics_.callbacks_rejected;
+    if (absl::IsUnauthenticated(event.status()))
+      return {401, "invalid signature"};
+    return {400, std::string(event.status().message())};
+  }
+  auto unavailable = [this] {
+    ++metrics_.store_unavailable;
+    return HttpAnswer{503, "storage unavailable, retry later"};
+  };
+  std::string id = event->merchant_transaction_id;
+  if (id.empty()) {
+    absl::StatusOr<std::string> found = store_.FindByGatewayUuid(event->uuid);
+    if (found.ok()) {
+      id = *found;
+    } else if (!absl::IsNotFound(found.status())) {
+      return unavailable();
+    }
+  }
+  store::Report report;
+  report.status = StatusOfCallback(*event);
+  report.source = v1::EVENT_SOURCE_CALLBACK;
+  report.fill = [&event](v1::Transaction& t) {
+    if (t.gateway_uuid().empty()) t.set_gateway_uuid(event->uuid);
+    if (t.purchase_id().empty()) t.set_purchase_id(event->purchase_id);
+    if (t.adapter_reference_id().empty()) {
+      t.set_adapter_reference_id(event->adapter_reference_id);
+    }
+    if (event->result == gateway::CallbackEvent::Result::kError &&
+        !event->errors.empty() && !store::IsFinal(t.status())) {
+      SetError(t, event->errors[0]);
+    }
+  };
+  absl::StatusOr<store::ApplyResult> applied =
+      id.empty() || event->type == gateway::TransactionType::kOther
+          ? absl::NotFoundError("not a transaction flikpay started")
+          : store_.Apply(id, report);
+  if (absl::IsNotFound(applied.status())) {
+    if (!store_.RecordUnmatchedCallback(callback.body).ok())
+      return unavailable();
+    ++metrics_.callbacks_unmatched;
+    return {200, "OK"};
+  }
+  if (!applied.ok()) return unavailable();
+  ++metrics_.callbacks_accepted;
+  if (applied->status_changed) ++metrics_.status_changes;
+  if (!applied->status_changed) ++metrics_.callbacks_duplicate;
+  if (applied->anomaly) ++metrics_.status_anomalies;
+  return {200, "OK"};
+}
+
+}  // namespace flikpay::server

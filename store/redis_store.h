@@ -1,0 +1,85 @@
+#ifndef FLIKPAY_STORE_REDIS_STORE_H_
+#define FLIKPAY_STORE_REDIS_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "store/store.h"
+
+struct redisContext;
+struct redisReply;
+
+namespace flikpay::store {
+
+struct RedisConfig {
+  std::string url = "redis://127.0.0.1:6379/0";  // redis://host:port/db
+  std::string key_prefix = "flikpay:";
+  absl::Duration connect_timeout = absl::Milliseconds(500);
+  // Every command has this timeout: a hung Redis must not hold a caller longer.
+  absl::Duration command_timeout = absl::Seconds(2);
+  // Transaction records and their idempotency keys live this long.
+  absl::Duration retention = absl::Hours(24 * 30);
+  // The event stream keeps about this many events (XADD MAXLEN ~).
+  int64_t max_events = 1'000'000;
+  int max_idle_connections = 16;
+};
+
+// The Store on Redis (hiredis, blocking calls with timeouts; callers run them
+// off their event loops). Layout, all under key_prefix:
+//   tx:{merchant_transaction_id}  hash: data (the Transaction, protobuf), fp
+//   (request
+//                                 fingerprint), inflight, reserved (debits:
+//                                 cents of pending and successful refunds),
+//                                 refunded (debits: successful refunds)
+//   uuid:{gateway uuid}           the merchant_transaction_id
+//   events                        stream of StatusEvent (field "e"); entry ids
+//   are the cursors unmatched                     list of verified callbacks
+//   for unknown transactions
+class RedisStore : public Store {
+ public:
+  explicit RedisStore(RedisConfig config);
+  ~RedisStore() override;
+
+  absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
+                                    absl::string_view fingerprint) override;
+  absl::StatusOr<BeginResult> BeginRefund(
+      const v1::Transaction& refund, absl::string_view fingerprint) override;
+  absl::Status Abandon(absl::string_view merchant_transaction_id) override;
+  absl::StatusOr<v1::Transaction> Get(
+      absl::string_view merchant_transaction_id) override;
+  absl::StatusOr<std::string> FindByGatewayUuid(
+      absl::string_view uuid) override;
+  absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
+                                    const Report& report) override;
+  absl::Status RecordUnmatchedCallback(absl::string_view body) override;
+  absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(
+      absl::string_view after_cursor, int max_count) override;
+  absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(
+      absl::string_view after_cursor, int max_count,
+      absl::Duration wait) override;
+  absl::StatusOr<std::string> LatestCursor() override;
+  absl::Status Ping() override;
+
+  class Connection;
+  class PooledConnection;
+
+ private:
+  absl::StatusOr<PooledConnection> Acquire();
+  void Release(std::unique_ptr<Connection> connection);
+  std::string TxKey(absl::string_view id) const;
+  std::string UuidKey(absl::string_view uuid) const;
+
+  RedisConfig config_;
+  std::string host_;
+  int port_ = 6379;
+  int database_ = 0;
+  absl::Mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace flikpay::store
+
+#endif  // FLIKPAY_STORE_REDIS_STORE_H_

@@ -1,0 +1,106 @@
+#ifndef FLIKPAY_STORE_STORE_H_
+#define FLIKPAY_STORE_STORE_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "flikpay/v1/payment_service.pb.h"
+
+namespace flikpay::store {
+
+// The outcome of claiming a merchant_transaction_id.
+struct BeginResult {
+  // True: the id was free and `transaction` is the new record (status UNKNOWN,
+  // in flight). False: `transaction` is what is already stored under the id.
+  bool created = false;
+  v1::Transaction transaction;
+  // Whether the stored record was created from the same request parameters.
+  bool same_request = true;
+  // Whether the call that created it is still talking to the gateway.
+  bool in_flight = false;
+};
+
+// A report about a transaction, from flikpay's own call, a callback or the
+// reconciler.
+struct Report {
+  v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
+  v1::EventSource source = v1::EVENT_SOURCE_UNSPECIFIED;
+  // Copies what the report knows into the record (gateway uuid, redirect URL,
+  // error, ...). Called on the stored record; may be called more than once when
+  // a concurrent writer forces a retry.
+  std::function<void(v1::Transaction&)> fill;
+  // The gateway call is over (successful or not): duplicates of the request
+  // stop being ABORTED.
+  bool ends_flight = false;
+};
+
+struct ApplyResult {
+  v1::Transaction transaction;  // as stored after the report
+  bool status_changed = false;
+  bool anomaly =
+      false;  // a contradicting final status, recorded in the history
+  std::string event_cursor;  // set when an event was emitted
+};
+
+// Where flikpay keeps every transaction and its stream of status events.
+// Implementations are shared by every replica, so each operation is atomic on
+// its own. Errors: UNAVAILABLE when the backing store cannot be reached
+// (callers answer UNAVAILABLE / HTTP 503), NOT_FOUND for an unknown id.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Claims `initial.merchant_transaction_id` for a debit or payout, unless it
+  // is taken. `fingerprint` identifies the request parameters.
+  virtual absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
+                                            absl::string_view fingerprint) = 0;
+
+  // Claims the id for a refund and, in the same atomic step, reserves its
+  // amount on the original debit. FAILED_PRECONDITION when the original is not
+  // a successful debit or less than the amount is left of it (successful and
+  // pending refunds count); NOT_FOUND without original.
+  virtual absl::StatusOr<BeginResult> BeginRefund(
+      const v1::Transaction& refund, absl::string_view fingerprint) = 0;
+
+  // Forgets a claimed id whose request certainly never reached the gateway (and
+  // gives a refund's reservation back), so the caller may retry with the same
+  // id.
+  virtual absl::Status Abandon(absl::string_view merchant_transaction_id) = 0;
+
+  virtual absl::StatusOr<v1::Transaction> Get(
+      absl::string_view merchant_transaction_id) = 0;
+  // The merchant_transaction_id for a gateway uuid.
+  virtual absl::StatusOr<std::string> FindByGatewayUuid(
+      absl::string_view uuid) = 0;
+
+  // Runs a report through the state machine (see state_machine.h),
+  // compare-and-set on the stored version, and emits one event per real status
+  // change.
+  virtual absl::StatusOr<ApplyResult> Apply(
+      absl::string_view merchant_transaction_id, const Report& report) = 0;
+
+  // Keeps a verified callback for a transaction flikpay does not know, for
+  // inspection.
+  virtual absl::Status RecordUnmatchedCallback(absl::string_view body) = 0;
+
+  // Events strictly after `after_cursor` ("" = from the oldest retained),
+  // oldest first.
+  virtual absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(
+      absl::string_view after_cursor, int max_count) = 0;
+  // Like ReadEvents, but waits up to `wait` for the first one.
+  virtual absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(
+      absl::string_view after_cursor, int max_count, absl::Duration wait) = 0;
+  // The newest event's cursor ("0-0" when there is none): where "from now on"
+  // starts.
+  virtual absl::StatusOr<std::string> LatestCursor() = 0;
+
+  virtual absl::Status Ping() = 0;
+};
+
+}  // namespace flikpay::store
+
+#endif  // FLIKPAY_STORE_STORE_H_
