@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs flikpay locally for real: installs what is missing, builds, starts a private Redis (data
-# and AOF under .run/redis) and the local Bankart stand-in, and serves until Ctrl-C.
+# and AOF under .run/redis), the local Bankart stand-in and flikpay-server, prints the grpcurl
+# lines that take a payment through its life, and serves until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,6 +12,10 @@ cmake --build build
 
 REDIS_PORT=${REDIS_PORT:-6399}
 SIM_PORT=${SIM_PORT:-8480}
+GRPC_PORT=${GRPC_PORT:-50051}
+CALLBACK_PORT=${CALLBACK_PORT:-8080}
+ADMIN_PORT=${ADMIN_PORT:-9090}
+GRPCURL="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin/grpcurl"
 mkdir -p .run/redis
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -33,15 +38,48 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+# flikpay-server, configured the way Kubernetes configures it: through FLIKPAY_* variables.
+export FLIKPAY_GRPC_ADDR="127.0.0.1:$GRPC_PORT"
+export FLIKPAY_CALLBACK_ADDR="127.0.0.1:$CALLBACK_PORT"
+export FLIKPAY_ADMIN_ADDR="127.0.0.1:$ADMIN_PORT"
+export FLIKPAY_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+export FLIKPAY_GATEWAY_URL="http://127.0.0.1:$SIM_PORT/api/v3"
+export FLIKPAY_PUBLIC_CALLBACK_URL="http://127.0.0.1:$CALLBACK_PORT/callbacks/bankart"
+export FLIKPAY_API_USER=flikpay-sim FLIKPAY_API_PASSWORD=flikpay-sim-password
+export FLIKPAY_ECOMMERCE_API_KEY=sim-ecommerce-key FLIKPAY_ECOMMERCE_SHARED_SECRET=sim-ecommerce-secret
+export FLIKPAY_IN_PERSON_API_KEY=sim-in-person-key FLIKPAY_IN_PERSON_SHARED_SECRET=sim-in-person-secret
+export FLIKPAY_OUT_OF_BAND_API_KEY=sim-out-of-band-key FLIKPAY_OUT_OF_BAND_SHARED_SECRET=sim-out-of-band-secret
+export FLIKPAY_PAYOUT_API_KEY=sim-payout-key FLIKPAY_PAYOUT_SHARED_SECRET=sim-payout-secret
+./build/server/flikpay-server >"$root/.run/flikpay-server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  grep -q "flikpay-server listening" "$root/.run/flikpay-server.log" 2>/dev/null && break
+  sleep 0.1
+done
+
 cat <<TXT
-Redis:        redis://127.0.0.1:$REDIS_PORT/0   (data: .run/redis, AOF everysec)
-bankart-sim:  http://127.0.0.1:$SIM_PORT/api/v3 (log: .run/bankart-sim.log)
-  API user flikpay-sim / password flikpay-sim-password; connectors:
-    ecommerce   sim-ecommerce-key   / sim-ecommerce-secret
-    in_person   sim-in-person-key   / sim-in-person-secret
-    out_of_band sim-out-of-band-key / sim-out-of-band-secret
-    payout      sim-payout-key      / sim-payout-secret
-  What it received and sent: curl http://127.0.0.1:$SIM_PORT/_sim/journal
+flikpay-server: gRPC 127.0.0.1:$GRPC_PORT, callbacks http://127.0.0.1:$CALLBACK_PORT/callbacks/bankart,
+                admin http://127.0.0.1:$ADMIN_PORT/{healthz,readyz,metrics} (log: .run/flikpay-server.log)
+Redis:          redis://127.0.0.1:$REDIS_PORT/0 (data: .run/redis, AOF everysec)
+bankart-sim:    http://127.0.0.1:$SIM_PORT/api/v3 (log: .run/bankart-sim.log; journal: /_sim/journal)
+
+Take a payment through its whole life (in another terminal):
+
+  # 1. watch it (leave running)
+  $GRPCURL -plaintext -d '{"merchant_transaction_ids":["order-1"],"send_current":true}' \\
+      127.0.0.1:$GRPC_PORT flikpay.v1.PaymentService/StreamStatus
+  # 2. ask the payer to pay 11.11 EUR (the sandbox payer confirms after 5 s)
+  $GRPCURL -plaintext -d '{"merchant_transaction_id":"order-1","amount_minor":1111,
+      "kind":"RTP_KIND_IN_PERSON","alias":"success.debit_success.refund@bankart.flik",
+      "description":"Order 1"}' 127.0.0.1:$GRPC_PORT flikpay.v1.PaymentService/CreateRtp
+  # 3. see it succeed
+  $GRPCURL -plaintext -d '{"merchant_transaction_id":"order-1"}' \\
+      127.0.0.1:$GRPC_PORT flikpay.v1.PaymentService/GetStatus
+  # 4. refund part of it
+  $GRPCURL -plaintext -d '{"merchant_transaction_id":"order-1-refund-1",
+      "original_merchant_transaction_id":"order-1","amount_minor":500}' \\
+      127.0.0.1:$GRPC_PORT flikpay.v1.PaymentService/Refund
+
 Ctrl-C stops everything.
 TXT
-wait
+wait -n "${pids[@]}"

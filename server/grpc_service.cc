@@ -38,7 +38,12 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
         ids_(request.merchant_transaction_ids().begin(),
              request.merchant_transaction_ids().end()) {
     for (int type : request.types()) types_.insert(type);
+  }
+
+  // Counted in flikpay_streams_open once the hub feeds it.
+  void CountAsOpen() {
     ++metrics_.streams_open;
+    counted_ = true;
   }
 
   // Runs on an executor: current states, then the replay from resume_after,
@@ -128,7 +133,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
 
   void OnDone() override {
     hub_.Unregister(this);
-    --metrics_.streams_open;
+    if (counted_) --metrics_.streams_open;
     bool destroy;
     {
       absl::MutexLock lock(&mutex_);
@@ -242,6 +247,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   grpc::Status final_status_;
   int pending_tasks_ ABSL_GUARDED_BY(mutex_) = 0;
   bool done_ ABSL_GUARDED_BY(mutex_) = false;
+  std::atomic<bool> counted_{false};
 };
 
 }  // namespace
@@ -349,6 +355,7 @@ grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
   // Registered before the replay starts, so live events arriving meanwhile are
   // held, not lost.
   hub_.Register(stream);
+  stream->CountAsOpen();
   stream->Hold();
   store_executor_.Run([stream] {
     stream->Begin();

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gateway/bankart_gateway.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/event_hub.h"
 #include "server/grpc_service.h"
 #include "server/http_listeners.h"
@@ -226,6 +227,9 @@ int main(int argc, char** argv) {
                                           grpc_config);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Referencing the compiled-in health descriptors keeps the linker from
+  // dropping them, so reflection can describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;

@@ -22,6 +22,7 @@
 #include "gateway/callback_parser.h"
 #include "gateway/http_client.h"
 #include "gateway/signing.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/process.h"
@@ -207,19 +208,38 @@ class ServiceTest : public ::testing::Test {
     return transaction;
   }
 
-  // Reads events from a StreamStatus call until `count` arrived or the time is
-  // up.
+  // The replica's count of subscriptions it feeds (flikpay_streams_open).
+  static int OpenStreams(const Replica& replica) {
+    gateway::HttpClient http;
+    gateway::HttpRequest request;
+    request.url =
+        absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
+    const std::string body = http.Send(request).response.body;
+    std::smatch match;
+    if (!std::regex_search(body, match,
+                           std::regex("\nflikpay_streams_open (\\d+)"))) {
+      return -1;
+    }
+    return std::stoi(match[1]);
+  }
+
+  // Reads events from a StreamStatus call on `replica` until `count` arrived or
+  // the time is up. `after_open` runs once the replica feeds the subscription,
+  // so it sees every later change.
   static std::vector<v1::StatusEvent> ReadEvents(
-      v1::PaymentService::Stub& stub, const v1::StreamStatusRequest& request,
+      const Replica& replica, const v1::StreamStatusRequest& request,
       size_t count, absl::Duration timeout,
       std::function<void()> after_open = nullptr) {
+    const int open_before = OpenStreams(replica);
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     std::unique_ptr<grpc::ClientReader<v1::StatusEvent>> reader =
-        stub.StreamStatus(&context, request);
+        replica.stub->StreamStatus(&context, request);
     if (after_open) {
-      absl::SleepFor(
-          absl::Milliseconds(150));  // the subscription is registered
+      const absl::Time give_up = absl::Now() + absl::Seconds(5);
+      while (OpenStreams(replica) <= open_before && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
       after_open();
     }
     std::vector<v1::StatusEvent> events;
@@ -296,7 +316,7 @@ TEST_F(ServiceTest, ChangeMadeOnOneReplicaIsStreamedFromTheOther) {
   v1::StreamStatusRequest subscription;
   subscription.add_merchant_transaction_ids(request.merchant_transaction_id());
   std::vector<v1::StatusEvent> events =
-      ReadEvents(B(), subscription, 2, absl::Seconds(10), [&] {
+      ReadEvents(*replicas_[1], subscription, 2, absl::Seconds(10), [&] {
         v1::Transaction created;
         EXPECT_TRUE(Create(A(), request, &created).ok());
       });
@@ -555,7 +575,7 @@ TEST_F(ServiceTest, DuplicatedCallbacksMakeOneEvent) {
   v1::StreamStatusRequest subscription;
   subscription.add_merchant_transaction_ids(request.merchant_transaction_id());
   std::vector<v1::StatusEvent> events =
-      ReadEvents(A(), subscription, 3, absl::Seconds(2), [&] {
+      ReadEvents(*replicas_[0], subscription, 3, absl::Seconds(2), [&] {
         v1::Transaction created;
         EXPECT_TRUE(Create(B(), request, &created).ok());
       });
@@ -657,7 +677,7 @@ TEST_F(ServiceTest, StreamResumesFromACursorWithoutGapsOrDuplicates) {
   v1::StreamStatusRequest live;
   live.add_types(v1::TRANSACTION_TYPE_PAYOUT);
   std::vector<v1::StatusEvent> first_pass =
-      ReadEvents(B(), live, 6, absl::Seconds(10), [&] {
+      ReadEvents(*replicas_[1], live, 6, absl::Seconds(10), [&] {
         for (int i = 0; i < 3; ++i) {
           v1::PayoutRequest request;
           request.set_merchant_transaction_id(NewId("resume"));
@@ -676,7 +696,7 @@ TEST_F(ServiceTest, StreamResumesFromACursorWithoutGapsOrDuplicates) {
   resume.add_types(v1::TRANSACTION_TYPE_PAYOUT);
   resume.set_resume_after(first_pass[1].cursor());
   std::vector<v1::StatusEvent> resumed =
-      ReadEvents(A(), resume, 5, absl::Seconds(2));
+      ReadEvents(*replicas_[0], resume, 5, absl::Seconds(2));
   ASSERT_EQ(resumed.size(), 4u);
   for (size_t i = 0; i < 4; ++i)
     EXPECT_EQ(resumed[i].cursor(), first_pass[i + 2].cursor());
@@ -715,6 +735,42 @@ TEST_F(ServiceTest,
   EXPECT_EQ(AwaitFinal(A(), request.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(SimDebitsFor(request.merchant_transaction_id()), 1);
+}
+
+TEST_F(ServiceTest, HealthServiceReportsServing) {
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
+                          grpc::InsecureChannelCredentials()));
+  for (const char* service : {"", "flikpay.v1.PaymentService"}) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+TEST_F(ServiceTest, ShutdownEndsStreamsWithUnavailableAndACursor) {
+  std::unique_ptr<Replica> third(StartReplica());
+  ASSERT_NE(third, nullptr);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+  v1::StreamStatusRequest everything;
+  const int open_before = OpenStreams(*third);
+  auto reader = third->stub->StreamStatus(&context, everything);
+  while (OpenStreams(*third) <= open_before)
+    absl::SleepFor(absl::Milliseconds(10));
+  const int exit_status = third->process->Stop();
+  v1::StatusEvent ignored;
+  while (reader->Read(&ignored)) {
+  }
+  grpc::Status ended = reader->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(absl::StrContains(ended.error_message(), "resume_after="))
+      << ended.error_message();
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0);
 }
 
 }  // namespace
