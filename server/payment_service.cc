@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gateway/alias.h"
 #include "gateway/signing.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -30,6 +31,17 @@ namespace {
 
 using gateway::SubmitOutcome;
 using google::protobuf::util::TimeUtil;
+
+// One line on stderr (collected by the container runtime). Never carries
+// secrets, signatures or unmasked aliases: callers pass ids, statuses and codes
+// only.
+template <typename... Args>
+void LogWarning(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  absl::FPrintF(stderr, "%s flikpay WARNING %s\n",
+                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                 absl::UTCTimeZone()),
+                absl::StrFormat(format, args...));
+}
 
 absl::Status Invalid(absl::string_view field, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
@@ -450,6 +462,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(
       break;
     case SubmitOutcome::Kind::kUnknown:
       ++metrics_.gateway_unknown_outcomes;
+      LogWarning("gateway outcome unknown for %s: %s; stored as UNKNOWN", id,
+                 outcome->unknown_reason);
       report.status = v1::TRANSACTION_STATUS_UNKNOWN;
       break;
   }
@@ -607,7 +621,14 @@ PaymentService::HttpAnswer PaymentService::HandleCallback(
   ++metrics_.callbacks_accepted;
   if (applied->status_changed) ++metrics_.status_changes;
   if (!applied->status_changed) ++metrics_.callbacks_duplicate;
-  if (applied->anomaly) ++metrics_.status_anomalies;
+  if (applied->anomaly) {
+    ++metrics_.status_anomalies;
+    LogWarning(
+        "anomaly: callback says %s for %s, which is already %s; kept in "
+        "history only",
+        v1::TransactionStatus_Name(report.status), id,
+        v1::TransactionStatus_Name(applied->transaction.status()));
+  }
   return {200, "OK"};
 }
 

@@ -588,6 +588,30 @@ TEST_F(ServiceTest, DuplicatedCallbacksMakeOneEvent) {
   EXPECT_EQ(stored.version(), events[1].transaction().version());
 }
 
+TEST_F(ServiceTest, ReorderedCallbacksStillEndInTheRightStates) {
+  // The success callback of the first is held back and delivered after the
+  // second's.
+  SimControl("POST", "/_sim/callback-faults",
+             Json{{"kind", "reorder"}, {"count", 2}});
+  v1::CreateRtpRequest first =
+      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::CreateRtpRequest second =
+      Rtp("cancel.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::Transaction out;
+  ASSERT_TRUE(Create(A(), first, &out).ok());
+  absl::SleepFor(absl::Milliseconds(150));
+  ASSERT_TRUE(Create(B(), second, &out).ok());
+  EXPECT_EQ(AwaitFinal(A(), first.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(AwaitFinal(B(), second.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_CANCELLED);
+  for (const v1::CreateRtpRequest* request : {&first, &second}) {
+    v1::Transaction stored;
+    ASSERT_TRUE(Get(A(), request->merchant_transaction_id(), &stored).ok());
+    EXPECT_EQ(stored.history_size(), 2);  // UNKNOWN->PENDING, PENDING->final
+  }
+}
+
 // Posts a callback to a replica, signed with the given secret.
 int PostCallback(int port, const std::string& body, const std::string& secret,
                  const std::string& query = "connector=in_person") {
