@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,7 @@
 #include "server/http_listeners.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
+#include "server/reconciler.h"
 #include "store/redis_store.h"
 
 ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051",
@@ -75,6 +77,26 @@ ABSL_FLAG(absl::Duration, callback_date_tolerance, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(10),
           "gRPC connections are closed after this long so streams rebalance "
           "onto new pods");
+ABSL_FLAG(absl::Duration, reconcile_interval, absl::Seconds(1),
+          "how often each replica's reconciler looks for transactions due a "
+          "status check");
+ABSL_FLAG(absl::Duration, unknown_check_after, absl::Seconds(10),
+          "an UNKNOWN outcome is first checked this long after its gateway "
+          "call ended");
+ABSL_FLAG(
+    absl::Duration, pending_check_after, absl::Minutes(5),
+    "a PENDING transaction with no news this long is checked (lost callbacks)");
+ABSL_FLAG(absl::Duration, expiry_grace, absl::Seconds(60),
+          "a PENDING request-to-pay is checked this long after it expired");
+ABSL_FLAG(
+    absl::Duration, not_found_grace, absl::Seconds(60),
+    "an UNKNOWN transaction Bankart does not know after this long is ERROR");
+ABSL_FLAG(absl::Duration, recheck_after, absl::Seconds(10),
+          "the reconciler checks one transaction at most this often (Bankart: "
+          "10/min)");
+ABSL_FLAG(int32_t, status_queries_per_minute, 60,
+          "status queries all replicas together may make per minute (Bankart: "
+          "60 per API user)");
 ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
           "on SIGTERM: how long unary calls may take to finish (below "
           "Kubernetes' 30 s)");
@@ -200,6 +222,9 @@ int main(int argc, char** argv) {
   redis_config.url = absl::GetFlag(FLAGS_redis_url);
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
+  redis_config.unknown_check_after = absl::GetFlag(FLAGS_unknown_check_after);
+  redis_config.pending_check_after = absl::GetFlag(FLAGS_pending_check_after);
+  redis_config.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
   store::RedisStore store(redis_config);
 
   server::Metrics metrics;
@@ -250,6 +275,17 @@ int main(int argc, char** argv) {
   health->SetServingStatus("flikpay.v1.PaymentService", true);
   health->SetServingStatus(true);
   hub.Start();
+  server::ReconcilerConfig reconciler_config;
+  reconciler_config.interval = absl::GetFlag(FLAGS_reconcile_interval);
+  reconciler_config.not_found_grace = absl::GetFlag(FLAGS_not_found_grace);
+  reconciler_config.recheck_after = absl::GetFlag(FLAGS_recheck_after);
+  reconciler_config.status_queries_per_minute =
+      absl::GetFlag(FLAGS_status_queries_per_minute);
+  char host[256] = "flikpay";
+  gethostname(host, sizeof(host) - 1);
+  reconciler_config.owner = absl::StrCat(host, "/", getpid());
+  server::Reconciler reconciler(service, store, metrics, reconciler_config);
+  reconciler.Start();
 
   std::atomic<bool> serving{true};
   server::HttpListener admin;
@@ -276,6 +312,7 @@ int main(int argc, char** argv) {
   health->SetServingStatus(false);
   grpc_service.StartDraining();
   hub.Shutdown();
+  reconciler.Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(absl::GetFlag(FLAGS_drain_time)));
   callbacks.Stop();

@@ -43,6 +43,17 @@ std::string Metrics::Render() const {
   Append(out, "flikpay_streams_overflowed_total", "counter",
          "Subscriptions ended because the subscriber fell too far behind.",
          streams_overflowed);
+  Append(out, "flikpay_reconciler_checks_total", "counter",
+         "Status queries the reconciler made.", reconciler_checks);
+  Append(
+      out, "flikpay_reconciler_resolved_total", "counter",
+      "Status changes the reconciler found (lost callbacks, unknown outcomes).",
+      reconciler_resolved);
+  Append(out, "flikpay_reconciler_backlog", "gauge",
+         "Transactions due for a status check.", reconciler_backlog);
+  Append(out, "flikpay_reconciler_lag_milliseconds", "gauge",
+         "How long the oldest due transaction has waited for its check.",
+         reconciler_lag_ms);
   return out;
 }
 

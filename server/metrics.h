@@ -23,6 +23,10 @@ struct Metrics {
   std::atomic<int64_t> store_unavailable{0};
   std::atomic<int64_t> streams_open{0};
   std::atomic<int64_t> streams_overflowed{0};
+  std::atomic<int64_t> reconciler_checks{0};
+  std::atomic<int64_t> reconciler_resolved{0};
+  std::atomic<int64_t> reconciler_backlog{0};
+  std::atomic<int64_t> reconciler_lag_ms{0};
 
   std::string Render() const;
 };

@@ -280,7 +280,7 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
   initial.set_alias(gateway::MaskAlias(normalized.alias()));
   v1::Transaction existing;
   absl::StatusOr<bool> created =
-      Claim(store_.Begin(initial, Fingerprint(normalized)), existing);
+      Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
 
@@ -349,8 +349,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
   initial.set_original_merchant_transaction_id(
       request.original_merchant_transaction_id());
   v1::Transaction existing;
-  absl::StatusOr<bool> created =
-      Claim(store_.BeginRefund(initial, Fingerprint(normalized)), existing);
+  absl::StatusOr<bool> created = Claim(
+      store_.BeginRefund(initial, Fingerprint(normalized), deadline), existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
 
@@ -398,7 +398,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Payout(
   initial.set_alias(gateway::MaskAlias(*alias));
   v1::Transaction existing;
   absl::StatusOr<bool> created =
-      Claim(store_.Begin(initial, Fingerprint(normalized)), existing);
+      Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
 
@@ -567,6 +567,62 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(
       store_.Apply(transaction.merchant_transaction_id(), update);
   if (!applied.ok()) return applied.status();
   if (applied->status_changed) ++metrics_.status_changes;
+  return applied->transaction;
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
+    const std::string& merchant_transaction_id, absl::Time deadline,
+    absl::Duration not_found_grace) {
+  absl::StatusOr<v1::Transaction> transaction =
+      store_.Get(merchant_transaction_id);
+  if (!transaction.ok() || store::IsFinal(transaction->status()))
+    return transaction;
+  absl::StatusOr<gateway::Connector> connector = ConnectorOf(*transaction);
+  if (!connector.ok()) return connector.status();
+  // By merchantTransactionId: an UNKNOWN transaction may have no uuid yet.
+  absl::StatusOr<gateway::StatusReport> report =
+      gateway_.StatusByMerchantTransactionId(*connector,
+                                             merchant_transaction_id, deadline);
+  if (!report.ok()) return report.status();
+  store::Report update;
+  update.source = v1::EVENT_SOURCE_RECONCILER;
+  update.ends_flight = true;
+  if (!report->found) {
+    const absl::Time created =
+        absl::FromUnixSeconds(transaction->created_at().seconds());
+    if (transaction->status() != v1::TRANSACTION_STATUS_UNKNOWN ||
+        absl::Now() - created < not_found_grace) {
+      return transaction;  // too early to conclude anything
+    }
+    // Bankart has never heard of it: the request never arrived, nothing was
+    // created. Only now may the caller try again, under a new id.
+    update.status = v1::TRANSACTION_STATUS_ERROR;
+    update.fill = [](v1::Transaction& t) {
+      t.mutable_error()->set_code(8001);
+      t.mutable_error()->set_message(
+          "the gateway has no such transaction: the request never reached it "
+          "and nothing "
+          "was created; retry under a new merchant_transaction_id");
+    };
+  } else {
+    update.status = StatusOfReport(*report);
+    update.fill = [&report](v1::Transaction& t) {
+      if (t.gateway_uuid().empty()) t.set_gateway_uuid(report->uuid);
+      if (t.purchase_id().empty()) t.set_purchase_id(report->purchase_id);
+      if (t.adapter_reference_id().empty()) {
+        t.set_adapter_reference_id(report->adapter_reference_id);
+      }
+      if (!report->errors.empty() && !t.has_error())
+        SetError(t, report->errors[0]);
+    };
+  }
+  absl::StatusOr<store::ApplyResult> applied =
+      store_.Apply(merchant_transaction_id, update);
+  if (!applied.ok()) return applied.status();
+  if (applied->status_changed) {
+    ++metrics_.status_changes;
+    ++metrics_.reconciler_resolved;
+  }
   return applied->transaction;
 }
 

@@ -39,6 +39,14 @@ class PaymentService {
   absl::StatusOr<v1::Transaction> GetStatus(const v1::GetStatusRequest& request,
                                             absl::Time deadline);
 
+  // Asks the gateway's status API about a transaction that is not final and
+  // applies the answer (source RECONCILER). An UNKNOWN transaction the gateway
+  // does not know, older than `not_found_grace`, becomes ERROR: nothing was
+  // created.
+  absl::StatusOr<v1::Transaction> Reconcile(
+      const std::string& merchant_transaction_id, absl::Time deadline,
+      absl::Duration not_found_grace);
+
   struct HttpAnswer {
     int status = 200;
     std::string body;

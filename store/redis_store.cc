@@ -34,9 +34,10 @@ constexpr char kBeginScript[] = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'data', 'fp', 'inflight', 'refunded')
 end
-redis.call('HSET', KEYS[1], 'data', ARGV[1], 'fp', ARGV[2], 'inflight', '1',
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'fp', ARGV[2], 'inflight', ARGV[4],
            'reserved', '0', 'refunded', '0')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
 return false
 )lua";
 
@@ -57,6 +58,16 @@ int64_t ReplyInt(const redisReply* reply) {
 }
 
 google::protobuf::Timestamp Now() { return TimeUtil::GetCurrentTime(); }
+
+// The "inflight" field holds the gateway call's deadline (ms); past it the
+// claim has lapsed.
+bool StillInFlight(const redisReply* inflight) {
+  return ReplyInt(inflight) > absl::ToUnixMillis(absl::Now());
+}
+
+std::string Millis(absl::Time time) {
+  return std::to_string(absl::ToUnixMillis(time));
+}
 
 }  // namespace
 
@@ -135,6 +146,10 @@ std::string RedisStore::TxKey(absl::string_view id) const {
   return absl::StrCat(config_.key_prefix, "tx:", id);
 }
 
+std::string RedisStore::WatchKey() const {
+  return absl::StrCat(config_.key_prefix, "watch");
+}
+
 std::string RedisStore::UuidKey(absl::string_view uuid) const {
   return absl::StrCat(config_.key_prefix, "uuid:", uuid);
 }
@@ -189,14 +204,18 @@ absl::StatusOr<v1::Transaction> Decode(const redisReply* data,
 }  // namespace
 
 absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
-                                              absl::string_view fingerprint) {
+                                              absl::string_view fingerprint,
+                                              absl::Time flight_deadline) {
   absl::StatusOr<PooledConnection> leased = Acquire();
   if (!leased.ok()) return leased.status();
   PooledConnection& connection = *leased;
   absl::StatusOr<Reply> reply = connection->Run(
-      {"EVAL", kBeginScript, "1", TxKey(initial.merchant_transaction_id()),
-       initial.SerializeAsString(), std::string(fingerprint),
-       std::to_string(absl::ToInt64Milliseconds(config_.retention))});
+      {"EVAL", kBeginScript, "2", TxKey(initial.merchant_transaction_id()),
+       WatchKey(), initial.SerializeAsString(), std::string(fingerprint),
+       std::to_string(absl::ToInt64Milliseconds(config_.retention)),
+       Millis(flight_deadline),
+       Millis(flight_deadline + config_.unknown_check_after),
+       initial.merchant_transaction_id()});
   if (!reply.ok()) return reply.status();
   BeginResult result;
   if ((*reply)->type == REDIS_REPLY_NIL) {
@@ -213,12 +232,13 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
   if (!stored.ok()) return stored.status();
   result.transaction = *std::move(stored);
   result.same_request = ReplyString(fields[1]) == fingerprint;
-  result.in_flight = ReplyString(fields[2]) == "1";
+  result.in_flight = StillInFlight(fields[2]);
   return result;
 }
 
 absl::StatusOr<BeginResult> RedisStore::BeginRefund(
-    const v1::Transaction& refund, absl::string_view fingerprint) {
+    const v1::Transaction& refund, absl::string_view fingerprint,
+    absl::Time flight_deadline) {
   // WATCH/MULTI rather than a Lua script: the cap check needs the original's
   // type and status, which live in its protobuf record; decoding that is C++'s
   // job. EXEC fails if anything wrote the original (or the refund id) after
@@ -245,7 +265,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(
       if (!stored.ok()) return stored.status();
       result.transaction = *std::move(stored);
       result.same_request = ReplyString((*existing)->element[1]) == fingerprint;
-      result.in_flight = ReplyString((*existing)->element[2]) == "1";
+      result.in_flight = StillInFlight((*existing)->element[2]);
       return result;
     }
     absl::StatusOr<Reply> original = connection->Run(
@@ -283,9 +303,12 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(
              {"HINCRBY", original_key, "reserved",
               std::to_string(refund.amount_minor())},
              {"HSET", refund_key, "data", refund.SerializeAsString(), "fp",
-              std::string(fingerprint), "inflight", "1", "reserved", "0",
-              "refunded", "0"},
-             {"PEXPIRE", refund_key, ttl}}) {
+              std::string(fingerprint), "inflight", Millis(flight_deadline),
+              "reserved", "0", "refunded", "0"},
+             {"PEXPIRE", refund_key, ttl},
+             {"ZADD", WatchKey(),
+              Millis(flight_deadline + config_.unknown_check_after),
+              refund.merchant_transaction_id()}}) {
       absl::StatusOr<Reply> queued = connection->Run(command);
       if (!queued.ok()) return queued.status();
     }
@@ -315,7 +338,10 @@ absl::Status RedisStore::Abandon(absl::string_view merchant_transaction_id) {
   absl::StatusOr<v1::Transaction> transaction =
       Decode((*stored)->element[0], (*stored)->element[1]);
   if (!transaction.ok()) return transaction.status();
-  std::vector<std::vector<std::string>> commands = {{"MULTI"}, {"DEL", key}};
+  std::vector<std::vector<std::string>> commands = {
+      {"MULTI"},
+      {"DEL", key},
+      {"ZREM", WatchKey(), std::string(merchant_transaction_id)}};
   if (transaction->type() == v1::TRANSACTION_TYPE_REFUND) {
     commands.push_back(
         {"HINCRBY", TxKey(transaction->original_merchant_transaction_id()),
@@ -383,7 +409,8 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
     absl::StatusOr<v1::Transaction> current =
         Decode((*stored)->element[0], (*stored)->element[1]);
     if (!current.ok()) return current.status();
-    const bool was_in_flight = ReplyString((*stored)->element[2]) == "1";
+    const std::string flight = ReplyString((*stored)->element[2]);
+    const bool was_in_flight = StillInFlight((*stored)->element[2]);
 
     v1::Transaction next = *current;
     if (report.fill) report.fill(next);
@@ -434,9 +461,29 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
     stored_form
         .clear_refunded_amount_minor();  // kept in its own field, see Decode
     commands.push_back({"HSET", key, "data", stored_form.SerializeAsString(),
-                        "inflight",
-                        ends_flight ? "0" : (was_in_flight ? "1" : "0")});
+                        "inflight", ends_flight ? "0" : flight});
     commands.push_back({"PEXPIRE", key, ttl});
+    // Keep the reconciler's watch list in step with the status.
+    if (IsFinal(next.status())) {
+      commands.push_back(
+          {"ZREM", WatchKey(), std::string(merchant_transaction_id)});
+    } else {
+      absl::Time check = absl::Now() + config_.unknown_check_after;
+      if (!ends_flight && was_in_flight) {
+        check = absl::FromUnixMillis(ReplyInt((*stored)->element[2])) +
+                config_.unknown_check_after;
+      }
+      if (next.status() == v1::TRANSACTION_STATUS_PENDING) {
+        check = absl::Now() + config_.pending_check_after;
+        if (next.has_expires_at()) {
+          check = std::min(check,
+                           absl::FromUnixSeconds(next.expires_at().seconds()) +
+                               config_.expiry_grace);
+        }
+      }
+      commands.push_back({"ZADD", WatchKey(), Millis(check),
+                          std::string(merchant_transaction_id)});
+    }
     if (!next.gateway_uuid().empty() &&
         next.gateway_uuid() != current->gateway_uuid()) {
       commands.push_back({"SET", UuidKey(next.gateway_uuid()),
@@ -572,6 +619,83 @@ absl::StatusOr<std::string> RedisStore::LatestCursor() {
   if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0)
     return std::string("0-0");
   return ReplyString((*reply)->element[0]->element[0]);
+}
+
+absl::StatusOr<std::vector<std::string>> RedisStore::DueForCheck(
+    absl::Time now, int max_count) {
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  absl::StatusOr<Reply> reply =
+      connection->Run({"ZRANGEBYSCORE", WatchKey(), "-inf", Millis(now),
+                       "LIMIT", "0", std::to_string(max_count)});
+  if (!reply.ok()) return reply.status();
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < (*reply)->elements; ++i) {
+    ids.push_back(ReplyString((*reply)->element[i]));
+  }
+  return ids;
+}
+
+absl::Status RedisStore::ScheduleCheck(
+    absl::string_view merchant_transaction_id, absl::Time when) {
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  // XX: only transactions still on the list (a final one was removed by Apply).
+  return connection
+      ->Run({"ZADD", WatchKey(), "XX", Millis(when),
+             std::string(merchant_transaction_id)})
+      .status();
+}
+
+absl::StatusOr<bool> RedisStore::TryLease(
+    absl::string_view merchant_transaction_id, absl::string_view owner,
+    absl::Duration ttl) {
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  absl::StatusOr<Reply> reply = connection->Run(
+      {"SET",
+       absl::StrCat(config_.key_prefix, "lease:", merchant_transaction_id),
+       std::string(owner), "NX", "PX",
+       std::to_string(absl::ToInt64Milliseconds(ttl))});
+  if (!reply.ok()) return reply.status();
+  return (*reply)->type != REDIS_REPLY_NIL;
+}
+
+absl::StatusOr<bool> RedisStore::TakeStatusQuery(int per_minute) {
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  const std::string key =
+      absl::StrCat(config_.key_prefix,
+                   "statusquota:", absl::ToUnixSeconds(absl::Now()) / 60);
+  absl::StatusOr<Reply> count = connection->Run({"INCR", key});
+  if (!count.ok()) return count.status();
+  if ((*count)->integer == 1)
+    connection->Run({"EXPIRE", key, "120"}).IgnoreError();
+  return (*count)->integer <= per_minute;
+}
+
+absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  Backlog backlog;
+  absl::StatusOr<Reply> due =
+      connection->Run({"ZCOUNT", WatchKey(), "-inf", Millis(now)});
+  if (!due.ok()) return due.status();
+  backlog.due = (*due)->integer;
+  absl::StatusOr<Reply> oldest =
+      connection->Run({"ZRANGE", WatchKey(), "0", "0", "WITHSCORES"});
+  if (!oldest.ok()) return oldest.status();
+  if ((*oldest)->elements == 2) {
+    const absl::Time first =
+        absl::FromUnixMillis(ReplyInt((*oldest)->element[1]));
+    if (first < now) backlog.oldest = now - first;
+  }
+  return backlog;
 }
 
 absl::Status RedisStore::Ping() {

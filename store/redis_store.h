@@ -25,6 +25,12 @@ struct RedisConfig {
   // The event stream keeps about this many events (XADD MAXLEN ~).
   int64_t max_events = 1'000'000;
   int max_idle_connections = 16;
+  // When the reconciler looks at a transaction that is not final:
+  absl::Duration unknown_check_after =
+      absl::Seconds(10);  // UNKNOWN, after the call ended
+  absl::Duration pending_check_after =
+      absl::Minutes(5);                             // PENDING with no news
+  absl::Duration expiry_grace = absl::Seconds(60);  // PENDING, past its expiry
 };
 
 // The Store on Redis (hiredis, blocking calls with timeouts; callers run them
@@ -44,9 +50,11 @@ class RedisStore : public Store {
   ~RedisStore() override;
 
   absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
-                                    absl::string_view fingerprint) override;
-  absl::StatusOr<BeginResult> BeginRefund(
-      const v1::Transaction& refund, absl::string_view fingerprint) override;
+                                    absl::string_view fingerprint,
+                                    absl::Time flight_deadline) override;
+  absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
+                                          absl::string_view fingerprint,
+                                          absl::Time flight_deadline) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<v1::Transaction> Get(
       absl::string_view merchant_transaction_id) override;
@@ -62,6 +70,15 @@ class RedisStore : public Store {
       absl::Duration wait) override;
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
+  absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now,
+                                                       int max_count) override;
+  absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
+                             absl::Time when) override;
+  absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
+                                absl::string_view owner,
+                                absl::Duration ttl) override;
+  absl::StatusOr<bool> TakeStatusQuery(int per_minute) override;
+  absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
 
   class Connection;
   class PooledConnection;
@@ -71,6 +88,7 @@ class RedisStore : public Store {
   void Release(std::unique_ptr<Connection> connection);
   std::string TxKey(absl::string_view id) const;
   std::string UuidKey(absl::string_view uuid) const;
+  std::string WatchKey() const;
 
   RedisConfig config_;
   std::string host_;

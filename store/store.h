@@ -57,14 +57,16 @@ class Store {
   // Claims `initial.merchant_transaction_id` for a debit or payout, unless it
   // is taken. `fingerprint` identifies the request parameters.
   virtual absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
-                                            absl::string_view fingerprint) = 0;
+                                            absl::string_view fingerprint,
+                                            absl::Time flight_deadline) = 0;
 
   // Claims the id for a refund and, in the same atomic step, reserves its
   // amount on the original debit. FAILED_PRECONDITION when the original is not
   // a successful debit or less than the amount is left of it (successful and
   // pending refunds count); NOT_FOUND without original.
   virtual absl::StatusOr<BeginResult> BeginRefund(
-      const v1::Transaction& refund, absl::string_view fingerprint) = 0;
+      const v1::Transaction& refund, absl::string_view fingerprint,
+      absl::Time flight_deadline) = 0;
 
   // Forgets a claimed id whose request certainly never reached the gateway (and
   // gives a refund's reservation back), so the caller may retry with the same
@@ -99,6 +101,28 @@ class Store {
   virtual absl::StatusOr<std::string> LatestCursor() = 0;
 
   virtual absl::Status Ping() = 0;
+
+  // Reconciliation. Every transaction that is not final is on a watch list with
+  // the time it should next be checked (kept up to date by Begin and Apply).
+  virtual absl::StatusOr<std::vector<std::string>> DueForCheck(
+      absl::Time now, int max_count) = 0;
+  virtual absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
+                                     absl::Time when) = 0;
+  // One replica at a time works on a transaction: true when this `owner` got
+  // the lease.
+  virtual absl::StatusOr<bool> TryLease(
+      absl::string_view merchant_transaction_id, absl::string_view owner,
+      absl::Duration ttl) = 0;
+  // Takes one status query from the quota shared by all replicas (Bankart
+  // allows 60 a minute per API user); false when this minute's quota is used
+  // up.
+  virtual absl::StatusOr<bool> TakeStatusQuery(int per_minute) = 0;
+  struct Backlog {
+    int64_t due = 0;  // transactions whose check time has passed
+    absl::Duration oldest =
+        absl::ZeroDuration();  // how long the oldest of them has waited
+  };
+  virtual absl::StatusOr<Backlog> CheckBacklog(absl::Time now) = 0;
 };
 
 }  // namespace flikpay::store

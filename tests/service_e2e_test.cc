@@ -67,7 +67,7 @@ class ServiceTest : public ::testing::Test {
     redis_ = redis->release();
     auto sim = ChildProcess::Start(
         {BANKART_SIM_PATH, "--listen=127.0.0.1:0", "--time_scale=0.01",
-         "--scenario_delay=5s", "--callback_timeout=2s"},
+         "--scenario_delay=20s", "--callback_timeout=2s"},
         "listening on", &line);
     ASSERT_TRUE(sim.ok()) << sim.status();
     sim_ = sim->release();
@@ -290,7 +290,11 @@ TEST_F(ServiceTest, EverySeedScenarioEndsInItsStatusThroughGrpc) {
     v1::CreateRtpRequest request = Rtp(c.alias, c.kind);
     v1::Transaction transaction;
     ASSERT_TRUE(Create(A(), request, &transaction).ok()) << c.alias;
-    EXPECT_EQ(transaction.status(), v1::TRANSACTION_STATUS_PENDING) << c.alias;
+    // The callback may beat the create's own answer: then the create already
+    // returns the final status.
+    EXPECT_TRUE(transaction.status() == v1::TRANSACTION_STATUS_PENDING ||
+                transaction.status() == c.status)
+        << c.alias << " " << transaction.status();
     EXPECT_FALSE(transaction.gateway_uuid().empty());
     EXPECT_TRUE(transaction.has_expires_at());
     EXPECT_NE(transaction.alias(), c.alias);  // masked
@@ -300,8 +304,11 @@ TEST_F(ServiceTest, EverySeedScenarioEndsInItsStatusThroughGrpc) {
     v1::Transaction final_state = AwaitFinal(B(), id);
     EXPECT_EQ(final_state.status(), c->status) << c->alias;
     EXPECT_EQ(final_state.error().code(), c->error_code) << c->alias;
-    ASSERT_GE(final_state.history_size(), 2);
-    EXPECT_EQ(final_state.history(1).source(), v1::EVENT_SOURCE_CALLBACK);
+    ASSERT_GE(final_state.history_size(), 1);
+    EXPECT_EQ(final_state.history(final_state.history_size() - 1).source(),
+              v1::EVENT_SOURCE_CALLBACK);
+    EXPECT_EQ(final_state.history(final_state.history_size() - 1).to(),
+              c->status);
     if (c->error_code == 2007) {
       EXPECT_EQ(final_state.error().adapter_code(), "03");
       EXPECT_TRUE(absl::StrContains(final_state.error().payer_message(),
@@ -599,7 +606,8 @@ TEST_F(ServiceTest, ReorderedCallbacksStillEndInTheRightStates) {
       Rtp("cancel.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
   v1::Transaction out;
   ASSERT_TRUE(Create(A(), first, &out).ok());
-  absl::SleepFor(absl::Milliseconds(150));
+  absl::SleepFor(
+      absl::Milliseconds(300));  // its callback is due (200 ms) and held
   ASSERT_TRUE(Create(B(), second, &out).ok());
   EXPECT_EQ(AwaitFinal(A(), first.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);

@@ -1,0 +1,61 @@
+#include "server/reconciler.h"
+
+#include "store/state_machine.h"
+
+namespace flikpay::server {
+
+Reconciler::Reconciler(PaymentService& service, store::Store& store,
+                       Metrics& metrics, ReconcilerConfig config)
+    : service_(service),
+      store_(store),
+      metrics_(metrics),
+      config_(std::move(config)) {}
+
+Reconciler::~Reconciler() { Stop(); }
+
+void Reconciler::Start() {
+  thread_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(config_.interval)) RunOnce();
+  });
+}
+
+void Reconciler::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Reconciler::RunOnce() {
+  const absl::Time now = absl::Now();
+  if (absl::StatusOr<store::Store::Backlog> backlog = store_.CheckBacklog(now);
+      backlog.ok()) {
+    metrics_.reconciler_backlog = backlog->due;
+    metrics_.reconciler_lag_ms = absl::ToInt64Milliseconds(backlog->oldest);
+  }
+  absl::StatusOr<std::vector<std::string>> due =
+      store_.DueForCheck(now, config_.batch);
+  if (!due.ok()) return;  // Redis is down; try again next pass
+  for (const std::string& id : *due) {
+    if (stop_.HasBeenNotified()) return;
+    absl::StatusOr<bool> leased =
+        store_.TryLease(id, config_.owner, config_.lease);
+    if (!leased.ok() || !*leased) continue;  // another replica has it
+    absl::StatusOr<bool> quota =
+        store_.TakeStatusQuery(config_.status_queries_per_minute);
+    if (!quota.ok() || !*quota)
+      return;  // this minute's status queries are spent
+    ++metrics_.reconciler_checks;
+    absl::StatusOr<v1::Transaction> result = service_.Reconcile(
+        id, absl::Now() + config_.query_timeout, config_.not_found_grace);
+    if (result.ok() && store::IsFinal(result->status()))
+      continue;  // off the watch list
+    if (!result.ok() && absl::IsNotFound(result.status())) {
+      store_.ScheduleCheck(id, absl::InfiniteFuture()).IgnoreError();
+      continue;
+    }
+    // Not settled yet (or the gateway did not answer): look again later, never
+    // sooner than Bankart's per-transaction limit allows.
+    store_.ScheduleCheck(id, absl::Now() + config_.recheck_after).IgnoreError();
+  }
+}
+
+}  // namespace flikpay::server
