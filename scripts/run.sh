@@ -21,9 +21,10 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-# A private Redis: its own port and folder, append-only file on (fsync every second).
+# A private Redis: its own port and folder, append-only file on. REDIS_APPENDFSYNC=always trades
+# throughput for losing nothing on a Redis crash (README, "Failures and recovery").
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$root/.run/redis" \
-  --appendonly yes --appendfsync everysec --save "" --daemonize no \
+  --appendonly yes --appendfsync "${REDIS_APPENDFSYNC:-everysec}" --save "" --daemonize no \
   --logfile "$root/.run/redis/redis.log" &
 pids+=($!)
 
