@@ -211,13 +211,11 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
       if (finishing_) {
         finished_ = true;
         action = kFinish;
-      } else if (!catching_up_ || !queue_.empty()) {
-        if (!queue_.empty()) {
-          current_ = std::move(queue_.front());
-          queue_.pop_front();
-          writing_ = true;
-          action = kWrite;
-        }
+      } else if (!queue_.empty()) {
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        writing_ = true;
+        action = kWrite;
       }
     }
     if (action == kWrite) StartWrite(&current_);

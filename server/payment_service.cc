@@ -68,6 +68,14 @@ absl::Status CheckMoney(int64_t amount_minor, const std::string& currency) {
   return absl::OkStatus();
 }
 
+// The checks every money-moving request starts with.
+absl::Status CheckIdAndMoney(const std::string& id, int64_t amount_minor,
+                             const std::string& currency) {
+  if (absl::Status s = CheckId("merchant_transaction_id", id); !s.ok())
+    return s;
+  return CheckMoney(amount_minor, currency);
+}
+
 absl::Status CheckLength(absl::string_view field, const std::string& value,
                          size_t max) {
   if (value.size() > max)
@@ -216,13 +224,11 @@ absl::StatusOr<bool> PaymentService::Claim(
 absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
     const v1::CreateRtpRequest& request, absl::Time deadline) {
   if (absl::Status s =
-          CheckId("merchant_transaction_id", request.merchant_transaction_id());
+          CheckIdAndMoney(request.merchant_transaction_id(),
+                          request.amount_minor(), request.currency());
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckMoney(request.amount_minor(), request.currency());
-      !s.ok())
-    return s;
   if (request.kind() == v1::RTP_KIND_UNSPECIFIED ||
       !v1::RtpKind_IsValid(request.kind())) {
     return Invalid("kind",
@@ -309,11 +315,6 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
 
 absl::StatusOr<v1::Transaction> PaymentService::Refund(
     const v1::RefundRequest& request, absl::Time deadline) {
-  if (absl::Status s =
-          CheckId("merchant_transaction_id", request.merchant_transaction_id());
-      !s.ok()) {
-    return s;
-  }
   if (absl::Status s = CheckId("original_merchant_transaction_id",
                                request.original_merchant_transaction_id());
       !s.ok()) {
@@ -324,9 +325,12 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
     return Invalid("merchant_transaction_id",
                    "must differ from the original's");
   }
-  if (absl::Status s = CheckMoney(request.amount_minor(), request.currency());
-      !s.ok())
+  if (absl::Status s =
+          CheckIdAndMoney(request.merchant_transaction_id(),
+                          request.amount_minor(), request.currency());
+      !s.ok()) {
     return s;
+  }
   if (absl::Status s = CheckLength("description", request.description(), 255);
       !s.ok())
     return s;
@@ -374,13 +378,11 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
 absl::StatusOr<v1::Transaction> PaymentService::Payout(
     const v1::PayoutRequest& request, absl::Time deadline) {
   if (absl::Status s =
-          CheckId("merchant_transaction_id", request.merchant_transaction_id());
+          CheckIdAndMoney(request.merchant_transaction_id(),
+                          request.amount_minor(), request.currency());
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckMoney(request.amount_minor(), request.currency());
-      !s.ok())
-    return s;
   if (request.alias().empty())
     return Invalid("alias", "is required for a payout");
   absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());

@@ -56,7 +56,7 @@ struct Replica {
 };
 
 class ServiceTest : public ::testing::Test {
- protected:
+ public:  // the fault-suite helpers below use these too
   static void SetUpTestSuite() {
     redis_port_ = FreePort();
     std::string line;
@@ -265,6 +265,11 @@ class ServiceTest : public ::testing::Test {
     context.TryCancel();
     reader->Finish().ok();
     return events;
+  }
+
+  static v1::Transaction AwaitFinalForFaults(v1::PaymentService::Stub& stub,
+                                             const std::string& id) {
+    return AwaitFinal(stub, id, absl::Seconds(20));
   }
 
   static inline ChildProcess* redis_ = nullptr;
@@ -1098,6 +1103,17 @@ std::set<std::string> CreatedAtBankart(const Json& journal,
   return ids;
 }
 
+// Waits for each transaction to settle; counts those that ended SUCCESS.
+int CountSettledAsSuccess(v1::PaymentService::Stub& stub,
+                          const std::set<std::string>& ids) {
+  int success = 0;
+  for (const std::string& id : ids) {
+    success += ServiceTest::AwaitFinalForFaults(stub, id).status() ==
+               v1::TRANSACTION_STATUS_SUCCESS;
+  }
+  return success;
+}
+
 TEST_F(ServiceTest, Fault5_RedisStoppedDuringLoad_NothingAcknowledgedIsLost) {
   const std::string prefix = NewId("f5");
   Load load;
@@ -1118,11 +1134,7 @@ TEST_F(ServiceTest, Fault5_RedisStoppedDuringLoad_NothingAcknowledgedIsLost) {
   // ones by their callbacks (retried after 503s), the rest by the reconciler.
   const std::set<std::string> at_bankart =
       CreatedAtBankart(SimControl("GET", "/_sim/journal"), prefix);
-  int success = 0;
-  for (const std::string& id : at_bankart) {
-    success += AwaitFinal(B(), id, absl::Seconds(20)).status() ==
-               v1::TRANSACTION_STATUS_SUCCESS;
-  }
+  const int success = CountSettledAsSuccess(B(), at_bankart);
   int acknowledged_known = 0;
   for (const std::string& id : load.acknowledged) {
     v1::Transaction stored;
@@ -1185,11 +1197,7 @@ TEST_F(ServiceTest,
 
   const std::set<std::string> at_bankart =
       CreatedAtBankart(SimControl("GET", "/_sim/journal"), prefix);
-  int success = 0;
-  for (const std::string& id : at_bankart) {
-    success += AwaitFinal(A(), id, absl::Seconds(20)).status() ==
-               v1::TRANSACTION_STATUS_SUCCESS;
-  }
+  const int success = CountSettledAsSuccess(A(), at_bankart);
   subscriber.join();
   delete victim;
   std::map<std::string, int> finals;
