@@ -28,10 +28,12 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context,
 class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
                            public EventSink {
  public:
-  StatusStream(EventHub& hub, store::Store& store, Metrics& metrics,
-               const v1::StreamStatusRequest& request, size_t max_buffered)
+  StatusStream(EventHub& hub, store::Store& store, Executor& executor,
+               Metrics& metrics, const v1::StreamStatusRequest& request,
+               size_t max_buffered)
       : hub_(hub),
         store_(store),
+        executor_(executor),
         metrics_(metrics),
         request_(request),
         max_buffered_(max_buffered),
@@ -64,27 +66,60 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
         queue_.push_back(std::move(snapshot));
       }
     }
-    std::string cursor = request_.resume_after();
-    while (!request_.resume_after().empty()) {
+    if (request_.resume_after().empty()) return FinishCatchUp();
+    {
+      absl::MutexLock lock(&mutex_);
+      replay_cursor_ = request_.resume_after();
+    }
+    ReplayPages();
+  }
+
+  // Replays stored events a page at a time. The next page is read only once
+  // the previous one has been written (OnWriteDone schedules it), so a resume
+  // far back never overflows the buffer and a slow reader paces the replay.
+  void ReplayPages() {
+    const int page = static_cast<int>(std::max<size_t>(1, max_buffered_ / 2));
+    while (true) {
+      std::string from;
+      {
+        absl::MutexLock lock(&mutex_);
+        if (finishing_) return;
+        from = replay_cursor_;
+      }
       absl::StatusOr<std::vector<v1::StatusEvent>> batch =
-          store_.ReadEvents(cursor, 256);
+          store_.ReadEvents(from, page);
       if (!batch.ok()) {
         return End(grpc::Status(
             grpc::StatusCode::UNAVAILABLE,
-            absl::StrCat("the event store is unavailable; resume_after=",
-                         LastCursor())));
+            absl::StrCat("the event store is unavailable", ResumeHint())));
       }
-      absl::MutexLock lock(&mutex_);
-      for (const v1::StatusEvent& event : *batch) {
-        EnqueueLocked(event);
-        cursor = event.cursor();
+      {
+        absl::MutexLock lock(&mutex_);
+        for (const v1::StatusEvent& event : *batch) {
+          EnqueueLocked(event, /*bounded=*/false);  // at most one page
+          replay_cursor_ = event.cursor();
+        }
+        if (static_cast<int>(batch->size()) == page &&
+            (writing_ || !queue_.empty())) {
+          replay_waiting_ = true;  // OnWriteDone continues once drained
+        }
       }
-      if (batch->size() < 256) break;
+      if (static_cast<int>(batch->size()) < page) return FinishCatchUp();
+      bool waiting;
+      {
+        absl::MutexLock lock(&mutex_);
+        waiting = replay_waiting_;
+      }
+      if (waiting) return Pump();
+      // The whole page was filtered out: nothing to wait for.
     }
+  }
+
+  // Caught up: what the hub delivered meanwhile goes after the replay, minus
+  // what the replay already had, so nothing is missed and nothing is sent
+  // twice.
+  void FinishCatchUp() {
     {
-      // Caught up: what the hub delivered meanwhile goes after the replay,
-      // minus what the replay already had, so nothing is missed and nothing is
-      // sent twice.
       absl::MutexLock lock(&mutex_);
       catching_up_ = false;
       for (const v1::StatusEvent& event : held_live_) EnqueueLocked(event);
@@ -98,7 +133,11 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
       absl::MutexLock lock(&mutex_);
       if (finishing_) return;
       if (catching_up_) {
-        held_live_.push_back(event);
+        if (held_live_.size() >= max_buffered_) {
+          OverflowLocked();
+        } else {
+          held_live_.push_back(event);
+        }
       } else {
         EnqueueLocked(event);
       }
@@ -108,13 +147,19 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
 
   void Abort(const std::string& why) override {
     End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                     absl::StrCat(why, "; resume_after=", LastCursor())));
+                     absl::StrCat(why, ResumeHint())));
   }
 
   void OnWriteDone(bool ok) override {
+    bool next_page = false;
     {
       absl::MutexLock lock(&mutex_);
       writing_ = false;
+      if (ok && replay_waiting_ && queue_.empty() && !finishing_) {
+        replay_waiting_ = false;
+        next_page = true;
+        ++pending_tasks_;
+      }
       if (ok)
         sent_cursor_ =
             current_.cursor().empty() ? sent_cursor_ : current_.cursor();
@@ -123,6 +168,12 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
         final_status_ =
             grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
       }
+    }
+    if (next_page) {
+      executor_.Run([this] {
+        ReplayPages();
+        Drop();
+      });
     }
     Pump();
   }
@@ -176,29 +227,43 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
     return types_.empty() || types_.contains(event.transaction().type());
   }
 
-  void EnqueueLocked(const v1::StatusEvent& event)
+  void EnqueueLocked(const v1::StatusEvent& event, bool bounded = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (finishing_) return;
-    if (!seen_cursor_.empty() && !CursorBefore(seen_cursor_, event.cursor()))
-      return;
-    seen_cursor_ = event.cursor();
-    if (!Wanted(event)) return;
-    if (queue_.size() >= max_buffered_) {
-      ++metrics_.streams_overflowed;
-      finishing_ = true;
-      final_status_ = grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          absl::StrCat("subscriber fell more than ", max_buffered_,
-                       " events behind; resume_after=", sent_cursor_));
-      queue_.clear();
+    if (!seen_cursor_.empty() && !CursorBefore(seen_cursor_, event.cursor())) {
       return;
     }
+    seen_cursor_ = event.cursor();
+    if (!Wanted(event)) return;
+    if (bounded && queue_.size() >= max_buffered_) return OverflowLocked();
     queue_.push_back(event);
   }
 
-  std::string LastCursor() {
+  void OverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    ++metrics_.streams_overflowed;
+    finishing_ = true;
+    final_status_ =
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("subscriber fell more than ", max_buffered_,
+                                  " events behind", ResumeHintLocked()));
+    queue_.clear();
+    held_live_.clear();
+  }
+
+  // Events written just before a stream ends can still be dropped in transit,
+  // so only the client knows the last one it received: that is where it
+  // resumes. The last one written here is a hint.
+  std::string ResumeHintLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return absl::StrCat(
+        "; resume with resume_after=<the cursor of the last event you "
+        "received>",
+        sent_cursor_.empty()
+            ? ""
+            : absl::StrCat(" (last written: ", sent_cursor_, ")"));
+  }
+  std::string ResumeHint() {
     absl::MutexLock lock(&mutex_);
-    return sent_cursor_;
+    return ResumeHintLocked();
   }
 
   // Starts the next write, or the Finish, when nothing is in flight. Never
@@ -224,6 +289,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
 
   EventHub& hub_;
   store::Store& store_;
+  Executor& executor_;
   Metrics& metrics_;
   const v1::StreamStatusRequest request_;
   const size_t max_buffered_;
@@ -234,6 +300,8 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   std::deque<v1::StatusEvent> queue_ ABSL_GUARDED_BY(mutex_);
   std::vector<v1::StatusEvent> held_live_ ABSL_GUARDED_BY(mutex_);
   bool catching_up_ ABSL_GUARDED_BY(mutex_) = true;
+  std::string replay_cursor_ ABSL_GUARDED_BY(mutex_);
+  bool replay_waiting_ ABSL_GUARDED_BY(mutex_) = false;
   std::string seen_cursor_ ABSL_GUARDED_BY(mutex_);  // newest event considered
   std::string sent_cursor_
       ABSL_GUARDED_BY(mutex_);  // newest event written to the client
@@ -328,8 +396,8 @@ grpc::ServerUnaryReactor* GrpcPaymentService::GetStatus(
 grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
     grpc::CallbackServerContext* /*context*/,
     const v1::StreamStatusRequest* request) {
-  auto* stream = new StatusStream(hub_, store_, metrics_, *request,
-                                  config_.max_buffered_events);
+  auto* stream = new StatusStream(hub_, store_, store_executor_, metrics_,
+                                  *request, config_.max_buffered_events);
   if (draining_) {
     stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                              "the server is shutting down"));
