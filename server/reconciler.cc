@@ -41,20 +41,24 @@ void Reconciler::RunOnce() {
     if (!leased.ok() || !*leased) continue;  // another replica has it
     absl::StatusOr<bool> quota =
         store_.TakeStatusQuery(config_.status_queries_per_minute);
-    if (!quota.ok() || !*quota)
-      return;  // this minute's status queries are spent
+    if (!quota.ok() || !*quota) {
+      // This minute's status queries are spent: the rest waits.
+      store_.ReleaseLease(id, config_.owner).IgnoreError();
+      return;
+    }
     ++metrics_.reconciler_checks;
     absl::StatusOr<v1::Transaction> result = service_.Reconcile(
         id, absl::Now() + config_.query_timeout, config_.not_found_grace);
-    if (result.ok() && store::IsFinal(result->status()))
-      continue;  // off the watch list
     if (!result.ok() && absl::IsNotFound(result.status())) {
+      // The record itself is gone (retention): nothing left to watch.
       store_.ScheduleCheck(id, absl::InfiniteFuture()).IgnoreError();
-      continue;
+    } else if (!result.ok() || !store::IsFinal(result->status())) {
+      // Not settled yet (or the gateway did not answer): look again later,
+      // never sooner than Bankart's per-transaction limit allows.
+      store_.ScheduleCheck(id, absl::Now() + config_.recheck_after)
+          .IgnoreError();
     }
-    // Not settled yet (or the gateway did not answer): look again later, never
-    // sooner than Bankart's per-transaction limit allows.
-    store_.ScheduleCheck(id, absl::Now() + config_.recheck_after).IgnoreError();
+    store_.ReleaseLease(id, config_.owner).IgnoreError();
   }
 }
 

@@ -664,6 +664,25 @@ absl::StatusOr<bool> RedisStore::TryLease(
   return (*reply)->type != REDIS_REPLY_NIL;
 }
 
+absl::Status RedisStore::ReleaseLease(absl::string_view merchant_transaction_id,
+                                      absl::string_view owner) {
+  // Compare-and-delete: a lease that expired and was taken by another replica
+  // stays theirs.
+  static constexpr char kRelease[] = R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  return connection
+      ->Run(
+          {"EVAL", kRelease, "1",
+           absl::StrCat(config_.key_prefix, "lease:", merchant_transaction_id),
+           std::string(owner)})
+      .status();
+}
+
 absl::StatusOr<bool> RedisStore::TakeStatusQuery(int per_minute) {
   absl::StatusOr<PooledConnection> leased = Acquire();
   if (!leased.ok()) return leased.status();

@@ -77,6 +77,8 @@ class RedisStore : public Store {
   absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
                                 absl::string_view owner,
                                 absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
+                            absl::string_view owner) override;
   absl::StatusOr<bool> TakeStatusQuery(int per_minute) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
 

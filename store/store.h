@@ -113,6 +113,9 @@ class Store {
   virtual absl::StatusOr<bool> TryLease(
       absl::string_view merchant_transaction_id, absl::string_view owner,
       absl::Duration ttl) = 0;
+  // Gives the lease back, if `owner` still holds it.
+  virtual absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
+                                    absl::string_view owner) = 0;
   // Takes one status query from the quota shared by all replicas (Bankart
   // allows 60 a minute per API user); false when this minute's quota is used
   // up.
