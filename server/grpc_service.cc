@@ -67,6 +67,18 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
       }
     }
     if (request_.resume_after().empty()) return FinishCatchUp();
+    absl::StatusOr<bool> resumable =
+        store_.CanResumeFrom(request_.resume_after());
+    if (!resumable.ok()) {
+      return End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the event store is unavailable"));
+    }
+    if (!*resumable) {
+      return End(grpc::Status(
+          grpc::StatusCode::OUT_OF_RANGE,
+          "resume_after: events after it are no longer kept; read current "
+          "states with send_current or GetStatus and subscribe from now"));
+    }
     {
       absl::MutexLock lock(&mutex_);
       replay_cursor_ = request_.resume_after();

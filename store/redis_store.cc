@@ -717,6 +717,50 @@ absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
   return backlog;
 }
 
+absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
+  absl::StatusOr<PooledConnection> leased = Acquire();
+  if (!leased.ok()) return leased.status();
+  PooledConnection& connection = *leased;
+  const std::string key = absl::StrCat(config_.key_prefix, "events");
+  // Trimming removes the oldest entries first: while the cursor's own entry
+  // is kept, so is everything after it.
+  absl::StatusOr<Reply> own = connection->Run(
+      {"XRANGE", key, std::string(cursor), std::string(cursor)});
+  if (!own.ok()) return own.status();
+  if ((*own)->elements > 0) return true;
+  absl::StatusOr<Reply> info = connection->Run({"XINFO", "STREAM", key});
+  if (!info.ok()) {
+    if (absl::IsInternal(info.status())) return true;  // no stream yet
+    return info.status();
+  }
+  int64_t length = 0, added = 0;
+  std::string first;
+  for (size_t i = 0; i + 1 < (*info)->elements; i += 2) {
+    const std::string field = ReplyString((*info)->element[i]);
+    const redisReply* value = (*info)->element[i + 1];
+    if (field == "length") length = ReplyInt(value);
+    if (field == "entries-added") added = ReplyInt(value);
+    if (field == "first-entry" && value->type == REDIS_REPLY_ARRAY &&
+        value->elements > 0) {
+      first = ReplyString(value->element[0]);
+    }
+  }
+  const bool trimmed = added > length;
+  if (!trimmed) return true;
+  if (first.empty()) return false;  // everything was trimmed
+  // A cursor newer than the first kept entry lost nothing; an older one may
+  // have.
+  auto parse = [](const std::string& id) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(id, absl::MaxSplits('-', 1));
+    uint64_t ms = 0, seq = 0;
+    absl::SimpleAtoi(parts.first, &ms);
+    absl::SimpleAtoi(parts.second, &seq);
+    return std::make_pair(ms, seq);
+  };
+  return !(parse(std::string(cursor)) < parse(first));
+}
+
 absl::Status RedisStore::Ping() {
   absl::StatusOr<PooledConnection> leased = Acquire();
   if (!leased.ok()) return leased.status();

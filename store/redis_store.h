@@ -70,6 +70,7 @@ class RedisStore : public Store {
       absl::Duration wait) override;
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
+  absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;
   absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now,
                                                        int max_count) override;
   absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,

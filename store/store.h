@@ -101,6 +101,9 @@ class Store {
   virtual absl::StatusOr<std::string> LatestCursor() = 0;
 
   virtual absl::Status Ping() = 0;
+  // Whether every event after `cursor` is still kept: false when the stream
+  // has been trimmed past it, so resuming there would silently skip events.
+  virtual absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) = 0;
 
   // Reconciliation. Every transaction that is not final is on a watch list with
   // the time it should next be checked (kept up to date by Begin and Apply).

@@ -85,30 +85,31 @@ class ServiceTest : public ::testing::Test {
         "Ready to accept connections", line);
   }
 
-  static Replica* StartReplica() {
+  static Replica* StartReplica(std::vector<std::string> extra_flags = {}) {
     std::string line;
-    auto process = ChildProcess::Start(
-        {FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0",
-         "--callback_addr=127.0.0.1:0", "--admin_addr=127.0.0.1:0",
-         absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
-         absl::StrCat("--gateway_url=http://127.0.0.1:", sim_port_, "/api/v3"),
-         "--api_user=flikpay-sim", "--api_password=flikpay-sim-password",
-         "--ecommerce_api_key=sim-ecommerce-key",
-         "--ecommerce_shared_secret=sim-ecommerce-secret",
-         "--in_person_api_key=sim-in-person-key",
-         "--in_person_shared_secret=sim-in-person-secret",
-         "--out_of_band_api_key=sim-out-of-band-key",
-         "--out_of_band_shared_secret=sim-out-of-band-secret",
-         "--payout_api_key=sim-payout-key",
-         "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64",
-         "--drain_time=3s",
-         // A fast reconciler, so lost callbacks and unknown outcomes settle in
-         // seconds.
-         "--reconcile_interval=100ms", "--unknown_check_after=300ms",
-         "--pending_check_after=2s", "--expiry_grace=1s",
-         "--not_found_grace=1s", "--recheck_after=300ms",
-         "--status_queries_per_minute=100000"},
-        "flikpay-server listening", &line);
+    std::vector<std::string> args = {
+        FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0",
+        "--callback_addr=127.0.0.1:0", "--admin_addr=127.0.0.1:0",
+        absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
+        absl::StrCat("--gateway_url=http://127.0.0.1:", sim_port_, "/api/v3"),
+        "--api_user=flikpay-sim", "--api_password=flikpay-sim-password",
+        "--ecommerce_api_key=sim-ecommerce-key",
+        "--ecommerce_shared_secret=sim-ecommerce-secret",
+        "--in_person_api_key=sim-in-person-key",
+        "--in_person_shared_secret=sim-in-person-secret",
+        "--out_of_band_api_key=sim-out-of-band-key",
+        "--out_of_band_shared_secret=sim-out-of-band-secret",
+        "--payout_api_key=sim-payout-key",
+        "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64",
+        "--drain_time=3s",
+        // A fast reconciler, so lost callbacks and unknown outcomes settle in
+        // seconds.
+        "--reconcile_interval=100ms", "--unknown_check_after=300ms",
+        "--pending_check_after=2s", "--expiry_grace=1s", "--not_found_grace=1s",
+        "--recheck_after=300ms", "--status_queries_per_minute=100000"};
+    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+    auto process =
+        ChildProcess::Start(std::move(args), "flikpay-server listening", &line);
     EXPECT_TRUE(process.ok()) << process.status();
     if (!process.ok()) return nullptr;
     auto* replica = new Replica;
@@ -1329,6 +1330,47 @@ TEST_F(ServiceTest,
   for (const std::string& id : at_bankart) settled_in_window += finals[id] > 0;
   EXPECT_EQ(seen_once, settled_in_window);
   EXPECT_GE(settled_in_window, static_cast<int>(load.acknowledged.size()) / 2);
+}
+
+// Runs after the fault suite: a replica keeping only ~10 events trims the
+// shared stream.
+TEST_F(ServiceTest, ResumingFromTrimmedEventsIsRefusedNotSilentlyGapped) {
+  v1::StreamStatusRequest request;
+  request.add_types(v1::TRANSACTION_TYPE_PAYOUT);
+  std::vector<v1::StatusEvent> first =
+      ReadEvents(*replicas_[1], request, 1, absl::Seconds(5), [&] {
+        v1::PayoutRequest payout;
+        payout.set_merchant_transaction_id(NewId("trim"));
+        payout.set_alias("success.payout@bankart.flik");
+        payout.set_amount_minor(100);
+        v1::Transaction out;
+        grpc::ClientContext call;
+        EXPECT_TRUE(B().Payout(&call, payout, &out).ok());
+      });
+  ASSERT_EQ(first.size(), 1u);
+  std::unique_ptr<Replica> trimming(StartReplica({"--max_events=10"}));
+  ASSERT_NE(trimming, nullptr);
+  for (int i = 0; i < 300; ++i) {
+    v1::PayoutRequest payout;
+    payout.set_merchant_transaction_id(NewId("trim"));
+    payout.set_alias("success.payout@bankart.flik");
+    payout.set_amount_minor(100);
+    v1::Transaction out;
+    grpc::ClientContext call;
+    ASSERT_TRUE(trimming->stub->Payout(&call, payout, &out).ok());
+  }
+  request.set_resume_after(first[0].cursor());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  auto reader = A().StreamStatus(&context, request);
+  v1::StatusEvent ignored;
+  int received = 0;
+  while (reader->Read(&ignored)) ++received;
+  grpc::Status ended = reader->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::OUT_OF_RANGE)
+      << ended.error_message();
+  EXPECT_EQ(received, 0);
+  trimming->process->Stop();
 }
 
 }  // namespace
