@@ -273,6 +273,50 @@ class ServiceTest : public ::testing::Test {
     return AwaitFinal(stub, id, absl::Seconds(20));
   }
 
+  struct CreateTally {
+    int ok = 0, aborted = 0, other = 0;
+  };
+  // Sends the same CreateRtp `threads` x `calls` times at once, alternating
+  // replicas.
+  static CreateTally CreateConcurrently(const v1::CreateRtpRequest& request,
+                                        int threads, int calls) {
+    std::atomic<int> ok{0}, aborted{0}, other{0};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < threads; ++t) {
+      callers.emplace_back([&, t] {
+        for (int i = 0; i < calls; ++i) {
+          v1::Transaction out;
+          grpc::Status status =
+              Create((t + i) % 2 == 0 ? A() : B(), request, &out);
+          if (status.ok()) {
+            ++ok;
+          } else if (status.error_code() == grpc::StatusCode::ABORTED) {
+            ++aborted;
+          } else {
+            ++other;
+          }
+        }
+      });
+    }
+    for (std::thread& caller : callers) caller.join();
+    return {ok.load(), aborted.load(), other.load()};
+  }
+
+  // A payout to the sandbox alias that always succeeds.
+  static grpc::Status SuccessfulPayout(v1::PaymentService::Stub& stub,
+                                       const std::string& id,
+                                       int64_t amount_minor,
+                                       const std::string& description = "") {
+    v1::PayoutRequest payout;
+    payout.set_merchant_transaction_id(id);
+    payout.set_alias("success.payout@bankart.flik");
+    payout.set_amount_minor(amount_minor);
+    payout.set_description(description);
+    v1::Transaction out;
+    grpc::ClientContext call;
+    return stub.Payout(&call, payout, &out);
+  }
+
   static inline ChildProcess* redis_ = nullptr;
   static inline ChildProcess* sim_ = nullptr;
   static inline int redis_port_ = 0;
@@ -522,25 +566,10 @@ TEST_F(ServiceTest, BadInputIsRefusedNamingTheField) {
 TEST_F(ServiceTest, ConcurrentDuplicatesOnTwoReplicasReachTheGatewayOnce) {
   v1::CreateRtpRequest request =
       Rtp("success.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND);
-  std::atomic<int> ok{0}, aborted{0}, other{0};
-  std::vector<std::thread> callers;
-  for (int i = 0; i < 40; ++i) {
-    callers.emplace_back([&, i] {
-      v1::Transaction out;
-      grpc::Status status = Create(i % 2 == 0 ? A() : B(), request, &out);
-      if (status.ok()) {
-        ++ok;
-      } else if (status.error_code() == grpc::StatusCode::ABORTED) {
-        ++aborted;
-      } else {
-        ++other;
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
-  EXPECT_EQ(ok + aborted, 40);
-  EXPECT_EQ(other, 0);
-  EXPECT_GE(ok, 1);
+  const CreateTally tally = CreateConcurrently(request, 40, 1);
+  EXPECT_EQ(tally.ok + tally.aborted, 40);
+  EXPECT_EQ(tally.other, 0);
+  EXPECT_GE(tally.ok, 1);
   // Once the first call is done, every retry gets the stored transaction.
   v1::Transaction first, again;
   ASSERT_TRUE(Create(B(), request, &first).ok());
@@ -734,14 +763,8 @@ TEST_F(ServiceTest, StreamResumesFromACursorWithoutGapsOrDuplicates) {
   std::vector<v1::StatusEvent> first_pass =
       ReadEvents(*replicas_[1], live, 6, absl::Seconds(10), [&] {
         for (int i = 0; i < 3; ++i) {
-          v1::PayoutRequest request;
-          request.set_merchant_transaction_id(NewId("resume"));
-          request.set_alias("success.payout@bankart.flik");
-          request.set_amount_minor(100 + i);
-          v1::Transaction out;
-          grpc::ClientContext context;
-          EXPECT_TRUE(A().Payout(&context, request, &out).ok());
-          ids.push_back(request.merchant_transaction_id());
+          ids.push_back(NewId("resume"));
+          EXPECT_TRUE(SuccessfulPayout(A(), ids.back(), 100 + i).ok());
         }
       });
   ASSERT_EQ(first_pass.size(), 6u);  // PENDING and SUCCESS for each
@@ -849,13 +872,7 @@ TEST_F(ServiceTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   // received anything.
   std::vector<v1::StatusEvent> warmup =
       ReadEvents(*replicas_[1], request, 1, absl::Seconds(5), [&] {
-        v1::PayoutRequest payout;
-        payout.set_merchant_transaction_id(prefix + "-warmup");
-        payout.set_alias("success.payout@bankart.flik");
-        payout.set_amount_minor(100);
-        v1::Transaction out;
-        grpc::ClientContext call;
-        EXPECT_TRUE(B().Payout(&call, payout, &out).ok());
+        EXPECT_TRUE(SuccessfulPayout(B(), prefix + "-warmup", 100).ok());
       });
   ASSERT_EQ(warmup.size(), 1u);
   request.set_resume_after(warmup[0].cursor());
@@ -872,17 +889,12 @@ TEST_F(ServiceTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   for (int t = 0; t < 4; ++t) {
     senders.emplace_back([&, t] {
       for (int i = 0; i < 75; ++i) {
-        v1::PayoutRequest payout;
-        payout.set_merchant_transaction_id(
-            absl::StrCat(prefix, "-", t, "-", i));
-        payout.set_alias("success.payout@bankart.flik");
-        payout.set_amount_minor(100);
-        payout.set_description(std::string(200, 'x'));  // bigger events
-        v1::Transaction out;
-        grpc::ClientContext call;
-        if ((t % 2 ? A() : B()).Payout(&call, payout, &out).ok()) {
+        const std::string id = absl::StrCat(prefix, "-", t, "-", i);
+        // A long description makes bigger events.
+        if (SuccessfulPayout(t % 2 ? A() : B(), id, 100, std::string(200, 'x'))
+                .ok()) {
           absl::MutexLock lock(&ids_mutex);
-          ids.insert(payout.merchant_transaction_id());
+          ids.insert(id);
         }
       }
     });
@@ -1067,31 +1079,13 @@ TEST_F(ServiceTest, Fault4_CallbacksDuplicatedFiveTimesAndReordered) {
 TEST_F(ServiceTest, Fault7_ThousandConcurrentIdenticalCreatesMakeOneDebit) {
   v1::CreateRtpRequest request =
       Rtp("success.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE);
-  std::atomic<int> ok{0}, aborted{0}, other{0};
-  std::vector<std::thread> callers;
-  for (int t = 0; t < 50; ++t) {
-    callers.emplace_back([&, t] {
-      for (int i = 0; i < 20; ++i) {
-        v1::Transaction out;
-        grpc::Status status =
-            Create((t + i) % 2 == 0 ? A() : B(), request, &out);
-        if (status.ok()) {
-          ++ok;
-        } else if (status.error_code() == grpc::StatusCode::ABORTED) {
-          ++aborted;
-        } else {
-          ++other;
-        }
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
+  const CreateTally tally = CreateConcurrently(request, 50, 20);
   const int debits = SimDebitsFor(request.merchant_transaction_id());
   std::printf(
       "fault 7: 1000 calls: %d answered the transaction, %d ABORTED while in "
       "flight, %d other; debits at Bankart %d (want 1)\n",
-      ok.load(), aborted.load(), other.load(), debits);
-  EXPECT_EQ(ok + aborted, 1000);
+      tally.ok, tally.aborted, tally.other, debits);
+  EXPECT_EQ(tally.ok + tally.aborted, 1000);
   EXPECT_EQ(debits, 1);
 }
 
@@ -1337,27 +1331,14 @@ TEST_F(ServiceTest,
 TEST_F(ServiceTest, ResumingFromTrimmedEventsIsRefusedNotSilentlyGapped) {
   v1::StreamStatusRequest request;
   request.add_types(v1::TRANSACTION_TYPE_PAYOUT);
-  std::vector<v1::StatusEvent> first =
-      ReadEvents(*replicas_[1], request, 1, absl::Seconds(5), [&] {
-        v1::PayoutRequest payout;
-        payout.set_merchant_transaction_id(NewId("trim"));
-        payout.set_alias("success.payout@bankart.flik");
-        payout.set_amount_minor(100);
-        v1::Transaction out;
-        grpc::ClientContext call;
-        EXPECT_TRUE(B().Payout(&call, payout, &out).ok());
-      });
+  std::vector<v1::StatusEvent> first = ReadEvents(
+      *replicas_[1], request, 1, absl::Seconds(5),
+      [&] { EXPECT_TRUE(SuccessfulPayout(B(), NewId("trim"), 100).ok()); });
   ASSERT_EQ(first.size(), 1u);
   std::unique_ptr<Replica> trimming(StartReplica({"--max_events=10"}));
   ASSERT_NE(trimming, nullptr);
   for (int i = 0; i < 300; ++i) {
-    v1::PayoutRequest payout;
-    payout.set_merchant_transaction_id(NewId("trim"));
-    payout.set_alias("success.payout@bankart.flik");
-    payout.set_amount_minor(100);
-    v1::Transaction out;
-    grpc::ClientContext call;
-    ASSERT_TRUE(trimming->stub->Payout(&call, payout, &out).ok());
+    ASSERT_TRUE(SuccessfulPayout(*trimming->stub, NewId("trim"), 100).ok());
   }
   request.set_resume_after(first[0].cursor());
   grpc::ClientContext context;
