@@ -45,6 +45,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   // Counted in flikpay_streams_open once the hub feeds it.
   void CountAsOpen() {
     ++metrics_.streams_open;
+    ++metrics_.streams_started;
     counted_ = true;
   }
 

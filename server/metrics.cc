@@ -40,6 +40,8 @@ std::string Metrics::Render() const {
          store_unavailable);
   Append(out, "flikpay_streams_open", "gauge",
          "Open StreamStatus subscriptions.", streams_open);
+  Append(out, "flikpay_streams_started_total", "counter",
+         "StreamStatus subscriptions the hub began feeding.", streams_started);
   Append(out, "flikpay_streams_overflowed_total", "counter",
          "Subscriptions ended because the subscriber fell too far behind.",
          streams_overflowed);

@@ -22,6 +22,8 @@ struct Metrics {
   std::atomic<int64_t> gateway_unknown_outcomes{0};
   std::atomic<int64_t> store_unavailable{0};
   std::atomic<int64_t> streams_open{0};
+  std::atomic<int64_t> streams_started{
+      0};  // subscriptions the hub began feeding
   std::atomic<int64_t> streams_overflowed{0};
   std::atomic<int64_t> reconciler_checks{0};
   std::atomic<int64_t> reconciler_resolved{0};

@@ -225,16 +225,20 @@ class ServiceTest : public ::testing::Test {
     return transaction;
   }
 
-  // The replica's count of subscriptions it feeds (flikpay_streams_open).
-  static int OpenStreams(const Replica& replica) {
+  // How many subscriptions the replica has begun feeding
+  // (flikpay_streams_started_total). A counter, not the open-streams gauge: a
+  // stream of an earlier test ending at the same moment would cancel out the
+  // gauge's increase.
+  static int StartedStreams(const Replica& replica) {
     gateway::HttpClient http;
     gateway::HttpRequest request;
     request.url =
         absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
     const std::string body = http.Send(request).response.body;
     std::smatch match;
-    if (!std::regex_search(body, match,
-                           std::regex("\nflikpay_streams_open (\\d+)"))) {
+    if (!std::regex_search(
+            body, match,
+            std::regex("\nflikpay_streams_started_total (\\d+)"))) {
       return -1;
     }
     return std::stoi(match[1]);
@@ -247,14 +251,15 @@ class ServiceTest : public ::testing::Test {
       const Replica& replica, const v1::StreamStatusRequest& request,
       size_t count, absl::Duration timeout,
       std::function<void()> after_open = nullptr) {
-    const int open_before = OpenStreams(replica);
+    const int started_before = StartedStreams(replica);
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     std::unique_ptr<grpc::ClientReader<v1::StatusEvent>> reader =
         replica.stub->StreamStatus(&context, request);
     if (after_open) {
       const absl::Time give_up = absl::Now() + absl::Seconds(5);
-      while (OpenStreams(replica) <= open_before && absl::Now() < give_up) {
+      while (StartedStreams(replica) <= started_before &&
+             absl::Now() < give_up) {
         absl::SleepFor(absl::Milliseconds(10));
       }
       after_open();
@@ -836,9 +841,9 @@ TEST_F(ServiceTest, ShutdownEndsStreamsWithUnavailableAndACursor) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
   v1::StreamStatusRequest everything;
-  const int open_before = OpenStreams(*third);
+  const int started_before = StartedStreams(*third);
   auto reader = third->stub->StreamStatus(&context, everything);
-  while (OpenStreams(*third) <= open_before)
+  while (StartedStreams(*third) <= started_before)
     absl::SleepFor(absl::Milliseconds(10));
   const int exit_status = third->process->Stop();
   v1::StatusEvent ignored;
@@ -876,9 +881,9 @@ TEST_F(ServiceTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
       });
   ASSERT_EQ(warmup.size(), 1u);
   request.set_resume_after(warmup[0].cursor());
-  const int open_before = OpenStreams(*replicas_[0]);
+  const int started_before = StartedStreams(*replicas_[0]);
   auto reader = slow_stub->StreamStatus(&context, request);
-  while (OpenStreams(*replicas_[0]) <= open_before) {
+  while (StartedStreams(*replicas_[0]) <= started_before) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   // The subscriber reads nothing while 300 payouts (600 events) happen:
