@@ -1,4 +1,6 @@
-# The build stage runs exactly what CI runs to build (scripts/install-deps.sh, then CMake).
+# The build stage runs exactly what CI runs to build (scripts/install-deps.sh, then CMake);
+# scripts/fresh-check.sh runs these lines on a bare bookworm root and tests/dockerfile_test.sh
+# keeps them naming the install script.
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY . .
