@@ -1,0 +1,206 @@
+// One source of configuration: every server flag can be set from the
+// environment (Kubernetes sets nothing else), a bad value stops the start
+// naming the variable, and the README documents each variable.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "server/flags.h"
+
+namespace flikpay::server {
+namespace {
+
+class FakeEnvironment {
+ public:
+  void Set(const std::string& name, const std::string& value) {
+    values_[name] = value;
+  }
+  Getenv getenv() const {
+    return [this](const char* name) -> const char* {
+      auto it = values_.find(name);
+      return it == values_.end() ? nullptr : it->second.c_str();
+    };
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+};
+
+// A valid value unlike the default, written the way the flag prints it, so the
+// flag's current value can be compared as text.
+std::string ValueUnlikeDefault(const absl::CommandLineFlag& flag) {
+  const std::string fallback = flag.DefaultValue();
+  if (flag.IsOfType<absl::Duration>()) {
+    absl::Duration duration;
+    EXPECT_TRUE(absl::ParseDuration(fallback, &duration)) << flag.Name();
+    return absl::FormatDuration(duration + absl::Seconds(7));
+  }
+  if (flag.IsOfType<int64_t>() || flag.IsOfType<int32_t>()) {
+    int64_t number = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(fallback, &number)) << flag.Name();
+    return absl::StrCat(number + 7);
+  }
+  EXPECT_TRUE(flag.IsOfType<std::string>())
+      << flag.Name() << ": a flag type this test does not know";
+  return absl::StrCat("from-env-", flag.Name());
+}
+
+TEST(ConfigTest, EveryServerFlagIsSetFromItsVariable) {
+  absl::FlagSaver restore_defaults;
+  const std::vector<absl::CommandLineFlag*> flags = ServerFlags();
+  // The settings the old hand-kept list lost must be found in the registry.
+  std::set<std::string> names;
+  for (const absl::CommandLineFlag* flag : flags) names.emplace(flag->Name());
+  for (const char* expected :
+       {"grpc_addr", "redis_url", "payout_shared_secret", "reconcile_interval",
+        "unknown_check_after", "pending_check_after", "expiry_grace",
+        "not_found_grace", "recheck_after", "status_queries_per_minute",
+        "drain_time"}) {
+    EXPECT_TRUE(names.contains(expected)) << expected;
+  }
+  EXPECT_FALSE(names.contains("gtest_filter")) << "only the server's flags";
+
+  FakeEnvironment environment;
+  std::map<std::string, std::string, std::less<>> expected;
+  for (const absl::CommandLineFlag* flag : flags) {
+    const std::string value = ValueUnlikeDefault(*flag);
+    expected.emplace(flag->Name(), value);
+    environment.Set(EnvironmentVariable(flag->Name()), value);
+  }
+  ASSERT_TRUE(ApplyEnvironment(environment.getenv()).ok());
+  for (const absl::CommandLineFlag* flag : flags) {
+    EXPECT_EQ(flag->CurrentValue(), expected.find(flag->Name())->second)
+        << EnvironmentVariable(flag->Name());
+  }
+}
+
+TEST(ConfigTest, ABadValueIsAnErrorNamingTheVariableAndChangesNothing) {
+  absl::FlagSaver restore_defaults;
+  int typed_flags = 0;
+  for (absl::CommandLineFlag* flag : ServerFlags()) {
+    if (flag->IsOfType<std::string>()) continue;
+    ++typed_flags;
+    FakeEnvironment environment;
+    const std::string variable = EnvironmentVariable(flag->Name());
+    environment.Set(variable, "bogus");
+    const absl::Status status = ApplyEnvironment(environment.getenv());
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << variable;
+    EXPECT_TRUE(absl::StartsWith(status.message(), variable + ": "))
+        << status.message();
+    EXPECT_EQ(flag->CurrentValue(), flag->DefaultValue()) << variable;
+  }
+  EXPECT_GE(typed_flags, 10);
+}
+
+TEST(ConfigTest, SecretsComeFromMountedFilesWithoutTheTrailingNewline) {
+  absl::FlagSaver restore_defaults;
+  const std::string path = ::testing::TempDir() + "/api_password";
+  std::ofstream(path) << "s3cret-from-file\n";
+  FakeEnvironment environment;
+  environment.Set("FLIKPAY_API_PASSWORD_FILE", path);
+  environment.Set("FLIKPAY_API_PASSWORD", "ignored-when-a-file-is-named");
+  ASSERT_TRUE(ApplyEnvironment(environment.getenv()).ok());
+  EXPECT_EQ(absl::GetFlag(FLAGS_api_password), "s3cret-from-file");
+
+  FakeEnvironment missing;
+  missing.Set("FLIKPAY_PAYOUT_SHARED_SECRET_FILE", path + ".absent");
+  const absl::Status status = ApplyEnvironment(missing.getenv());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(
+      absl::StartsWith(status.message(), "FLIKPAY_PAYOUT_SHARED_SECRET_FILE: "))
+      << status.message();
+}
+
+TEST(ConfigTest, VariablesThatNameNoFlagAreReported) {
+  std::string typo = "FLIKPAY_REDIS_ULR=redis://x";
+  std::string known = "FLIKPAY_REDIS_URL=redis://y";
+  std::string file = "FLIKPAY_API_PASSWORD_FILE=/run/secret";
+  std::string other = "HOME=/root";
+  char* environ[] = {typo.data(), known.data(), file.data(), other.data(),
+                     nullptr};
+  EXPECT_EQ(UnknownEnvironmentVariables(environ),
+            std::vector<std::string>{"FLIKPAY_REDIS_ULR"});
+}
+
+// Expands each {a,b} group of a README variable name, e.g.
+// FLIKPAY_{X,Y}_{KEY,SECRET} into four names.
+std::vector<std::string> ExpandBraces(const std::string& pattern) {
+  const size_t open = pattern.find('{');
+  if (open == std::string::npos) return {pattern};
+  const size_t close = pattern.find('}', open);
+  std::vector<std::string> names;
+  for (absl::string_view choice :
+       absl::StrSplit(pattern.substr(open + 1, close - open - 1), ',')) {
+    for (std::string& rest : ExpandBraces(pattern.substr(close + 1))) {
+      names.push_back(
+          absl::StrCat(pattern.substr(0, open), choice, std::move(rest)));
+    }
+  }
+  return names;
+}
+
+TEST(ConfigTest, TheReadmeDocumentsEveryVariable) {
+  std::ifstream readme(FLIKPAY_README_PATH);
+  ASSERT_TRUE(readme) << FLIKPAY_README_PATH;
+  std::set<std::string> documented;
+  const std::regex variable(R"(`(FLIKPAY_[A-Z_{},]+)`)");
+  for (std::string line; std::getline(readme, line);) {
+    if (!absl::StartsWith(line, "| `FLIKPAY_")) continue;
+    for (std::sregex_iterator it(line.begin(), line.end(), variable), end;
+         it != end; ++it) {
+      for (std::string& name : ExpandBraces((*it)[1])) {
+        documented.insert(std::move(name));
+      }
+    }
+  }
+  for (const absl::CommandLineFlag* flag : ServerFlags()) {
+    EXPECT_TRUE(documented.contains(EnvironmentVariable(flag->Name())))
+        << EnvironmentVariable(flag->Name())
+        << " is missing from the README's configuration table";
+  }
+}
+
+// The binary itself: a setting Kubernetes got wrong must stop the start, not
+// be ignored (this is how FLIKPAY_RECONCILE_INTERVAL=bogus used to start).
+TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
+  for (const char* assignment :
+       {"FLIKPAY_RECONCILE_INTERVAL=bogus",
+        "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus", "FLIKPAY_DRAIN_TIME=bogus",
+        "FLIKPAY_PASSWORD_MODE=md5"}) {
+    const std::string command =
+        absl::StrCat("env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k ",
+                     FLIKPAY_SERVER_PATH, " 2>&1");
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string output;
+    char buffer[512];
+    while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) {
+      output.append(buffer, n);
+    }
+    const int status = pclose(pipe);
+    const std::string variable(
+        absl::string_view(assignment)
+            .substr(0, std::string(assignment).find('=')));
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        << assignment << " → " << output;
+    EXPECT_NE(output.find(variable), std::string::npos)
+        << assignment << " → " << output;
+  }
+}
+
+}  // namespace
+}  // namespace flikpay::server
