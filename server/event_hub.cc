@@ -2,35 +2,7 @@
 
 #include <utility>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-
 namespace flikpay::server {
-namespace {
-
-std::pair<uint64_t, uint64_t> ParseCursor(const std::string& cursor) {
-  std::pair<std::string, std::string> parts =
-      absl::StrSplit(cursor, absl::MaxSplits('-', 1));
-  uint64_t ms = 0, seq = 0;
-  absl::SimpleAtoi(parts.first, &ms);
-  absl::SimpleAtoi(parts.second, &seq);
-  return {ms, seq};
-}
-
-}  // namespace
-
-bool IsValidCursor(const std::string& cursor) {
-  std::pair<std::string, std::string> parts =
-      absl::StrSplit(cursor, absl::MaxSplits('-', 1));
-  uint64_t value;
-  return absl::SimpleAtoi(parts.first, &value) &&
-         absl::SimpleAtoi(parts.second, &value) &&
-         cursor.find('-') != std::string::npos;
-}
-
-bool CursorBefore(const std::string& a, const std::string& b) {
-  return ParseCursor(a) < ParseCursor(b);
-}
 
 EventHub::EventHub(store::Store& store, Metrics& metrics)
     : store_(store), metrics_(metrics) {}

@@ -52,11 +52,6 @@ class EventHub {
   std::thread reader_;
 };
 
-// Stream cursors are Redis stream ids, "milliseconds-sequence"; compared
-// numerically.
-bool CursorBefore(const std::string& a, const std::string& b);
-bool IsValidCursor(const std::string& cursor);
-
 }  // namespace flikpay::server
 
 #endif  // FLIKPAY_SERVER_EVENT_HUB_H_

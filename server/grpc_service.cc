@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/cursor.h"
 
 namespace flikpay::server {
 
@@ -243,7 +244,8 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   void EnqueueLocked(const v1::StatusEvent& event, bool bounded = true)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (finishing_) return;
-    if (!seen_cursor_.empty() && !CursorBefore(seen_cursor_, event.cursor())) {
+    if (!seen_cursor_.empty() &&
+        !core::CursorBefore(seen_cursor_, event.cursor())) {
       return;
     }
     seen_cursor_ = event.cursor();
@@ -417,7 +419,7 @@ grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
     return stream;
   }
   if (!request->resume_after().empty() &&
-      !IsValidCursor(request->resume_after())) {
+      !core::ParseCursor(request->resume_after())) {
     stream->End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              "resume_after: not a cursor from a StatusEvent"));
     return stream;

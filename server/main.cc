@@ -108,9 +108,11 @@ int main(int argc, char** argv) {
   redis_config.url = absl::GetFlag(FLAGS_redis_url);
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
-  redis_config.unknown_check_after = absl::GetFlag(FLAGS_unknown_check_after);
-  redis_config.pending_check_after = absl::GetFlag(FLAGS_pending_check_after);
-  redis_config.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
+  redis_config.schedule.unknown_check_after =
+      absl::GetFlag(FLAGS_unknown_check_after);
+  redis_config.schedule.pending_check_after =
+      absl::GetFlag(FLAGS_pending_check_after);
+  redis_config.schedule.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
   store::RedisStore store(redis_config);
 
   server::Metrics metrics;

@@ -9,12 +9,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/state_machine.h"
 #include "gateway/alias.h"
 #include "gateway/signing.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
-#include "store/state_machine.h"
 
 namespace flikpay::server {
 
@@ -577,7 +577,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
     absl::Duration not_found_grace) {
   absl::StatusOr<v1::Transaction> transaction =
       store_.Get(merchant_transaction_id);
-  if (!transaction.ok() || store::IsFinal(transaction->status()))
+  if (!transaction.ok() || core::IsFinal(transaction->status()))
     return transaction;
   absl::StatusOr<gateway::Connector> connector = ConnectorOf(*transaction);
   if (!connector.ok()) return connector.status();
@@ -661,7 +661,7 @@ PaymentService::HttpAnswer PaymentService::HandleCallback(
       t.set_adapter_reference_id(event->adapter_reference_id);
     }
     if (event->result == gateway::CallbackEvent::Result::kError &&
-        !event->errors.empty() && !store::IsFinal(t.status())) {
+        !event->errors.empty() && !core::IsFinal(t.status())) {
       SetError(t, event->errors[0]);
     }
   };

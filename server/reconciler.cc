@@ -1,6 +1,6 @@
 #include "server/reconciler.h"
 
-#include "store/state_machine.h"
+#include "core/state_machine.h"
 
 namespace flikpay::server {
 
@@ -52,7 +52,7 @@ void Reconciler::RunOnce() {
     if (!result.ok() && absl::IsNotFound(result.status())) {
       // The record itself is gone (retention): nothing left to watch.
       store_.ScheduleCheck(id, absl::InfiniteFuture()).IgnoreError();
-    } else if (!result.ok() || !store::IsFinal(result->status())) {
+    } else if (!result.ok() || !core::IsFinal(result->status())) {
       // Not settled yet (or the gateway did not answer): look again later,
       // never sooner than Bankart's per-transaction limit allows.
       store_.ScheduleCheck(id, absl::Now() + config_.recheck_after)

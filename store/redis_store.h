@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/transition.h"
 #include "store/store.h"
 
 struct redisContext;
@@ -25,25 +26,28 @@ struct RedisConfig {
   // The event stream keeps about this many events (XADD MAXLEN ~).
   int64_t max_events = 1'000'000;
   int max_idle_connections = 16;
-  // When the reconciler looks at a transaction that is not final:
-  absl::Duration unknown_check_after =
-      absl::Seconds(10);  // UNKNOWN, after the call ended
-  absl::Duration pending_check_after =
-      absl::Minutes(5);                             // PENDING with no news
-  absl::Duration expiry_grace = absl::Seconds(60);  // PENDING, past its expiry
+  // When the reconciler looks at a transaction that is not final.
+  core::SchedulePolicy schedule;
 };
 
 // The Store on Redis (hiredis, blocking calls with timeouts; callers run them
-// off their event loops). Layout, all under key_prefix:
-//   tx:{merchant_transaction_id}  hash: data (the Transaction, protobuf), fp
-//   (request
-//                                 fingerprint), inflight, reserved (debits:
-//                                 cents of pending and successful refunds),
-//                                 refunded (debits: successful refunds)
+// off their event loops). Layout, all under key_prefix (built only by the
+// *Key methods below):
+//   tx:{merchant_transaction_id}  hash: data (the Transaction, protobuf),
+//                                 fp (request fingerprint), inflight (the
+//                                 claiming call's deadline, ms; 0 when over),
+//                                 reserved (debits: cents of pending and
+//                                 successful refunds), refunded (debits:
+//                                 successful refunds)
 //   uuid:{gateway uuid}           the merchant_transaction_id
-//   events                        stream of StatusEvent (field "e"); entry ids
-//   are the cursors unmatched                     list of verified callbacks
-//   for unknown transactions
+//   watch                         sorted set: ids not final, scored by when
+//                                 the reconciler should look (ms)
+//   lease:{id}                    which replica is reconciling the id
+//   statusquota:{minute}          status queries made this minute
+//   events                        stream of StatusEvent (field "e"); entry
+//                                 ids are the cursors
+//   unmatched                     list of verified callbacks for unknown
+//                                 transactions
 class RedisStore : public Store {
  public:
   explicit RedisStore(RedisConfig config);
@@ -89,9 +93,17 @@ class RedisStore : public Store {
  private:
   absl::StatusOr<PooledConnection> Acquire();
   void Release(std::unique_ptr<Connection> connection);
+  // Runs `work` on a pooled connection; UNAVAILABLE when none can be made.
+  template <typename Work>
+  auto WithConnection(Work work) -> decltype(work(std::declval<Connection&>()));
+
   std::string TxKey(absl::string_view id) const;
   std::string UuidKey(absl::string_view uuid) const;
   std::string WatchKey() const;
+  std::string LeaseKey(absl::string_view id) const;
+  std::string StatusQuotaKey(absl::Time now) const;
+  std::string EventsKey() const;
+  std::string UnmatchedKey() const;
 
   RedisConfig config_;
   std::string host_;

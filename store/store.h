@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/transition.h"
 #include "flikpay/v1/payment_service.pb.h"
 
 namespace flikpay::store {
@@ -24,19 +25,8 @@ struct BeginResult {
   bool in_flight = false;
 };
 
-// A report about a transaction, from flikpay's own call, a callback or the
-// reconciler.
-struct Report {
-  v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
-  v1::EventSource source = v1::EVENT_SOURCE_UNSPECIFIED;
-  // Copies what the report knows into the record (gateway uuid, redirect URL,
-  // error, ...). Called on the stored record; may be called more than once when
-  // a concurrent writer forces a retry.
-  std::function<void(v1::Transaction&)> fill;
-  // The gateway call is over (successful or not): duplicates of the request
-  // stop being ABORTED.
-  bool ends_flight = false;
-};
+// Reports are judged by the core's pure transition (core/transition.h).
+using Report = core::Report;
 
 struct ApplyResult {
   v1::Transaction transaction;  // as stored after the report
@@ -79,9 +69,8 @@ class Store {
   virtual absl::StatusOr<std::string> FindByGatewayUuid(
       absl::string_view uuid) = 0;
 
-  // Runs a report through the state machine (see state_machine.h),
-  // compare-and-set on the stored version, and emits one event per real status
-  // change.
+  // Runs a report through core::PlanReport and stores what it plans in one
+  // atomic compare-and-set, emitting one event per real status change.
   virtual absl::StatusOr<ApplyResult> Apply(
       absl::string_view merchant_transaction_id, const Report& report) = 0;
 

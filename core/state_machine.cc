@@ -1,6 +1,6 @@
-#include "store/state_machine.h"
+#include "core/state_machine.h"
 
-namespace flikpay::store {
+namespace flikpay::core {
 
 bool IsFinal(v1::TransactionStatus status) {
   return status == v1::TRANSACTION_STATUS_SUCCESS ||
@@ -27,4 +27,4 @@ Verdict Judge(v1::TransactionStatus stored, v1::TransactionStatus reported) {
   return Rank(reported) > Rank(stored) ? Verdict::kApply : Verdict::kLate;
 }
 
-}  // namespace flikpay::store
+}  // namespace flikpay::core

@@ -1,9 +1,9 @@
-#ifndef FLIKPAY_STORE_STATE_MACHINE_H_
-#define FLIKPAY_STORE_STATE_MACHINE_H_
+#ifndef FLIKPAY_CORE_STATE_MACHINE_H_
+#define FLIKPAY_CORE_STATE_MACHINE_H_
 
 #include "flikpay/v1/payment_service.pb.h"
 
-namespace flikpay::store {
+namespace flikpay::core {
 
 // What to do with a reported status, given the stored one. Transitions only go
 // forward:
@@ -23,6 +23,6 @@ Verdict Judge(v1::TransactionStatus stored, v1::TransactionStatus reported);
 
 bool IsFinal(v1::TransactionStatus status);
 
-}  // namespace flikpay::store
+}  // namespace flikpay::core
 
-#endif  // FLIKPAY_STORE_STATE_MACHINE_H_
+#endif  // FLIKPAY_CORE_STATE_MACHINE_H_

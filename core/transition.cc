@@ -1,0 +1,139 @@
+#include "core/transition.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace flikpay::core {
+namespace {
+
+google::protobuf::Timestamp ToTimestamp(absl::Time time) {
+  google::protobuf::Timestamp timestamp;
+  const int64_t seconds = absl::ToUnixSeconds(time);
+  timestamp.set_seconds(seconds);
+  timestamp.set_nanos(static_cast<int32_t>(
+      (time - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  return timestamp;
+}
+
+void AddHistory(v1::Transaction& record, v1::TransactionStatus from,
+                const Report& report, absl::Time now, const char* note) {
+  v1::StatusChange* change = record.add_history();
+  *change->mutable_at() = ToTimestamp(now);
+  change->set_from(from);
+  change->set_to(report.status);
+  change->set_source(report.source);
+  if (note != nullptr) change->set_note(note);
+}
+
+std::optional<absl::Time> NextCheck(const v1::Transaction& next,
+                                    bool still_in_flight,
+                                    absl::Time flight_deadline,
+                                    const SchedulePolicy& policy,
+                                    absl::Time now) {
+  if (IsFinal(next.status())) return std::nullopt;
+  if (next.status() == v1::TRANSACTION_STATUS_PENDING) {
+    absl::Time check = now + policy.pending_check_after;
+    if (next.has_expires_at()) {
+      check =
+          std::min(check, absl::FromUnixSeconds(next.expires_at().seconds()) +
+                              policy.expiry_grace);
+    }
+    return check;
+  }
+  // UNKNOWN: while its call may still answer, look only after it could have.
+  return (still_in_flight ? flight_deadline : now) + policy.unknown_check_after;
+}
+
+}  // namespace
+
+Plan PlanReport(const Stored& current, const Report& report,
+                const SchedulePolicy& policy, absl::Time now) {
+  const v1::Transaction& stored = current.record;
+  Plan plan;
+  plan.next = stored;
+  if (report.fill) report.fill(plan.next);
+  plan.next.set_status(stored.status());
+  plan.next.set_refunded_amount_minor(stored.refunded_amount_minor());
+  plan.next.set_version(stored.version());
+  *plan.next.mutable_history() = stored.history();
+
+  const v1::TransactionStatus previous = stored.status();
+  plan.verdict = Judge(previous, report.status);
+  if (plan.verdict == Verdict::kApply) {
+    plan.next.set_status(report.status);
+    AddHistory(plan.next, previous, report, now, nullptr);
+    plan.status_changed = true;
+  } else if (plan.verdict == Verdict::kAnomaly &&
+             report.source != v1::EVENT_SOURCE_RPC) {
+    // flikpay's own late answer cannot contradict Bankart; anything else
+    // saying another final status is worth a look.
+    AddHistory(plan.next, previous, report, now,
+               "contradicts the final status; ignored");
+    plan.anomaly = true;
+  }
+
+  const bool in_flight = current.flight_deadline > now;
+  const bool ends_flight = report.ends_flight && in_flight;
+  const bool record_changed =
+      plan.next.SerializeAsString() != stored.SerializeAsString();
+  plan.flight_deadline =
+      ends_flight ? absl::InfinitePast() : current.flight_deadline;
+  if (!record_changed && !ends_flight) {
+    plan.next = stored;
+    return plan;
+  }
+  plan.unchanged = false;
+  if (record_changed) {
+    plan.next.set_version(stored.version() + 1);
+    *plan.next.mutable_updated_at() = ToTimestamp(now);
+  }
+  plan.next_check = NextCheck(plan.next, in_flight && !ends_flight,
+                              current.flight_deadline, policy, now);
+  if (!plan.next.gateway_uuid().empty() &&
+      plan.next.gateway_uuid() != stored.gateway_uuid()) {
+    plan.new_gateway_uuid = plan.next.gateway_uuid();
+  }
+  if (plan.status_changed && plan.next.type() == v1::TRANSACTION_TYPE_REFUND &&
+      IsFinal(plan.next.status())) {
+    RefundDelta delta;
+    delta.original_merchant_transaction_id =
+        plan.next.original_merchant_transaction_id();
+    if (plan.next.status() == v1::TRANSACTION_STATUS_SUCCESS) {
+      delta.refunded = plan.next.amount_minor();
+    } else {
+      delta.reserved = -plan.next.amount_minor();
+    }
+    plan.refund_delta = std::move(delta);
+  }
+  if (plan.status_changed) {
+    v1::StatusEvent event;
+    *event.mutable_transaction() = plan.next;
+    event.set_previous_status(previous);
+    event.set_source(report.source);
+    *event.mutable_occurred_at() = ToTimestamp(now);
+    plan.event = std::move(event);
+  }
+  return plan;
+}
+
+absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,
+                             int64_t amount_minor) {
+  if (original.type() != v1::TRANSACTION_TYPE_DEBIT ||
+      original.status() != v1::TRANSACTION_STATUS_SUCCESS) {
+    return absl::FailedPreconditionError(
+        "original_merchant_transaction_id: only a successful debit can be "
+        "refunded");
+  }
+  const int64_t left = original.amount_minor() - reserved;
+  if (amount_minor > left) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("amount_minor: ", amount_minor,
+                     " exceeds what is left of the original payment (", left,
+                     " cents, counting pending refunds)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace flikpay::core

@@ -1,0 +1,97 @@
+// What a report does to a stored transaction, decided without any storage: the
+// stores (Redis, and the in-memory one tests use) read, call Plan, and write
+// what it says in one atomic step.
+#ifndef FLIKPAY_CORE_TRANSITION_H_
+#define FLIKPAY_CORE_TRANSITION_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/state_machine.h"
+#include "flikpay/v1/payment_service.pb.h"
+
+namespace flikpay::core {
+
+// A report about a transaction, from flikpay's own call, a callback or the
+// reconciler.
+struct Report {
+  v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
+  v1::EventSource source = v1::EVENT_SOURCE_UNSPECIFIED;
+  // Copies what the report knows into the record (gateway uuid, redirect URL,
+  // error, ...). Called on a copy of the stored record; called again when a
+  // concurrent writer forces a retry. It cannot change the status, version,
+  // history or refunded amount: those belong to the state machine.
+  std::function<void(v1::Transaction&)> fill;
+  // The gateway call is over (successful or not): duplicates of the request
+  // stop being ABORTED.
+  bool ends_flight = false;
+};
+
+// When the reconciler next looks at a transaction that is not final.
+struct SchedulePolicy {
+  // An UNKNOWN outcome, this long after its gateway call's deadline.
+  absl::Duration unknown_check_after = absl::Seconds(10);
+  // A PENDING transaction with no news (a lost callback).
+  absl::Duration pending_check_after = absl::Minutes(5);
+  // A PENDING request-to-pay, this long after it expired.
+  absl::Duration expiry_grace = absl::Seconds(60);
+
+  // The first check of a just-claimed id whose call ends by `flight_deadline`.
+  absl::Time FirstCheck(absl::Time flight_deadline) const {
+    return flight_deadline + unknown_check_after;
+  }
+};
+
+// The stored state a report is judged against.
+struct Stored {
+  v1::Transaction record;  // refunded_amount_minor filled in
+  // The deadline of the gateway call that claimed the id; InfinitePast once
+  // the call is over.
+  absl::Time flight_deadline = absl::InfinitePast();
+};
+
+// Changes to the original debit's refund counters (cents).
+struct RefundDelta {
+  std::string original_merchant_transaction_id;
+  int64_t refunded = 0;  // a refund succeeded
+  int64_t reserved = 0;  // negative: a refund failed and gives its amount back
+};
+
+struct Plan {
+  Verdict verdict = Verdict::kDuplicate;
+  // Nothing to store: the report repeats what is known.
+  bool unchanged = true;
+  v1::Transaction next;  // the record to store (or the current one)
+  bool status_changed = false;
+  // A contradicting final status from outside (callback, reconciler): kept in
+  // the history, the status stays.
+  bool anomaly = false;
+  // The claim's flight deadline after the report (InfinitePast: ended).
+  absl::Time flight_deadline = absl::InfinitePast();
+  // When the reconciler should look next; nullopt once final (off the list).
+  std::optional<absl::Time> next_check;
+  // Set when the record got a gateway uuid it did not have: index it.
+  std::optional<std::string> new_gateway_uuid;
+  std::optional<RefundDelta> refund_delta;
+  // One event per real status change; its cursor comes from the store.
+  std::optional<v1::StatusEvent> event;
+};
+
+// The pure transition: given what is stored, a report, the schedule policy and
+// the time, what to store. Deterministic: `now` is the only clock.
+Plan PlanReport(const Stored& current, const Report& report,
+                const SchedulePolicy& policy, absl::Time now);
+
+// Whether `amount_minor` may be refunded from `original` with `reserved` cents
+// already taken by pending and successful refunds: FAILED_PRECONDITION naming
+// the field when not.
+absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,
+                             int64_t amount_minor);
+
+}  // namespace flikpay::core
+
+#endif  // FLIKPAY_CORE_TRANSITION_H_
