@@ -1,0 +1,355 @@
+// PaymentService's decisions, without processes: what each gateway outcome
+// becomes (for the caller and in the store), idempotency, refund caps, callback
+// mapping and the reconciler's conclusions. The store is the in-memory one
+// (same core::PlanReport as Redis), the gateway a fake that records requests.
+#include "server/payment_service.h"
+
+#include <string>
+
+#include "absl/strings/match.h"
+#include "gtest/gtest.h"
+#include "tests/support/fake_gateway.h"
+#include "tests/support/in_memory_store.h"
+
+namespace flikpay::server {
+namespace {
+
+using gateway::SubmitOutcome;
+using testing::FakeGateway;
+using testing::InMemoryStore;
+
+SubmitOutcome Accepted(
+    gateway::ReturnType type = gateway::ReturnType::kPending) {
+  SubmitOutcome outcome;
+  outcome.kind = SubmitOutcome::Kind::kAccepted;
+  outcome.return_type = type;
+  outcome.uuid = "uuid-1";
+  outcome.purchase_id = "purchase-1";
+  outcome.expires_at = absl::Now() + absl::Seconds(90);
+  return outcome;
+}
+
+SubmitOutcome Declined(int code, bool retryable = false) {
+  SubmitOutcome outcome;
+  outcome.kind = SubmitOutcome::Kind::kDeclined;
+  outcome.errors.push_back(
+      {code, "declined by the test", "03", "bank says no"});
+  outcome.retryable = retryable;
+  return outcome;
+}
+
+SubmitOutcome Unknown() {
+  SubmitOutcome outcome;
+  outcome.kind = SubmitOutcome::Kind::kUnknown;
+  outcome.unknown_reason = "timeout (test)";
+  return outcome;
+}
+
+v1::CreateRtpRequest Rtp(const std::string& id, int64_t amount = 500) {
+  v1::CreateRtpRequest request;
+  request.set_merchant_transaction_id(id);
+  request.set_amount_minor(amount);
+  request.set_kind(v1::RTP_KIND_OUT_OF_BAND);
+  request.set_alias("+386 70 999 000");
+  request.set_description("invoice 7");
+  return request;
+}
+
+v1::RefundRequest RefundOf(const std::string& id, const std::string& original,
+                           int64_t amount) {
+  v1::RefundRequest request;
+  request.set_merchant_transaction_id(id);
+  request.set_original_merchant_transaction_id(original);
+  request.set_amount_minor(amount);
+  return request;
+}
+
+gateway::CallbackEvent CallbackFor(const std::string& id,
+                                   gateway::CallbackEvent::Result result) {
+  gateway::CallbackEvent event;
+  event.result = result;
+  event.merchant_transaction_id = id;
+  event.uuid = "uuid-1";
+  event.type = gateway::TransactionType::kDebit;
+  return event;
+}
+
+class PaymentServiceTest : public ::testing::Test {
+ protected:
+  PaymentServiceTest()
+      : service_(gateway_, store_, metrics_,
+                 ServiceConfig{"https://pay.example/callbacks/bankart"}) {}
+
+  absl::Time Soon() const { return absl::Now() + absl::Seconds(5); }
+
+  // A debit that Bankart accepted and then confirmed by callback.
+  void SuccessfulDebit(const std::string& id, int64_t amount) {
+    gateway_.AnswerSends(Accepted());
+    ASSERT_TRUE(service_.CreateRtp(Rtp(id, amount), Soon()).ok());
+    gateway_.AnswerCallbacks(
+        CallbackFor(id, gateway::CallbackEvent::Result::kOk));
+    ASSERT_EQ(service_.HandleCallback({}).status, 200);
+    ASSERT_EQ(store_.Get(id)->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  }
+
+  FakeGateway gateway_;
+  InMemoryStore store_;
+  Metrics metrics_;
+  PaymentService service_;
+};
+
+TEST_F(PaymentServiceTest, AnAcceptedDebitIsPendingWithWhatTheGatewaySaid) {
+  gateway_.AnswerSends(Accepted());
+  absl::StatusOr<v1::Transaction> created =
+      service_.CreateRtp(Rtp("order-1"), Soon());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->status(), v1::TRANSACTION_STATUS_PENDING);
+  EXPECT_EQ(created->gateway_uuid(), "uuid-1");
+  EXPECT_TRUE(created->has_expires_at());
+  ASSERT_EQ(gateway_.debits().size(), 1u);
+  const gateway::DebitRequest sent = gateway_.debits()[0];
+  EXPECT_EQ(sent.alias, "0038670999000") << "normalised before sending";
+  EXPECT_EQ(sent.amount_minor, 500);
+  EXPECT_EQ(sent.callback_url,
+            "https://pay.example/callbacks/bankart?connector=out_of_band");
+  EXPECT_EQ(*store_.FindByGatewayUuid("uuid-1"), "order-1");
+}
+
+TEST_F(PaymentServiceTest, AFinishedDebitIsSuccessAtOnce) {
+  gateway_.AnswerSends(Accepted(gateway::ReturnType::kFinished));
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon())->status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+}
+
+TEST_F(PaymentServiceTest, ADeclineIsStoredAsErrorWithTheGatewaysReason) {
+  gateway_.AnswerSends(Declined(2007));
+  absl::StatusOr<v1::Transaction> created =
+      service_.CreateRtp(Rtp("order-1"), Soon());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->status(), v1::TRANSACTION_STATUS_ERROR);
+  EXPECT_EQ(created->error().code(), 2007);
+  EXPECT_EQ(created->error().adapter_code(), "03");
+  EXPECT_EQ(created->error().payer_message(), kAliasDoesNotExistPayerMessage);
+  EXPECT_FALSE(store_.NextCheck("order-1").has_value()) << "final: not watched";
+}
+
+TEST_F(PaymentServiceTest, ARetryableDeclineForgetsTheIdSoTheSameIdCanRetry) {
+  gateway_.AnswerSends(Declined(1009, /*retryable=*/true));
+  const absl::Status busy = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  EXPECT_EQ(busy.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(busy.message(), "retry with the same id"));
+  EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
+
+  gateway_.AnswerSends(Accepted());
+  EXPECT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  EXPECT_EQ(gateway_.debits().size(), 2u);
+}
+
+TEST_F(PaymentServiceTest, NotSentIsUnavailableAndForgotten) {
+  gateway_.AnswerSends(absl::UnavailableError("connection refused"));
+  const absl::Status status =
+      service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(status.message(), "nothing was sent"));
+  EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
+
+  gateway_.AnswerSends(absl::InvalidArgumentError("alias: rejected"));
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-2"), Soon()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PaymentServiceTest, AnUnknownOutcomeIsStoredAndNeverSentTwice) {
+  gateway_.AnswerSends(Unknown());
+  const absl::Status status =
+      service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable)
+      << "the deadline has not passed";
+  EXPECT_TRUE(absl::StrContains(status.message(), "order-1"));
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN);
+  EXPECT_TRUE(store_.NextCheck("order-1").has_value())
+      << "the reconciler looks";
+  EXPECT_EQ(metrics_.gateway_unknown_outcomes, 1);
+
+  gateway_.AnswerSends(Accepted());
+  absl::StatusOr<v1::Transaction> retried =
+      service_.CreateRtp(Rtp("order-1"), Soon());
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->status(), v1::TRANSACTION_STATUS_UNKNOWN);
+  EXPECT_EQ(gateway_.debits().size(), 1u);
+}
+
+TEST_F(PaymentServiceTest, AnUnknownOutcomePastTheDeadlineIsDeadlineExceeded) {
+  gateway_.AnswerSends(Unknown());
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), absl::Now()).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(PaymentServiceTest, TheSameIdWithOtherParametersIsRefused) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1", 500), Soon()).ok());
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 501), Soon()).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  // The same request again is answered from the store.
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 500), Soon())->gateway_uuid(),
+            "uuid-1");
+  EXPECT_EQ(gateway_.debits().size(), 1u);
+}
+
+TEST_F(PaymentServiceTest, BadInputNamesTheFieldAndTouchesNothing) {
+  v1::CreateRtpRequest request = Rtp("order-1", 0);
+  const absl::Status status = service_.CreateRtp(request, Soon()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(status.message(), "amount_minor")) << status;
+  request = Rtp("order-1");
+  request.set_alias("not an alias");
+  EXPECT_TRUE(absl::StartsWith(
+      service_.CreateRtp(request, Soon()).status().message(), "alias"));
+  EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
+  EXPECT_TRUE(gateway_.debits().empty());
+}
+
+TEST_F(PaymentServiceTest, StoreDownIsUnavailableAndNothingIsSent) {
+  store_.SetUnavailable(true);
+  gateway_.AnswerSends(Accepted());
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon()).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(gateway_.debits().empty());
+}
+
+TEST_F(PaymentServiceTest, RefundsNeverExceedWhatIsLeft) {
+  SuccessfulDebit("order-1", 500);
+  gateway_.AnswerSends(Accepted());
+  absl::StatusOr<v1::Transaction> first =
+      service_.Refund(RefundOf("refund-1", "order-1", 300), Soon());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->status(), v1::TRANSACTION_STATUS_PENDING);
+  EXPECT_EQ(store_.Reserved("order-1"), 300);
+
+  const absl::Status over =
+      service_.Refund(RefundOf("refund-2", "order-1", 201), Soon()).status();
+  EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StartsWith(over.message(), "amount_minor")) << over;
+  EXPECT_TRUE(absl::IsNotFound(store_.Get("refund-2").status()));
+  ASSERT_EQ(gateway_.refunds().size(), 1u);
+  EXPECT_EQ(gateway_.refunds()[0].reference_uuid, "uuid-1");
+  EXPECT_EQ(gateway_.refunds()[0].connector, gateway::Connector::kOutOfBand);
+}
+
+TEST_F(PaymentServiceTest,
+       AFailedRefundGivesItsAmountBackASuccessfulOneCounts) {
+  SuccessfulDebit("order-1", 500);
+  gateway_.AnswerSends(Declined(3001));
+  EXPECT_EQ(
+      service_.Refund(RefundOf("refund-1", "order-1", 500), Soon())->status(),
+      v1::TRANSACTION_STATUS_ERROR);
+  EXPECT_EQ(store_.Reserved("order-1"), 0);
+
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(
+      service_.Refund(RefundOf("refund-2", "order-1", 200), Soon()).ok());
+  gateway::CallbackEvent refunded =
+      CallbackFor("refund-2", gateway::CallbackEvent::Result::kOk);
+  refunded.type = gateway::TransactionType::kRefund;
+  gateway_.AnswerCallbacks(refunded);
+  EXPECT_EQ(service_.HandleCallback({}).status, 200);
+  EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 200);
+  EXPECT_EQ(store_.Reserved("order-1"), 200);
+}
+
+TEST_F(PaymentServiceTest, OnlyASuccessfulDebitCanBeRefunded) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());  // PENDING
+  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-1", 100), Soon())
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-9", 100), Soon())
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+
+  gateway_.AnswerCallbacks(absl::UnauthenticatedError("bad signature"));
+  EXPECT_EQ(service_.HandleCallback({}).status, 401);
+  gateway_.AnswerCallbacks(absl::InvalidArgumentError("not a callback"));
+  EXPECT_EQ(service_.HandleCallback({}).status, 400);
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_PENDING);
+
+  // Bankart's 2002 is the payer declining: CANCELLED, not ERROR.
+  gateway::CallbackEvent declined =
+      CallbackFor("order-1", gateway::CallbackEvent::Result::kError);
+  declined.errors.push_back({2002, "cancelled by payer", "", ""});
+  gateway_.AnswerCallbacks(declined);
+  PaymentService::HttpAnswer answer = service_.HandleCallback({});
+  EXPECT_EQ(answer.status, 200);
+  EXPECT_EQ(answer.body, "OK");
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
+  EXPECT_EQ(store_.Get("order-1")->error().code(), 2002);
+
+  // The same again: acknowledged, nothing new.
+  EXPECT_EQ(service_.HandleCallback({}).status, 200);
+  EXPECT_EQ(metrics_.callbacks_duplicate, 1);
+  EXPECT_EQ(store_.ReadEvents("", 10)->size(), 2u);  // PENDING, CANCELLED
+
+  // A contradicting final status: kept in the history only.
+  gateway_.AnswerCallbacks(
+      CallbackFor("order-1", gateway::CallbackEvent::Result::kOk));
+  EXPECT_EQ(service_.HandleCallback({}).status, 200);
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
+  EXPECT_EQ(metrics_.status_anomalies, 1);
+}
+
+TEST_F(PaymentServiceTest, UnmatchedCallbacksAreKeptAndStoreOutagesRetried) {
+  gateway_.AnswerCallbacks(
+      CallbackFor("nobody-knows", gateway::CallbackEvent::Result::kOk));
+  gateway::InboundCallback callback;
+  callback.body = "{\"merchantTransactionId\":\"nobody-knows\"}";
+  EXPECT_EQ(service_.HandleCallback(callback).status, 200);
+  EXPECT_EQ(store_.UnmatchedCallbacks(),
+            std::vector<std::string>{callback.body});
+
+  store_.SetUnavailable(true);
+  EXPECT_EQ(service_.HandleCallback(callback).status, 503)
+      << "Bankart retries what flikpay could not store";
+}
+
+TEST_F(PaymentServiceTest, TheReconcilerSettlesUnknownOutcomes) {
+  gateway_.AnswerSends(Unknown());
+  ASSERT_FALSE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+
+  gateway::StatusReport found;
+  found.found = true;
+  found.status = gateway::StatusReport::Status::kSuccess;
+  found.uuid = "uuid-9";
+  gateway_.AnswerStatus(found);
+  absl::StatusOr<v1::Transaction> settled =
+      service_.Reconcile("order-1", Soon(), absl::Seconds(60));
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  EXPECT_EQ(settled->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(settled->gateway_uuid(), "uuid-9");
+  EXPECT_EQ(settled->history().rbegin()->source(), v1::EVENT_SOURCE_RECONCILER);
+}
+
+TEST_F(PaymentServiceTest, NotFoundAtBankartIsErrorOnlyAfterTheGrace) {
+  gateway_.AnswerSends(Unknown());
+  ASSERT_FALSE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  gateway::StatusReport missing;
+  missing.found = false;
+  gateway_.AnswerStatus(missing);
+
+  EXPECT_EQ(service_.Reconcile("order-1", Soon(), absl::Hours(1))->status(),
+            v1::TRANSACTION_STATUS_UNKNOWN)
+      << "too early to conclude that nothing was created";
+  absl::StatusOr<v1::Transaction> concluded =
+      service_.Reconcile("order-1", Soon(), absl::ZeroDuration());
+  ASSERT_TRUE(concluded.ok()) << concluded.status();
+  EXPECT_EQ(concluded->status(), v1::TRANSACTION_STATUS_ERROR);
+  EXPECT_EQ(concluded->error().code(), 8001);
+}
+
+}  // namespace
+}  // namespace flikpay::server

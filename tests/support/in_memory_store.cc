@@ -1,0 +1,308 @@
+#include "tests/support/in_memory_store.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/cursor.h"
+
+namespace flikpay::testing {
+
+void InMemoryStore::SetUnavailable(bool unavailable) {
+  absl::MutexLock lock(&mutex_);
+  unavailable_ = unavailable;
+}
+
+absl::Status InMemoryStore::Down() const {
+  return unavailable_ ? absl::UnavailableError("store: down for the test")
+                      : absl::OkStatus();
+}
+
+std::optional<absl::Time> InMemoryStore::NextCheck(const std::string& id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = watch_.find(id);
+  if (it == watch_.end()) return std::nullopt;
+  return it->second;
+}
+
+int64_t InMemoryStore::Reserved(const std::string& id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = records_.find(id);
+  return it == records_.end() ? 0 : it->second.reserved;
+}
+
+std::vector<std::string> InMemoryStore::UnmatchedCallbacks() {
+  absl::MutexLock lock(&mutex_);
+  return unmatched_;
+}
+
+v1::Transaction InMemoryStore::Read(const Entry& entry) const {
+  v1::Transaction record = entry.record;
+  record.set_refunded_amount_minor(entry.refunded);
+  return record;
+}
+
+store::BeginResult InMemoryStore::Existing(
+    const Entry& entry, absl::string_view fingerprint) const {
+  store::BeginResult result;
+  result.transaction = Read(entry);
+  result.same_request = entry.fingerprint == fingerprint;
+  result.in_flight = entry.flight_deadline > absl::Now();
+  return result;
+}
+
+absl::StatusOr<store::BeginResult> InMemoryStore::Begin(
+    const v1::Transaction& initial, absl::string_view fingerprint,
+    absl::Time flight_deadline) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const std::string& id = initial.merchant_transaction_id();
+  if (auto it = records_.find(id); it != records_.end()) {
+    return Existing(it->second, fingerprint);
+  }
+  records_[id] = Entry{initial, std::string(fingerprint), flight_deadline};
+  watch_[id] = schedule_.FirstCheck(flight_deadline);
+  store::BeginResult result;
+  result.created = true;
+  result.in_flight = true;
+  result.transaction = initial;
+  return result;
+}
+
+absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(
+    const v1::Transaction& refund, absl::string_view fingerprint,
+    absl::Time flight_deadline) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const std::string& id = refund.merchant_transaction_id();
+  if (auto it = records_.find(id); it != records_.end()) {
+    return Existing(it->second, fingerprint);
+  }
+  auto original = records_.find(refund.original_merchant_transaction_id());
+  if (original == records_.end()) {
+    return absl::NotFoundError(
+        "original_merchant_transaction_id: no such transaction");
+  }
+  if (absl::Status refundable = core::CheckRefundable(Read(original->second),
+                                                      original->second.reserved,
+                                                      refund.amount_minor());
+      !refundable.ok()) {
+    return refundable;
+  }
+  original->second.reserved += refund.amount_minor();
+  records_[id] = Entry{refund, std::string(fingerprint), flight_deadline};
+  watch_[id] = schedule_.FirstCheck(flight_deadline);
+  store::BeginResult result;
+  result.created = true;
+  result.in_flight = true;
+  result.transaction = refund;
+  return result;
+}
+
+absl::Status InMemoryStore::Abandon(absl::string_view merchant_transaction_id) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto it = records_.find(merchant_transaction_id);
+  if (it == records_.end()) return absl::OkStatus();
+  const v1::Transaction& record = it->second.record;
+  if (record.type() == v1::TRANSACTION_TYPE_REFUND) {
+    auto original = records_.find(record.original_merchant_transaction_id());
+    if (original != records_.end()) {
+      original->second.reserved -= record.amount_minor();
+    }
+  }
+  watch_.erase(std::string(merchant_transaction_id));
+  records_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Transaction> InMemoryStore::Get(
+    absl::string_view merchant_transaction_id) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto it = records_.find(merchant_transaction_id);
+  if (it == records_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no transaction with merchant_transaction_id ",
+                     merchant_transaction_id));
+  }
+  return Read(it->second);
+}
+
+absl::StatusOr<std::string> InMemoryStore::FindByGatewayUuid(
+    absl::string_view uuid) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto it = by_uuid_.find(uuid);
+  if (it == by_uuid_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no transaction with gateway_uuid ", uuid));
+  }
+  return it->second;
+}
+
+absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(
+    absl::string_view merchant_transaction_id, const store::Report& report) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto it = records_.find(merchant_transaction_id);
+  if (it == records_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no transaction with merchant_transaction_id ",
+                     merchant_transaction_id));
+  }
+  Entry& entry = it->second;
+  core::Stored current{Read(entry), entry.flight_deadline};
+  core::Plan plan = core::PlanReport(current, report, schedule_, absl::Now());
+  store::ApplyResult result;
+  result.status_changed = plan.status_changed;
+  result.anomaly = plan.anomaly;
+  if (!plan.unchanged) {
+    const std::string id(merchant_transaction_id);
+    entry.record = plan.next;
+    entry.record.clear_refunded_amount_minor();
+    entry.flight_deadline = plan.flight_deadline;
+    if (plan.next_check.has_value()) {
+      watch_[id] = *plan.next_check;
+    } else {
+      watch_.erase(id);
+    }
+    if (plan.new_gateway_uuid.has_value())
+      by_uuid_[*plan.new_gateway_uuid] = id;
+    if (plan.refund_delta.has_value()) {
+      auto original =
+          records_.find(plan.refund_delta->original_merchant_transaction_id);
+      if (original != records_.end()) {
+        original->second.refunded += plan.refund_delta->refunded;
+        original->second.reserved += plan.refund_delta->reserved;
+      }
+    }
+    if (plan.event.has_value()) {
+      plan.event->set_cursor(absl::StrCat(events_.size() + 1, "-0"));
+      result.event_cursor = plan.event->cursor();
+      events_.push_back(*std::move(plan.event));
+    }
+  }
+  result.transaction = std::move(plan.next);
+  return result;
+}
+
+absl::Status InMemoryStore::RecordUnmatchedCallback(absl::string_view body) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  unmatched_.emplace_back(body);
+  return absl::OkStatus();
+}
+
+std::vector<v1::StatusEvent> InMemoryStore::EventsAfter(
+    absl::string_view cursor, int max_count) const {
+  std::vector<v1::StatusEvent> events;
+  for (const v1::StatusEvent& event : events_) {
+    if (static_cast<int>(events.size()) >= max_count) break;
+    if (cursor.empty() || core::CursorBefore(cursor, event.cursor())) {
+      events.push_back(event);
+    }
+  }
+  return events;
+}
+
+absl::StatusOr<std::vector<v1::StatusEvent>> InMemoryStore::ReadEvents(
+    absl::string_view after_cursor, int max_count) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  return EventsAfter(after_cursor, max_count);
+}
+
+absl::StatusOr<std::vector<v1::StatusEvent>> InMemoryStore::WaitForEvents(
+    absl::string_view after_cursor, int max_count, absl::Duration wait) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const std::string cursor(after_cursor);
+  auto has_news = [this, &cursor]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return !EventsAfter(cursor, 1).empty();
+  };
+  mutex_.AwaitWithTimeout(absl::Condition(&has_news), wait);
+  return EventsAfter(cursor, max_count);
+}
+
+absl::StatusOr<std::string> InMemoryStore::LatestCursor() {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  return events_.empty() ? std::string("0-0") : events_.back().cursor();
+}
+
+absl::Status InMemoryStore::Ping() {
+  absl::MutexLock lock(&mutex_);
+  return Down();
+}
+
+absl::StatusOr<bool> InMemoryStore::CanResumeFrom(absl::string_view) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  return true;  // nothing is ever trimmed here
+}
+
+absl::StatusOr<std::vector<std::string>> InMemoryStore::DueForCheck(
+    absl::Time now, int max_count) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  std::vector<std::pair<absl::Time, std::string>> due;
+  for (const auto& [id, when] : watch_) {
+    if (when <= now) due.emplace_back(when, id);
+  }
+  std::sort(due.begin(), due.end());
+  std::vector<std::string> ids;
+  for (const auto& [when, id] : due) {
+    if (static_cast<int>(ids.size()) >= max_count) break;
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+absl::Status InMemoryStore::ScheduleCheck(
+    absl::string_view merchant_transaction_id, absl::Time when) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto it = watch_.find(merchant_transaction_id);
+  if (it != watch_.end()) it->second = when;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> InMemoryStore::TryLease(
+    absl::string_view merchant_transaction_id, absl::string_view owner,
+    absl::Duration) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  return leases_
+      .emplace(std::string(merchant_transaction_id), std::string(owner))
+      .second;
+}
+
+absl::Status InMemoryStore::ReleaseLease(
+    absl::string_view merchant_transaction_id, absl::string_view owner) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto it = leases_.find(merchant_transaction_id);
+  if (it != leases_.end() && it->second == owner) leases_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> InMemoryStore::TakeStatusQuery(int per_minute) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  return ++status_queries_ <= per_minute;
+}
+
+absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(
+    absl::Time now) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  Backlog backlog;
+  for (const auto& [id, when] : watch_) {
+    if (when > now) continue;
+    ++backlog.due;
+    backlog.oldest = std::max(backlog.oldest, now - when);
+  }
+  return backlog;
+}
+
+}  // namespace flikpay::testing

@@ -1,0 +1,272 @@
+// The pure transition every store applies: every status pair from every
+// source, refunds, anomalies, the watch schedule and the uuid index.
+#include "core/transition.h"
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "absl/strings/match.h"
+#include "core/cursor.h"
+#include "gtest/gtest.h"
+
+namespace flikpay::core {
+namespace {
+
+using v1::TransactionStatus;
+constexpr TransactionStatus kUnknown = v1::TRANSACTION_STATUS_UNKNOWN;
+constexpr TransactionStatus kPending = v1::TRANSACTION_STATUS_PENDING;
+constexpr TransactionStatus kSuccess = v1::TRANSACTION_STATUS_SUCCESS;
+constexpr TransactionStatus kCancelled = v1::TRANSACTION_STATUS_CANCELLED;
+constexpr TransactionStatus kError = v1::TRANSACTION_STATUS_ERROR;
+constexpr TransactionStatus kStatuses[] = {kUnknown, kPending, kSuccess,
+                                           kCancelled, kError};
+constexpr v1::EventSource kSources[] = {v1::EVENT_SOURCE_RPC,
+                                        v1::EVENT_SOURCE_CALLBACK,
+                                        v1::EVENT_SOURCE_RECONCILER};
+
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+
+v1::Transaction Record(TransactionStatus status,
+                       v1::TransactionType type = v1::TRANSACTION_TYPE_DEBIT) {
+  v1::Transaction record;
+  record.set_merchant_transaction_id("order-1");
+  record.set_type(type);
+  record.set_status(status);
+  record.set_amount_minor(1000);
+  record.set_currency("EUR");
+  record.set_version(3);
+  if (type == v1::TRANSACTION_TYPE_REFUND) {
+    record.set_original_merchant_transaction_id("order-0");
+  }
+  return record;
+}
+
+Report ReportOf(TransactionStatus status, v1::EventSource source) {
+  Report report;
+  report.status = status;
+  report.source = source;
+  return report;
+}
+
+// Written out by hand from the README's contract, not derived from Judge:
+// forward only; the same status is a duplicate; a final status never changes,
+// and a different final one after it is an anomaly.
+// Rows: stored; columns: reported (UNKNOWN, PENDING, SUCCESS, CANCELLED,
+// ERROR). A = apply, D = duplicate, L = late (ignored), X = anomaly.
+const std::map<TransactionStatus, std::string> kExpected = {
+    {kUnknown, "DAAAA"},   {kPending, "LDAAA"}, {kSuccess, "LLDXX"},
+    {kCancelled, "LLXDX"}, {kError, "LLXXD"},
+};
+
+Verdict VerdictOf(char letter) {
+  switch (letter) {
+    case 'A':
+      return Verdict::kApply;
+    case 'D':
+      return Verdict::kDuplicate;
+    case 'L':
+      return Verdict::kLate;
+    default:
+      return Verdict::kAnomaly;
+  }
+}
+
+TEST(TransitionTest, EveryStatusPairFromEverySource) {
+  for (TransactionStatus stored : kStatuses) {
+    for (size_t column = 0; column < std::size(kStatuses); ++column) {
+      const TransactionStatus reported = kStatuses[column];
+      const Verdict expected = VerdictOf(kExpected.at(stored)[column]);
+      for (v1::EventSource source : kSources) {
+        SCOPED_TRACE(testing::Message()
+                     << v1::TransactionStatus_Name(stored) << " <- "
+                     << v1::TransactionStatus_Name(reported) << " from "
+                     << v1::EventSource_Name(source));
+        const Plan plan = PlanReport(Stored{Record(stored)},
+                                     ReportOf(reported, source), {}, kNow);
+        EXPECT_EQ(plan.verdict, expected);
+        const bool applies = expected == Verdict::kApply;
+        // flikpay's own late answer is no news about Bankart; anyone else's
+        // contradiction is kept for a human.
+        const bool anomaly =
+            expected == Verdict::kAnomaly && source != v1::EVENT_SOURCE_RPC;
+        EXPECT_EQ(plan.status_changed, applies);
+        EXPECT_EQ(plan.anomaly, anomaly);
+        EXPECT_EQ(plan.next.status(), applies ? reported : stored);
+        EXPECT_EQ(plan.unchanged, !applies && !anomaly);
+        EXPECT_EQ(plan.next.version(), plan.unchanged ? 3 : 4);
+        ASSERT_EQ(plan.next.history_size(), applies || anomaly ? 1 : 0);
+        if (applies || anomaly) {
+          const v1::StatusChange& change = plan.next.history(0);
+          EXPECT_EQ(change.from(), stored);
+          EXPECT_EQ(change.to(), reported);
+          EXPECT_EQ(change.source(), source);
+          EXPECT_EQ(change.at().seconds(), absl::ToUnixSeconds(kNow));
+          EXPECT_EQ(change.note().empty(), applies);
+        }
+        ASSERT_EQ(plan.event.has_value(), applies);
+        if (applies) {
+          EXPECT_EQ(plan.event->previous_status(), stored);
+          EXPECT_EQ(plan.event->source(), source);
+          EXPECT_EQ(plan.event->transaction().status(), reported);
+          EXPECT_EQ(plan.event->transaction().version(), 4);
+        }
+        EXPECT_FALSE(plan.refund_delta.has_value()) << "a debit has none";
+      }
+    }
+  }
+}
+
+TEST(TransitionTest, AReportCannotRewriteWhatTheStateMachineOwns) {
+  v1::Transaction stored = Record(kPending);
+  stored.set_refunded_amount_minor(200);
+  stored.add_history()->set_to(kPending);
+  Report report = ReportOf(kPending, v1::EVENT_SOURCE_CALLBACK);
+  report.fill = [](v1::Transaction& t) {
+    t.set_status(kSuccess);
+    t.set_version(99);
+    t.set_refunded_amount_minor(0);
+    t.clear_history();
+    t.set_gateway_uuid("uuid-1");
+  };
+  const Plan plan = PlanReport(Stored{stored}, report, {}, kNow);
+  EXPECT_EQ(plan.next.status(), kPending);
+  EXPECT_EQ(plan.next.version(), 4);  // the uuid is news, nothing else
+  EXPECT_EQ(plan.next.refunded_amount_minor(), 200);
+  EXPECT_EQ(plan.next.history_size(), 1);
+  EXPECT_EQ(plan.next.gateway_uuid(), "uuid-1");
+  EXPECT_FALSE(plan.event.has_value());
+}
+
+TEST(TransitionTest, TheGatewayUuidIsIndexedOnceWhenFirstLearnt) {
+  Report report = ReportOf(kPending, v1::EVENT_SOURCE_RPC);
+  report.fill = [](v1::Transaction& t) { t.set_gateway_uuid("uuid-7"); };
+  const Plan first = PlanReport(Stored{Record(kUnknown)}, report, {}, kNow);
+  EXPECT_EQ(first.new_gateway_uuid, "uuid-7");
+  const Plan again = PlanReport(Stored{first.next}, report, {}, kNow);
+  EXPECT_TRUE(again.unchanged);
+  EXPECT_FALSE(again.new_gateway_uuid.has_value());
+}
+
+TEST(TransitionTest, EndingTheFlightIsStoredEvenWhenNothingElseChanges) {
+  Report report = ReportOf(kUnknown, v1::EVENT_SOURCE_RPC);
+  report.ends_flight = true;
+  const Plan in_flight = PlanReport(
+      Stored{Record(kUnknown), kNow + absl::Seconds(5)}, report, {}, kNow);
+  EXPECT_FALSE(in_flight.unchanged);
+  EXPECT_EQ(in_flight.flight_deadline, absl::InfinitePast());
+  EXPECT_EQ(in_flight.next.version(), 3) << "the record itself is the same";
+  EXPECT_FALSE(in_flight.event.has_value());
+
+  const Plan lapsed = PlanReport(
+      Stored{Record(kUnknown), kNow - absl::Seconds(5)}, report, {}, kNow);
+  EXPECT_TRUE(lapsed.unchanged) << "a lapsed claim has nothing to end";
+}
+
+TEST(TransitionTest, RefundsCountWhenTheyEndNotBefore) {
+  struct Case {
+    TransactionStatus from, to;
+    int64_t refunded, reserved;
+    bool has_delta;
+  };
+  for (const Case& c : {Case{kPending, kSuccess, 1000, 0, true},
+                        Case{kUnknown, kSuccess, 1000, 0, true},
+                        Case{kPending, kError, 0, -1000, true},
+                        Case{kPending, kCancelled, 0, -1000, true},
+                        Case{kUnknown, kPending, 0, 0, false},
+                        Case{kSuccess, kSuccess, 0, 0, false},
+                        Case{kSuccess, kError, 0, 0, false}}) {
+    SCOPED_TRACE(testing::Message()
+                 << v1::TransactionStatus_Name(c.from) << " -> "
+                 << v1::TransactionStatus_Name(c.to));
+    const Plan plan =
+        PlanReport(Stored{Record(c.from, v1::TRANSACTION_TYPE_REFUND)},
+                   ReportOf(c.to, v1::EVENT_SOURCE_CALLBACK), {}, kNow);
+    ASSERT_EQ(plan.refund_delta.has_value(), c.has_delta);
+    if (!c.has_delta) continue;
+    EXPECT_EQ(plan.refund_delta->original_merchant_transaction_id, "order-0");
+    EXPECT_EQ(plan.refund_delta->refunded, c.refunded);
+    EXPECT_EQ(plan.refund_delta->reserved, c.reserved);
+  }
+}
+
+TEST(TransitionTest, TheWatchScheduleFollowsTheStatus) {
+  SchedulePolicy policy;
+  policy.unknown_check_after = absl::Seconds(10);
+  policy.pending_check_after = absl::Minutes(5);
+  policy.expiry_grace = absl::Seconds(60);
+
+  // PENDING with no expiry: looked at after pending_check_after of silence.
+  Plan plan =
+      PlanReport(Stored{Record(kUnknown)},
+                 ReportOf(kPending, v1::EVENT_SOURCE_RPC), policy, kNow);
+  EXPECT_EQ(plan.next_check, kNow + absl::Minutes(5));
+
+  // An In-Person request that expires in 90 s: checked a grace after expiry.
+  Report expiring = ReportOf(kPending, v1::EVENT_SOURCE_RPC);
+  expiring.fill = [](v1::Transaction& t) {
+    t.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(kNow) + 90);
+  };
+  plan = PlanReport(Stored{Record(kUnknown)}, expiring, policy, kNow);
+  EXPECT_EQ(plan.next_check, kNow + absl::Seconds(150));
+
+  // UNKNOWN whose call may still answer: not before its deadline has passed.
+  Report news = ReportOf(kUnknown, v1::EVENT_SOURCE_RPC);
+  news.fill = [](v1::Transaction& t) { t.set_description("changed"); };
+  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news,
+                    policy, kNow);
+  EXPECT_EQ(plan.next_check, kNow + absl::Seconds(40));
+  // ...and once its call is over, unknown_check_after from now.
+  news.ends_flight = true;
+  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news,
+                    policy, kNow);
+  EXPECT_EQ(plan.next_check, kNow + absl::Seconds(10));
+
+  // Final: off the list.
+  plan =
+      PlanReport(Stored{Record(kPending)},
+                 ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK), policy, kNow);
+  EXPECT_FALSE(plan.next_check.has_value());
+  EXPECT_EQ(policy.FirstCheck(kNow), kNow + absl::Seconds(10));
+}
+
+TEST(TransitionTest, TheSamePlanForTheSameInput) {
+  Report report = ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK);
+  const Plan a = PlanReport(Stored{Record(kPending)}, report, {}, kNow);
+  const Plan b = PlanReport(Stored{Record(kPending)}, report, {}, kNow);
+  EXPECT_EQ(a.next.SerializeAsString(), b.next.SerializeAsString());
+  EXPECT_EQ(a.event->SerializeAsString(), b.event->SerializeAsString());
+}
+
+TEST(RefundRuleTest, OnlyASuccessfulDebitAndNeverMoreThanIsLeft) {
+  v1::Transaction debit = Record(kSuccess);  // 1000 cents
+  EXPECT_TRUE(CheckRefundable(debit, 0, 1000).ok());
+  EXPECT_TRUE(CheckRefundable(debit, 600, 400).ok());
+  const absl::Status over = CheckRefundable(debit, 600, 401);
+  EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(over.message(),
+            "amount_minor: 401 exceeds what is left of the original payment "
+            "(400 cents, counting pending refunds)");
+  for (TransactionStatus status : {kUnknown, kPending, kCancelled, kError}) {
+    const absl::Status s = CheckRefundable(Record(status), 0, 1);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(
+        absl::StartsWith(s.message(), "original_merchant_transaction_id"));
+  }
+  EXPECT_FALSE(
+      CheckRefundable(Record(kSuccess, v1::TRANSACTION_TYPE_PAYOUT), 0, 1)
+          .ok());
+}
+
+TEST(CursorTest, CursorsOrderAsNumbersAndRejectGarbage) {
+  EXPECT_TRUE(CursorBefore("9-0", "10-0")) << "not as text";
+  EXPECT_TRUE(CursorBefore("10-2", "10-10"));
+  EXPECT_FALSE(CursorBefore("10-0", "10-0"));
+  EXPECT_EQ(ParseCursor("1795871802197-3"), (Cursor{1795871802197, 3}));
+  for (const char* bad : {"", "12", "-", "a-1", "1-b", "1-2-3"}) {
+    EXPECT_FALSE(ParseCursor(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace flikpay::core
