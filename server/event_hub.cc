@@ -16,30 +16,47 @@ void EventHub::Start() {
 void EventHub::Shutdown() {
   stopping_ = true;
   if (reader_.joinable()) reader_.join();
-  absl::MutexLock lock(&mutex_);
-  for (EventSink* sink : sinks_) sink->Abort("the server is shutting down");
+  AbortAll("the server is shutting down");
 }
 
-void EventHub::Register(EventSink* sink) {
-  absl::MutexLock lock(&mutex_);
-  if (stopping_) {
-    sink->Abort("the server is shutting down");
-    return;
+void EventHub::Register(std::shared_ptr<EventSink> sink) {
+  {
+    absl::MutexLock lock(&mutex_);
+    if (!stopping_) {
+      sinks_.push_back(std::move(sink));
+      return;
+    }
   }
-  sinks_.insert(sink);
+  sink->Abort("the server is shutting down");
 }
 
-void EventHub::Unregister(EventSink* sink) {
+void EventHub::Unregister(const EventSink* sink) {
   absl::MutexLock lock(&mutex_);
-  sinks_.erase(sink);
+  std::erase_if(sinks_, [sink](const std::shared_ptr<EventSink>& registered) {
+    return registered.get() == sink;
+  });
+}
+
+std::vector<std::shared_ptr<EventSink>> EventHub::Sinks() {
+  absl::MutexLock lock(&mutex_);
+  return sinks_;
+}
+
+void EventHub::AbortAll(const std::string& why) {
+  std::vector<std::shared_ptr<EventSink>> aborted;
+  {
+    absl::MutexLock lock(&mutex_);
+    aborted.swap(sinks_);
+  }
+  for (const std::shared_ptr<EventSink>& sink : aborted) sink->Abort(why);
 }
 
 void EventHub::ReadLoop() {
   std::string cursor;
   while (!stopping_) {
     if (cursor.empty()) {
-      // Start from the newest event: sinks replay anything older from the store
-      // themselves.
+      // Start from the newest event: sinks replay anything older from the
+      // store themselves.
       absl::StatusOr<std::string> latest = store_.LatestCursor();
       if (!latest.ok()) {
         absl::SleepFor(absl::Milliseconds(200));
@@ -53,18 +70,16 @@ void EventHub::ReadLoop() {
       ++metrics_.store_unavailable;
       // Subscribers cannot be fed: end them so they resume elsewhere (or here,
       // later) from their last cursor rather than wait silently.
-      absl::MutexLock lock(&mutex_);
-      for (EventSink* sink : sinks_)
-        sink->Abort("the event store is unavailable");
-      sinks_.clear();
+      AbortAll("the event store is unavailable");
       absl::SleepFor(absl::Milliseconds(200));
       continue;
     }
-    absl::MutexLock lock(&mutex_);
+    if (events->empty()) continue;
+    const std::vector<std::shared_ptr<EventSink>> sinks = Sinks();
     for (const v1::StatusEvent& event : *events) {
-      for (EventSink* sink : sinks_) sink->Offer(event);
-      cursor = event.cursor();
+      for (const std::shared_ptr<EventSink>& sink : sinks) sink->Offer(event);
     }
+    cursor = events->back().cursor();
   }
 }
 

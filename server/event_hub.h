@@ -2,9 +2,10 @@
 #define FLIKPAY_SERVER_EVENT_HUB_H_
 
 #include <atomic>
-#include <set>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -27,7 +28,8 @@ class EventSink {
 
 // One reader per replica follows the store's event stream (which every replica
 // appends to) and hands each event to every registered sink. Sinks filter and
-// buffer on their own.
+// buffer on their own. The hub calls sinks without holding its lock (on a
+// copy of the list), so a sink may outlive its Unregister by one call.
 class EventHub {
  public:
   EventHub(store::Store& store, Metrics& metrics);
@@ -37,9 +39,8 @@ class EventHub {
   // Ends every sink with Abort("shutting down") and stops reading.
   void Shutdown();
 
-  void Register(EventSink* sink);
-  // After this returns the hub never touches `sink` again.
-  void Unregister(EventSink* sink);
+  void Register(std::shared_ptr<EventSink> sink);
+  void Unregister(const EventSink* sink);
 
  private:
   void ReadLoop();
@@ -47,7 +48,12 @@ class EventHub {
   store::Store& store_;
   Metrics& metrics_;
   absl::Mutex mutex_;
-  std::set<EventSink*> sinks_ ABSL_GUARDED_BY(mutex_);
+  // The sinks to offer events to, taken under the lock and called without it.
+  std::vector<std::shared_ptr<EventSink>> Sinks();
+  // Takes every sink off the list and aborts each with `why`.
+  void AbortAll(const std::string& why);
+
+  std::vector<std::shared_ptr<EventSink>> sinks_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;
 };
