@@ -57,9 +57,10 @@ void InstallCallbackRoutes(HttpListener& listener, PaymentService& service) {
         for (const auto& [name, value] : request.headers) {
           callback.headers[absl::AsciiStrToLower(name)] = value;
         }
-        PaymentService::HttpAnswer answer = service.HandleCallback(callback);
-        response.status = answer.status;
-        response.set_content(answer.body, "text/plain");
+        const absl::Status handled = service.HandleCallback(callback);
+        response.status = CallbackHttpStatus(handled);
+        response.set_content(
+            handled.ok() ? "OK" : std::string(handled.message()), "text/plain");
       });
 }
 

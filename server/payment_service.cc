@@ -180,6 +180,18 @@ v1::TransactionStatus StatusOfReport(const gateway::StatusReport& report) {
   return v1::TRANSACTION_STATUS_PENDING;
 }
 
+GatewayNews NewsOfReport(const gateway::StatusReport& report,
+                         v1::EventSource source) {
+  GatewayNews news;
+  news.status = StatusOfReport(report);
+  news.source = source;
+  news.uuid = report.uuid;
+  news.purchase_id = report.purchase_id;
+  news.adapter_reference_id = report.adapter_reference_id;
+  if (!report.errors.empty()) news.error = report.errors[0];
+  return news;
+}
+
 }  // namespace
 
 PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store,
@@ -556,19 +568,10 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(
                      report.status().message(), ")"));
   }
   if (!report->found) return transaction;
-  store::Report update;
-  update.status = StatusOfReport(*report);
-  update.source = v1::EVENT_SOURCE_RECONCILER;
-  update.fill = [&report](v1::Transaction& t) {
-    if (t.gateway_uuid().empty()) t.set_gateway_uuid(report->uuid);
-    if (t.purchase_id().empty()) t.set_purchase_id(report->purchase_id);
-    if (!report->errors.empty() && !t.has_error())
-      SetError(t, report->errors[0]);
-  };
   absl::StatusOr<store::ApplyResult> applied =
-      store_.Apply(transaction.merchant_transaction_id(), update);
+      ApplyNews(transaction.merchant_transaction_id(),
+                NewsOfReport(*report, v1::EVENT_SOURCE_RECONCILER));
   if (!applied.ok()) return applied.status();
-  if (applied->status_changed) ++metrics_.status_changes;
   return applied->transaction;
 }
 
@@ -586,9 +589,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
       gateway_.StatusByMerchantTransactionId(*connector,
                                              merchant_transaction_id, deadline);
   if (!report.ok()) return report.status();
-  store::Report update;
-  update.source = v1::EVENT_SOURCE_RECONCILER;
-  update.ends_flight = true;
+  GatewayNews news = NewsOfReport(*report, v1::EVENT_SOURCE_RECONCILER);
+  news.ends_flight = true;
   if (!report->found) {
     const absl::Time created =
         absl::FromUnixSeconds(transaction->created_at().seconds());
@@ -598,96 +600,118 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
     }
     // Bankart has never heard of it: the request never arrived, nothing was
     // created. Only now may the caller try again, under a new id.
-    update.status = v1::TRANSACTION_STATUS_ERROR;
-    update.fill = [](v1::Transaction& t) {
-      t.mutable_error()->set_code(8001);
-      t.mutable_error()->set_message(
-          "the gateway has no such transaction: the request never reached it "
-          "and nothing "
-          "was created; retry under a new merchant_transaction_id");
-    };
-  } else {
-    update.status = StatusOfReport(*report);
-    update.fill = [&report](v1::Transaction& t) {
-      if (t.gateway_uuid().empty()) t.set_gateway_uuid(report->uuid);
-      if (t.purchase_id().empty()) t.set_purchase_id(report->purchase_id);
-      if (t.adapter_reference_id().empty()) {
-        t.set_adapter_reference_id(report->adapter_reference_id);
-      }
-      if (!report->errors.empty() && !t.has_error())
-        SetError(t, report->errors[0]);
-    };
+    news.status = v1::TRANSACTION_STATUS_ERROR;
+    news.error = gateway::GatewayError{
+        8001,
+        "the gateway has no such transaction: the request never reached it "
+        "and nothing was created; retry under a new merchant_transaction_id",
+        "", ""};
   }
   absl::StatusOr<store::ApplyResult> applied =
-      store_.Apply(merchant_transaction_id, update);
+      ApplyNews(merchant_transaction_id, news);
   if (!applied.ok()) return applied.status();
-  if (applied->status_changed) {
-    ++metrics_.status_changes;
-    ++metrics_.reconciler_resolved;
-  }
+  if (applied->status_changed) ++metrics_.reconciler_resolved;
   return applied->transaction;
 }
 
-PaymentService::HttpAnswer PaymentService::HandleCallback(
+absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(
+    const std::string& id, const GatewayNews& news) {
+  store::Report report;
+  report.status = news.status;
+  report.source = news.source;
+  report.ends_flight = news.ends_flight;
+  report.fill = [&news](v1::Transaction& t) {
+    if (t.gateway_uuid().empty()) t.set_gateway_uuid(news.uuid);
+    if (t.purchase_id().empty()) t.set_purchase_id(news.purchase_id);
+    if (t.adapter_reference_id().empty()) {
+      t.set_adapter_reference_id(news.adapter_reference_id);
+    }
+    // The error explains how the transaction ended; a final one keeps its own.
+    if (news.error.has_value() && !t.has_error() &&
+        !core::IsFinal(t.status())) {
+      SetError(t, *news.error);
+    }
+  };
+  absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
+  if (!applied.ok()) {
+    if (absl::IsUnavailable(applied.status())) ++metrics_.store_unavailable;
+    return applied;
+  }
+  if (applied->status_changed) ++metrics_.status_changes;
+  if (applied->anomaly) {
+    ++metrics_.status_anomalies;
+    LogWarning(
+        "anomaly: %s says %s for %s, which is already %s; kept in history "
+        "only",
+        v1::EventSource_Name(news.source),
+        v1::TransactionStatus_Name(news.status), id,
+        v1::TransactionStatus_Name(applied->transaction.status()));
+  }
+  return applied;
+}
+
+absl::Status PaymentService::HandleCallback(
     const gateway::InboundCallback& callback) {
   absl::StatusOr<gateway::CallbackEvent> event =
       gateway_.VerifyCallback(callback);
   if (!event.ok()) {
     ++metrics_.callbacks_rejected;
-    if (absl::IsUnauthenticated(event.status()))
-      return {401, "invalid signature"};
-    return {400, std::string(event.status().message())};
+    if (absl::IsUnauthenticated(event.status())) {
+      return absl::UnauthenticatedError("invalid signature");
+    }
+    return absl::InvalidArgumentError(event.status().message());
   }
-  auto unavailable = [this] {
-    ++metrics_.store_unavailable;
-    return HttpAnswer{503, "storage unavailable, retry later"};
-  };
+  const absl::Status retry_later =
+      absl::UnavailableError("storage unavailable, retry later");
   std::string id = event->merchant_transaction_id;
   if (id.empty()) {
     absl::StatusOr<std::string> found = store_.FindByGatewayUuid(event->uuid);
     if (found.ok()) {
       id = *found;
     } else if (!absl::IsNotFound(found.status())) {
-      return unavailable();
+      ++metrics_.store_unavailable;
+      return retry_later;
     }
   }
-  store::Report report;
-  report.status = StatusOfCallback(*event);
-  report.source = v1::EVENT_SOURCE_CALLBACK;
-  report.fill = [&event](v1::Transaction& t) {
-    if (t.gateway_uuid().empty()) t.set_gateway_uuid(event->uuid);
-    if (t.purchase_id().empty()) t.set_purchase_id(event->purchase_id);
-    if (t.adapter_reference_id().empty()) {
-      t.set_adapter_reference_id(event->adapter_reference_id);
-    }
-    if (event->result == gateway::CallbackEvent::Result::kError &&
-        !event->errors.empty() && !core::IsFinal(t.status())) {
-      SetError(t, event->errors[0]);
-    }
-  };
+  GatewayNews news;
+  news.status = StatusOfCallback(*event);
+  news.source = v1::EVENT_SOURCE_CALLBACK;
+  news.uuid = event->uuid;
+  news.purchase_id = event->purchase_id;
+  news.adapter_reference_id = event->adapter_reference_id;
+  if (event->result == gateway::CallbackEvent::Result::kError &&
+      !event->errors.empty()) {
+    news.error = event->errors[0];
+  }
   absl::StatusOr<store::ApplyResult> applied =
       id.empty() || event->type == gateway::TransactionType::kOther
           ? absl::NotFoundError("not a transaction flikpay started")
-          : store_.Apply(id, report);
+          : ApplyNews(id, news);
   if (absl::IsNotFound(applied.status())) {
-    if (!store_.RecordUnmatchedCallback(callback.body).ok())
-      return unavailable();
+    if (!store_.RecordUnmatchedCallback(callback.body).ok()) {
+      ++metrics_.store_unavailable;
+      return retry_later;
+    }
     ++metrics_.callbacks_unmatched;
-    return {200, "OK"};
+    return absl::OkStatus();
   }
-  if (!applied.ok()) return unavailable();
+  if (!applied.ok()) return retry_later;
   ++metrics_.callbacks_accepted;
-  if (applied->status_changed) ++metrics_.status_changes;
   if (!applied->status_changed) ++metrics_.callbacks_duplicate;
-  if (applied->anomaly) {
-    ++metrics_.status_anomalies;
-    LogWarning(
-        "anomaly: callback says %s for %s, which is already %s; kept in "
-        "history only",
-        v1::TransactionStatus_Name(report.status), id,
-        v1::TransactionStatus_Name(applied->transaction.status()));
+  return absl::OkStatus();
+}
+
+int CallbackHttpStatus(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    default:
+      return 503;
   }
-  return {200, "OK"};
 }
 
 }  // namespace flikpay::server

@@ -1,6 +1,7 @@
 #ifndef FLIKPAY_SERVER_PAYMENT_SERVICE_H_
 #define FLIKPAY_SERVER_PAYMENT_SERVICE_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,6 +21,21 @@ struct ServiceConfig {
   // Kept back from the caller's deadline to store the gateway's answer before
   // answering.
   absl::Duration store_margin = absl::Milliseconds(250);
+};
+
+// What the gateway said of a transaction, by callback, status query or
+// reconciliation: PaymentService::ApplyNews is the one path by which such news
+// reaches the store.
+struct GatewayNews {
+  v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
+  v1::EventSource source = v1::EVENT_SOURCE_UNSPECIFIED;
+  std::string uuid;
+  std::string purchase_id;
+  std::string adapter_reference_id;
+  std::optional<gateway::GatewayError> error;
+  // The reconciler settles a claim whose call is over (or lapsed); a callback
+  // may overtake the call that is still recording its answer.
+  bool ends_flight = false;
 };
 
 // What flikpay does, without any transport: plain blocking methods, called from
@@ -47,14 +63,12 @@ class PaymentService {
       const std::string& merchant_transaction_id, absl::Time deadline,
       absl::Duration not_found_grace);
 
-  struct HttpAnswer {
-    int status = 200;
-    std::string body;
-  };
-  // A gateway callback as received: 401 for a bad or stale signature, 400 for a
-  // malformed body (nothing stored in either case), 503 when Redis is down
-  // (Bankart retries), 200 "OK" once the change is stored.
-  HttpAnswer HandleCallback(const gateway::InboundCallback& callback);
+  // A gateway callback as received. UNAUTHENTICATED for a bad or stale
+  // signature, INVALID_ARGUMENT for a malformed body (nothing stored in either
+  // case), UNAVAILABLE when the change could not be stored (Bankart retries);
+  // OK once it is stored, or kept as unmatched. CallbackHttpStatus maps these
+  // to what Bankart is answered.
+  absl::Status HandleCallback(const gateway::InboundCallback& callback);
 
  private:
   // Claims the id; answers the stored transaction, ALREADY_EXISTS or ABORTED
@@ -69,6 +83,8 @@ class PaymentService {
       absl::Time deadline);
   absl::StatusOr<v1::Transaction> Refresh(const v1::Transaction& transaction,
                                           absl::Time deadline);
+  absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id,
+                                               const GatewayNews& news);
   absl::StatusOr<gateway::Connector> ConnectorOf(
       const v1::Transaction& transaction);
   std::string CallbackUrl(gateway::Connector connector) const;
@@ -78,6 +94,10 @@ class PaymentService {
   Metrics& metrics_;
   ServiceConfig config_;
 };
+
+// The HTTP answer to a callback for HandleCallback's status: 200 (body "OK"),
+// 401, 400, or 503 for anything that should make Bankart retry.
+int CallbackHttpStatus(const absl::Status& status);
 
 // The text Bankart asks merchants to show a payer whose alias does not exist
 // (error 2007).

@@ -88,7 +88,7 @@ class PaymentServiceTest : public ::testing::Test {
     ASSERT_TRUE(service_.CreateRtp(Rtp(id, amount), Soon()).ok());
     gateway_.AnswerCallbacks(
         CallbackFor(id, gateway::CallbackEvent::Result::kOk));
-    ASSERT_EQ(service_.HandleCallback({}).status, 200);
+    ASSERT_TRUE(service_.HandleCallback({}).ok());
     ASSERT_EQ(store_.Get(id)->status(), v1::TRANSACTION_STATUS_SUCCESS);
   }
 
@@ -251,7 +251,7 @@ TEST_F(PaymentServiceTest,
       CallbackFor("refund-2", gateway::CallbackEvent::Result::kOk);
   refunded.type = gateway::TransactionType::kRefund;
   gateway_.AnswerCallbacks(refunded);
-  EXPECT_EQ(service_.HandleCallback({}).status, 200);
+  EXPECT_TRUE(service_.HandleCallback({}).ok());
   EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 200);
   EXPECT_EQ(store_.Reserved("order-1"), 200);
 }
@@ -274,9 +274,9 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
   ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
 
   gateway_.AnswerCallbacks(absl::UnauthenticatedError("bad signature"));
-  EXPECT_EQ(service_.HandleCallback({}).status, 401);
+  EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback({})), 401);
   gateway_.AnswerCallbacks(absl::InvalidArgumentError("not a callback"));
-  EXPECT_EQ(service_.HandleCallback({}).status, 400);
+  EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback({})), 400);
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_PENDING);
 
   // Bankart's 2002 is the payer declining: CANCELLED, not ERROR.
@@ -284,21 +284,19 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
       CallbackFor("order-1", gateway::CallbackEvent::Result::kError);
   declined.errors.push_back({2002, "cancelled by payer", "", ""});
   gateway_.AnswerCallbacks(declined);
-  PaymentService::HttpAnswer answer = service_.HandleCallback({});
-  EXPECT_EQ(answer.status, 200);
-  EXPECT_EQ(answer.body, "OK");
+  EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback({})), 200);
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(store_.Get("order-1")->error().code(), 2002);
 
   // The same again: acknowledged, nothing new.
-  EXPECT_EQ(service_.HandleCallback({}).status, 200);
+  EXPECT_TRUE(service_.HandleCallback({}).ok());
   EXPECT_EQ(metrics_.callbacks_duplicate, 1);
   EXPECT_EQ(store_.ReadEvents("", 10)->size(), 2u);  // PENDING, CANCELLED
 
   // A contradicting final status: kept in the history only.
   gateway_.AnswerCallbacks(
       CallbackFor("order-1", gateway::CallbackEvent::Result::kOk));
-  EXPECT_EQ(service_.HandleCallback({}).status, 200);
+  EXPECT_TRUE(service_.HandleCallback({}).ok());
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(metrics_.status_anomalies, 1);
 }
@@ -308,12 +306,12 @@ TEST_F(PaymentServiceTest, UnmatchedCallbacksAreKeptAndStoreOutagesRetried) {
       CallbackFor("nobody-knows", gateway::CallbackEvent::Result::kOk));
   gateway::InboundCallback callback;
   callback.body = "{\"merchantTransactionId\":\"nobody-knows\"}";
-  EXPECT_EQ(service_.HandleCallback(callback).status, 200);
+  EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback(callback)), 200);
   EXPECT_EQ(store_.UnmatchedCallbacks(),
             std::vector<std::string>{callback.body});
 
   store_.SetUnavailable(true);
-  EXPECT_EQ(service_.HandleCallback(callback).status, 503)
+  EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback(callback)), 503)
       << "Bankart retries what flikpay could not store";
 }
 
@@ -332,6 +330,35 @@ TEST_F(PaymentServiceTest, TheReconcilerSettlesUnknownOutcomes) {
   EXPECT_EQ(settled->status(), v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(settled->gateway_uuid(), "uuid-9");
   EXPECT_EQ(settled->history().rbegin()->source(), v1::EVENT_SOURCE_RECONCILER);
+}
+
+TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  gateway::StatusReport cancelled;
+  cancelled.found = true;
+  cancelled.status = gateway::StatusReport::Status::kCancelled;
+  cancelled.errors.push_back({2002, "cancelled by payer", "", ""});
+  gateway_.AnswerStatus(cancelled);
+  v1::GetStatusRequest request;
+  request.set_gateway_uuid("uuid-1");
+  request.set_refresh(true);
+  absl::StatusOr<v1::Transaction> refreshed =
+      service_.GetStatus(request, Soon());
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_EQ(refreshed->status(), v1::TRANSACTION_STATUS_CANCELLED);
+  EXPECT_EQ(refreshed->error().code(), 2002);
+  EXPECT_EQ(gateway_.status_queries(), 1);
+
+  gateway_.AnswerStatus(absl::DeadlineExceededError("no answer"));
+  request.set_merchant_transaction_id("order-1");
+  EXPECT_EQ(service_.GetStatus(request, Soon()).status().code(),
+            absl::StatusCode::kUnavailable);
+  request.set_refresh(false);
+  EXPECT_EQ(service_.GetStatus(request, Soon())->status(),
+            v1::TRANSACTION_STATUS_CANCELLED)
+      << "a plain read never asks the gateway";
+  EXPECT_EQ(gateway_.status_queries(), 2);
 }
 
 TEST_F(PaymentServiceTest, NotFoundAtBankartIsErrorOnlyAfterTheGrace) {
