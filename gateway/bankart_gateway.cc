@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/request_rules.h"
 #include "gateway/alias.h"
 #include "gateway/callback_parser.h"
 #include "gateway/money.h"
@@ -23,35 +24,21 @@ using Json = nlohmann::json;
 // Bankart signs the Content-Type exactly as sent, so it is one constant, sent
 // on GET too.
 constexpr char kContentType[] = "application/json; charset=utf-8";
-constexpr size_t kMaxMerchantTransactionId = 50;
-constexpr size_t kMaxDescription = 255;
-constexpr size_t kMaxMerchantMetadata = 255;
-
-absl::Status InvalidField(absl::string_view field, absl::string_view rule) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
-}
-
+// The adapter re-checks what the service checked (core/request_rules.h), so a
+// request from any other caller cannot reach Bankart malformed either.
 absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id,
                                    int64_t amount_minor,
                                    absl::string_view currency,
                                    absl::string_view description,
                                    absl::string_view callback_url) {
-  if (merchant_transaction_id.empty()) {
-    return InvalidField("merchant_transaction_id", "is required");
+  if (absl::Status s = rules::MoneyMovement(
+          merchant_transaction_id, amount_minor, currency, description);
+      !s.ok()) {
+    return s;
   }
-  if (merchant_transaction_id.size() > kMaxMerchantTransactionId) {
-    return InvalidField("merchant_transaction_id",
-                        "must be at most 50 characters");
-  }
-  if (amount_minor <= 0)
-    return InvalidField("amount_minor", "must be greater than 0");
-  if (currency != "EUR")
-    return InvalidField("currency", "Flik supports only EUR");
-  if (description.size() > kMaxDescription) {
-    return InvalidField("description", "must be at most 255 characters");
-  }
-  if (callback_url.empty()) return InvalidField("callback_url", "is required");
-  return absl::OkStatus();
+  if (callback_url.empty())
+    return rules::Invalid("callback_url", "is required");
+  return rules::Url("callback_url", callback_url);
 }
 
 void SetIfNotEmpty(Json& object, const char* key, const std::string& value) {
@@ -262,31 +249,29 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
       !status.ok()) {
     return status;
   }
-  if (request.merchant_metadata.size() > kMaxMerchantMetadata) {
-    return InvalidField("merchant_metadata", "must be at most 255 characters");
+  for (const absl::Status& s :
+       {rules::MaxLength("merchant_metadata", request.merchant_metadata,
+                         rules::kMaxMerchantMetadata),
+        rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id,
+                         rules::kMaxMerchantTerminalId),
+        rules::MaxLength("merchant_mid", request.merchant_mid,
+                         rules::kMaxMerchantMid),
+        rules::MaxLength("ultimate_creditor_name",
+                         request.ultimate_creditor_name,
+                         rules::kMaxUltimateCreditorName),
+        rules::AliasPresence(request.kind == RtpKind::kEcommerce,
+                             !request.alias.empty()),
+        rules::PurposeCode(request.purpose_code, request.structured_reference),
+        rules::Url("success_url", request.success_url),
+        rules::Url("cancel_url", request.cancel_url),
+        rules::Url("error_url", request.error_url)}) {
+    if (!s.ok()) return s;
   }
   Json extra = Json::object();
   if (!request.alias.empty()) {
     absl::StatusOr<Alias> alias = NormalizeAlias(request.alias);
-    if (!alias.ok()) return InvalidField("alias", alias.status().message());
+    if (!alias.ok()) return rules::Invalid("alias", alias.status().message());
     extra["alias"] = alias->value;
-  } else if (request.kind != RtpKind::kEcommerce) {
-    return InvalidField(
-        "alias", "is required for In-Person and Out-of-Band requests to pay");
-  }
-  if (!request.purpose_code.empty()) {
-    const bool four_letters =
-        request.purpose_code.size() == 4 &&
-        std::all_of(request.purpose_code.begin(), request.purpose_code.end(),
-                    [](char c) { return c >= 'A' && c <= 'Z'; });
-    if (!four_letters) {
-      return InvalidField("purpose_code",
-                          "must be 4 capital letters, e.g. WEBI");
-    }
-    if (!request.structured_reference) {
-      return InvalidField("purpose_code",
-                          "is only sent with a structured reference");
-    }
   }
   if (request.structured_reference) {
     extra["referenceType"] = "structured";
@@ -303,7 +288,7 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
   Json body = {
       {"merchantTransactionId", request.merchant_transaction_id},
       {"amount", FormatAmount(request.amount_minor)},
-      {"currency", request.currency},
+      {"currency", "EUR"},  // the only one Flik knows (rules::Currency)
       {"callbackUrl", request.callback_url},
       {"language", "sl"},
   };
@@ -327,14 +312,14 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Refund(
     return status;
   }
   if (request.reference_uuid.empty()) {
-    return InvalidField("reference_uuid",
-                        "the original payment's gateway uuid is required");
+    return rules::Invalid("reference_uuid",
+                          "the original payment's gateway uuid is required");
   }
   Json body = {
       {"merchantTransactionId", request.merchant_transaction_id},
       {"referenceUuid", request.reference_uuid},
       {"amount", FormatAmount(request.amount_minor)},
-      {"currency", request.currency},
+      {"currency", "EUR"},  // the only one Flik knows (rules::Currency)
       {"callbackUrl", request.callback_url},
   };
   SetIfNotEmpty(body, "description", request.description);
@@ -350,11 +335,11 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Payout(
     return status;
   }
   absl::StatusOr<Alias> alias = NormalizeAlias(request.alias);
-  if (!alias.ok()) return InvalidField("alias", alias.status().message());
+  if (!alias.ok()) return rules::Invalid("alias", alias.status().message());
   Json body = {
       {"merchantTransactionId", request.merchant_transaction_id},
       {"amount", FormatAmount(request.amount_minor)},
-      {"currency", request.currency},
+      {"currency", "EUR"},  // the only one Flik knows (rules::Currency)
       {"callbackUrl", request.callback_url},
       {"extraData", {{"alias", alias->value}}},
   };

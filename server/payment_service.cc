@@ -1,17 +1,19 @@
 #include "server/payment_service.h"
 
 #include <arpa/inet.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/request_rules.h"
 #include "core/state_machine.h"
 #include "gateway/alias.h"
-#include "gateway/signing.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
@@ -43,58 +45,7 @@ void LogWarning(const absl::FormatSpec<Args...>& format, const Args&... args) {
                 absl::StrFormat(format, args...));
 }
 
-absl::Status Invalid(absl::string_view field, absl::string_view rule) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
-}
-
-absl::Status CheckId(absl::string_view field, const std::string& id) {
-  if (id.empty()) return Invalid(field, "is required");
-  if (id.size() > 50) return Invalid(field, "must be at most 50 characters");
-  const bool allowed = std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-           c == '_' || c == '.';
-  });
-  if (!allowed)
-    return Invalid(field, "may contain only letters, digits, '-', '_' and '.'");
-  return absl::OkStatus();
-}
-
-absl::Status CheckMoney(int64_t amount_minor, const std::string& currency) {
-  if (amount_minor <= 0)
-    return Invalid("amount_minor", "must be greater than 0 (euro cents)");
-  if (!currency.empty() && currency != "EUR") {
-    return Invalid("currency", "Flik supports only EUR (or leave it empty)");
-  }
-  return absl::OkStatus();
-}
-
-// The checks every money-moving request starts with.
-absl::Status CheckIdAndMoney(const std::string& id, int64_t amount_minor,
-                             const std::string& currency) {
-  if (absl::Status s = CheckId("merchant_transaction_id", id); !s.ok())
-    return s;
-  return CheckMoney(amount_minor, currency);
-}
-
-absl::Status CheckLength(absl::string_view field, const std::string& value,
-                         size_t max) {
-  if (value.size() > max)
-    return Invalid(field, absl::StrCat("must be at most ", max, " characters"));
-  return absl::OkStatus();
-}
-
-absl::Status CheckUrl(absl::string_view field, const std::string& url) {
-  if (url.empty()) return absl::OkStatus();
-  if (url.size() > 2000 ||
-      !(absl::StartsWith(url, "https://") ||
-        absl::StartsWith(url, "http://")) ||
-      url.find_first_of(" \t\r\n\"<>") != std::string::npos) {
-    return Invalid(
-        field,
-        "must be an http(s) URL without spaces, at most 2000 characters");
-  }
-  return absl::OkStatus();
-}
+using rules::Invalid;
 
 absl::StatusOr<std::string> NormalizedAlias(const std::string& alias) {
   absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
@@ -110,7 +61,13 @@ std::string Fingerprint(const google::protobuf::Message& normalized_request) {
   coded.SetSerializationDeterministic(true);
   normalized_request.SerializeToCodedStream(&coded);
   coded.Trim();
-  return gateway::HexDigest(gateway::BodyHash::kSha512, bytes);
+  // SHA-512 in hex, as stored since the first release: changing it would make
+  // every stored claim look like a different request.
+  unsigned char digest[SHA512_DIGEST_LENGTH];
+  SHA512(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+         digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 v1::Transaction NewRecord(const std::string& id, v1::TransactionType type,
@@ -235,9 +192,9 @@ absl::StatusOr<bool> PaymentService::Claim(
 
 absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
     const v1::CreateRtpRequest& request, absl::Time deadline) {
-  if (absl::Status s =
-          CheckIdAndMoney(request.merchant_transaction_id(),
-                          request.amount_minor(), request.currency());
+  if (absl::Status s = rules::MoneyMovement(
+          request.merchant_transaction_id(), request.amount_minor(),
+          request.currency(), request.description());
       !s.ok()) {
     return s;
   }
@@ -249,39 +206,32 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
   }
   v1::CreateRtpRequest normalized = request;
   normalized.set_currency("EUR");
+  if (absl::Status s = rules::AliasPresence(
+          request.kind() == v1::RTP_KIND_ECOMMERCE, !request.alias().empty());
+      !s.ok()) {
+    return s;
+  }
   if (!request.alias().empty()) {
     absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());
     if (!alias.ok()) return alias.status();
     normalized.set_alias(*alias);
-  } else if (request.kind() != v1::RTP_KIND_ECOMMERCE) {
-    return Invalid("alias",
-                   "is required for In-Person and Out-of-Band requests to pay");
   }
-  for (const auto& [field, value, max] :
-       {std::tuple<const char*, const std::string&, size_t>{
-            "description", request.description(), 255},
-        {"merchant_metadata", request.merchant_metadata(), 255},
-        {"merchant_terminal_id", request.merchant_terminal_id(), 100},
-        {"merchant_mid", request.merchant_mid(), 100},
-        {"ultimate_creditor_name", request.ultimate_creditor_name(), 140}}) {
-    if (absl::Status s = CheckLength(field, value, max); !s.ok()) return s;
-  }
-  if (!request.purpose_code().empty()) {
-    const std::string& code = request.purpose_code();
-    if (code.size() != 4 || !std::all_of(code.begin(), code.end(), [](char c) {
-          return c >= 'A' && c <= 'Z';
-        })) {
-      return Invalid("purpose_code", "must be 4 capital letters, e.g. WEBI");
-    }
-    if (!request.structured_reference()) {
-      return Invalid("purpose_code", "needs structured_reference");
-    }
-  }
-  for (const auto& [field, url] : {std::pair<const char*, const std::string&>{
-                                       "success_url", request.success_url()},
-                                   {"cancel_url", request.cancel_url()},
-                                   {"error_url", request.error_url()}}) {
-    if (absl::Status s = CheckUrl(field, url); !s.ok()) return s;
+  for (const absl::Status& s :
+       {rules::MaxLength("merchant_metadata", request.merchant_metadata(),
+                         rules::kMaxMerchantMetadata),
+        rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id(),
+                         rules::kMaxMerchantTerminalId),
+        rules::MaxLength("merchant_mid", request.merchant_mid(),
+                         rules::kMaxMerchantMid),
+        rules::MaxLength("ultimate_creditor_name",
+                         request.ultimate_creditor_name(),
+                         rules::kMaxUltimateCreditorName),
+        rules::PurposeCode(request.purpose_code(),
+                           request.structured_reference()),
+        rules::Url("success_url", request.success_url()),
+        rules::Url("cancel_url", request.cancel_url()),
+        rules::Url("error_url", request.error_url())}) {
+    if (!s.ok()) return s;
   }
   if (!request.payer_ip().empty()) {
     unsigned char buffer[16];
@@ -327,8 +277,9 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
 
 absl::StatusOr<v1::Transaction> PaymentService::Refund(
     const v1::RefundRequest& request, absl::Time deadline) {
-  if (absl::Status s = CheckId("original_merchant_transaction_id",
-                               request.original_merchant_transaction_id());
+  if (absl::Status s = rules::MerchantTransactionId(
+          "original_merchant_transaction_id",
+          request.original_merchant_transaction_id());
       !s.ok()) {
     return s;
   }
@@ -337,15 +288,12 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
     return Invalid("merchant_transaction_id",
                    "must differ from the original's");
   }
-  if (absl::Status s =
-          CheckIdAndMoney(request.merchant_transaction_id(),
-                          request.amount_minor(), request.currency());
+  if (absl::Status s = rules::MoneyMovement(
+          request.merchant_transaction_id(), request.amount_minor(),
+          request.currency(), request.description());
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckLength("description", request.description(), 255);
-      !s.ok())
-    return s;
 
   absl::StatusOr<v1::Transaction> original =
       store_.Get(request.original_merchant_transaction_id());
@@ -389,19 +337,17 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
 
 absl::StatusOr<v1::Transaction> PaymentService::Payout(
     const v1::PayoutRequest& request, absl::Time deadline) {
-  if (absl::Status s =
-          CheckIdAndMoney(request.merchant_transaction_id(),
-                          request.amount_minor(), request.currency());
+  if (absl::Status s = rules::MoneyMovement(
+          request.merchant_transaction_id(), request.amount_minor(),
+          request.currency(), request.description());
       !s.ok()) {
     return s;
   }
-  if (request.alias().empty())
+  if (request.alias().empty()) {
     return Invalid("alias", "is required for a payout");
+  }
   absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());
   if (!alias.ok()) return alias.status();
-  if (absl::Status s = CheckLength("description", request.description(), 255);
-      !s.ok())
-    return s;
 
   v1::PayoutRequest normalized = request;
   normalized.set_currency("EUR");

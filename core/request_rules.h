@@ -1,0 +1,51 @@
+// The rules a request's fields must follow, in one place: the gRPC service
+// checks them for the caller, the Bankart adapter checks them again before
+// anything leaves the process, and both answer with the same message,
+// INVALID_ARGUMENT "<field>: <rule>".
+#ifndef FLIKPAY_CORE_REQUEST_RULES_H_
+#define FLIKPAY_CORE_REQUEST_RULES_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace flikpay::rules {
+
+// Bankart's limits (seed 001) and the Flik extras' (seed 000).
+inline constexpr size_t kMaxMerchantTransactionId = 50;
+inline constexpr size_t kMaxDescription = 255;
+inline constexpr size_t kMaxMerchantMetadata = 255;
+inline constexpr size_t kMaxMerchantTerminalId = 100;
+inline constexpr size_t kMaxMerchantMid = 100;
+inline constexpr size_t kMaxUltimateCreditorName = 140;
+inline constexpr size_t kMaxUrl = 2000;
+
+absl::Status Invalid(absl::string_view field, absl::string_view rule);
+
+// Required, at most 50 characters of letters, digits, '-', '_' and '.'.
+absl::Status MerchantTransactionId(absl::string_view field,
+                                   absl::string_view id);
+// Euro cents, more than 0.
+absl::Status Amount(int64_t amount_minor);
+// EUR, or empty for EUR.
+absl::Status Currency(absl::string_view currency);
+absl::Status MaxLength(absl::string_view field, absl::string_view value,
+                       size_t max);
+// Empty, or http(s) without spaces or quotes, at most 2000 characters.
+absl::Status Url(absl::string_view field, absl::string_view url);
+// Four capital letters, only with a structured reference.
+absl::Status PurposeCode(absl::string_view code, bool structured_reference);
+// The payer's alias may be left out only for E-commerce (Bankart asks the
+// payer on its page).
+absl::Status AliasPresence(bool ecommerce, bool has_alias);
+
+// The checks every money-moving request starts with.
+absl::Status MoneyMovement(absl::string_view merchant_transaction_id,
+                           int64_t amount_minor, absl::string_view currency,
+                           absl::string_view description);
+
+}  // namespace flikpay::rules
+
+#endif  // FLIKPAY_CORE_REQUEST_RULES_H_

@@ -1,0 +1,128 @@
+// Each request field is checked by one rule, and the service (for the caller)
+// and the Bankart adapter (before anything leaves the process) answer a bad
+// field with the same message.
+#include "core/request_rules.h"
+
+#include <functional>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "gateway/bankart_gateway.h"
+#include "gtest/gtest.h"
+#include "server/payment_service.h"
+#include "tests/support/fake_gateway.h"
+#include "tests/support/in_memory_store.h"
+
+namespace flikpay {
+namespace {
+
+TEST(RequestRulesTest, EachRuleNamesItsField) {
+  EXPECT_TRUE(rules::MerchantTransactionId("id", "order-1_a.B").ok());
+  EXPECT_EQ(rules::MerchantTransactionId("id", "").message(),
+            "id: is required");
+  EXPECT_EQ(rules::MerchantTransactionId("id", std::string(51, 'a')).message(),
+            "id: must be at most 50 characters");
+  EXPECT_FALSE(rules::MerchantTransactionId("id", "order/1").ok());
+  EXPECT_FALSE(rules::MerchantTransactionId("id", "order 1").ok());
+  EXPECT_TRUE(rules::Amount(1).ok());
+  EXPECT_FALSE(rules::Amount(0).ok());
+  EXPECT_FALSE(rules::Amount(-1).ok());
+  EXPECT_TRUE(rules::Currency("").ok());
+  EXPECT_TRUE(rules::Currency("EUR").ok());
+  EXPECT_FALSE(rules::Currency("eur").ok());
+  EXPECT_TRUE(rules::MaxLength("description", std::string(255, 'x'), 255).ok());
+  EXPECT_EQ(
+      rules::MaxLength("description", std::string(256, 'x'), 255).message(),
+      "description: must be at most 255 characters");
+  EXPECT_TRUE(rules::Url("success_url", "").ok());
+  EXPECT_TRUE(rules::Url("success_url", "https://shop.example/ok?a=1").ok());
+  for (const char* bad : {"ftp://x", "javascript:alert(1)", "https://a b",
+                          "https://x/\"", "shop.example"}) {
+    EXPECT_FALSE(rules::Url("success_url", bad).ok()) << bad;
+  }
+  EXPECT_TRUE(rules::PurposeCode("", false).ok());
+  EXPECT_TRUE(rules::PurposeCode("WEBI", true).ok());
+  EXPECT_EQ(rules::PurposeCode("WEBI", false).message(),
+            "purpose_code: needs structured_reference");
+  EXPECT_FALSE(rules::PurposeCode("webi", true).ok());
+  EXPECT_FALSE(rules::PurposeCode("WEB", true).ok());
+  EXPECT_TRUE(
+      rules::AliasPresence(/*ecommerce=*/true, /*has_alias=*/false).ok());
+  EXPECT_FALSE(rules::AliasPresence(false, false).ok());
+  for (const absl::Status& s :
+       {rules::MerchantTransactionId("x", ""), rules::Amount(0),
+        rules::Currency("USD"), rules::Url("x", "bad")}) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+// One bad field, as the caller sends it and as the service hands it on.
+struct BadField {
+  const char* field;
+  std::function<void(v1::CreateRtpRequest&)> in_api;
+  std::function<void(gateway::DebitRequest&)> in_adapter;
+};
+
+TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
+  gateway::BankartConfig config;
+  config.base_url = "http://127.0.0.1:9/api/v3";  // never reached
+  config.connectors[gateway::Connector::kOutOfBand] = {"key", "secret"};
+  gateway::BankartGateway adapter(config);
+  testing::FakeGateway fake;
+  testing::InMemoryStore store;
+  server::Metrics metrics;
+  server::PaymentService service(fake, store, metrics,
+                                 {"https://pay.example/callbacks/bankart"});
+
+  const std::string long_text(256, 'x');
+  const BadField cases[] = {
+      {"merchant_transaction_id",
+       [](auto& r) { r.set_merchant_transaction_id("order 1"); },
+       [](auto& r) { r.merchant_transaction_id = "order 1"; }},
+      {"amount_minor", [](auto& r) { r.set_amount_minor(0); },
+       [](auto& r) { r.amount_minor = 0; }},
+      {"currency", [](auto& r) { r.set_currency("USD"); },
+       [](auto& r) { r.currency = "USD"; }},
+      {"description", [&](auto& r) { r.set_description(long_text); },
+       [&](auto& r) { r.description = long_text; }},
+      {"merchant_metadata",
+       [&](auto& r) { r.set_merchant_metadata(long_text); },
+       [&](auto& r) { r.merchant_metadata = long_text; }},
+      {"purpose_code", [](auto& r) { r.set_purpose_code("WEBI"); },
+       [](auto& r) { r.purpose_code = "WEBI"; }},
+      {"success_url", [](auto& r) { r.set_success_url("ftp://shop"); },
+       [](auto& r) { r.success_url = "ftp://shop"; }},
+      {"alias", [](auto& r) { r.clear_alias(); },
+       [](auto& r) { r.alias.clear(); }},
+  };
+  for (const BadField& c : cases) {
+    v1::CreateRtpRequest request;
+    request.set_merchant_transaction_id("order-1");
+    request.set_amount_minor(500);
+    request.set_kind(v1::RTP_KIND_OUT_OF_BAND);
+    request.set_alias("0038670999000");
+    c.in_api(request);
+    const absl::Status from_service =
+        service.CreateRtp(request, absl::Now() + absl::Seconds(5)).status();
+
+    gateway::DebitRequest debit;
+    debit.kind = gateway::RtpKind::kOutOfBand;
+    debit.merchant_transaction_id = "order-1";
+    debit.amount_minor = 500;
+    debit.alias = "0038670999000";
+    debit.callback_url = "https://pay.example/callbacks/bankart";
+    c.in_adapter(debit);
+    const absl::Status from_adapter =
+        adapter.Debit(debit, absl::Now() + absl::Seconds(5)).status();
+
+    EXPECT_EQ(from_service.code(), absl::StatusCode::kInvalidArgument)
+        << c.field;
+    EXPECT_TRUE(absl::StartsWith(from_service.message(), c.field))
+        << from_service.message();
+    EXPECT_EQ(from_adapter, from_service) << c.field;
+  }
+  EXPECT_TRUE(fake.debits().empty());
+}
+
+}  // namespace
+}  // namespace flikpay
