@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/cursor.h"
+#include "store/record_codec.h"
 
 namespace flikpay::store {
 namespace {
@@ -255,12 +256,14 @@ namespace {
 
 absl::StatusOr<v1::Transaction> Decode(const redisReply* data,
                                        const redisReply* refunded) {
-  v1::Transaction transaction;
-  if (data == nullptr || data->type != REDIS_REPLY_STRING ||
-      !transaction.ParseFromArray(data->str, static_cast<int>(data->len))) {
+  if (data == nullptr || data->type != REDIS_REPLY_STRING) {
     return absl::DataLossError("stored transaction record is unreadable");
   }
-  transaction.set_refunded_amount_minor(ReplyInt(refunded));
+  absl::StatusOr<v1::Transaction> transaction =
+      DecodeRecord(absl::string_view(data->str, data->len));
+  if (transaction.ok()) {
+    transaction->set_refunded_amount_minor(ReplyInt(refunded));
+  }
   return transaction;
 }
 
@@ -274,7 +277,7 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
         absl::StatusOr<Reply> reply = connection.Run(
             {"EVAL", kBeginScript, "2",
              TxKey(initial.merchant_transaction_id()), WatchKey(),
-             initial.SerializeAsString(), std::string(fingerprint),
+             EncodeRecord(initial), std::string(fingerprint),
              std::to_string(absl::ToInt64Milliseconds(config_.retention)),
              Millis(flight_deadline),
              Millis(config_.schedule.FirstCheck(flight_deadline)),
@@ -357,7 +360,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(
               {{"MULTI"},
                {"HINCRBY", original_key, "reserved",
                 std::to_string(refund.amount_minor())},
-               {"HSET", refund_key, "data", refund.SerializeAsString(), "fp",
+               {"HSET", refund_key, "data", EncodeRecord(refund), "fp",
                 std::string(fingerprint), "inflight", Millis(flight_deadline),
                 "reserved", "0", "refunded", "0"},
                {"PEXPIRE", refund_key, ttl},
@@ -473,13 +476,9 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
 
       const std::string ttl =
           std::to_string(absl::ToInt64Milliseconds(config_.retention));
-      v1::Transaction stored_form = plan.next;
-      // Kept in its own field so refunds can count without decoding; see
-      // Decode.
-      stored_form.clear_refunded_amount_minor();
       std::vector<std::vector<std::string>> commands = {
           {"MULTI"},
-          {"HSET", key, "data", stored_form.SerializeAsString(), "inflight",
+          {"HSET", key, "data", EncodeRecord(plan.next), "inflight",
            plan.flight_deadline == absl::InfinitePast()
                ? "0"
                : Millis(plan.flight_deadline)},
