@@ -11,6 +11,7 @@ packages=(
   libabsl-dev libssl-dev nlohmann-json3-dev libpugixml-dev  # Status, crypto, JSON, XML v2 callbacks
   libhiredis-dev libcurl4-openssl-dev libcpp-httplib-dev  # Redis, Bankart client, HTTP listeners
   libgtest-dev libgmock-dev redis-server redis-tools openssl curl clang-format  # tests and checks
+  clang  # checks Abseil's lock annotations (-Wthread-safety); GCC cannot
 )
 # grpcurl (the tool the run command prints) is built with Go; Debian's Go when none is installed.
 if [ "${FLIKPAY_SKIP_GO_TOOLS:-0}" != 1 ] && ! command -v go >/dev/null 2>&1; then

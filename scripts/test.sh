@@ -20,6 +20,13 @@ run_suite() {
   ctest --test-dir "$dir" --output-on-failure --timeout 600
 }
 
+# GCC ignores Abseil's lock annotations (ABSL_GUARDED_BY, ...); clang checks them
+# (-Wthread-safety, an error like every warning). Compiled, not run: the suites below run the code.
+echo "== thread-safety analysis (clang, compile only)"
+CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O0 \
+  >/dev/null
+cmake --build build-clang
+
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # scripts/fresh-check.sh sets FLIKPAY_TEST_SANITIZERS=0: on its bare root it proves the install,
 # and this machine's run has already checked the code under the sanitizers.

@@ -106,6 +106,12 @@ int main(int argc, char** argv) {
 
   store::RedisConfig redis_config;
   redis_config.url = absl::GetFlag(FLAGS_redis_url);
+  if (absl::Status s = store::ParseRedisUrl(redis_config.url).status();
+      !s.ok()) {
+    std::fprintf(stderr, "flikpay-server: redis_url (FLIKPAY_REDIS_URL): %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
   redis_config.schedule.unknown_check_after =

@@ -51,8 +51,7 @@ int64_t ReplyInt(const redisReply* reply) {
   if (reply == nullptr) return 0;
   if (reply->type == REDIS_REPLY_INTEGER) return reply->integer;
   int64_t value = 0;
-  absl::SimpleAtoi(ReplyString(reply), &value);
-  return value;
+  return absl::SimpleAtoi(ReplyString(reply), &value) ? value : 0;
 }
 
 // The "inflight" field holds the claiming gateway call's deadline (ms), 0 once
@@ -167,16 +166,35 @@ class RedisStore::PooledConnection {
   std::unique_ptr<Connection> connection_;
 };
 
-RedisStore::RedisStore(RedisConfig config) : config_(std::move(config)) {
-  absl::string_view rest = config_.url;
-  absl::ConsumePrefix(&rest, "redis://");
+absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "redis://")) {
+    return absl::InvalidArgumentError("must start with redis://");
+  }
   std::pair<absl::string_view, absl::string_view> host_db =
       absl::StrSplit(rest, absl::MaxSplits('/', 1));
   std::pair<absl::string_view, absl::string_view> host_port =
       absl::StrSplit(host_db.first, absl::MaxSplits(':', 1));
-  host_ = std::string(host_port.first.empty() ? "127.0.0.1" : host_port.first);
-  if (!host_port.second.empty()) absl::SimpleAtoi(host_port.second, &port_);
-  if (!host_db.second.empty()) absl::SimpleAtoi(host_db.second, &database_);
+  RedisEndpoint endpoint;
+  if (!host_port.first.empty()) endpoint.host = std::string(host_port.first);
+  if (!host_port.second.empty() &&
+      (!absl::SimpleAtoi(host_port.second, &endpoint.port) ||
+       endpoint.port <= 0 || endpoint.port > 65535)) {
+    return absl::InvalidArgumentError(
+        "the port is not a number from 1 to 65535");
+  }
+  if (!host_db.second.empty() &&
+      (!absl::SimpleAtoi(host_db.second, &endpoint.database) ||
+       endpoint.database < 0)) {
+    return absl::InvalidArgumentError("the database is not a number");
+  }
+  return endpoint;
+}
+
+RedisStore::RedisStore(RedisConfig config) : config_(std::move(config)) {
+  // main checks the URL at start-up; a bad one here keeps the defaults, whose
+  // connection failures say where they tried.
+  endpoint_ = ParseRedisUrl(config_.url).value_or(RedisEndpoint{});
 }
 
 RedisStore::~RedisStore() = default;
@@ -219,8 +237,9 @@ absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
       return PooledConnection(this, std::move(connection));
     }
   }
-  redisContext* context = redisConnectWithTimeout(
-      host_.c_str(), port_, absl::ToTimeval(config_.connect_timeout));
+  redisContext* context =
+      redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
+                              absl::ToTimeval(config_.connect_timeout));
   if (context == nullptr || context->err != 0) {
     std::string reason = context ? context->errstr : "out of memory";
     if (context) redisFree(context);
@@ -228,9 +247,9 @@ absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
   }
   auto connection = std::make_unique<Connection>(context);
   connection->SetTimeout(config_.command_timeout);
-  if (database_ != 0) {
+  if (endpoint_.database != 0) {
     absl::StatusOr<Reply> selected =
-        connection->Run({"SELECT", std::to_string(database_)});
+        connection->Run({"SELECT", std::to_string(endpoint_.database)});
     if (!selected.ok()) return selected.status();
   }
   return PooledConnection(this, std::move(connection));

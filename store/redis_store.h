@@ -30,6 +30,15 @@ struct RedisConfig {
   core::SchedulePolicy schedule;
 };
 
+struct RedisEndpoint {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  int database = 0;
+};
+// redis://host:port/db, each part optional; INVALID_ARGUMENT saying what is
+// wrong.
+absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
+
 // The Store on Redis (hiredis, blocking calls with timeouts; callers run them
 // off their event loops). Layout, all under key_prefix (built only by the
 // *Key methods below):
@@ -106,9 +115,7 @@ class RedisStore : public Store {
   std::string UnmatchedKey() const;
 
   RedisConfig config_;
-  std::string host_;
-  int port_ = 6379;
-  int database_ = 0;
+  RedisEndpoint endpoint_;
   absl::Mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mutex_);
 };

@@ -219,7 +219,6 @@ class BankartSim {
   std::deque<absl::Time> status_calls_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::deque<absl::Time>> status_calls_by_id_
       ABSL_GUARDED_BY(mutex_);
-  uint64_t id_counter_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace flikpay::sim

@@ -55,7 +55,8 @@ std::optional<gateway::InboundCallback> CallbackReceiver::WaitFor(
     const std::string& merchant_transaction_id, int nth,
     absl::Duration timeout) {
   const std::string needle = absl::StrCat("\"", merchant_transaction_id, "\"");
-  auto nth_match = [&]() -> const gateway::InboundCallback* {
+  auto nth_match = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                       mutex_) -> const gateway::InboundCallback* {
     int seen = 0;
     for (const gateway::InboundCallback& callback : received_) {
       if (absl::StrContains(callback.body, needle) && ++seen == nth)
