@@ -180,7 +180,8 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
   for (const char* assignment :
        {"FLIKPAY_RECONCILE_INTERVAL=bogus",
         "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus", "FLIKPAY_DRAIN_TIME=bogus",
-        "FLIKPAY_PASSWORD_MODE=md5"}) {
+        "FLIKPAY_PASSWORD_MODE=md5", "FLIKPAY_REDIS_URL=http://127.0.0.1:6379",
+        "FLIKPAY_REDIS_URL=redis://h:99999"}) {
     const std::string command =
         absl::StrCat("env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k ",
                      FLIKPAY_SERVER_PATH, " 2>&1");
