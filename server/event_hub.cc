@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "server/log.h"
+
 namespace flikpay::server {
 
 EventHub::EventHub(store::Store& store, Metrics& metrics)
@@ -68,11 +70,21 @@ void EventHub::ReadLoop() {
         store_.WaitForEvents(cursor, 256, absl::Milliseconds(500));
     if (!events.ok()) {
       ++metrics_.store_unavailable;
+      if (read_failures_.ShouldLog()) {
+        Log(LogLevel::kWarning,
+            "event hub: cannot read the event stream (%d tries so far), "
+            "ending this replica's streams: %s",
+            read_failures_.count(), events.status().message());
+      }
       // Subscribers cannot be fed: end them so they resume elsewhere (or here,
       // later) from their last cursor rather than wait silently.
       AbortAll("the event store is unavailable");
       absl::SleepFor(absl::Milliseconds(200));
       continue;
+    }
+    if (read_failures_.count() > 0) {
+      Log(LogLevel::kInfo, "event hub: the event stream is readable again");
+      read_failures_.Reset();
     }
     if (events->empty()) continue;
     const std::vector<std::shared_ptr<EventSink>> sinks = Sinks();

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "flikpay/v1/payment_service.pb.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "store/store.h"
 
@@ -56,6 +57,8 @@ class EventHub {
   std::vector<std::shared_ptr<EventSink>> sinks_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;
+  // Failed reads in a row; used by the reader thread only.
+  RepeatedFailureLog read_failures_{25};
 };
 
 }  // namespace flikpay::server

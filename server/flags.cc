@@ -78,6 +78,9 @@ ABSL_FLAG(absl::Duration, recheck_after, absl::Seconds(10),
 ABSL_FLAG(int32_t, status_queries_per_minute, 60,
           "status queries all replicas together may make per minute (Bankart: "
           "60 per API user)");
+ABSL_FLAG(std::string, log_level, "info",
+          "the least severe log entries written: debug, info, warning or "
+          "error");
 ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
           "on SIGTERM: how long unary calls may take to finish (below "
           "Kubernetes' 30 s)");

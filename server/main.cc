@@ -22,6 +22,7 @@
 #include "server/flags.h"
 #include "server/grpc_service.h"
 #include "server/http_listeners.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
 #include "server/reconciler.h"
@@ -53,6 +54,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<server::LogLevel> log_level =
+      server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!log_level.ok()) {
+    std::fprintf(stderr, "flikpay-server: log_level (FLIKPAY_LOG_LEVEL): %s\n",
+                 std::string(log_level.status().message()).c_str());
+    return 2;
+  }
+  server::SetLogLevel(*log_level);
   const std::string password_mode = absl::GetFlag(FLAGS_password_mode);
   if (password_mode != "sha1" && password_mode != "plain") {
     std::fprintf(stderr,

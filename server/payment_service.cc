@@ -17,6 +17,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/log.h"
 
 namespace flikpay::server {
 
@@ -33,17 +34,6 @@ namespace {
 
 using gateway::SubmitOutcome;
 using google::protobuf::util::TimeUtil;
-
-// One line on stderr (collected by the container runtime). Never carries
-// secrets, signatures or unmasked aliases: callers pass ids, statuses and codes
-// only.
-template <typename... Args>
-void LogWarning(const absl::FormatSpec<Args...>& format, const Args&... args) {
-  absl::FPrintF(stderr, "%s flikpay WARNING %s\n",
-                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                                 absl::UTCTimeZone()),
-                absl::StrFormat(format, args...));
-}
 
 using rules::Invalid;
 
@@ -422,8 +412,9 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(
       break;
     case SubmitOutcome::Kind::kUnknown:
       ++metrics_.gateway_unknown_outcomes;
-      LogWarning("gateway outcome unknown for %s: %s; stored as UNKNOWN", id,
-                 outcome->unknown_reason);
+      Log(LogLevel::kWarning,
+          "gateway outcome unknown for %s: %s; stored as UNKNOWN", id,
+          outcome->unknown_reason);
       report.status = v1::TRANSACTION_STATUS_UNKNOWN;
       break;
   }
@@ -586,7 +577,7 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(
   if (applied->status_changed) ++metrics_.status_changes;
   if (applied->anomaly) {
     ++metrics_.status_anomalies;
-    LogWarning(
+    Log(LogLevel::kWarning,
         "anomaly: %s says %s for %s, which is already %s; kept in history "
         "only",
         v1::EventSource_Name(news.source),

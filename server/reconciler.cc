@@ -1,6 +1,7 @@
 #include "server/reconciler.h"
 
 #include "core/state_machine.h"
+#include "server/log.h"
 
 namespace flikpay::server {
 
@@ -33,7 +34,19 @@ void Reconciler::RunOnce() {
   }
   absl::StatusOr<std::vector<std::string>> due =
       store_.DueForCheck(now, config_.batch);
-  if (!due.ok()) return;  // Redis is down; try again next pass
+  if (!due.ok()) {
+    // Redis is down; try again next pass, and say so now and then.
+    if (store_failures_.ShouldLog()) {
+      Log(LogLevel::kWarning,
+          "reconciler: cannot read the watch list (%d passes so far): %s",
+          store_failures_.count(), due.status().message());
+    }
+    return;
+  }
+  if (store_failures_.count() > 0) {
+    Log(LogLevel::kInfo, "reconciler: the watch list is readable again");
+    store_failures_.Reset();
+  }
   for (const std::string& id : *due) {
     if (stop_.HasBeenNotified()) return;
     absl::StatusOr<bool> leased =
@@ -49,6 +62,10 @@ void Reconciler::RunOnce() {
     ++metrics_.reconciler_checks;
     absl::StatusOr<v1::Transaction> result = service_.Reconcile(
         id, absl::Now() + config_.query_timeout, config_.not_found_grace);
+    if (!result.ok() && !absl::IsNotFound(result.status())) {
+      Log(LogLevel::kWarning, "reconciler: %s not settled: %s", id,
+          result.status().message());
+    }
     if (!result.ok() && absl::IsNotFound(result.status())) {
       // The record itself is gone (retention): nothing left to watch.
       store_.ScheduleCheck(id, absl::InfiniteFuture()).IgnoreError();

@@ -7,6 +7,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
 #include "store/store.h"
@@ -52,6 +53,8 @@ class Reconciler {
   ReconcilerConfig config_;
   absl::Notification stop_;
   std::thread thread_;
+  // Passes that could not read the watch list; used by the reconciler thread.
+  RepeatedFailureLog store_failures_{60};
 };
 
 }  // namespace flikpay::server

@@ -181,7 +181,7 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
        {"FLIKPAY_RECONCILE_INTERVAL=bogus",
         "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus", "FLIKPAY_DRAIN_TIME=bogus",
         "FLIKPAY_PASSWORD_MODE=md5", "FLIKPAY_REDIS_URL=http://127.0.0.1:6379",
-        "FLIKPAY_REDIS_URL=redis://h:99999"}) {
+        "FLIKPAY_REDIS_URL=redis://h:99999", "FLIKPAY_LOG_LEVEL=loud"}) {
     const std::string command =
         absl::StrCat("env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k ",
                      FLIKPAY_SERVER_PATH, " 2>&1");
