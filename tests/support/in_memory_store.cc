@@ -50,6 +50,19 @@ store::BeginResult InMemoryStore::Existing(
   return result;
 }
 
+store::BeginResult InMemoryStore::Create(const v1::Transaction& initial,
+                                         absl::string_view fingerprint,
+                                         absl::Time flight_deadline) {
+  const std::string& id = initial.merchant_transaction_id();
+  records_[id] = Entry{initial, std::string(fingerprint), flight_deadline};
+  watch_[id] = schedule_.FirstCheck(flight_deadline);
+  store::BeginResult result;
+  result.created = true;
+  result.in_flight = true;
+  result.transaction = initial;
+  return result;
+}
+
 absl::StatusOr<store::BeginResult> InMemoryStore::Begin(
     const v1::Transaction& initial, absl::string_view fingerprint,
     absl::Time flight_deadline) {
@@ -59,13 +72,7 @@ absl::StatusOr<store::BeginResult> InMemoryStore::Begin(
   if (auto it = records_.find(id); it != records_.end()) {
     return Existing(it->second, fingerprint);
   }
-  records_[id] = Entry{initial, std::string(fingerprint), flight_deadline};
-  watch_[id] = schedule_.FirstCheck(flight_deadline);
-  store::BeginResult result;
-  result.created = true;
-  result.in_flight = true;
-  result.transaction = initial;
-  return result;
+  return Create(initial, fingerprint, flight_deadline);
 }
 
 absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(
@@ -89,13 +96,7 @@ absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(
     return refundable;
   }
   original->second.reserved += refund.amount_minor();
-  records_[id] = Entry{refund, std::string(fingerprint), flight_deadline};
-  watch_[id] = schedule_.FirstCheck(flight_deadline);
-  store::BeginResult result;
-  result.created = true;
-  result.in_flight = true;
-  result.transaction = refund;
-  return result;
+  return Create(refund, fingerprint, flight_deadline);
 }
 
 absl::Status InMemoryStore::Abandon(absl::string_view merchant_transaction_id) {

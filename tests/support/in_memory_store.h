@@ -75,6 +75,11 @@ class InMemoryStore : public store::Store {
   v1::Transaction Read(const Entry& entry) const;
   store::BeginResult Existing(const Entry& entry,
                               absl::string_view fingerprint) const;
+  // Claims the id: a new record, in flight, on the watch list.
+  store::BeginResult Create(const v1::Transaction& initial,
+                            absl::string_view fingerprint,
+                            absl::Time flight_deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<v1::StatusEvent> EventsAfter(absl::string_view cursor,
                                            int max_count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
