@@ -1034,6 +1034,67 @@ TEST_F(BankartSimTest, JournalReportsWhatTheSimReceivedAndSent) {
   EXPECT_TRUE(acknowledged);
 }
 
+TEST_F(BankartSimTest, ScopedFaultsLeaveOtherTransactionsAlone) {
+  DebitRequest other = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
+  DebitRequest target = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
+  const std::string prefix = NewId("scope") + "-";
+  DebitRequest first = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
+  DebitRequest second = Rtp(RtpKind::kInPerson, "cancel.debit@bankart.flik");
+  first.merchant_transaction_id = prefix + "1";
+  second.merchant_transaction_id = prefix + "2";
+  Control("POST", "/_sim/faults",
+          Json{{"kind", "error_before"},
+               {"merchant_transaction_id", target.merchant_transaction_id}});
+  Control("POST", "/_sim/callback-faults",
+          Json{{"kind", "reorder"},
+               {"count", 2},
+               {"merchant_transaction_id_prefix", prefix}});
+  // Neither fault is for `other`: it is answered and called back as usual.
+  MustAccept(gateway_->Debit(other, Soon()));
+  EXPECT_EQ(AwaitCallback(other.merchant_transaction_id).result,
+            CallbackEvent::Result::kOk);
+  absl::StatusOr<SubmitOutcome> refused = gateway_->Debit(target, Soon());
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->kind, Kind::kUnknown);
+
+  MustAccept(gateway_->Debit(first, Soon()));
+  absl::SleepFor(absl::Milliseconds(200));  // the first callback is held
+  EXPECT_EQ(receiver_->CountFor(first.merchant_transaction_id), 0);
+  MustAccept(gateway_->Debit(second, Soon()));
+  AwaitCallback(first.merchant_transaction_id);
+  std::vector<std::string> order;
+  for (const InboundCallback& callback : receiver_->All()) {
+    for (const DebitRequest* request : {&first, &second}) {
+      if (absl::StrContains(callback.body, request->merchant_transaction_id)) {
+        order.push_back(request->merchant_transaction_id);
+      }
+    }
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{second.merchant_transaction_id,
+                                             first.merchant_transaction_id}));
+}
+
+TEST_F(BankartSimTest, ControlApiRefusesBadFaultScopes) {
+  HttpRequest request;
+  request.method = "POST";
+  // Valid faults but for their scope, which must be one non-empty string.
+  for (const auto& [path, kind] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"/_sim/faults", "slow"}, {"/_sim/callback-faults", "drop"}}) {
+    request.url = BaseUrl() + path;
+    for (const Json& scope : {Json{{"merchant_transaction_id", 7}},
+                              Json{{"merchant_transaction_id_prefix", ""}},
+                              Json{{"merchant_transaction_id", "a"},
+                                   {"merchant_transaction_id_prefix", "a"}}}) {
+      Json body = scope;
+      body["kind"] = kind;
+      request.body = body.dump();
+      EXPECT_EQ(http_.Send(request).response.status, 400)
+          << path << " " << request.body;
+    }
+  }
+}
+
 TEST_F(BankartSimTest, ControlApiRefusesUnknownFaults) {
   HttpRequest request;
   request.method = "POST";

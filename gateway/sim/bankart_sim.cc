@@ -285,11 +285,17 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
   return connector;
 }
 
+bool BankartSim::FaultScope::Matches(absl::string_view id) const {
+  if (!merchant_transaction_id.empty()) return id == merchant_transaction_id;
+  return absl::StartsWith(id, prefix);
+}
+
 std::optional<BankartSim::ApiFault> BankartSim::TakeFault(
-    const std::string& operation) {
+    const std::string& operation, const std::string& merchant_transaction_id) {
   absl::MutexLock lock(&mutex_);
   for (auto it = api_faults_.begin(); it != api_faults_.end(); ++it) {
     if (!it->operation.empty() && it->operation != operation) continue;
+    if (!it->scope.Matches(merchant_transaction_id)) continue;
     ApiFault fault = *it;
     if (--it->remaining <= 0) api_faults_.erase(it);
     return fault;
@@ -302,8 +308,13 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
   const std::string api_key = request.matches[1];
   const std::string operation = request.matches[2];
   const SimConnector* connector = Authenticate(request, api_key, response);
+  const Json body =
+      Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  const std::string merchant_transaction_id =
+      body.is_object() ? Text(body, "merchantTransactionId") : "";
   std::optional<ApiFault> fault;
-  if (connector != nullptr) fault = TakeFault(operation);
+  if (connector != nullptr)
+    fault = TakeFault(operation, merchant_transaction_id);
   const std::string fault_kind = fault ? fault->kind : "";
 
   if (fault_kind == "slow" || fault_kind == "timeout_before")
@@ -326,6 +337,7 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
     absl::MutexLock lock(&mutex_);
     RecordRequest(Json{{"operation", operation},
                        {"connector", gateway::ConnectorName(connector->kind)},
+                       {"merchantTransactionId", merchant_transaction_id},
                        {"httpStatus", status},
                        {"fault", fault_kind},
                        {"created", false}});
@@ -335,8 +347,6 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
   int http_status = 200;
   std::string created_uuid;
   Json answer;
-  const Json body =
-      Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   {
     absl::MutexLock lock(&mutex_);
     if (connector == nullptr) {
@@ -358,16 +368,14 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
     }
     const std::vector<GatewayError> errors =
         gateway::ParseGatewayErrors(answer);
-    RecordRequest(
-        Json{{"operation", operation},
-             {"connector", gateway::ConnectorName(connector->kind)},
-             {"merchantTransactionId",
-              body.is_object() ? Text(body, "merchantTransactionId") : ""},
-             {"uuid", created_uuid},
-             {"httpStatus", http_status},
-             {"errorCode", errors.empty() ? 0 : errors.front().code},
-             {"fault", fault_kind},
-             {"created", !created_uuid.empty()}});
+    RecordRequest(Json{{"operation", operation},
+                       {"connector", gateway::ConnectorName(connector->kind)},
+                       {"merchantTransactionId", merchant_transaction_id},
+                       {"uuid", created_uuid},
+                       {"httpStatus", http_status},
+                       {"errorCode", errors.empty() ? 0 : errors.front().code},
+                       {"fault", fault_kind},
+                       {"created", !created_uuid.empty()}});
   }
   if (fault_kind == "timeout_after") absl::SleepFor(fault->delay);
   if (fault_kind == "error_after") {
@@ -652,48 +660,46 @@ Json BankartSim::CallbackBody(const Transaction& transaction) const {
 
 void BankartSim::Dispatch(Delivery delivery) {
   if (delivery.url.empty()) return;
-  CallbackFault fault;
-  if (!callback_faults_.empty()) {
-    fault = callback_faults_.front();
-    if (--callback_faults_.front().remaining <= 0) callback_faults_.pop_front();
+  auto fault = std::find_if(
+      callback_faults_.begin(), callback_faults_.end(),
+      [&](const CallbackFault& candidate) {
+        return candidate.scope.Matches(delivery.merchant_transaction_id);
+      });
+  if (fault == callback_faults_.end()) {
+    RunLater(absl::ZeroDuration(), [this, delivery] { Deliver(delivery, 1); });
+    return;
   }
-  if (fault.kind == "drop") {
+  if (fault->kind == "reorder") {
+    // Held until the batch is complete, then sent newest first.
+    fault->held.push_back(std::move(delivery));
+    if (--fault->remaining > 0) return;
+    std::vector<Delivery> batch(fault->held.rbegin(), fault->held.rend());
+    callback_faults_.erase(fault);
+    RunLater(absl::ZeroDuration(), [this, batch] {
+      for (const Delivery& held : batch) Deliver(held, 1);
+    });
+    return;
+  }
+  const std::string kind = fault->kind;
+  const int copies = fault->copies;
+  const absl::Duration delay = fault->delay;
+  if (--fault->remaining <= 0) callback_faults_.erase(fault);
+  if (kind == "drop") {
     callback_journal_.push_back(
         {{"uuid", delivery.uuid},
          {"merchantTransactionId", delivery.merchant_transaction_id},
          {"dropped", true},
          {"at", FormatTimestamp(absl::Now())}});
-    return;
-  }
-  if (fault.kind == "duplicate") {
-    for (int copy = 1; copy <= fault.copies; ++copy) {
+  } else if (kind == "duplicate") {
+    for (int copy = 1; copy <= copies; ++copy) {
       Delivery duplicate = delivery;
       duplicate.copy = copy;
       RunLater(absl::ZeroDuration(),
                [this, duplicate] { Deliver(duplicate, 1); });
     }
-    return;
+  } else {  // delay
+    RunLater(delay, [this, delivery] { Deliver(delivery, 1); });
   }
-  if (fault.kind == "delay") {
-    RunLater(fault.delay, [this, delivery] { Deliver(delivery, 1); });
-    return;
-  }
-  if (fault.kind == "reorder") {
-    // Held until the batch is complete, then sent newest first.
-    if (reorder_batch_ == 0) reorder_batch_ = fault.remaining;
-    held_for_reorder_.push_back(std::move(delivery));
-    if (static_cast<int>(held_for_reorder_.size()) >= reorder_batch_) {
-      std::vector<Delivery> batch(held_for_reorder_.rbegin(),
-                                  held_for_reorder_.rend());
-      held_for_reorder_.clear();
-      reorder_batch_ = 0;
-      RunLater(absl::ZeroDuration(), [this, batch] {
-        for (const Delivery& held : batch) Deliver(held, 1);
-      });
-    }
-    return;
-  }
-  RunLater(absl::ZeroDuration(), [this, delivery] { Deliver(delivery, 1); });
 }
 
 void BankartSim::Deliver(Delivery delivery, int attempt) {
@@ -753,7 +759,14 @@ void BankartSim::HandleStatus(const httplib::Request& request,
   const std::string id = request.matches[3];
   const SimConnector* connector = Authenticate(request, api_key, response);
   if (connector == nullptr) return;
-  std::optional<ApiFault> fault = TakeFault("status");
+  std::string merchant_transaction_id = id;
+  if (lookup == "getByUuid") {
+    absl::MutexLock lock(&mutex_);
+    auto it = transactions_.find(id);
+    merchant_transaction_id =
+        it == transactions_.end() ? "" : it->second.merchant_transaction_id;
+  }
+  std::optional<ApiFault> fault = TakeFault("status", merchant_transaction_id);
   if (fault && (fault->kind == "slow" || fault->kind == "timeout_before" ||
                 fault->kind == "timeout_after")) {
     absl::SleepFor(fault->delay);
@@ -976,13 +989,13 @@ void BankartSim::HandleControl(const httplib::Request& request,
     absl::MutexLock lock(&mutex_);
     if (path == "/_sim/faults") {
       api_faults_.clear();
-      callback_faults_.clear();
       // Callbacks held for reordering go out now, in their original order.
-      for (Delivery& held : held_for_reorder_) {
-        RunLater(absl::ZeroDuration(), [this, held] { Deliver(held, 1); });
+      for (const CallbackFault& fault : callback_faults_) {
+        for (const Delivery& held : fault.held) {
+          RunLater(absl::ZeroDuration(), [this, held] { Deliver(held, 1); });
+        }
       }
-      held_for_reorder_.clear();
-      reorder_batch_ = 0;
+      callback_faults_.clear();
     } else {
       request_journal_ = Json::array();
       callback_journal_ = Json::array();
@@ -1001,6 +1014,28 @@ void BankartSim::HandleControl(const httplib::Request& request,
   auto field_text = [&](const char* key) {
     return body.is_object() ? gateway::JsonText(body, key) : std::string();
   };
+  // Fills `scope` from the optional merchant_transaction_id or
+  // merchant_transaction_id_prefix; false (and a 400 sent) when they are not
+  // one non-empty string.
+  auto field_scope = [&](FaultScope& scope) {
+    auto text = [&](const char* key, std::string& out) {
+      if (!body.is_object() || !body.contains(key)) return true;
+      if (!body[key].is_string() || body[key].get<std::string>().empty()) {
+        return false;
+      }
+      out = body[key].get<std::string>();
+      return true;
+    };
+    if (text("merchant_transaction_id", scope.merchant_transaction_id) &&
+        text("merchant_transaction_id_prefix", scope.prefix) &&
+        (scope.merchant_transaction_id.empty() || scope.prefix.empty())) {
+      return true;
+    }
+    reply(400, Json{{"error",
+                     "merchant_transaction_id or "
+                     "merchant_transaction_id_prefix: one non-empty string"}});
+    return false;
+  };
   if (request.method == "POST" && path == "/_sim/faults") {
     static const char* kKinds[] = {"timeout_before", "timeout_after",
                                    "error_before",   "error_after",
@@ -1011,6 +1046,7 @@ void BankartSim::HandleControl(const httplib::Request& request,
     fault.remaining = field_int("count", 1);
     fault.delay = absl::Milliseconds(field_int("delay_ms", 2000));
     fault.http_status = field_int("http_status", 0);
+    if (!field_scope(fault.scope)) return;
     if (std::none_of(std::begin(kKinds), std::end(kKinds),
                      [&](const char* kind) { return fault.kind == kind; }) ||
         fault.remaining <= 0) {
@@ -1031,6 +1067,7 @@ void BankartSim::HandleControl(const httplib::Request& request,
     fault.remaining = field_int("count", 1);
     fault.copies = field_int("copies", 2);
     fault.delay = absl::Milliseconds(field_int("delay_ms", 1000));
+    if (!field_scope(fault.scope)) return;
     if ((fault.kind != "drop" && fault.kind != "duplicate" &&
          fault.kind != "delay" && fault.kind != "reorder") ||
         fault.remaining <= 0 || fault.copies <= 0) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,20 +114,24 @@ class BankartSim {
     std::vector<gateway::GatewayError> errors;
   };
 
+  // Which transactions a fault applies to: every one (both fields empty), the
+  // one with this merchantTransactionId, or those whose id starts with
+  // `prefix`. Tests that share one sim scope their faults to their own ids, so
+  // a fault is never taken by another test's transaction.
+  struct FaultScope {
+    std::string merchant_transaction_id;
+    std::string prefix;
+    bool Matches(absl::string_view id) const;
+  };
+
   struct ApiFault {
     std::string kind;       // timeout_before, timeout_after, error_before,
                             // error_after, slow, rate_limit
     std::string operation;  // debit, refund, payout, status; empty: any
+    FaultScope scope;
     int remaining = 0;
     absl::Duration delay;
     int http_status = 0;
-  };
-
-  struct CallbackFault {
-    std::string kind;  // drop, duplicate, delay, reorder
-    int remaining = 0;
-    int copies = 2;
-    absl::Duration delay;
   };
 
   struct Delivery {
@@ -136,6 +141,17 @@ class BankartSim {
     std::string body;
     std::string shared_secret;
     int copy = 1;
+  };
+
+  struct CallbackFault {
+    std::string kind;  // drop, duplicate, delay, reorder
+    FaultScope scope;
+    int remaining = 0;
+    int copies = 2;
+    absl::Duration delay;
+    // reorder: the callbacks held so far. Each reorder fault keeps its own
+    // batch, so two scopes reordering at once do not complete each other's.
+    std::vector<Delivery> held;
   };
 
   void RegisterRoutes();
@@ -154,8 +170,10 @@ class BankartSim {
   const SimConnector* Authenticate(const httplib::Request& request,
                                    const std::string& api_key,
                                    httplib::Response& response);
-  // Takes the next matching fault, if any.
-  std::optional<ApiFault> TakeFault(const std::string& operation);
+  // Takes the first fault that matches the operation and the transaction's
+  // merchantTransactionId, if any.
+  std::optional<ApiFault> TakeFault(const std::string& operation,
+                                    const std::string& merchant_transaction_id);
 
   nlohmann::json Debit(const SimConnector& connector,
                        const nlohmann::json& body, int& http_status,
@@ -210,8 +228,6 @@ class BankartSim {
       ABSL_GUARDED_BY(mutex_);
   std::deque<ApiFault> api_faults_ ABSL_GUARDED_BY(mutex_);
   std::deque<CallbackFault> callback_faults_ ABSL_GUARDED_BY(mutex_);
-  std::vector<Delivery> held_for_reorder_ ABSL_GUARDED_BY(mutex_);
-  int reorder_batch_ ABSL_GUARDED_BY(mutex_) = 0;
   nlohmann::json request_journal_ ABSL_GUARDED_BY(mutex_) =
       nlohmann::json::array();
   nlohmann::json callback_journal_ ABSL_GUARDED_BY(mutex_) =
