@@ -717,7 +717,11 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
   request.body = delivery.body;
   request.timeout = attempt == 1 ? options_.callback_timeout
                                  : options_.callback_retry_timeout;
+  // One connection per callback: a receiver keeps no idle connection of ours,
+  // so one that stops (a replica shutting down) need not wait for it to time
+  // out.
   request.headers = {
+      {"Connection", "close"},
       {"Content-Type", kContentType},
       {"Date", date},
       {"X-Signature",
