@@ -1,0 +1,390 @@
+// flikpay end to end, the API: every seed scenario, refunds, payouts, the
+// redirect flow, validation, idempotency under concurrency, callbacks that are
+// contradicting, forged or malformed, and the health service.
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/callback_parser.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/support/e2e_fixture.h"
+
+namespace flikpay {
+namespace {
+
+using ::flikpay::testing::Json;
+using v1::TransactionStatus;
+
+class ApiTest : public ::flikpay::testing::E2eTest {};
+
+TEST_F(ApiTest, EverySeedScenarioEndsInItsStatusThroughGrpc) {
+  struct Case {
+    const char* alias;
+    v1::RtpKind kind;
+    TransactionStatus status;
+    int error_code;
+  };
+  const Case cases[] = {
+      {"success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON,
+       v1::TRANSACTION_STATUS_SUCCESS, 0},
+      {"0038670999000", v1::RTP_KIND_OUT_OF_BAND,
+       v1::TRANSACTION_STATUS_SUCCESS, 0},
+      {"cancel.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE,
+       v1::TRANSACTION_STATUS_CANCELLED, 2002},
+      {"070 999 111", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_CANCELLED,
+       2002},
+      {"error.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND,
+       v1::TRANSACTION_STATUS_ERROR, 1003},
+      {"+386 70 999 222", v1::RTP_KIND_ECOMMERCE, v1::TRANSACTION_STATUS_ERROR,
+       1003},
+      {"success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON,
+       v1::TRANSACTION_STATUS_SUCCESS, 0},
+      {"0038670999444", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_SUCCESS,
+       0},
+      {"someone@example.si", v1::RTP_KIND_IN_PERSON,
+       v1::TRANSACTION_STATUS_ERROR, 2007},
+  };
+  std::vector<std::pair<const Case*, std::string>> created;
+  for (const Case& c : cases) {
+    v1::CreateRtpRequest request = Rtp(c.alias, c.kind);
+    v1::Transaction transaction;
+    ASSERT_TRUE(Create(A(), request, &transaction).ok()) << c.alias;
+    // The callback may beat the create's own answer: then the create already
+    // returns the final status.
+    EXPECT_TRUE(transaction.status() == v1::TRANSACTION_STATUS_PENDING ||
+                transaction.status() == c.status)
+        << c.alias << " " << transaction.status();
+    EXPECT_FALSE(transaction.gateway_uuid().empty());
+    EXPECT_TRUE(transaction.has_expires_at());
+    EXPECT_NE(transaction.alias(), c.alias);  // masked
+    created.push_back({&c, request.merchant_transaction_id()});
+  }
+  for (const auto& [c, id] : created) {
+    v1::Transaction final_state = AwaitFinal(B(), id);
+    EXPECT_EQ(final_state.status(), c->status) << c->alias;
+    EXPECT_EQ(final_state.error().code(), c->error_code) << c->alias;
+    ASSERT_GE(final_state.history_size(), 1);
+    EXPECT_EQ(final_state.history(final_state.history_size() - 1).source(),
+              v1::EVENT_SOURCE_CALLBACK);
+    EXPECT_EQ(final_state.history(final_state.history_size() - 1).to(),
+              c->status);
+    if (c->error_code == 2007) {
+      EXPECT_EQ(final_state.error().adapter_code(), "03");
+      EXPECT_TRUE(absl::StrContains(final_state.error().payer_message(),
+                                    "napačen kontaktni podatek"));
+    }
+  }
+}
+
+TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
+  v1::CreateRtpRequest debit = Rtp("success.debit_success.refund@bankart.flik",
+                                   v1::RTP_KIND_OUT_OF_BAND, 1000);
+  v1::Transaction paid;
+  ASSERT_TRUE(Create(A(), debit, &paid).ok());
+  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+
+  auto refund = [&](int64_t amount, v1::Transaction* out) {
+    v1::RefundRequest request;
+    request.set_merchant_transaction_id(NewId("refund"));
+    request.set_original_merchant_transaction_id(
+        debit.merchant_transaction_id());
+    request.set_amount_minor(amount);
+    grpc::ClientContext context;
+    return std::make_pair(request.merchant_transaction_id(),
+                          B().Refund(&context, request, out));
+  };
+  v1::Transaction first;
+  auto [first_id, first_status] = refund(600, &first);
+  ASSERT_TRUE(first_status.ok()) << first_status.error_message();
+  EXPECT_EQ(first.type(), v1::TRANSACTION_TYPE_REFUND);
+  EXPECT_EQ(AwaitFinal(A(), first_id).status(), v1::TRANSACTION_STATUS_SUCCESS);
+  v1::Transaction original;
+  ASSERT_TRUE(Get(A(), debit.merchant_transaction_id(), &original).ok());
+  EXPECT_EQ(original.refunded_amount_minor(), 600);
+
+  v1::Transaction too_much;
+  auto [too_much_id, too_much_status] = refund(401, &too_much);
+  EXPECT_EQ(too_much_status.error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(
+      absl::StartsWith(too_much_status.error_message(), "amount_minor"));
+
+  v1::Transaction not_a_debit;
+  v1::RefundRequest of_refund;
+  of_refund.set_merchant_transaction_id(NewId("refund"));
+  of_refund.set_original_merchant_transaction_id(first_id);
+  of_refund.set_amount_minor(1);
+  grpc::ClientContext context;
+  EXPECT_EQ(A().Refund(&context, of_refund, &not_a_debit).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  // The failing-refund scenario: the refund ends in ERROR and its 400 cents are
+  // free again.
+  v1::CreateRtpRequest second_debit = Rtp(
+      "success.debit_error.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 400);
+  ASSERT_TRUE(Create(A(), second_debit, &paid).ok());
+  ASSERT_EQ(AwaitFinal(A(), second_debit.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+  for (int round = 0; round < 2; ++round) {
+    v1::RefundRequest request;
+    request.set_merchant_transaction_id(NewId("refund"));
+    request.set_original_merchant_transaction_id(
+        second_debit.merchant_transaction_id());
+    request.set_amount_minor(400);
+    v1::Transaction failed;
+    grpc::ClientContext refund_context;
+    ASSERT_TRUE(A().Refund(&refund_context, request, &failed).ok())
+        << "round " << round;
+    EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
+              v1::TRANSACTION_STATUS_ERROR);
+  }
+}
+
+TEST_F(ApiTest, PayoutsSucceedOrFailPerScenario) {
+  for (const auto& [alias, status] :
+       std::vector<std::pair<std::string, TransactionStatus>>{
+           {"success.payout@bankart.flik", v1::TRANSACTION_STATUS_SUCCESS},
+           {"070999555", v1::TRANSACTION_STATUS_SUCCESS},
+           {"error.payout@bankart.flik", v1::TRANSACTION_STATUS_ERROR},
+           {"0038670999666", v1::TRANSACTION_STATUS_ERROR}}) {
+    v1::PayoutRequest request;
+    request.set_merchant_transaction_id(NewId("payout"));
+    request.set_alias(alias);
+    request.set_amount_minor(123456);
+    v1::Transaction payout;
+    grpc::ClientContext context;
+    ASSERT_TRUE(A().Payout(&context, request, &payout).ok()) << alias;
+    EXPECT_EQ(payout.type(), v1::TRANSACTION_TYPE_PAYOUT);
+    EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
+              status)
+        << alias;
+  }
+}
+
+TEST_F(ApiTest, RedirectFlowWhenTheShopHasNoAlias) {
+  v1::CreateRtpRequest request = Rtp("", v1::RTP_KIND_ECOMMERCE);
+  request.set_success_url("https://shop.example/ok");
+  v1::Transaction created;
+  ASSERT_TRUE(Create(A(), request, &created).ok());
+  EXPECT_EQ(created.status(), v1::TRANSACTION_STATUS_PENDING);
+  ASSERT_TRUE(absl::StartsWith(
+      created.redirect_url(),
+      absl::StrCat("http://127.0.0.1:", sim_port_, "/redirect/")));
+  SimControl(
+      "POST",
+      absl::StrCat("/_sim/transactions/", created.gateway_uuid(), "/choose"),
+      Json{{"scenario", "success"}});
+  EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+}
+
+TEST_F(ApiTest, BadInputIsRefusedNamingTheField) {
+  struct Case {
+    const char* field;
+    std::function<void(v1::CreateRtpRequest&)> spoil;
+  };
+  const std::vector<Case> cases = {
+      {"merchant_transaction_id",
+       [](auto& r) { r.set_merchant_transaction_id(""); }},
+      {"merchant_transaction_id",
+       [](auto& r) { r.set_merchant_transaction_id(std::string(51, 'x')); }},
+      {"merchant_transaction_id",
+       [](auto& r) { r.set_merchant_transaction_id("has space"); }},
+      {"amount_minor", [](auto& r) { r.set_amount_minor(0); }},
+      {"amount_minor", [](auto& r) { r.set_amount_minor(-100); }},
+      {"currency", [](auto& r) { r.set_currency("USD"); }},
+      {"kind", [](auto& r) { r.set_kind(v1::RTP_KIND_UNSPECIFIED); }},
+      {"alias", [](auto& r) { r.set_alias("12345"); }},
+      {"alias", [](auto& r) { r.set_alias(""); }},
+      {"description",
+       [](auto& r) { r.set_description(std::string(256, 'd')); }},
+      {"purpose_code", [](auto& r) { r.set_purpose_code("WEBI"); }},
+      {"purpose_code",
+       [](auto& r) {
+         r.set_structured_reference(true);
+         r.set_purpose_code("webi");
+       }},
+      {"success_url",
+       [](auto& r) { r.set_success_url("javascript:alert(1)"); }},
+      {"payer_ip", [](auto& r) { r.set_payer_ip("300.1.1.1"); }},
+      {"merchant_metadata",
+       [](auto& r) { r.set_merchant_metadata(std::string(256, 'm')); }},
+  };
+  for (const Case& c : cases) {
+    v1::CreateRtpRequest request =
+        Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+    c.spoil(request);
+    v1::Transaction out;
+    grpc::Status status = Create(A(), request, &out);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.field;
+    EXPECT_TRUE(absl::StartsWith(status.error_message(), c.field))
+        << status.error_message();
+    if (!request.merchant_transaction_id().empty()) {
+      EXPECT_EQ(SimDebitsFor(request.merchant_transaction_id()), 0) << c.field;
+    }
+  }
+  v1::Transaction missing;
+  EXPECT_EQ(Get(A(), "no-such-transaction", &missing).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::GetStatusRequest no_id;
+  grpc::ClientContext context;
+  EXPECT_EQ(A().GetStatus(&context, no_id, &missing).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ApiTest, ConcurrentDuplicatesOnTwoReplicasReachTheGatewayOnce) {
+  v1::CreateRtpRequest request =
+      Rtp("success.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND);
+  const CreateTally tally = CreateConcurrently(request, 40, 1);
+  EXPECT_EQ(tally.ok + tally.aborted, 40);
+  EXPECT_EQ(tally.other, 0);
+  EXPECT_GE(tally.ok, 1);
+  // Once the first call is done, every retry gets the stored transaction.
+  v1::Transaction first, again;
+  ASSERT_TRUE(Create(B(), request, &first).ok());
+  ASSERT_TRUE(Create(A(), request, &again).ok());
+  EXPECT_EQ(first.gateway_uuid(), again.gateway_uuid());
+  EXPECT_EQ(SimDebitsFor(request.merchant_transaction_id()), 1);
+
+  request.set_amount_minor(request.amount_minor() + 1);
+  v1::Transaction changed;
+  EXPECT_EQ(Create(A(), request, &changed).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
+  v1::CreateRtpRequest debit = Rtp("success.debit_success.refund@bankart.flik",
+                                   v1::RTP_KIND_IN_PERSON, 1000);
+  v1::Transaction paid;
+  ASSERT_TRUE(Create(A(), debit, &paid).ok());
+  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+  std::atomic<int64_t> accepted_amount{0};
+  std::atomic<int> accepted{0}, refused{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 30; ++i) {  // 30 x 70 = 2100 cents asked, 1000 available
+    callers.emplace_back([&, i] {
+      v1::RefundRequest request;
+      request.set_merchant_transaction_id(NewId("cr"));
+      request.set_original_merchant_transaction_id(
+          debit.merchant_transaction_id());
+      request.set_amount_minor(70);
+      v1::Transaction out;
+      grpc::ClientContext context;
+      grpc::Status status =
+          (i % 2 == 0 ? A() : B()).Refund(&context, request, &out);
+      if (status.ok()) {
+        ++accepted;
+        accepted_amount += 70;
+      } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        ++refused;
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  std::printf("concurrent refunds: %d accepted (%lld cents), %d refused\n",
+              accepted.load(), static_cast<long long>(accepted_amount.load()),
+              refused.load());
+  EXPECT_EQ(accepted, 14);  // 14 x 70 = 980 <= 1000 < 15 x 70
+  EXPECT_EQ(refused, 16);
+  // Bankart's own record agrees.
+  for (const Json& entry : SimControl("GET", "/_sim/transactions")) {
+    if (gateway::JsonText(entry, "uuid") == paid.gateway_uuid()) {
+      EXPECT_EQ(gateway::JsonText(entry, "refundedOrPendingAmount"), "9.80");
+    }
+  }
+}
+
+TEST_F(ApiTest, ContradictingCallbackAfterAFinalStateIsRecordedNotApplied) {
+  v1::CreateRtpRequest request =
+      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::Transaction created;
+  ASSERT_TRUE(Create(A(), request, &created).ok());
+  ASSERT_EQ(AwaitFinal(A(), request.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+  const Json late = {
+      {"result", "ERROR"},
+      {"uuid", created.gateway_uuid()},
+      {"merchantTransactionId", request.merchant_transaction_id()},
+      {"transactionType", "DEBIT"},
+      {"amount", "11.11"},
+      {"currency", "EUR"},
+      {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
+  EXPECT_EQ(PostCallback(replicas_[1]->callback_port, late.dump(),
+                         "sim-in-person-secret"),
+            200);
+  v1::Transaction after;
+  ASSERT_TRUE(Get(A(), request.merchant_transaction_id(), &after).ok());
+  EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_EQ(after.history_size(), 3);
+  EXPECT_EQ(after.history(2).to(), v1::TRANSACTION_STATUS_ERROR);
+  EXPECT_FALSE(after.history(2).note().empty());
+}
+
+TEST_F(ApiTest, BadlySignedCallbackIsRefusedAndChangesNothing) {
+  v1::CreateRtpRequest request = Rtp("0038670999000", v1::RTP_KIND_IN_PERSON);
+  AddCallbackFault(
+      Json{{"kind", "drop"},
+           {"merchant_transaction_id", request.merchant_transaction_id()}});
+  v1::Transaction created;
+  ASSERT_TRUE(Create(A(), request, &created).ok());
+  const Json forged = {
+      {"result", "OK"},
+      {"uuid", created.gateway_uuid()},
+      {"merchantTransactionId", request.merchant_transaction_id()},
+      {"transactionType", "DEBIT"},
+      {"amount", "11.11"},
+      {"currency", "EUR"}};
+  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(),
+                         "guessed-secret"),
+            401);
+  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, "{not json",
+                         "sim-in-person-secret"),
+            400);
+  v1::Transaction after;
+  ASSERT_TRUE(Get(A(), request.merchant_transaction_id(), &after).ok());
+  EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_PENDING);
+  EXPECT_EQ(after.version(), created.version());
+  // The real (validly signed) one is taken.
+  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(),
+                         "sim-in-person-secret"),
+            200);
+  ASSERT_TRUE(Get(B(), request.merchant_transaction_id(), &after).ok());
+  EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_SUCCESS);
+  // A valid callback for a transaction flikpay never started is kept and
+  // acknowledged.
+  const Json stranger = {{"result", "OK"},
+                         {"uuid", "ffffffffffffffffffff"},
+                         {"merchantTransactionId", "not-ours"},
+                         {"transactionType", "DEBIT"}};
+  EXPECT_EQ(PostCallback(replicas_[1]->callback_port, stranger.dump(),
+                         "sim-in-person-secret"),
+            200);
+}
+
+TEST_F(ApiTest, HealthServiceReportsServing) {
+  auto health = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
+                          grpc::InsecureChannelCredentials()));
+  for (const char* service : {"", "flikpay.v1.PaymentService"}) {
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(),
+              grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+}  // namespace
+}  // namespace flikpay

@@ -1,0 +1,355 @@
+#include "tests/support/e2e_fixture.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "gateway/callback_parser.h"
+#include "gateway/http_client.h"
+#include "gateway/signing.h"
+
+namespace flikpay::testing {
+namespace {
+
+int FreePort() {
+  const int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  close(probe);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+void E2eTest::SetUpTestSuite() {
+  char dir_template[] = "/tmp/flikpay-e2e-redis-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  redis_dir_ = dir_template;
+  std::string line;
+  // Redis cannot pick its own port and tell us, so the port is probed first;
+  // a test binary running alongside may take it in between, and then another
+  // one is tried.
+  absl::Status redis_status;
+  for (int attempt = 0; attempt < 5 && redis_ == nullptr; ++attempt) {
+    redis_port_ = FreePort();
+    auto redis = StartRedis(&line);
+    if (redis.ok()) {
+      redis_ = *std::move(redis);
+    } else {
+      redis_status = redis.status();
+    }
+  }
+  ASSERT_NE(redis_, nullptr) << redis_status;
+  auto sim = ChildProcess::Start(
+      {BANKART_SIM_PATH, "--listen=127.0.0.1:0", "--time_scale=0.01",
+       "--scenario_delay=20s", "--callback_timeout=2s"},
+      "listening on", &line);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  sim_ = *std::move(sim);
+  sim_port_ = PortFromLine(line);
+  for (std::unique_ptr<Replica>& replica : replicas_) {
+    replica = StartReplica();
+  }
+}
+
+void E2eTest::TearDownTestSuite() {
+  // The sim and the replicas keep pooled keep-alive connections to each other,
+  // and an HTTP listener that stops waits for its idle ones to time out
+  // (seconds). Stopped together, each side's exit closes the other's
+  // connections at once; and a replica's gRPC shutdown waits for its open
+  // client connections unless the test's channels are gone first.
+  int exit_status[2] = {0, 0};
+  std::vector<std::thread> stoppers;
+  for (int i = 0; i < 2; ++i) {
+    if (replicas_[i] == nullptr) continue;
+    replicas_[i]->stub.reset();
+    stoppers.emplace_back(
+        [i, &exit_status] { exit_status[i] = replicas_[i]->process->Stop(); });
+  }
+  if (sim_ != nullptr) stoppers.emplace_back([] { sim_->Stop(); });
+  for (std::thread& stopper : stoppers) stopper.join();
+  for (int i = 0; i < 2; ++i) {
+    if (replicas_[i] == nullptr) continue;
+    EXPECT_TRUE(WIFEXITED(exit_status[i]) && WEXITSTATUS(exit_status[i]) == 0)
+        << "server exit " << exit_status[i];
+    replicas_[i].reset();
+  }
+  sim_.reset();
+  redis_.reset();
+  if (!redis_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(redis_dir_, ignored);
+    redis_dir_.clear();
+  }
+}
+
+void E2eTest::SetUp() {
+  ASSERT_NE(replicas_[0], nullptr);
+  ASSERT_NE(replicas_[1], nullptr);
+  // Faults are scoped to their test's ids; clearing them still releases
+  // callbacks an earlier, failed test left held for reordering.
+  SimControl("DELETE", "/_sim/faults");
+}
+
+absl::StatusOr<std::unique_ptr<ChildProcess>> E2eTest::StartRedis(
+    std::string* line) {
+  return ChildProcess::Start(
+      {REDIS_SERVER_PATH, "--port", std::to_string(redis_port_), "--bind",
+       "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync",
+       "everysec", "--dir", redis_dir_},
+      "Ready to accept connections", line);
+}
+
+std::unique_ptr<Replica> E2eTest::StartReplica(
+    std::vector<std::string> extra_flags) {
+  std::string line;
+  std::vector<std::string> args = {
+      FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0",
+      "--callback_addr=127.0.0.1:0", "--admin_addr=127.0.0.1:0",
+      absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
+      absl::StrCat("--gateway_url=http://127.0.0.1:", sim_port_, "/api/v3"),
+      "--api_user=flikpay-sim", "--api_password=flikpay-sim-password",
+      "--ecommerce_api_key=sim-ecommerce-key",
+      "--ecommerce_shared_secret=sim-ecommerce-secret",
+      "--in_person_api_key=sim-in-person-key",
+      "--in_person_shared_secret=sim-in-person-secret",
+      "--out_of_band_api_key=sim-out-of-band-key",
+      "--out_of_band_shared_secret=sim-out-of-band-secret",
+      "--payout_api_key=sim-payout-key",
+      "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64",
+      "--drain_time=3s",
+      // A fast reconciler, so lost callbacks and unknown outcomes settle in
+      // seconds.
+      "--reconcile_interval=100ms", "--unknown_check_after=300ms",
+      "--pending_check_after=2s", "--expiry_grace=1s", "--not_found_grace=1s",
+      "--recheck_after=300ms", "--status_queries_per_minute=100000"};
+  args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+  auto process =
+      ChildProcess::Start(std::move(args), "flikpay-server listening", &line);
+  EXPECT_TRUE(process.ok()) << process.status();
+  if (!process.ok()) return nullptr;
+  auto replica = std::make_unique<Replica>();
+  replica->process = *std::move(process);
+  std::smatch match;
+  if (!std::regex_search(
+          line, match,
+          std::regex("grpc=(\\d+) callbacks=(\\d+) admin=(\\d+)"))) {
+    ADD_FAILURE() << "no ports in: " << line;
+    return nullptr;
+  }
+  replica->grpc_port = std::stoi(match[1]);
+  replica->callback_port = std::stoi(match[2]);
+  replica->admin_port = std::stoi(match[3]);
+  replica->stub = v1::PaymentService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", replica->grpc_port),
+                          grpc::InsecureChannelCredentials()));
+  return replica;
+}
+
+std::string E2eTest::NewId(absl::string_view prefix) {
+  static std::atomic<int> counter{0};
+  return absl::StrCat(prefix, "-", absl::ToUnixMillis(absl::Now()) % 100000000,
+                      "-", counter++);
+}
+
+std::string E2eTest::NewPrefix(absl::string_view name) {
+  return absl::StrCat(NewId(name), "-");
+}
+
+Json E2eTest::SimControl(const std::string& method, const std::string& path,
+                         const Json& body) {
+  gateway::HttpClient http;
+  gateway::HttpRequest request;
+  request.method = method;
+  request.url = absl::StrCat("http://127.0.0.1:", sim_port_, path);
+  request.body = body.is_null() ? "" : body.dump();
+  gateway::HttpExchange exchange = http.Send(request);
+  return Json::parse(exchange.response.body, nullptr, false);
+}
+
+void E2eTest::AddApiFault(const Json& fault) {
+  const Json reply = SimControl("POST", "/_sim/faults", fault);
+  EXPECT_TRUE(reply.is_object() && reply.value("ok", false))
+      << fault.dump() << ": " << reply.dump();
+}
+
+void E2eTest::AddCallbackFault(const Json& fault) {
+  const Json reply = SimControl("POST", "/_sim/callback-faults", fault);
+  EXPECT_TRUE(reply.is_object() && reply.value("ok", false))
+      << fault.dump() << ": " << reply.dump();
+}
+
+int E2eTest::SimDebitsFor(const std::string& id) {
+  const Json journal = SimControl("GET", "/_sim/journal");
+  int count = 0;
+  for (const Json& entry : journal["requests"]) {
+    count += gateway::JsonText(entry, "merchantTransactionId") == id &&
+             entry.value("created", false);
+  }
+  return count;
+}
+
+grpc::Status E2eTest::Create(v1::PaymentService::Stub& stub,
+                             const v1::CreateRtpRequest& request,
+                             v1::Transaction* out, absl::Duration timeout) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return stub.CreateRtp(&context, request, out);
+}
+
+v1::CreateRtpRequest E2eTest::Rtp(const std::string& alias, v1::RtpKind kind,
+                                  int64_t amount) {
+  v1::CreateRtpRequest request;
+  request.set_merchant_transaction_id(NewId("e2e"));
+  request.set_amount_minor(amount);
+  request.set_kind(kind);
+  request.set_alias(alias);
+  request.set_description("end-to-end test");
+  return request;
+}
+
+grpc::Status E2eTest::Get(v1::PaymentService::Stub& stub, const std::string& id,
+                          v1::Transaction* out) {
+  v1::GetStatusRequest request;
+  request.set_merchant_transaction_id(id);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  return stub.GetStatus(&context, request, out);
+}
+
+v1::Transaction E2eTest::AwaitFinal(v1::PaymentService::Stub& stub,
+                                    const std::string& id,
+                                    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  v1::Transaction transaction;
+  while (absl::Now() < deadline) {
+    if (Get(stub, id, &transaction).ok() &&
+        IsFinalStatus(transaction.status())) {
+      return transaction;
+    }
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  ADD_FAILURE() << id << " did not reach a final status";
+  return transaction;
+}
+
+v1::Transaction E2eTest::AwaitFinalForFaults(v1::PaymentService::Stub& stub,
+                                             const std::string& id) {
+  return AwaitFinal(stub, id, absl::Seconds(20));
+}
+
+int E2eTest::StartedStreams(const Replica& replica) {
+  gateway::HttpClient http;
+  gateway::HttpRequest request;
+  request.url =
+      absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
+  const std::string body = http.Send(request).response.body;
+  std::smatch match;
+  if (!std::regex_search(
+          body, match, std::regex("\nflikpay_streams_started_total (\\d+)"))) {
+    return -1;
+  }
+  return std::stoi(match[1]);
+}
+
+std::vector<v1::StatusEvent> E2eTest::ReadEvents(
+    const Replica& replica, const v1::StreamStatusRequest& request,
+    size_t count, absl::Duration timeout, std::function<void()> after_open) {
+  const int started_before = StartedStreams(replica);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  std::unique_ptr<grpc::ClientReader<v1::StatusEvent>> reader =
+      replica.stub->StreamStatus(&context, request);
+  if (after_open) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(5);
+    while (StartedStreams(replica) <= started_before && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    after_open();
+  }
+  std::vector<v1::StatusEvent> events;
+  v1::StatusEvent event;
+  while (events.size() < count && reader->Read(&event)) events.push_back(event);
+  context.TryCancel();
+  reader->Finish().ok();
+  return events;
+}
+
+E2eTest::CreateTally E2eTest::CreateConcurrently(
+    const v1::CreateRtpRequest& request, int threads, int calls) {
+  std::atomic<int> ok{0}, aborted{0}, other{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < threads; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < calls; ++i) {
+        v1::Transaction out;
+        grpc::Status status =
+            Create((t + i) % 2 == 0 ? A() : B(), request, &out);
+        if (status.ok()) {
+          ++ok;
+        } else if (status.error_code() == grpc::StatusCode::ABORTED) {
+          ++aborted;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  return {ok.load(), aborted.load(), other.load()};
+}
+
+grpc::Status E2eTest::SuccessfulPayout(v1::PaymentService::Stub& stub,
+                                       const std::string& id,
+                                       int64_t amount_minor,
+                                       const std::string& description) {
+  v1::PayoutRequest payout;
+  payout.set_merchant_transaction_id(id);
+  payout.set_alias("success.payout@bankart.flik");
+  payout.set_amount_minor(amount_minor);
+  payout.set_description(description);
+  v1::Transaction out;
+  grpc::ClientContext call;
+  return stub.Payout(&call, payout, &out);
+}
+
+int E2eTest::PostCallback(int port, const std::string& body,
+                          const std::string& secret, const std::string& query) {
+  const std::string uri = absl::StrCat("/callbacks/bankart?", query);
+  const std::string date = gateway::FormatHttpDate(absl::Now());
+  const std::string content_type = "application/json; charset=utf-8";
+  gateway::HttpClient http;
+  gateway::HttpRequest request;
+  request.method = "POST";
+  request.url = absl::StrCat("http://127.0.0.1:", port, uri);
+  request.body = body;
+  request.headers = {
+      {"Content-Type", content_type},
+      {"Date", date},
+      {"X-Signature",
+       gateway::Sign(secret, {"POST", body, content_type, date, uri})}};
+  return static_cast<int>(http.Send(request).response.status);
+}
+
+bool E2eTest::IsFinalStatus(v1::TransactionStatus status) {
+  return status == v1::TRANSACTION_STATUS_SUCCESS ||
+         status == v1::TRANSACTION_STATUS_CANCELLED ||
+         status == v1::TRANSACTION_STATUS_ERROR;
+}
+
+}  // namespace flikpay::testing
