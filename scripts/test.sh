@@ -10,6 +10,32 @@ echo "== clang-format"
 mapfile -t sources < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h')
 clang-format --dry-run --Werror "${sources[@]}"
 
+# ctest runs every e2e case in processes of its own. Here each e2e binary also runs whole, its
+# cases sharing one set of processes in a random order, so a case that leans on what another left
+# behind fails. The seed is printed; GTEST_RANDOM_SEED=N scripts/test.sh repeats that order.
+e2e_seed=${GTEST_RANDOM_SEED:-$((RANDOM % 99999 + 1))}
+run_e2e_shuffled() {
+  local dir=$1 binary failed=0
+  local -A pids=() logs=()
+  echo "== e2e binaries shuffled ($dir): GTEST_RANDOM_SEED=$e2e_seed"
+  for binary in "$dir"/tests/e2e_*_test; do
+    logs[$binary]=$(mktemp)
+    "$binary" --gtest_shuffle --gtest_random_seed="$e2e_seed" >"${logs[$binary]}" 2>&1 &
+    pids[$binary]=$!
+  done
+  for binary in "${!pids[@]}"; do
+    if wait "${pids[$binary]}"; then
+      echo "$(basename "$binary"): $(grep -E '^\[  PASSED' "${logs[$binary]}")"
+    else
+      cat "${logs[$binary]}"
+      echo "$(basename "$binary") FAILED with GTEST_RANDOM_SEED=$e2e_seed"
+      failed=1
+    fi
+    rm -f "${logs[$binary]}"
+  done
+  return "$failed"
+}
+
 run_suite() {
   local dir=$1
   shift
@@ -18,6 +44,7 @@ run_suite() {
   cmake --build "$dir"
   echo "== tests ($dir)"
   ctest --test-dir "$dir" --output-on-failure --timeout 600
+  run_e2e_shuffled "$dir"
 }
 
 # GCC ignores Abseil's lock annotations (ABSL_GUARDED_BY, ...); clang checks them
