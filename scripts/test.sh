@@ -43,7 +43,8 @@ run_suite() {
   cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
   cmake --build "$dir"
   echo "== tests ($dir)"
-  ctest --test-dir "$dir" --output-on-failure --timeout 600
+  # One entry per case, each with its own processes on free ports: they run side by side.
+  ctest --test-dir "$dir" --output-on-failure --timeout 600 -j "$(nproc)"
   run_e2e_shuffled "$dir"
 }
 
