@@ -12,8 +12,7 @@ absl::Status Invalid(absl::string_view field, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
 }
 
-absl::Status MerchantTransactionId(absl::string_view field,
-                                   absl::string_view id) {
+absl::Status MerchantTransactionId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return Invalid(field, "is required");
   if (id.size() > kMaxMerchantTransactionId) {
     return Invalid(field, "must be at most 50 characters");
@@ -21,8 +20,7 @@ absl::Status MerchantTransactionId(absl::string_view field,
   // Ids appear in Redis keys, logs and Bankart's URLs: a small alphabet keeps
   // every one of them unambiguous.
   const bool allowed = std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-           c == '_' || c == '.';
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
   if (!allowed) {
     return Invalid(field, "may contain only letters, digits, '-', '_' and '.'");
@@ -44,8 +42,7 @@ absl::Status Currency(absl::string_view currency) {
   return absl::OkStatus();
 }
 
-absl::Status MaxLength(absl::string_view field, absl::string_view value,
-                       size_t max) {
+absl::Status MaxLength(absl::string_view field, absl::string_view value, size_t max) {
   if (value.size() > max) {
     return Invalid(field, absl::StrCat("must be at most ", max, " characters"));
   }
@@ -55,22 +52,18 @@ absl::Status MaxLength(absl::string_view field, absl::string_view value,
 absl::Status Url(absl::string_view field, absl::string_view url) {
   if (url.empty()) return absl::OkStatus();
   if (url.size() > kMaxUrl ||
-      !(absl::StartsWith(url, "https://") ||
-        absl::StartsWith(url, "http://")) ||
+      !(absl::StartsWith(url, "https://") || absl::StartsWith(url, "http://")) ||
       url.find_first_of(" \t\r\n\"<>") != absl::string_view::npos) {
-    return Invalid(
-        field,
-        "must be an http(s) URL without spaces, at most 2000 characters");
+    return Invalid(field, "must be an http(s) URL without spaces, at most 2000 characters");
   }
   return absl::OkStatus();
 }
 
 absl::Status PurposeCode(absl::string_view code, bool structured_reference) {
   if (code.empty()) return absl::OkStatus();
-  const bool four_capitals =
-      code.size() == 4 && std::all_of(code.begin(), code.end(), [](char c) {
-        return c >= 'A' && c <= 'Z';
-      });
+  const bool four_capitals = code.size() == 4 && std::all_of(code.begin(), code.end(), [](char c) {
+                               return c >= 'A' && c <= 'Z';
+                             });
   if (!four_capitals) {
     return Invalid("purpose_code", "must be 4 capital letters, e.g. WEBI");
   }
@@ -82,17 +75,14 @@ absl::Status PurposeCode(absl::string_view code, bool structured_reference) {
 
 absl::Status AliasPresence(bool ecommerce, bool has_alias) {
   if (!has_alias && !ecommerce) {
-    return Invalid("alias",
-                   "is required for In-Person and Out-of-Band requests to pay");
+    return Invalid("alias", "is required for In-Person and Out-of-Band requests to pay");
   }
   return absl::OkStatus();
 }
 
-absl::Status MoneyMovement(absl::string_view merchant_transaction_id,
-                           int64_t amount_minor, absl::string_view currency,
-                           absl::string_view description) {
-  if (absl::Status s = MerchantTransactionId("merchant_transaction_id",
-                                             merchant_transaction_id);
+absl::Status MoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,
+                           absl::string_view currency, absl::string_view description) {
+  if (absl::Status s = MerchantTransactionId("merchant_transaction_id", merchant_transaction_id);
       !s.ok()) {
     return s;
   }

@@ -25,14 +25,12 @@ inline constexpr size_t kMaxUrl = 2000;
 absl::Status Invalid(absl::string_view field, absl::string_view rule);
 
 // Required, at most 50 characters of letters, digits, '-', '_' and '.'.
-absl::Status MerchantTransactionId(absl::string_view field,
-                                   absl::string_view id);
+absl::Status MerchantTransactionId(absl::string_view field, absl::string_view id);
 // Euro cents, more than 0.
 absl::Status Amount(int64_t amount_minor);
 // EUR, or empty for EUR.
 absl::Status Currency(absl::string_view currency);
-absl::Status MaxLength(absl::string_view field, absl::string_view value,
-                       size_t max);
+absl::Status MaxLength(absl::string_view field, absl::string_view value, size_t max);
 // Empty, or http(s) without spaces or quotes, at most 2000 characters.
 absl::Status Url(absl::string_view field, absl::string_view url);
 // Four capital letters, only with a structured reference.
@@ -42,9 +40,8 @@ absl::Status PurposeCode(absl::string_view code, bool structured_reference);
 absl::Status AliasPresence(bool ecommerce, bool has_alias);
 
 // The checks every money-moving request starts with.
-absl::Status MoneyMovement(absl::string_view merchant_transaction_id,
-                           int64_t amount_minor, absl::string_view currency,
-                           absl::string_view description);
+absl::Status MoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,
+                           absl::string_view currency, absl::string_view description);
 
 }  // namespace flikpay::rules
 

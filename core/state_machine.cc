@@ -3,8 +3,7 @@
 namespace flikpay::core {
 
 bool IsFinal(v1::TransactionStatus status) {
-  return status == v1::TRANSACTION_STATUS_SUCCESS ||
-         status == v1::TRANSACTION_STATUS_CANCELLED ||
+  return status == v1::TRANSACTION_STATUS_SUCCESS || status == v1::TRANSACTION_STATUS_CANCELLED ||
          status == v1::TRANSACTION_STATUS_ERROR;
 }
 

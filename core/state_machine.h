@@ -13,10 +13,10 @@ namespace flikpay::core {
 enum class Verdict {
   kApply,      // a real change: store it and emit one event
   kDuplicate,  // the same status again: nothing happens, no event
-  kLate,  // an older, non-final status arriving after a newer one (e.g. PENDING
-          // after SUCCESS): ignored
-  kAnomaly,  // a different final status after a final one: recorded in the
-             // history, logged, counted; the status stays
+  kLate,       // an older, non-final status arriving after a newer one (e.g. PENDING
+               // after SUCCESS): ignored
+  kAnomaly,    // a different final status after a final one: recorded in the
+               // history, logged, counted; the status stays
 };
 
 Verdict Judge(v1::TransactionStatus stored, v1::TransactionStatus reported);

@@ -8,10 +8,9 @@
 
 namespace flikpay::core {
 
-Subscription::Subscription(const v1::StreamStatusRequest& request,
-                           size_t max_buffered, StreamWriter& writer)
-    : ids_(request.merchant_transaction_ids().begin(),
-           request.merchant_transaction_ids().end()),
+Subscription::Subscription(const v1::StreamStatusRequest& request, size_t max_buffered,
+                           StreamWriter& writer)
+    : ids_(request.merchant_transaction_ids().begin(), request.merchant_transaction_ids().end()),
       types_(request.types().begin(), request.types().end()),
       max_buffered_(max_buffered),
       page_size_(static_cast<int>(std::max<size_t>(1, max_buffered / 2))),
@@ -128,8 +127,7 @@ void Subscription::Detach() {
 }
 
 bool Subscription::Wanted(const v1::StatusEvent& event) const {
-  if (!ids_.empty() &&
-      !ids_.contains(event.transaction().merchant_transaction_id())) {
+  if (!ids_.empty() && !ids_.contains(event.transaction().merchant_transaction_id())) {
     return false;
   }
   return types_.empty() || types_.contains(event.transaction().type());
@@ -159,9 +157,8 @@ void Subscription::CatchUpLocked() {
 
 void Subscription::OverflowLocked() {
   finishing_ = true;
-  final_status_ = absl::ResourceExhaustedError(
-      absl::StrCat("subscriber fell more than ", max_buffered_,
-                   " events behind", ResumeHintLocked()));
+  final_status_ = absl::ResourceExhaustedError(absl::StrCat(
+      "subscriber fell more than ", max_buffered_, " events behind", ResumeHintLocked()));
   queue_.clear();
   held_live_.clear();
 }
@@ -173,9 +170,7 @@ std::string Subscription::ResumeHintLocked() const {
   return absl::StrCat(
       "; resume with resume_after=<the cursor of the last event you "
       "received>",
-      sent_cursor_.empty()
-          ? ""
-          : absl::StrCat(" (last written: ", sent_cursor_, ")"));
+      sent_cursor_.empty() ? "" : absl::StrCat(" (last written: ", sent_cursor_, ")"));
 }
 
 void Subscription::Pump() {

@@ -36,8 +36,7 @@ class Subscription {
  public:
   // `max_buffered`: events that may wait for the subscriber before it is ended
   // with RESOURCE_EXHAUSTED; replay pages are half of it.
-  Subscription(const v1::StreamStatusRequest& request, size_t max_buffered,
-               StreamWriter& writer);
+  Subscription(const v1::StreamStatusRequest& request, size_t max_buffered, StreamWriter& writer);
 
   // Set-up, in this order: the current states (send_current), then either
   // StartReplay (resume_after) or CatchUp (live only).

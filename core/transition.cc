@@ -12,13 +12,13 @@ google::protobuf::Timestamp ToTimestamp(absl::Time time) {
   google::protobuf::Timestamp timestamp;
   const int64_t seconds = absl::ToUnixSeconds(time);
   timestamp.set_seconds(seconds);
-  timestamp.set_nanos(static_cast<int32_t>(
-      (time - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  timestamp.set_nanos(
+      static_cast<int32_t>((time - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
   return timestamp;
 }
 
-void AddHistory(v1::Transaction& record, v1::TransactionStatus from,
-                const Report& report, absl::Time now, const char* note) {
+void AddHistory(v1::Transaction& record, v1::TransactionStatus from, const Report& report,
+                absl::Time now, const char* note) {
   v1::StatusChange* change = record.add_history();
   *change->mutable_at() = ToTimestamp(now);
   change->set_from(from);
@@ -27,18 +27,15 @@ void AddHistory(v1::Transaction& record, v1::TransactionStatus from,
   if (note != nullptr) change->set_note(note);
 }
 
-std::optional<absl::Time> NextCheck(const v1::Transaction& next,
-                                    bool still_in_flight,
-                                    absl::Time flight_deadline,
-                                    const SchedulePolicy& policy,
+std::optional<absl::Time> NextCheck(const v1::Transaction& next, bool still_in_flight,
+                                    absl::Time flight_deadline, const SchedulePolicy& policy,
                                     absl::Time now) {
   if (IsFinal(next.status())) return std::nullopt;
   if (next.status() == v1::TRANSACTION_STATUS_PENDING) {
     absl::Time check = now + policy.pending_check_after;
     if (next.has_expires_at()) {
       check =
-          std::min(check, absl::FromUnixSeconds(next.expires_at().seconds()) +
-                              policy.expiry_grace);
+          std::min(check, absl::FromUnixSeconds(next.expires_at().seconds()) + policy.expiry_grace);
     }
     return check;
   }
@@ -48,8 +45,8 @@ std::optional<absl::Time> NextCheck(const v1::Transaction& next,
 
 }  // namespace
 
-Plan PlanReport(const Stored& current, const Report& report,
-                const SchedulePolicy& policy, absl::Time now) {
+Plan PlanReport(const Stored& current, const Report& report, const SchedulePolicy& policy,
+                absl::Time now) {
   const v1::Transaction& stored = current.record;
   Plan plan;
   plan.next = stored;
@@ -65,21 +62,17 @@ Plan PlanReport(const Stored& current, const Report& report,
     plan.next.set_status(report.status);
     AddHistory(plan.next, previous, report, now, nullptr);
     plan.status_changed = true;
-  } else if (plan.verdict == Verdict::kAnomaly &&
-             report.source != v1::EVENT_SOURCE_RPC) {
+  } else if (plan.verdict == Verdict::kAnomaly && report.source != v1::EVENT_SOURCE_RPC) {
     // flikpay's own late answer cannot contradict Bankart; anything else
     // saying another final status is worth a look.
-    AddHistory(plan.next, previous, report, now,
-               "contradicts the final status; ignored");
+    AddHistory(plan.next, previous, report, now, "contradicts the final status; ignored");
     plan.anomaly = true;
   }
 
   const bool in_flight = current.flight_deadline > now;
   const bool ends_flight = report.ends_flight && in_flight;
-  const bool record_changed =
-      plan.next.SerializeAsString() != stored.SerializeAsString();
-  plan.flight_deadline =
-      ends_flight ? absl::InfinitePast() : current.flight_deadline;
+  const bool record_changed = plan.next.SerializeAsString() != stored.SerializeAsString();
+  plan.flight_deadline = ends_flight ? absl::InfinitePast() : current.flight_deadline;
   if (!record_changed && !ends_flight) {
     plan.next = stored;
     return plan;
@@ -89,17 +82,15 @@ Plan PlanReport(const Stored& current, const Report& report,
     plan.next.set_version(stored.version() + 1);
     *plan.next.mutable_updated_at() = ToTimestamp(now);
   }
-  plan.next_check = NextCheck(plan.next, in_flight && !ends_flight,
-                              current.flight_deadline, policy, now);
-  if (!plan.next.gateway_uuid().empty() &&
-      plan.next.gateway_uuid() != stored.gateway_uuid()) {
+  plan.next_check =
+      NextCheck(plan.next, in_flight && !ends_flight, current.flight_deadline, policy, now);
+  if (!plan.next.gateway_uuid().empty() && plan.next.gateway_uuid() != stored.gateway_uuid()) {
     plan.new_gateway_uuid = plan.next.gateway_uuid();
   }
   if (plan.status_changed && plan.next.type() == v1::TRANSACTION_TYPE_REFUND &&
       IsFinal(plan.next.status())) {
     RefundDelta delta;
-    delta.original_merchant_transaction_id =
-        plan.next.original_merchant_transaction_id();
+    delta.original_merchant_transaction_id = plan.next.original_merchant_transaction_id();
     if (plan.next.status() == v1::TRANSACTION_STATUS_SUCCESS) {
       delta.refunded = plan.next.amount_minor();
     } else {
@@ -128,10 +119,9 @@ absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,
   }
   const int64_t left = original.amount_minor() - reserved;
   if (amount_minor > left) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("amount_minor: ", amount_minor,
-                     " exceeds what is left of the original payment (", left,
-                     " cents, counting pending refunds)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "amount_minor: ", amount_minor, " exceeds what is left of the original payment (", left,
+        " cents, counting pending refunds)"));
   }
   return absl::OkStatus();
 }

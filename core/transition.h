@@ -83,8 +83,8 @@ struct Plan {
 
 // The pure transition: given what is stored, a report, the schedule policy and
 // the time, what to store. Deterministic: `now` is the only clock.
-Plan PlanReport(const Stored& current, const Report& report,
-                const SchedulePolicy& policy, absl::Time now);
+Plan PlanReport(const Stored& current, const Report& report, const SchedulePolicy& policy,
+                absl::Time now);
 
 // Whether `amount_minor` may be refunded from `original` with `reserved` cents
 // already taken by pending and successful refunds: FAILED_PRECONDITION naming

@@ -18,17 +18,14 @@ bool AllDigits(absl::string_view text) {
 }
 
 // The subscriber part of a Slovenian number: exactly eight digits.
-bool IsSubscriberNumber(absl::string_view text) {
-  return text.size() == 8 && AllDigits(text);
-}
+bool IsSubscriberNumber(absl::string_view text) { return text.size() == 8 && AllDigits(text); }
 
 }  // namespace
 
 absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
   if (raw.empty()) return absl::InvalidArgumentError("alias is empty");
   if (absl::StrContains(raw, '@')) {
-    static const std::regex kEmail(
-        R"(^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+\.[A-Za-z]{2,5}$)");
+    static const std::regex kEmail(R"(^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+\.[A-Za-z]{2,5}$)");
     if (raw.size() > 254 || !std::regex_match(raw.begin(), raw.end(), kEmail)) {
       return absl::InvalidArgumentError(
           "alias is not a valid e-mail address (letters, digits, '_', '-', '.' "
@@ -44,12 +41,10 @@ absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
     digits.push_back(c);
   }
   absl::string_view number = digits;
-  if (absl::StartsWith(number, "00386") &&
-      IsSubscriberNumber(number.substr(5))) {
+  if (absl::StartsWith(number, "00386") && IsSubscriberNumber(number.substr(5))) {
     return Alias{AliasKind::kPhone, std::string(number)};
   }
-  if (absl::StartsWith(number, "+386") &&
-      IsSubscriberNumber(number.substr(4))) {
+  if (absl::StartsWith(number, "+386") && IsSubscriberNumber(number.substr(4))) {
     return Alias{AliasKind::kPhone, absl::StrCat("00", number.substr(1))};
   }
   if (absl::StartsWith(number, "386") && IsSubscriberNumber(number.substr(3))) {
@@ -68,8 +63,8 @@ std::string MaskAlias(absl::string_view alias) {
   const size_t at = alias.find('@');
   if (at != absl::string_view::npos) {
     const absl::string_view local = alias.substr(0, at);
-    return absl::StrCat(local.substr(0, std::min<size_t>(2, local.size() / 2)),
-                        "***", alias.substr(at));
+    return absl::StrCat(local.substr(0, std::min<size_t>(2, local.size() / 2)), "***",
+                        alias.substr(at));
   }
   if (alias.size() <= 8) return std::string(alias.size(), '*');
   return absl::StrCat(alias.substr(0, 5), std::string(alias.size() - 8, '*'),

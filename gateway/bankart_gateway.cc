@@ -26,18 +26,15 @@ using Json = nlohmann::json;
 constexpr char kContentType[] = "application/json; charset=utf-8";
 // The adapter re-checks what the service checked (core/request_rules.h), so a
 // request from any other caller cannot reach Bankart malformed either.
-absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id,
-                                   int64_t amount_minor,
-                                   absl::string_view currency,
-                                   absl::string_view description,
+absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,
+                                   absl::string_view currency, absl::string_view description,
                                    absl::string_view callback_url) {
-  if (absl::Status s = rules::MoneyMovement(
-          merchant_transaction_id, amount_minor, currency, description);
+  if (absl::Status s =
+          rules::MoneyMovement(merchant_transaction_id, amount_minor, currency, description);
       !s.ok()) {
     return s;
   }
-  if (callback_url.empty())
-    return rules::Invalid("callback_url", "is required");
+  if (callback_url.empty()) return rules::Invalid("callback_url", "is required");
   return rules::Url("callback_url", callback_url);
 }
 
@@ -55,8 +52,7 @@ std::optional<ReturnType> ParseReturnType(absl::string_view text) {
   return std::nullopt;
 }
 
-std::optional<StatusReport::Status> ParseTransactionStatus(
-    absl::string_view text) {
+std::optional<StatusReport::Status> ParseTransactionStatus(absl::string_view text) {
   const std::string upper = absl::AsciiStrToUpper(text);
   if (upper == "SUCCESS") return StatusReport::Status::kSuccess;
   if (upper == "PENDING") return StatusReport::Status::kPending;
@@ -68,9 +64,7 @@ std::optional<StatusReport::Status> ParseTransactionStatus(
 
 // Codes after which the same request may succeed later: rate limit,
 // maintenance, temporarily unavailable.
-bool IsRetryableCode(int code) {
-  return code == 1009 || code == 1010 || code == 3003;
-}
+bool IsRetryableCode(int code) { return code == 1009 || code == 1010 || code == 3003; }
 
 SubmitOutcome Unknown(std::string reason, int http_status = 0) {
   SubmitOutcome outcome;
@@ -83,64 +77,59 @@ SubmitOutcome Unknown(std::string reason, int http_status = 0) {
 std::optional<absl::Time> ParseExpires(absl::string_view text) {
   absl::Time time;
   std::string error;
-  if (text.empty() || !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(text),
-                                       absl::UTCTimeZone(), &time, &error)) {
+  if (text.empty() || !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(text), absl::UTCTimeZone(),
+                                       &time, &error)) {
     return std::nullopt;
   }
   return time;
 }
 
-std::string QueryParameter(absl::string_view request_uri,
-                           absl::string_view name) {
+std::string QueryParameter(absl::string_view request_uri, absl::string_view name) {
   const size_t question = request_uri.find('?');
   if (question == absl::string_view::npos) return "";
-  for (absl::string_view pair :
-       absl::StrSplit(request_uri.substr(question + 1), '&')) {
-    std::pair<absl::string_view, absl::string_view> kv =
-        absl::StrSplit(pair, '=');
+  for (absl::string_view pair : absl::StrSplit(request_uri.substr(question + 1), '&')) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(pair, '=');
     if (kv.first == name) return std::string(kv.second);
   }
   return "";
 }
 
-std::string HeaderValue(const InboundCallback& callback,
-                        const std::string& name) {
+std::string HeaderValue(const InboundCallback& callback, const std::string& name) {
   auto it = callback.headers.find(name);
   return it == callback.headers.end() ? "" : it->second;
 }
 
 }  // namespace
 
-BankartGateway::BankartGateway(BankartConfig config)
-    : config_(std::move(config)) {
+BankartGateway::BankartGateway(BankartConfig config) : config_(std::move(config)) {
   while (absl::EndsWith(config_.base_url, "/")) config_.base_url.pop_back();
   base_path_ = RequestUriOf(config_.base_url);
   if (base_path_ == "/") base_path_.clear();
-  const std::string password =
-      config_.password_mode == PasswordMode::kSha1Rounds
-          ? HashPassword(config_.api_password)
-          : config_.api_password;
-  authorization_ = absl::StrCat(
-      "Basic ", Base64Encode(absl::StrCat(config_.api_user, ":", password)));
+  const std::string password = config_.password_mode == PasswordMode::kSha1Rounds
+                                   ? HashPassword(config_.api_password)
+                                   : config_.api_password;
+  authorization_ =
+      absl::StrCat("Basic ", Base64Encode(absl::StrCat(config_.api_user, ":", password)));
 }
 
 absl::StatusOr<const ConnectorCredentials*> BankartGateway::CredentialsFor(
     Connector connector) const {
   auto it = config_.connectors.find(connector);
   if (it == config_.connectors.end() || it->second.api_key.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "no Bankart connector is configured for ", ConnectorName(connector)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no Bankart connector is configured for ", ConnectorName(connector)));
   }
   return &it->second;
 }
 
-absl::StatusOr<HttpExchange> BankartGateway::SendSigned(
-    const ConnectorCredentials& credentials, const std::string& method,
-    const std::string& path, const std::string& body, absl::Time deadline) {
+absl::StatusOr<HttpExchange> BankartGateway::SendSigned(const ConnectorCredentials& credentials,
+                                                        const std::string& method,
+                                                        const std::string& path,
+                                                        const std::string& body,
+                                                        absl::Time deadline) {
   const absl::Duration remaining = deadline - absl::Now();
   if (remaining <= absl::ZeroDuration()) {
-    return absl::DeadlineExceededError(
-        "deadline passed before the gateway was called");
+    return absl::DeadlineExceededError("deadline passed before the gateway was called");
   }
   const std::string date = FormatHttpDate(absl::Now());
   const std::string request_uri = absl::StrCat(base_path_, path);
@@ -156,30 +145,26 @@ absl::StatusOr<HttpExchange> BankartGateway::SendSigned(
       {"Accept", "application/json"},
       {"Date", date},
       {"X-Signature",
-       Sign(credentials.shared_secret,
-            SignedParts{method, body, kContentType, date, request_uri})},
+       Sign(credentials.shared_secret, SignedParts{method, body, kContentType, date, request_uri})},
   };
   return http_.Send(request);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Submit(
-    Connector connector, const std::string& operation, const Json& body,
-    absl::Time deadline) {
-  absl::StatusOr<const ConnectorCredentials*> credentials =
-      CredentialsFor(connector);
+absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
+                                                     const std::string& operation, const Json& body,
+                                                     absl::Time deadline) {
+  absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
   if (!credentials.ok()) return credentials.status();
   absl::StatusOr<HttpExchange> exchange = SendSigned(
-      **credentials, "POST",
-      absl::StrCat("/transaction/", (*credentials)->api_key, "/", operation),
+      **credentials, "POST", absl::StrCat("/transaction/", (*credentials)->api_key, "/", operation),
       body.dump(), deadline);
   if (!exchange.ok()) return exchange.status();
   switch (exchange->failure) {
     case HttpExchange::Failure::kNotSent:
-      return absl::UnavailableError(absl::StrCat(
-          "the gateway could not be reached: ", exchange->failure_reason));
+      return absl::UnavailableError(
+          absl::StrCat("the gateway could not be reached: ", exchange->failure_reason));
     case HttpExchange::Failure::kNoAnswer:
-      return Unknown(absl::StrCat("no answer from the gateway: ",
-                                  exchange->failure_reason));
+      return Unknown(absl::StrCat("no answer from the gateway: ", exchange->failure_reason));
     case HttpExchange::Failure::kNone:
       break;
   }
@@ -187,11 +172,9 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(
   // 5xx includes 504 and Cloudflare's 522: the gateway may have created the
   // transaction.
   if (response.status >= 500) {
-    return Unknown(absl::StrCat("gateway answered HTTP ", response.status),
-                   response.status);
+    return Unknown(absl::StrCat("gateway answered HTTP ", response.status), response.status);
   }
-  const Json answer =
-      Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  const Json answer = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   SubmitOutcome outcome;
   outcome.http_status = static_cast<int>(response.status);
   if (answer.is_discarded() || !answer.is_object()) {
@@ -199,22 +182,20 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(
       return Unknown("the gateway's answer is not JSON", response.status);
     }
     outcome.kind = SubmitOutcome::Kind::kDeclined;
-    outcome.errors.push_back(GatewayError{
-        1001, absl::StrCat("gateway answered HTTP ", response.status), "", ""});
+    outcome.errors.push_back(
+        GatewayError{1001, absl::StrCat("gateway answered HTTP ", response.status), "", ""});
     outcome.retryable = response.status == 429;
     return outcome;
   }
   outcome.uuid = JsonText(answer, "uuid");
   outcome.purchase_id = JsonText(answer, "purchaseId");
   outcome.redirect_url = JsonText(answer, "redirectUrl");
-  if (auto extra = answer.find("extraData");
-      extra != answer.end() && extra->is_object()) {
+  if (auto extra = answer.find("extraData"); extra != answer.end() && extra->is_object()) {
     outcome.adapter_reference_id = JsonText(*extra, "adapterReferenceId");
     outcome.expires_at = ParseExpires(JsonText(*extra, "expiresDateTime"));
   }
   const bool success = answer.value("success", false);
-  const std::optional<ReturnType> return_type =
-      ParseReturnType(JsonText(answer, "returnType"));
+  const std::optional<ReturnType> return_type = ParseReturnType(JsonText(answer, "returnType"));
   if (response.status < 300 && success && return_type.has_value() &&
       *return_type != ReturnType::kError) {
     outcome.kind = SubmitOutcome::Kind::kAccepted;
@@ -228,11 +209,8 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(
   outcome.return_type = ReturnType::kError;
   outcome.errors = ParseGatewayErrors(answer);
   if (outcome.errors.empty()) {
-    outcome.errors.push_back(
-        GatewayError{1000,
-                     absl::StrCat("gateway refused the request (HTTP ",
-                                  response.status, ")"),
-                     "", ""});
+    outcome.errors.push_back(GatewayError{
+        1000, absl::StrCat("gateway refused the request (HTTP ", response.status, ")"), "", ""});
   }
   outcome.retryable = response.status == 429;
   for (const GatewayError& error : outcome.errors) {
@@ -243,9 +221,9 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(
 
 absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
                                                     absl::Time deadline) {
-  if (absl::Status status = ValidateMoneyMovement(
-          request.merchant_transaction_id, request.amount_minor,
-          request.currency, request.description, request.callback_url);
+  if (absl::Status status =
+          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
       !status.ok()) {
     return status;
   }
@@ -254,17 +232,13 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
                          rules::kMaxMerchantMetadata),
         rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id,
                          rules::kMaxMerchantTerminalId),
-        rules::MaxLength("merchant_mid", request.merchant_mid,
-                         rules::kMaxMerchantMid),
-        rules::MaxLength("ultimate_creditor_name",
-                         request.ultimate_creditor_name,
+        rules::MaxLength("merchant_mid", request.merchant_mid, rules::kMaxMerchantMid),
+        rules::MaxLength("ultimate_creditor_name", request.ultimate_creditor_name,
                          rules::kMaxUltimateCreditorName),
-        rules::AliasPresence(request.kind == RtpKind::kEcommerce,
-                             !request.alias.empty()),
+        rules::AliasPresence(request.kind == RtpKind::kEcommerce, !request.alias.empty()),
         rules::PurposeCode(request.purpose_code, request.structured_reference),
         rules::Url("success_url", request.success_url),
-        rules::Url("cancel_url", request.cancel_url),
-        rules::Url("error_url", request.error_url)}) {
+        rules::Url("cancel_url", request.cancel_url), rules::Url("error_url", request.error_url)}) {
     if (!s.ok()) return s;
   }
   Json extra = Json::object();
@@ -278,8 +252,7 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
     SetIfNotEmpty(extra, "purposeCode", request.purpose_code);
   }
   if (request.enable_waiting_screen.has_value()) {
-    extra["enableWaitingScreen"] =
-        *request.enable_waiting_screen ? "yes" : "no";
+    extra["enableWaitingScreen"] = *request.enable_waiting_screen ? "yes" : "no";
   }
   SetIfNotEmpty(extra, "merchantMID", request.merchant_mid);
   SetIfNotEmpty(extra, "merchantTerminalId", request.merchant_terminal_id);
@@ -298,22 +271,20 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
   SetIfNotEmpty(body, "description", request.description);
   SetIfNotEmpty(body, "merchantMetaData", request.merchant_metadata);
   if (!extra.empty()) body["extraData"] = std::move(extra);
-  if (!request.payer_ip.empty())
-    body["customer"] = {{"ipAddress", request.payer_ip}};
+  if (!request.payer_ip.empty()) body["customer"] = {{"ipAddress", request.payer_ip}};
   return Submit(ConnectorFor(request.kind), "debit", body, deadline);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Refund(
-    const RefundRequest& request, absl::Time deadline) {
-  if (absl::Status status = ValidateMoneyMovement(
-          request.merchant_transaction_id, request.amount_minor,
-          request.currency, request.description, request.callback_url);
+absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& request,
+                                                     absl::Time deadline) {
+  if (absl::Status status =
+          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
       !status.ok()) {
     return status;
   }
   if (request.reference_uuid.empty()) {
-    return rules::Invalid("reference_uuid",
-                          "the original payment's gateway uuid is required");
+    return rules::Invalid("reference_uuid", "the original payment's gateway uuid is required");
   }
   Json body = {
       {"merchantTransactionId", request.merchant_transaction_id},
@@ -326,11 +297,11 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Refund(
   return Submit(request.connector, "refund", body, deadline);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Payout(
-    const PayoutRequest& request, absl::Time deadline) {
-  if (absl::Status status = ValidateMoneyMovement(
-          request.merchant_transaction_id, request.amount_minor,
-          request.currency, request.description, request.callback_url);
+absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& request,
+                                                     absl::Time deadline) {
+  if (absl::Status status =
+          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
       !status.ok()) {
     return status;
   }
@@ -347,49 +318,43 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Payout(
   return Submit(Connector::kPayout, "payout", body, deadline);
 }
 
-absl::StatusOr<StatusReport> BankartGateway::StatusByUuid(
-    Connector connector, absl::string_view uuid, absl::Time deadline) {
+absl::StatusOr<StatusReport> BankartGateway::StatusByUuid(Connector connector,
+                                                          absl::string_view uuid,
+                                                          absl::Time deadline) {
   return QueryStatus(connector, "getByUuid", uuid, deadline);
 }
 
 absl::StatusOr<StatusReport> BankartGateway::StatusByMerchantTransactionId(
-    Connector connector, absl::string_view merchant_transaction_id,
-    absl::Time deadline) {
-  return QueryStatus(connector, "getByMerchantTransactionId",
-                     merchant_transaction_id, deadline);
+    Connector connector, absl::string_view merchant_transaction_id, absl::Time deadline) {
+  return QueryStatus(connector, "getByMerchantTransactionId", merchant_transaction_id, deadline);
 }
 
-absl::StatusOr<StatusReport> BankartGateway::QueryStatus(
-    Connector connector, const std::string& lookup, absl::string_view id,
-    absl::Time deadline) {
-  if (id.empty() || id.size() > 64 ||
-      !std::all_of(id.begin(), id.end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-               c == '_' || c == '.';
+absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
+                                                         const std::string& lookup,
+                                                         absl::string_view id,
+                                                         absl::Time deadline) {
+  if (id.empty() || id.size() > 64 || !std::all_of(id.begin(), id.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
+               c == '.';
       })) {
     return absl::InvalidArgumentError(
         "status lookups take an id of letters, digits, '-', '_' and '.'");
   }
-  absl::StatusOr<const ConnectorCredentials*> credentials =
-      CredentialsFor(connector);
+  absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
   if (!credentials.ok()) return credentials.status();
-  const std::string path =
-      absl::StrCat("/status/", (*credentials)->api_key, "/", lookup, "/", id);
+  const std::string path = absl::StrCat("/status/", (*credentials)->api_key, "/", lookup, "/", id);
 
   absl::Duration backoff = config_.status_initial_backoff;
-  absl::Status last_error =
-      absl::UnavailableError("the gateway's status API did not answer");
+  absl::Status last_error = absl::UnavailableError("the gateway's status API did not answer");
   for (int attempt = 1; attempt <= config_.status_max_attempts; ++attempt) {
-    absl::StatusOr<HttpExchange> exchange =
-        SendSigned(**credentials, "GET", path, "", deadline);
+    absl::StatusOr<HttpExchange> exchange = SendSigned(**credentials, "GET", path, "", deadline);
     if (!exchange.ok()) return exchange.status();
     absl::Duration wait = backoff;
     if (exchange->failure != HttpExchange::Failure::kNone) {
-      last_error = absl::UnavailableError(
-          absl::StrCat("gateway status API: ", exchange->failure_reason));
-    } else if (exchange->response.status == 429) {
       last_error =
-          absl::ResourceExhaustedError("gateway status API rate limit (429)");
+          absl::UnavailableError(absl::StrCat("gateway status API: ", exchange->failure_reason));
+    } else if (exchange->response.status == 429) {
+      last_error = absl::ResourceExhaustedError("gateway status API rate limit (429)");
       int64_t retry_after = 0;
       auto header = exchange->response.headers.find("retry-after");
       if (header != exchange->response.headers.end() &&
@@ -397,8 +362,8 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(
         wait = std::max(wait, absl::Seconds(retry_after));
       }
     } else if (exchange->response.status >= 500) {
-      last_error = absl::UnavailableError(absl::StrCat(
-          "gateway status API answered HTTP ", exchange->response.status));
+      last_error = absl::UnavailableError(
+          absl::StrCat("gateway status API answered HTTP ", exchange->response.status));
     } else {
       const Json answer = Json::parse(exchange->response.body, nullptr,
                                       /*allow_exceptions=*/false);
@@ -411,23 +376,19 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(
         for (const GatewayError& error : report.errors) {
           if (error.code == 8001) return report;  // found == false
         }
-        return absl::FailedPreconditionError(
-            absl::StrCat("gateway refused the status query",
-                         report.errors.empty()
-                             ? ""
-                             : absl::StrCat(" (", report.errors[0].code, ")")));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "gateway refused the status query",
+            report.errors.empty() ? "" : absl::StrCat(" (", report.errors[0].code, ")")));
       }
       std::optional<StatusReport::Status> status =
           ParseTransactionStatus(JsonText(answer, "transactionStatus"));
       if (!status.has_value()) {
-        return absl::InternalError(
-            "the gateway's status answer has no known status");
+        return absl::InternalError("the gateway's status answer has no known status");
       }
       report.found = true;
       report.status = *status;
       report.uuid = JsonText(answer, "uuid");
-      report.merchant_transaction_id =
-          JsonText(answer, "merchantTransactionId");
+      report.merchant_transaction_id = JsonText(answer, "merchantTransactionId");
       report.purchase_id = JsonText(answer, "purchaseId");
       report.type = ParseTransactionType(JsonText(answer, "transactionType"));
       report.currency = JsonText(answer, "currency");
@@ -442,17 +403,14 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(
       }
       return report;
     }
-    if (attempt == config_.status_max_attempts ||
-        absl::Now() + wait >= deadline)
-      break;
+    if (attempt == config_.status_max_attempts || absl::Now() + wait >= deadline) break;
     absl::SleepFor(wait);
     backoff = std::min(backoff * 2, config_.status_max_backoff);
   }
   return last_error;
 }
 
-absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
-    const InboundCallback& callback) {
+absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(const InboundCallback& callback) {
   std::string signature = HeaderValue(callback, "x-signature");
   std::string api_key_hint;
   if (signature.empty()) {
@@ -466,26 +424,22 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
       signature = parts.second;
     }
   }
-  if (signature.empty())
-    return absl::UnauthenticatedError("callback is not signed");
+  if (signature.empty()) return absl::UnauthenticatedError("callback is not signed");
   std::string date = HeaderValue(callback, "x-date");
   if (date.empty()) date = HeaderValue(callback, "date");
-  if (date.empty())
-    return absl::UnauthenticatedError("callback has no Date header");
+  if (date.empty()) return absl::UnauthenticatedError("callback has no Date header");
   absl::StatusOr<absl::Time> sent_at = ParseHttpDate(date);
-  if (!sent_at.ok())
-    return absl::UnauthenticatedError(sent_at.status().message());
+  if (!sent_at.ok()) return absl::UnauthenticatedError(sent_at.status().message());
   const absl::Duration skew = absl::AbsDuration(config_.clock() - *sent_at);
   if (skew > config_.callback_date_tolerance) {
     return absl::UnauthenticatedError(absl::StrCat(
-        "callback Date is ", absl::ToInt64Seconds(skew),
-        " s away from now (tolerance ",
+        "callback Date is ", absl::ToInt64Seconds(skew), " s away from now (tolerance ",
         absl::ToInt64Seconds(config_.callback_date_tolerance), " s)"));
   }
 
   std::vector<Connector> candidates;
-  if (std::optional<Connector> named = ParseConnectorName(
-          QueryParameter(callback.request_uri, "connector"))) {
+  if (std::optional<Connector> named =
+          ParseConnectorName(QueryParameter(callback.request_uri, "connector"))) {
     candidates.push_back(*named);
   } else {
     for (const auto& [connector, credentials] : config_.connectors) {
@@ -497,8 +451,7 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(
   // SignedParts only views its strings, so the header value needs to outlive
   // it.
   const std::string content_type = HeaderValue(callback, "content-type");
-  const SignedParts parts{callback.method, callback.body, content_type, date,
-                          callback.request_uri};
+  const SignedParts parts{callback.method, callback.body, content_type, date, callback.request_uri};
   std::optional<Connector> verified_by;
   for (Connector connector : candidates) {
     auto it = config_.connectors.find(connector);

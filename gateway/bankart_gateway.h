@@ -52,37 +52,26 @@ class BankartGateway : public Gateway {
  public:
   explicit BankartGateway(BankartConfig config);
 
-  absl::StatusOr<SubmitOutcome> Debit(const DebitRequest& request,
-                                      absl::Time deadline) override;
-  absl::StatusOr<SubmitOutcome> Refund(const RefundRequest& request,
-                                       absl::Time deadline) override;
-  absl::StatusOr<SubmitOutcome> Payout(const PayoutRequest& request,
-                                       absl::Time deadline) override;
-  absl::StatusOr<StatusReport> StatusByUuid(Connector connector,
-                                            absl::string_view uuid,
+  absl::StatusOr<SubmitOutcome> Debit(const DebitRequest& request, absl::Time deadline) override;
+  absl::StatusOr<SubmitOutcome> Refund(const RefundRequest& request, absl::Time deadline) override;
+  absl::StatusOr<SubmitOutcome> Payout(const PayoutRequest& request, absl::Time deadline) override;
+  absl::StatusOr<StatusReport> StatusByUuid(Connector connector, absl::string_view uuid,
                                             absl::Time deadline) override;
   absl::StatusOr<StatusReport> StatusByMerchantTransactionId(
-      Connector connector, absl::string_view merchant_transaction_id,
-      absl::Time deadline) override;
-  absl::StatusOr<CallbackEvent> VerifyCallback(
-      const InboundCallback& callback) override;
+      Connector connector, absl::string_view merchant_transaction_id, absl::Time deadline) override;
+  absl::StatusOr<CallbackEvent> VerifyCallback(const InboundCallback& callback) override;
 
  private:
-  absl::StatusOr<const ConnectorCredentials*> CredentialsFor(
-      Connector connector) const;
+  absl::StatusOr<const ConnectorCredentials*> CredentialsFor(Connector connector) const;
   // Signs and sends one request; `path` is below base_url, e.g.
   // "/transaction/KEY/debit".
-  absl::StatusOr<HttpExchange> SendSigned(
-      const ConnectorCredentials& credentials, const std::string& method,
-      const std::string& path, const std::string& body, absl::Time deadline);
-  absl::StatusOr<SubmitOutcome> Submit(Connector connector,
-                                       const std::string& operation,
-                                       const nlohmann::json& body,
-                                       absl::Time deadline);
-  absl::StatusOr<StatusReport> QueryStatus(Connector connector,
-                                           const std::string& lookup,
-                                           absl::string_view id,
-                                           absl::Time deadline);
+  absl::StatusOr<HttpExchange> SendSigned(const ConnectorCredentials& credentials,
+                                          const std::string& method, const std::string& path,
+                                          const std::string& body, absl::Time deadline);
+  absl::StatusOr<SubmitOutcome> Submit(Connector connector, const std::string& operation,
+                                       const nlohmann::json& body, absl::Time deadline);
+  absl::StatusOr<StatusReport> QueryStatus(Connector connector, const std::string& lookup,
+                                           absl::string_view id, absl::Time deadline);
 
   BankartConfig config_;
   std::string base_path_;  // the path part of base_url, e.g. "/api/v3"

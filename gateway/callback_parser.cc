@@ -18,21 +18,17 @@ int ToErrorCode(absl::string_view text) {
 }
 
 absl::StatusOr<CallbackEvent::Result> ParseResult(absl::string_view text) {
-  const std::string upper =
-      absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
+  const std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
   if (upper == "OK") return CallbackEvent::Result::kOk;
   if (upper == "PENDING") return CallbackEvent::Result::kPending;
   if (upper == "ERROR") return CallbackEvent::Result::kError;
-  return absl::InvalidArgumentError(
-      "callback result must be OK, PENDING or ERROR");
+  return absl::InvalidArgumentError("callback result must be OK, PENDING or ERROR");
 }
 
 // The fields every callback must have, checked once for both formats.
-absl::Status CheckRequiredAndAmount(CallbackEvent& event,
-                                    absl::string_view amount) {
+absl::Status CheckRequiredAndAmount(CallbackEvent& event, absl::string_view amount) {
   if (event.uuid.empty() && event.merchant_transaction_id.empty()) {
-    return absl::InvalidArgumentError(
-        "callback names neither uuid nor merchantTransactionId");
+    return absl::InvalidArgumentError("callback names neither uuid nor merchantTransactionId");
   }
   if (event.raw_type.empty()) {
     return absl::InvalidArgumentError("callback has no transactionType");
@@ -42,17 +38,14 @@ absl::Status CheckRequiredAndAmount(CallbackEvent& event,
   if (!trimmed.empty()) {
     absl::StatusOr<int64_t> minor = ParseAmount(trimmed);
     if (!minor.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("callback ", minor.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat("callback ", minor.status().message()));
     }
     event.amount_minor = *minor;
   }
   return absl::OkStatus();
 }
 
-std::string FirstSix(absl::string_view code) {
-  return std::string(code.substr(0, 6));
-}
+std::string FirstSix(absl::string_view code) { return std::string(code.substr(0, 6)); }
 
 absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
   const Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -60,8 +53,7 @@ absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
     return absl::InvalidArgumentError("callback body is not a JSON object");
   }
   CallbackEvent event;
-  absl::StatusOr<CallbackEvent::Result> result =
-      ParseResult(JsonText(root, "result"));
+  absl::StatusOr<CallbackEvent::Result> result = ParseResult(JsonText(root, "result"));
   if (!result.ok()) return result.status();
   event.result = *result;
   event.uuid = JsonText(root, "uuid");
@@ -81,8 +73,7 @@ absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
   if (auto it = root.find("returnData"); it != root.end() && it->is_object()) {
     CardData card;
     card.brand = JsonText(*it, "binBrand");
-    if (card.brand.empty())
-      card.brand = absl::AsciiStrToUpper(JsonText(*it, "type"));
+    if (card.brand.empty()) card.brand = absl::AsciiStrToUpper(JsonText(*it, "type"));
     card.first_six_digits = JsonText(*it, "firstSixDigits");
     card.last_four_digits = JsonText(*it, "lastFourDigits");
     card.card_holder = JsonText(*it, "cardHolder");
@@ -91,32 +82,26 @@ absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
     card.auth_code = FirstSix(auth_code);
     event.card = std::move(card);
   }
-  if (absl::Status status =
-          CheckRequiredAndAmount(event, JsonText(root, "amount"));
-      !status.ok()) {
+  if (absl::Status status = CheckRequiredAndAmount(event, JsonText(root, "amount")); !status.ok()) {
     return status;
   }
   return event;
 }
 
 std::string XmlText(const pugi::xml_node& node, const char* name) {
-  return std::string(
-      absl::StripAsciiWhitespace(node.child(name).text().as_string()));
+  return std::string(absl::StripAsciiWhitespace(node.child(name).text().as_string()));
 }
 
 absl::StatusOr<CallbackEvent> ParseXml(absl::string_view body) {
   pugi::xml_document document;
   const pugi::xml_parse_result parsed =
       document.load_buffer(body.data(), body.size(), pugi::parse_default);
-  if (!parsed)
-    return absl::InvalidArgumentError("callback body is not well-formed XML");
+  if (!parsed) return absl::InvalidArgumentError("callback body is not well-formed XML");
   const pugi::xml_node root = document.child("callback");
-  if (!root)
-    return absl::InvalidArgumentError("XML callback has no <callback> root");
+  if (!root) return absl::InvalidArgumentError("XML callback has no <callback> root");
 
   CallbackEvent event;
-  absl::StatusOr<CallbackEvent::Result> result =
-      ParseResult(XmlText(root, "result"));
+  absl::StatusOr<CallbackEvent::Result> result = ParseResult(XmlText(root, "result"));
   if (!result.ok()) return result.status();
   event.result = *result;
   // The XML v2 names: referenceId is the gateway's uuid, transactionId the
@@ -129,24 +114,21 @@ absl::StatusOr<CallbackEvent> ParseXml(absl::string_view body) {
   event.currency = XmlText(root, "currency");
   event.merchant_metadata = XmlText(root, "merchantMetaData");
   for (const pugi::xml_node& error : root.child("errors").children("error")) {
-    event.errors.push_back(GatewayError{
-        ToErrorCode(XmlText(error, "code")), XmlText(error, "message"),
-        XmlText(error, "adapterCode"), XmlText(error, "adapterMessage")});
+    event.errors.push_back(GatewayError{ToErrorCode(XmlText(error, "code")),
+                                        XmlText(error, "message"), XmlText(error, "adapterCode"),
+                                        XmlText(error, "adapterMessage")});
   }
   std::string auth_code;
   for (const pugi::xml_node& extra : root.children("extraData")) {
     const absl::string_view key = extra.attribute("key").as_string();
-    const std::string value(
-        absl::StripAsciiWhitespace(extra.text().as_string()));
+    const std::string value(absl::StripAsciiWhitespace(extra.text().as_string()));
     if (key == "authCode") auth_code = value;
     if (key == "adapterReferenceId") event.adapter_reference_id = value;
   }
-  if (const pugi::xml_node card_node =
-          root.child("returnData").child("creditcardData")) {
+  if (const pugi::xml_node card_node = root.child("returnData").child("creditcardData")) {
     CardData card;
     card.brand = XmlText(card_node, "binBrand");
-    if (card.brand.empty())
-      card.brand = absl::AsciiStrToUpper(XmlText(card_node, "type"));
+    if (card.brand.empty()) card.brand = absl::AsciiStrToUpper(XmlText(card_node, "type"));
     card.first_six_digits = XmlText(card_node, "firstSixDigits");
     card.last_four_digits = XmlText(card_node, "lastFourDigits");
     card.card_holder = XmlText(card_node, "cardHolder");
@@ -155,9 +137,7 @@ absl::StatusOr<CallbackEvent> ParseXml(absl::string_view body) {
     card.auth_code = FirstSix(auth_code);
     event.card = std::move(card);
   }
-  if (absl::Status status =
-          CheckRequiredAndAmount(event, XmlText(root, "amount"));
-      !status.ok()) {
+  if (absl::Status status = CheckRequiredAndAmount(event, XmlText(root, "amount")); !status.ok()) {
     return status;
   }
   return event;
@@ -204,8 +184,7 @@ std::vector<GatewayError> ParseGatewayErrors(const Json& object) {
 
 absl::StatusOr<CallbackEvent> ParseCallbackBody(absl::string_view body) {
   const absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(body);
-  if (trimmed.empty())
-    return absl::InvalidArgumentError("callback body is empty");
+  if (trimmed.empty()) return absl::InvalidArgumentError("callback body is empty");
   if (trimmed.front() == '<') return ParseXml(trimmed);
   return ParseJson(trimmed);
 }

@@ -22,9 +22,8 @@ enum class RtpKind { kEcommerce, kInPerson, kOutOfBand };
 // connector of its original payment.
 enum class Connector { kEcommerce, kInPerson, kOutOfBand, kPayout };
 
-inline constexpr Connector kAllConnectors[] = {
-    Connector::kEcommerce, Connector::kInPerson, Connector::kOutOfBand,
-    Connector::kPayout};
+inline constexpr Connector kAllConnectors[] = {Connector::kEcommerce, Connector::kInPerson,
+                                               Connector::kOutOfBand, Connector::kPayout};
 
 Connector ConnectorFor(RtpKind kind);
 // "ecommerce", "in_person", "out_of_band", "payout": used in callback URLs and
@@ -35,9 +34,8 @@ std::optional<Connector> ParseConnectorName(absl::string_view name);
 absl::Duration RtpValidity(RtpKind kind);
 
 enum class TransactionType { kDebit, kRefund, kPayout, kOther };
-absl::string_view TransactionTypeName(TransactionType type);  // "DEBIT", ...
-TransactionType ParseTransactionType(
-    absl::string_view name);  // case-insensitive
+absl::string_view TransactionTypeName(TransactionType type);   // "DEBIT", ...
+TransactionType ParseTransactionType(absl::string_view name);  // case-insensitive
 
 // One entry of the gateway's error list; `code` is Bankart's numeric code (2007
 // = alias does not exist), the adapter fields are what the bank behind it said.
@@ -58,8 +56,7 @@ struct DebitRequest {
   // Empty = let Bankart ask the payer (redirect flow, E-commerce only).
   // Normalised if set.
   std::string alias;
-  std::string
-      description;  // shown to the payer and on the statement; at most 255
+  std::string description;  // shown to the payer and on the statement; at most 255
   std::string success_url;
   std::string error_url;
   std::string cancel_url;
@@ -77,8 +74,7 @@ struct DebitRequest {
 };
 
 struct RefundRequest {
-  Connector connector =
-      Connector::kEcommerce;  // the original payment's connector
+  Connector connector = Connector::kEcommerce;  // the original payment's connector
   std::string merchant_transaction_id;
   std::string reference_uuid;  // the original debit's gateway uuid
   int64_t amount_minor = 0;
@@ -178,9 +174,8 @@ struct CallbackEvent {
 // An HTTP request as it arrived at flikpay's callback listener.
 struct InboundCallback {
   std::string method;
-  std::string
-      request_uri;   // path plus "?query", exactly as on the request line
-  std::string body;  // the exact bytes received
+  std::string request_uri;  // path plus "?query", exactly as on the request line
+  std::string body;         // the exact bytes received
   // Header names in lower case.
   std::map<std::string, std::string> headers;
 };
@@ -192,8 +187,7 @@ class Gateway {
  public:
   virtual ~Gateway() = default;
 
-  virtual absl::StatusOr<SubmitOutcome> Debit(const DebitRequest& request,
-                                              absl::Time deadline) = 0;
+  virtual absl::StatusOr<SubmitOutcome> Debit(const DebitRequest& request, absl::Time deadline) = 0;
   virtual absl::StatusOr<SubmitOutcome> Refund(const RefundRequest& request,
                                                absl::Time deadline) = 0;
   virtual absl::StatusOr<SubmitOutcome> Payout(const PayoutRequest& request,
@@ -202,18 +196,15 @@ class Gateway {
   // Status queries are safe to repeat, so these retry transient failures (with
   // backoff, and honouring 429) until `deadline`. Not found is an OK answer
   // with found == false.
-  virtual absl::StatusOr<StatusReport> StatusByUuid(Connector connector,
-                                                    absl::string_view uuid,
+  virtual absl::StatusOr<StatusReport> StatusByUuid(Connector connector, absl::string_view uuid,
                                                     absl::Time deadline) = 0;
   virtual absl::StatusOr<StatusReport> StatusByMerchantTransactionId(
-      Connector connector, absl::string_view merchant_transaction_id,
-      absl::Time deadline) = 0;
+      Connector connector, absl::string_view merchant_transaction_id, absl::Time deadline) = 0;
 
   // Checks the signature and Date of a callback and parses it. UNAUTHENTICATED
   // for a missing, wrong or stale signature (answer 401), INVALID_ARGUMENT for
   // a body that is not a callback (answer 400).
-  virtual absl::StatusOr<CallbackEvent> VerifyCallback(
-      const InboundCallback& callback) = 0;
+  virtual absl::StatusOr<CallbackEvent> VerifyCallback(const InboundCallback& callback) = 0;
 };
 
 }  // namespace flikpay::gateway

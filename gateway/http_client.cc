@@ -27,8 +27,7 @@ void EnsureCurlGlobalInit() {
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* body = static_cast<std::string*>(user);
   const size_t bytes = size * count;
-  if (body->size() + bytes > kMaxResponseBytes)
-    return 0;  // aborts the transfer
+  if (body->size() + bytes > kMaxResponseBytes) return 0;  // aborts the transfer
   body->append(data, bytes);
   return bytes;
 }
@@ -55,8 +54,7 @@ HttpClient::HttpClient() { EnsureCurlGlobalInit(); }
 
 HttpClient::~HttpClient() {
   absl::MutexLock lock(&mutex_);
-  for (void* handle : idle_handles_)
-    curl_easy_cleanup(static_cast<CURL*>(handle));
+  for (void* handle : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(handle));
 }
 
 void* HttpClient::AcquireHandle() {
@@ -94,8 +92,7 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
 
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   for (const auto& [name, value] : request.headers) {
-    headers.reset(curl_slist_append(headers.release(),
-                                    absl::StrCat(name, ": ", value).c_str()));
+    headers.reset(curl_slist_append(headers.release(), absl::StrCat(name, ": ", value).c_str()));
   }
   // libcurl would otherwise add "Expect: 100-continue" to larger POSTs and wait
   // for it.
@@ -104,12 +101,10 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(
-      curl, CURLOPT_TIMEOUT_MS,
-      std::max<long>(1, absl::ToInt64Milliseconds(request.timeout)));
-  curl_easy_setopt(
-      curl, CURLOPT_CONNECTTIMEOUT_MS,
-      std::max<long>(1, absl::ToInt64Milliseconds(request.connect_timeout)));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   std::max<long>(1, absl::ToInt64Milliseconds(request.timeout)));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   std::max<long>(1, absl::ToInt64Milliseconds(request.connect_timeout)));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &exchange.response.body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
@@ -132,8 +127,8 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
     // zero means the peer cannot have seen the request, whatever went wrong.
     long request_bytes = 0;
     curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_bytes);
-    exchange.failure = request_bytes == 0 ? HttpExchange::Failure::kNotSent
-                                          : HttpExchange::Failure::kNoAnswer;
+    exchange.failure =
+        request_bytes == 0 ? HttpExchange::Failure::kNotSent : HttpExchange::Failure::kNoAnswer;
     exchange.failure_reason = curl_easy_strerror(code);
   }
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
@@ -150,8 +145,7 @@ std::string RequestUriOf(const std::string& url) {
     if (curl_url_get(parsed, CURLUPART_PATH, &path, 0) == CURLUE_OK && path) {
       uri = path;
     }
-    if (curl_url_get(parsed, CURLUPART_QUERY, &query, 0) == CURLUE_OK &&
-        query) {
+    if (curl_url_get(parsed, CURLUPART_QUERY, &query, 0) == CURLUE_OK && query) {
       absl::StrAppend(&uri, "?", query);
     }
     curl_free(path);

@@ -12,23 +12,20 @@ namespace flikpay::gateway {
 std::string FormatAmount(int64_t amount_minor) {
   const bool negative = amount_minor < 0;
   // Work in unsigned so that INT64_MIN does not overflow on negation.
-  const uint64_t magnitude = negative ? 0 - static_cast<uint64_t>(amount_minor)
-                                      : static_cast<uint64_t>(amount_minor);
-  return absl::StrFormat("%s%u.%02u", negative ? "-" : "", magnitude / 100,
-                         magnitude % 100);
+  const uint64_t magnitude =
+      negative ? 0 - static_cast<uint64_t>(amount_minor) : static_cast<uint64_t>(amount_minor);
+  return absl::StrFormat("%s%u.%02u", negative ? "-" : "", magnitude / 100, magnitude % 100);
 }
 
 absl::StatusOr<int64_t> ParseAmount(absl::string_view text) {
   auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("amount \"", text.substr(0, 32), "\" ", why));
+    return absl::InvalidArgumentError(absl::StrCat("amount \"", text.substr(0, 32), "\" ", why));
   };
   if (text.empty()) return invalid("is empty");
   const size_t dot = text.find('.');
   const absl::string_view whole = text.substr(0, dot);
-  const absl::string_view fraction = dot == absl::string_view::npos
-                                         ? absl::string_view()
-                                         : text.substr(dot + 1);
+  const absl::string_view fraction =
+      dot == absl::string_view::npos ? absl::string_view() : text.substr(dot + 1);
   if (whole.empty()) return invalid("has no digits before the decimal point");
   if (dot != absl::string_view::npos && fraction.empty()) {
     return invalid("has no digits after the decimal point");

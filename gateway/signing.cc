@@ -30,10 +30,9 @@ std::string HexDigest(BodyHash algorithm, absl::string_view data) {
 
 std::string Base64Encode(absl::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int written =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                      reinterpret_cast<const unsigned char*>(bytes.data()),
-                      static_cast<int>(bytes.size()));
+  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(bytes.data()),
+                                      static_cast<int>(bytes.size()));
   out.resize(written);
   return out;
 }
@@ -49,20 +48,17 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
 std::string SignatureMessage(const SignedParts& parts, BodyHash algorithm,
                              bool with_v2_additionals) {
   // The v2 API put an empty "additionals" line before the URI.
-  return absl::StrCat(parts.method, "\n", HexDigest(algorithm, parts.body),
-                      "\n", parts.content_type, "\n", parts.date, "\n",
-                      with_v2_additionals ? "\n" : "", parts.request_uri);
+  return absl::StrCat(parts.method, "\n", HexDigest(algorithm, parts.body), "\n",
+                      parts.content_type, "\n", parts.date, "\n", with_v2_additionals ? "\n" : "",
+                      parts.request_uri);
 }
 
-std::string HmacSha512Base64(absl::string_view secret,
-                             absl::string_view message) {
+std::string HmacSha512Base64(absl::string_view secret, absl::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac;
   unsigned int length = 0;
   HMAC(EVP_sha512(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-       mac.data(), &length);
-  return Base64Encode(
-      absl::string_view(reinterpret_cast<const char*>(mac.data()), length));
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac.data(), &length);
+  return Base64Encode(absl::string_view(reinterpret_cast<const char*>(mac.data()), length));
 }
 
 std::string Sign(absl::string_view secret, const SignedParts& parts) {
@@ -74,8 +70,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   // depend on where the strings differ, nor (beyond hashing) on their lengths.
   const std::string da = Digest(EVP_sha256(), a);
   const std::string db = Digest(EVP_sha256(), b);
-  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 &&
-         a.size() == b.size();
+  return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
 }
 
 bool VerifySignature(absl::string_view secret, const SignedParts& parts,
@@ -85,8 +80,7 @@ bool VerifySignature(absl::string_view secret, const SignedParts& parts,
   // which one matched.
   for (BodyHash algorithm : {BodyHash::kSha512, BodyHash::kMd5}) {
     for (bool v2 : {false, true}) {
-      const std::string expected =
-          HmacSha512Base64(secret, SignatureMessage(parts, algorithm, v2));
+      const std::string expected = HmacSha512Base64(secret, SignatureMessage(parts, algorithm, v2));
       matched |= ConstantTimeEquals(expected, signature);
     }
   }
@@ -94,15 +88,14 @@ bool VerifySignature(absl::string_view secret, const SignedParts& parts,
 }
 
 std::string FormatHttpDate(absl::Time time) {
-  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", time,
-                          absl::UTCTimeZone());
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", time, absl::UTCTimeZone());
 }
 
 absl::StatusOr<absl::Time> ParseHttpDate(absl::string_view text) {
   absl::Time time;
   std::string error;
-  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(text),
-                       absl::UTCTimeZone(), &time, &error)) {
+  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(text), absl::UTCTimeZone(), &time,
+                       &error)) {
     return absl::InvalidArgumentError(
         "date is not an RFC 7231 date like \"Tue, 28 Apr 2026 15:23:40 GMT\"");
   }

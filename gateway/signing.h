@@ -35,8 +35,7 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text);
 std::string SignatureMessage(const SignedParts& parts, BodyHash algorithm,
                              bool with_v2_additionals = false);
 
-std::string HmacSha512Base64(absl::string_view secret,
-                             absl::string_view message);
+std::string HmacSha512Base64(absl::string_view secret, absl::string_view message);
 
 // The X-Signature value for a request or callback flikpay (or the sim) sends.
 std::string Sign(absl::string_view secret, const SignedParts& parts);

@@ -6,8 +6,7 @@
 
 namespace flikpay::server {
 
-EventHub::EventHub(store::Store& store, Metrics& metrics)
-    : store_(store), metrics_(metrics) {}
+EventHub::EventHub(store::Store& store, Metrics& metrics) : store_(store), metrics_(metrics) {}
 
 EventHub::~EventHub() { Shutdown(); }
 

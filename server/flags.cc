@@ -12,15 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
-ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051",
-          "gRPC listen address (internal)");
+ABSL_FLAG(std::string, grpc_addr, "0.0.0.0:50051", "gRPC listen address (internal)");
 ABSL_FLAG(std::string, callback_addr, "0.0.0.0:8080",
           "HTTP listen address for Bankart's callbacks (the only public port)");
-ABSL_FLAG(
-    std::string, admin_addr, "0.0.0.0:9090",
-    "HTTP listen address for /healthz, /readyz and /metrics (never public)");
-ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0",
-          "Redis, redis://host:port/db");
+ABSL_FLAG(std::string, admin_addr, "0.0.0.0:9090",
+          "HTTP listen address for /healthz, /readyz and /metrics (never public)");
+ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0", "Redis, redis://host:port/db");
 ABSL_FLAG(std::string, gateway_url, "https://gateway.bankart.si/api/v3",
           "Bankart's API v3 base URL (the local bankart-sim: "
           "http://127.0.0.1:8480/api/v3)");
@@ -33,26 +30,19 @@ ABSL_FLAG(std::string, password_mode, "sha1",
           "how the API password is sent: sha1 (SHA-1 x10, Bankart's clients) "
           "or plain");
 ABSL_FLAG(std::string, ecommerce_api_key, "", "E-commerce connector API key");
-ABSL_FLAG(std::string, ecommerce_shared_secret, "",
-          "E-commerce connector shared secret");
+ABSL_FLAG(std::string, ecommerce_shared_secret, "", "E-commerce connector shared secret");
 ABSL_FLAG(std::string, in_person_api_key, "", "In-Person connector API key");
-ABSL_FLAG(std::string, in_person_shared_secret, "",
-          "In-Person connector shared secret");
-ABSL_FLAG(std::string, out_of_band_api_key, "",
-          "Out-of-Band connector API key");
-ABSL_FLAG(std::string, out_of_band_shared_secret, "",
-          "Out-of-Band connector shared secret");
+ABSL_FLAG(std::string, in_person_shared_secret, "", "In-Person connector shared secret");
+ABSL_FLAG(std::string, out_of_band_api_key, "", "Out-of-Band connector API key");
+ABSL_FLAG(std::string, out_of_band_shared_secret, "", "Out-of-Band connector shared secret");
 ABSL_FLAG(std::string, payout_api_key, "", "Payout connector API key");
-ABSL_FLAG(std::string, payout_shared_secret, "",
-          "Payout connector shared secret");
+ABSL_FLAG(std::string, payout_shared_secret, "", "Payout connector shared secret");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
           "how long transaction records and idempotency keys are kept (at "
           "least 30 days)");
-ABSL_FLAG(int64_t, max_events, 1000000,
-          "status events kept in the Redis stream (approx.)");
-ABSL_FLAG(
-    int64_t, stream_buffer, 1024,
-    "events a StreamStatus subscriber may fall behind before it is ended");
+ABSL_FLAG(int64_t, max_events, 1000000, "status events kept in the Redis stream (approx.)");
+ABSL_FLAG(int64_t, stream_buffer, 1024,
+          "events a StreamStatus subscriber may fall behind before it is ended");
 ABSL_FLAG(absl::Duration, callback_date_tolerance, absl::Seconds(60),
           "how far a callback's Date may be from now");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(10),
@@ -64,14 +54,12 @@ ABSL_FLAG(absl::Duration, reconcile_interval, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, unknown_check_after, absl::Seconds(10),
           "an UNKNOWN outcome is first checked this long after its gateway "
           "call ended");
-ABSL_FLAG(
-    absl::Duration, pending_check_after, absl::Minutes(5),
-    "a PENDING transaction with no news this long is checked (lost callbacks)");
+ABSL_FLAG(absl::Duration, pending_check_after, absl::Minutes(5),
+          "a PENDING transaction with no news this long is checked (lost callbacks)");
 ABSL_FLAG(absl::Duration, expiry_grace, absl::Seconds(60),
           "a PENDING request-to-pay is checked this long after it expired");
-ABSL_FLAG(
-    absl::Duration, not_found_grace, absl::Seconds(60),
-    "an UNKNOWN transaction Bankart does not know after this long is ERROR");
+ABSL_FLAG(absl::Duration, not_found_grace, absl::Seconds(60),
+          "an UNKNOWN transaction Bankart does not know after this long is ERROR");
 ABSL_FLAG(absl::Duration, recheck_after, absl::Seconds(10),
           "the reconciler checks one transaction at most this often (Bankart: "
           "10/min)");
@@ -121,8 +109,7 @@ absl::Status ApplyEnvironment(const Getenv& getenv) {
       std::ifstream in(path);
       std::stringstream content;
       if (!in || !(content << in.rdbuf())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(file_variable, ": cannot read ", path));
+        return absl::InvalidArgumentError(absl::StrCat(file_variable, ": cannot read ", path));
       }
       value = std::string(absl::StripTrailingAsciiWhitespace(content.str()));
     } else if (const char* direct = getenv(variable.c_str())) {

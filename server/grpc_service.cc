@@ -12,14 +12,12 @@ namespace flikpay::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   // absl::StatusCode and grpc::StatusCode share their numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 namespace {
 
-absl::Time DeadlineOf(const grpc::CallbackServerContext* context,
-                      absl::Duration fallback) {
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context, absl::Duration fallback) {
   const absl::Time deadline = absl::FromChrono(context->deadline());
   const absl::Time latest = absl::Now() + fallback;
   return deadline < latest ? deadline : latest;
@@ -30,20 +28,14 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context,
 // and the store reads that feed it.
 class StreamSession final : public EventSink {
  public:
-  StreamSession(store::Store& store, const v1::StreamStatusRequest& request,
-                size_t max_buffered, core::StreamWriter& writer)
-      : store_(store),
-        request_(request),
-        subscription_(request, max_buffered, writer) {}
+  StreamSession(store::Store& store, const v1::StreamStatusRequest& request, size_t max_buffered,
+                core::StreamWriter& writer)
+      : store_(store), request_(request), subscription_(request, max_buffered, writer) {}
 
   core::Subscription& subscription() { return subscription_; }
 
-  void Offer(const v1::StatusEvent& event) override {
-    subscription_.Offer(event);
-  }
-  void Abort(const std::string& why) override {
-    subscription_.EndUnavailable(why);
-  }
+  void Offer(const v1::StatusEvent& event) override { subscription_.Offer(event); }
+  void Abort(const std::string& why) override { subscription_.EndUnavailable(why); }
 
   // Current states, then the replay from resume_after, then live. Runs on an
   // executor: these are store reads.
@@ -53,23 +45,20 @@ class StreamSession final : public EventSink {
         absl::StatusOr<v1::Transaction> current = store_.Get(id);
         if (absl::IsNotFound(current.status())) continue;
         if (!current.ok()) {
-          return subscription_.End(
-              absl::UnavailableError("the store is unavailable"));
+          return subscription_.End(absl::UnavailableError("the store is unavailable"));
         }
         subscription_.AddCurrent(*current);
       }
     }
     if (request_.resume_after().empty()) return subscription_.CatchUp();
-    absl::StatusOr<bool> resumable =
-        store_.CanResumeFrom(request_.resume_after());
+    absl::StatusOr<bool> resumable = store_.CanResumeFrom(request_.resume_after());
     if (!resumable.ok()) {
-      return subscription_.End(
-          absl::UnavailableError("the event store is unavailable"));
+      return subscription_.End(absl::UnavailableError("the event store is unavailable"));
     }
     if (!*resumable) {
-      return subscription_.End(absl::OutOfRangeError(
-          "resume_after: events after it are no longer kept; read current "
-          "states with send_current or GetStatus and subscribe from now"));
+      return subscription_.End(
+          absl::OutOfRangeError("resume_after: events after it are no longer kept; read current "
+                                "states with send_current or GetStatus and subscribe from now"));
     }
     subscription_.StartReplay(request_.resume_after());
     ReplayPages();
@@ -101,14 +90,12 @@ class StreamSession final : public EventSink {
 class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
                            public core::StreamWriter {
  public:
-  StatusStream(EventHub& hub, store::Store& store, Executor& executor,
-               Metrics& metrics, const v1::StreamStatusRequest& request,
-               size_t max_buffered)
+  StatusStream(EventHub& hub, store::Store& store, Executor& executor, Metrics& metrics,
+               const v1::StreamStatusRequest& request, size_t max_buffered)
       : hub_(hub),
         executor_(executor),
         metrics_(metrics),
-        session_(std::make_shared<StreamSession>(store, request, max_buffered,
-                                                 *this)) {}
+        session_(std::make_shared<StreamSession>(store, request, max_buffered, *this)) {}
 
   // Registered with the hub before the replay starts, so live events arriving
   // meanwhile are held, not lost.
@@ -120,9 +107,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
     executor_.Run([session = session_] { session->Begin(); });
   }
 
-  void End(absl::Status status) {
-    session_->subscription().End(std::move(status));
-  }
+  void End(absl::Status status) { session_->subscription().End(std::move(status)); }
 
   void Write(const v1::StatusEvent& event) override {
     current_ = event;
@@ -138,8 +123,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
 
   void OnWriteDone(bool ok) override { session_->subscription().WriteDone(ok); }
   void OnCancel() override {
-    session_->subscription().End(
-        absl::CancelledError("cancelled by the client"));
+    session_->subscription().End(absl::CancelledError("cancelled by the client"));
   }
   void OnDone() override {
     session_->subscription().Detach();
@@ -159,34 +143,26 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
 
 }  // namespace
 
-GrpcPaymentService::GrpcPaymentService(PaymentService& service,
-                                       store::Store& store, EventHub& hub,
-                                       Metrics& metrics,
-                                       GrpcServiceConfig config)
-    : service_(service),
-      store_(store),
-      hub_(hub),
-      metrics_(metrics),
-      config_(config) {}
+GrpcPaymentService::GrpcPaymentService(PaymentService& service, store::Store& store, EventHub& hub,
+                                       Metrics& metrics, GrpcServiceConfig config)
+    : service_(service), store_(store), hub_(hub), metrics_(metrics), config_(config) {}
 
 GrpcPaymentService::~GrpcPaymentService() = default;
 
 template <typename Work>
-grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(
-    grpc::CallbackServerContext* context, Executor& executor,
-    v1::Transaction* response, Work work) {
+grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerContext* context,
+                                                       Executor& executor,
+                                                       v1::Transaction* response, Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (draining_) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "the server is shutting down"));
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
     return reactor;
   }
   const absl::Time deadline = DeadlineOf(context, config_.default_deadline);
   // context, request and response stay valid until Finish.
   executor.Run([context, reactor, response, deadline, work] {
     if (context->IsCancelled()) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
       return;
     }
     absl::StatusOr<v1::Transaction> result = work(deadline);
@@ -196,64 +172,56 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* GrpcPaymentService::CreateRtp(
-    grpc::CallbackServerContext* context, const v1::CreateRtpRequest* request,
-    v1::Transaction* response) {
-  return RunUnary(context, gateway_executor_, response,
-                  [this, request](absl::Time deadline) {
-                    return service_.CreateRtp(*request, deadline);
-                  });
+grpc::ServerUnaryReactor* GrpcPaymentService::CreateRtp(grpc::CallbackServerContext* context,
+                                                        const v1::CreateRtpRequest* request,
+                                                        v1::Transaction* response) {
+  return RunUnary(context, gateway_executor_, response, [this, request](absl::Time deadline) {
+    return service_.CreateRtp(*request, deadline);
+  });
 }
 
-grpc::ServerUnaryReactor* GrpcPaymentService::Refund(
-    grpc::CallbackServerContext* context, const v1::RefundRequest* request,
-    v1::Transaction* response) {
-  return RunUnary(context, gateway_executor_, response,
-                  [this, request](absl::Time deadline) {
-                    return service_.Refund(*request, deadline);
-                  });
+grpc::ServerUnaryReactor* GrpcPaymentService::Refund(grpc::CallbackServerContext* context,
+                                                     const v1::RefundRequest* request,
+                                                     v1::Transaction* response) {
+  return RunUnary(context, gateway_executor_, response, [this, request](absl::Time deadline) {
+    return service_.Refund(*request, deadline);
+  });
 }
 
-grpc::ServerUnaryReactor* GrpcPaymentService::Payout(
-    grpc::CallbackServerContext* context, const v1::PayoutRequest* request,
-    v1::Transaction* response) {
-  return RunUnary(context, gateway_executor_, response,
-                  [this, request](absl::Time deadline) {
-                    return service_.Payout(*request, deadline);
-                  });
+grpc::ServerUnaryReactor* GrpcPaymentService::Payout(grpc::CallbackServerContext* context,
+                                                     const v1::PayoutRequest* request,
+                                                     v1::Transaction* response) {
+  return RunUnary(context, gateway_executor_, response, [this, request](absl::Time deadline) {
+    return service_.Payout(*request, deadline);
+  });
 }
 
-grpc::ServerUnaryReactor* GrpcPaymentService::GetStatus(
-    grpc::CallbackServerContext* context, const v1::GetStatusRequest* request,
-    v1::Transaction* response) {
+grpc::ServerUnaryReactor* GrpcPaymentService::GetStatus(grpc::CallbackServerContext* context,
+                                                        const v1::GetStatusRequest* request,
+                                                        v1::Transaction* response) {
   // A refresh talks to the gateway; a plain read only to Redis.
   Executor& executor = request->refresh() ? gateway_executor_ : store_executor_;
-  return RunUnary(context, executor, response,
-                  [this, request](absl::Time deadline) {
-                    return service_.GetStatus(*request, deadline);
-                  });
+  return RunUnary(context, executor, response, [this, request](absl::Time deadline) {
+    return service_.GetStatus(*request, deadline);
+  });
 }
 
 grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
-    grpc::CallbackServerContext* /*context*/,
-    const v1::StreamStatusRequest* request) {
-  auto* stream = new StatusStream(hub_, store_, store_executor_, metrics_,
-                                  *request, config_.max_buffered_events);
+    grpc::CallbackServerContext* /*context*/, const v1::StreamStatusRequest* request) {
+  auto* stream = new StatusStream(hub_, store_, store_executor_, metrics_, *request,
+                                  config_.max_buffered_events);
   if (draining_) {
     stream->End(absl::UnavailableError("the server is shutting down"));
     return stream;
   }
-  if (!request->resume_after().empty() &&
-      !core::ParseCursor(request->resume_after())) {
-    stream->End(absl::InvalidArgumentError(
-        "resume_after: not a cursor from a StatusEvent"));
+  if (!request->resume_after().empty() && !core::ParseCursor(request->resume_after())) {
+    stream->End(absl::InvalidArgumentError("resume_after: not a cursor from a StatusEvent"));
     return stream;
   }
   for (int type : request->types()) {
-    if (type == v1::TRANSACTION_TYPE_UNSPECIFIED ||
-        !v1::TransactionType_IsValid(type)) {
-      stream->End(absl::InvalidArgumentError(
-          "types: use TRANSACTION_TYPE_DEBIT, _REFUND or _PAYOUT"));
+    if (type == v1::TRANSACTION_TYPE_UNSPECIFIED || !v1::TransactionType_IsValid(type)) {
+      stream->End(
+          absl::InvalidArgumentError("types: use TRANSACTION_TYPE_DEBIT, _REFUND or _PAYOUT"));
       return stream;
     }
   }

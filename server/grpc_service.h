@@ -25,8 +25,8 @@ struct GrpcServiceConfig {
 // cannot starve GetStatus), which finishes the reactor.
 class GrpcPaymentService final : public v1::PaymentService::CallbackService {
  public:
-  GrpcPaymentService(PaymentService& service, store::Store& store,
-                     EventHub& hub, Metrics& metrics, GrpcServiceConfig config);
+  GrpcPaymentService(PaymentService& service, store::Store& store, EventHub& hub, Metrics& metrics,
+                     GrpcServiceConfig config);
   ~GrpcPaymentService() override;
 
   // New calls are refused with UNAVAILABLE from now on.
@@ -45,13 +45,11 @@ class GrpcPaymentService final : public v1::PaymentService::CallbackService {
                                       const v1::GetStatusRequest* request,
                                       v1::Transaction* response) override;
   grpc::ServerWriteReactor<v1::StatusEvent>* StreamStatus(
-      grpc::CallbackServerContext* context,
-      const v1::StreamStatusRequest* request) override;
+      grpc::CallbackServerContext* context, const v1::StreamStatusRequest* request) override;
 
  private:
   template <typename Work>
-  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context,
-                                     Executor& executor,
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, Executor& executor,
                                      v1::Transaction* response, Work work);
 
   PaymentService& service_;

@@ -25,15 +25,13 @@ HttpListener::~HttpListener() { Stop(); }
 absl::Status HttpListener::Start(const std::string& address) {
   const size_t colon = address.rfind(':');
   int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
     return absl::InvalidArgumentError(absl::StrCat("not host:port: ", address));
   }
   const std::string host = address.substr(0, colon);
-  port_ = port == 0 ? server_->bind_to_any_port(host)
-                    : (server_->bind_to_port(host, port) ? port : -1);
-  if (port_ <= 0)
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  port_ =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (port_ <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() is a no-op until the listen loop runs.
   while (!server_->is_running()) absl::SleepFor(absl::Milliseconds(1));
@@ -46,43 +44,36 @@ void HttpListener::Stop() {
 }
 
 void InstallCallbackRoutes(HttpListener& listener, PaymentService& service) {
-  listener.server().Post(
-      "/callbacks/bankart",
-      [&service](const httplib::Request& request, httplib::Response& response) {
-        gateway::InboundCallback callback;
-        callback.method = request.method;
-        callback.request_uri =
-            request.target;  // as on the request line: it is signed
-        callback.body = request.body;
-        for (const auto& [name, value] : request.headers) {
-          callback.headers[absl::AsciiStrToLower(name)] = value;
-        }
-        const absl::Status handled = service.HandleCallback(callback);
-        response.status = CallbackHttpStatus(handled);
-        response.set_content(
-            handled.ok() ? "OK" : std::string(handled.message()), "text/plain");
-      });
+  listener.server().Post("/callbacks/bankart", [&service](const httplib::Request& request,
+                                                          httplib::Response& response) {
+    gateway::InboundCallback callback;
+    callback.method = request.method;
+    callback.request_uri = request.target;  // as on the request line: it is signed
+    callback.body = request.body;
+    for (const auto& [name, value] : request.headers) {
+      callback.headers[absl::AsciiStrToLower(name)] = value;
+    }
+    const absl::Status handled = service.HandleCallback(callback);
+    response.status = CallbackHttpStatus(handled);
+    response.set_content(handled.ok() ? "OK" : std::string(handled.message()), "text/plain");
+  });
 }
 
-void InstallAdminRoutes(HttpListener& listener, Metrics& metrics,
-                        std::function<bool()> serving,
+void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<bool()> serving,
                         std::function<bool()> ready) {
-  listener.server().Get(
-      "/healthz", [serving](const httplib::Request&, httplib::Response& r) {
-        const bool ok = serving();
-        r.status = ok ? 200 : 503;
-        r.set_content(ok ? "ok" : "draining", "text/plain");
-      });
-  listener.server().Get("/readyz", [serving, ready](const httplib::Request&,
-                                                    httplib::Response& r) {
+  listener.server().Get("/healthz", [serving](const httplib::Request&, httplib::Response& r) {
+    const bool ok = serving();
+    r.status = ok ? 200 : 503;
+    r.set_content(ok ? "ok" : "draining", "text/plain");
+  });
+  listener.server().Get("/readyz", [serving, ready](const httplib::Request&, httplib::Response& r) {
     const bool ok = serving() && ready();
     r.status = ok ? 200 : 503;
     r.set_content(ok ? "ready" : "not ready", "text/plain");
   });
-  listener.server().Get(
-      "/metrics", [&metrics](const httplib::Request&, httplib::Response& r) {
-        r.set_content(metrics.Render(), "text/plain; version=0.0.4");
-      });
+  listener.server().Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& r) {
+    r.set_content(metrics.Render(), "text/plain; version=0.0.4");
+  });
 }
 
 }  // namespace flikpay::server

@@ -41,8 +41,7 @@ void InstallCallbackRoutes(HttpListener& listener, PaymentService& service);
 
 // GET /healthz (alive and not draining), /readyz (Redis answers), /metrics
 // (Prometheus text). Never exposed publicly.
-void InstallAdminRoutes(HttpListener& listener, Metrics& metrics,
-                        std::function<bool()> serving,
+void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<bool()> serving,
                         std::function<bool()> ready);
 
 }  // namespace flikpay::server

@@ -30,8 +30,7 @@ const char* Name(LogLevel level) {
 }  // namespace
 
 absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name) {
-  for (LogLevel level : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning,
-                         LogLevel::kError}) {
+  for (LogLevel level : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarning, LogLevel::kError}) {
     if (absl::EqualsIgnoreCase(name, Name(level))) return level;
   }
   return absl::InvalidArgumentError(
@@ -47,9 +46,8 @@ bool LogEnabled(LogLevel level) {
 void WriteLog(LogLevel level, absl::string_view message) {
   // One fputs per entry keeps concurrent entries from interleaving.
   const std::string line =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                                    absl::UTCTimeZone()),
-                   " ", Name(level), " flikpay: ", message, "\n");
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()), " ",
+                   Name(level), " flikpay: ", message, "\n");
   std::fputs(line.c_str(), stderr);
 }
 

@@ -24,8 +24,7 @@ bool LogEnabled(LogLevel level);
 void WriteLog(LogLevel level, absl::string_view message);
 
 template <typename... Args>
-void Log(LogLevel level, const absl::FormatSpec<Args...>& format,
-         const Args&... args) {
+void Log(LogLevel level, const absl::FormatSpec<Args...>& format, const Args&... args) {
   if (LogEnabled(level)) WriteLog(level, absl::StrFormat(format, args...));
 }
 

@@ -41,16 +41,12 @@ int main(int argc, char** argv) {
     return absl::StrContains(path, "server/flags");
   };
   absl::SetFlagsUsageConfig(usage_config);
-  for (const std::string& unknown :
-       server::UnknownEnvironmentVariables(environ)) {
-    std::fprintf(stderr, "flikpay-server: warning: %s names no flag; ignored\n",
-                 unknown.c_str());
+  for (const std::string& unknown : server::UnknownEnvironmentVariables(environ)) {
+    std::fprintf(stderr, "flikpay-server: warning: %s names no flag; ignored\n", unknown.c_str());
   }
-  if (absl::Status s = server::ApplyEnvironment(
-          [](const char* name) { return std::getenv(name); });
+  if (absl::Status s = server::ApplyEnvironment([](const char* name) { return std::getenv(name); });
       !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: %s\n",
-                 std::string(s.message()).c_str());
+    std::fprintf(stderr, "flikpay-server: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   absl::ParseCommandLine(argc, argv);
@@ -81,78 +77,62 @@ int main(int argc, char** argv) {
   gateway_config.base_url = absl::GetFlag(FLAGS_gateway_url);
   gateway_config.api_user = absl::GetFlag(FLAGS_api_user);
   gateway_config.api_password = absl::GetFlag(FLAGS_api_password);
-  gateway_config.password_mode = password_mode == "plain"
-                                     ? gateway::PasswordMode::kPlain
-                                     : gateway::PasswordMode::kSha1Rounds;
-  gateway_config.callback_date_tolerance =
-      absl::GetFlag(FLAGS_callback_date_tolerance);
-  const std::pair<gateway::Connector, std::pair<std::string, std::string>>
-      connectors[] = {{gateway::Connector::kEcommerce,
-                       {absl::GetFlag(FLAGS_ecommerce_api_key),
-                        absl::GetFlag(FLAGS_ecommerce_shared_secret)}},
-                      {gateway::Connector::kInPerson,
-                       {absl::GetFlag(FLAGS_in_person_api_key),
-                        absl::GetFlag(FLAGS_in_person_shared_secret)}},
-                      {gateway::Connector::kOutOfBand,
-                       {absl::GetFlag(FLAGS_out_of_band_api_key),
-                        absl::GetFlag(FLAGS_out_of_band_shared_secret)}},
-                      {gateway::Connector::kPayout,
-                       {absl::GetFlag(FLAGS_payout_api_key),
-                        absl::GetFlag(FLAGS_payout_shared_secret)}}};
+  gateway_config.password_mode =
+      password_mode == "plain" ? gateway::PasswordMode::kPlain : gateway::PasswordMode::kSha1Rounds;
+  gateway_config.callback_date_tolerance = absl::GetFlag(FLAGS_callback_date_tolerance);
+  const std::pair<gateway::Connector, std::pair<std::string, std::string>> connectors[] = {
+      {gateway::Connector::kEcommerce,
+       {absl::GetFlag(FLAGS_ecommerce_api_key), absl::GetFlag(FLAGS_ecommerce_shared_secret)}},
+      {gateway::Connector::kInPerson,
+       {absl::GetFlag(FLAGS_in_person_api_key), absl::GetFlag(FLAGS_in_person_shared_secret)}},
+      {gateway::Connector::kOutOfBand,
+       {absl::GetFlag(FLAGS_out_of_band_api_key), absl::GetFlag(FLAGS_out_of_band_shared_secret)}},
+      {gateway::Connector::kPayout,
+       {absl::GetFlag(FLAGS_payout_api_key), absl::GetFlag(FLAGS_payout_shared_secret)}}};
   for (const auto& [connector, credentials] : connectors) {
     if (!credentials.first.empty()) {
-      gateway_config.connectors[connector] = {credentials.first,
-                                              credentials.second};
+      gateway_config.connectors[connector] = {credentials.first, credentials.second};
     }
   }
   if (gateway_config.connectors.empty()) {
-    std::fprintf(
-        stderr,
-        "flikpay-server: no Bankart connector configured (--*_api_key)\n");
+    std::fprintf(stderr, "flikpay-server: no Bankart connector configured (--*_api_key)\n");
     return 2;
   }
   gateway::BankartGateway gateway(gateway_config);
 
   store::RedisConfig redis_config;
   redis_config.url = absl::GetFlag(FLAGS_redis_url);
-  if (absl::Status s = store::ParseRedisUrl(redis_config.url).status();
-      !s.ok()) {
+  if (absl::Status s = store::ParseRedisUrl(redis_config.url).status(); !s.ok()) {
     std::fprintf(stderr, "flikpay-server: redis_url (FLIKPAY_REDIS_URL): %s\n",
                  std::string(s.message()).c_str());
     return 2;
   }
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
-  redis_config.schedule.unknown_check_after =
-      absl::GetFlag(FLAGS_unknown_check_after);
-  redis_config.schedule.pending_check_after =
-      absl::GetFlag(FLAGS_pending_check_after);
+  redis_config.schedule.unknown_check_after = absl::GetFlag(FLAGS_unknown_check_after);
+  redis_config.schedule.pending_check_after = absl::GetFlag(FLAGS_pending_check_after);
   redis_config.schedule.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
   store::RedisStore store(redis_config);
 
   server::Metrics metrics;
   server::HttpListener callbacks;
-  if (absl::Status s = callbacks.Start(absl::GetFlag(FLAGS_callback_addr));
-      !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: callbacks: %s\n",
-                 std::string(s.message()).c_str());
+  if (absl::Status s = callbacks.Start(absl::GetFlag(FLAGS_callback_addr)); !s.ok()) {
+    std::fprintf(stderr, "flikpay-server: callbacks: %s\n", std::string(s.message()).c_str());
     return 1;
   }
   server::ServiceConfig service_config;
   service_config.public_callback_url = absl::GetFlag(FLAGS_public_callback_url);
   if (service_config.public_callback_url.empty()) {
-    service_config.public_callback_url = absl::StrCat(
-        "http://127.0.0.1:", callbacks.port(), "/callbacks/bankart");
+    service_config.public_callback_url =
+        absl::StrCat("http://127.0.0.1:", callbacks.port(), "/callbacks/bankart");
   }
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
 
   server::EventHub hub(store, metrics);
   server::GrpcServiceConfig grpc_config;
-  grpc_config.max_buffered_events =
-      static_cast<size_t>(absl::GetFlag(FLAGS_stream_buffer));
-  server::GrpcPaymentService grpc_service(service, store, hub, metrics,
-                                          grpc_config);
+  grpc_config.max_buffered_events = static_cast<size_t>(absl::GetFlag(FLAGS_stream_buffer));
+  server::GrpcPaymentService grpc_service(service, store, hub, metrics, grpc_config);
 
   grpc::EnableDefaultHealthCheckService(true);
   // Referencing the compiled-in health descriptors keeps the linker from
@@ -161,11 +141,11 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_addr),
-                           grpc::InsecureServerCredentials(), &grpc_port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_addr), grpc::InsecureServerCredentials(),
+                           &grpc_port);
   builder.RegisterService(&grpc_service);
-  const int age_ms = static_cast<int>(
-      absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_max_connection_age)));
+  const int age_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_max_connection_age)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, age_ms);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30'000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -182,8 +162,7 @@ int main(int argc, char** argv) {
   reconciler_config.interval = absl::GetFlag(FLAGS_reconcile_interval);
   reconciler_config.not_found_grace = absl::GetFlag(FLAGS_not_found_grace);
   reconciler_config.recheck_after = absl::GetFlag(FLAGS_recheck_after);
-  reconciler_config.status_queries_per_minute =
-      absl::GetFlag(FLAGS_status_queries_per_minute);
+  reconciler_config.status_queries_per_minute = absl::GetFlag(FLAGS_status_queries_per_minute);
   char host[256] = "flikpay";
   gethostname(host, sizeof(host) - 1);
   reconciler_config.owner = absl::StrCat(host, "/", getpid());
@@ -196,12 +175,11 @@ int main(int argc, char** argv) {
       admin, metrics, [&serving] { return serving.load(); },
       [&store] { return store.Ping().ok(); });
   if (absl::Status s = admin.Start(absl::GetFlag(FLAGS_admin_addr)); !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: admin: %s\n",
-                 std::string(s.message()).c_str());
+    std::fprintf(stderr, "flikpay-server: admin: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  std::printf("flikpay-server listening grpc=%d callbacks=%d admin=%d\n",
-              grpc_port, callbacks.port(), admin.port());
+  std::printf("flikpay-server listening grpc=%d callbacks=%d admin=%d\n", grpc_port,
+              callbacks.port(), admin.port());
   std::fflush(stdout);
 
   int received = 0;

@@ -5,10 +5,10 @@
 namespace flikpay::server {
 namespace {
 
-void Append(std::string& out, const char* name, const char* type,
-            const char* help, const std::atomic<int64_t>& value) {
-  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                  type, "\n", name, " ", value.load(), "\n");
+void Append(std::string& out, const char* name, const char* type, const char* help,
+            const std::atomic<int64_t>& value) {
+  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                  value.load(), "\n");
 }
 
 }  // namespace
@@ -18,44 +18,34 @@ std::string Metrics::Render() const {
   Append(out, "flikpay_callbacks_accepted_total", "counter",
          "Verified gateway callbacks that were stored.", callbacks_accepted);
   Append(out, "flikpay_callbacks_rejected_total", "counter",
-         "Callbacks refused for a bad or stale signature or a malformed body.",
-         callbacks_rejected);
+         "Callbacks refused for a bad or stale signature or a malformed body.", callbacks_rejected);
   Append(out, "flikpay_callbacks_unmatched_total", "counter",
-         "Verified callbacks for transactions flikpay does not know.",
-         callbacks_unmatched);
+         "Verified callbacks for transactions flikpay does not know.", callbacks_unmatched);
   Append(out, "flikpay_callbacks_duplicate_total", "counter",
-         "Callbacks that changed nothing (duplicates and late reports).",
-         callbacks_duplicate);
+         "Callbacks that changed nothing (duplicates and late reports).", callbacks_duplicate);
   Append(out, "flikpay_status_anomalies_total", "counter",
          "Reports contradicting a final status (kept in the history, status "
          "unchanged).",
          status_anomalies);
-  Append(out, "flikpay_status_changes_total", "counter",
-         "Status changes stored.", status_changes);
+  Append(out, "flikpay_status_changes_total", "counter", "Status changes stored.", status_changes);
   Append(out, "flikpay_gateway_unknown_outcomes_total", "counter",
-         "Gateway calls whose outcome was unknown (timeout, 5xx).",
-         gateway_unknown_outcomes);
+         "Gateway calls whose outcome was unknown (timeout, 5xx).", gateway_unknown_outcomes);
   Append(out, "flikpay_store_unavailable_total", "counter",
-         "Operations that failed because Redis was unreachable.",
-         store_unavailable);
-  Append(out, "flikpay_streams_open", "gauge",
-         "Open StreamStatus subscriptions.", streams_open);
+         "Operations that failed because Redis was unreachable.", store_unavailable);
+  Append(out, "flikpay_streams_open", "gauge", "Open StreamStatus subscriptions.", streams_open);
   Append(out, "flikpay_streams_started_total", "counter",
          "StreamStatus subscriptions the hub began feeding.", streams_started);
   Append(out, "flikpay_streams_overflowed_total", "counter",
-         "Subscriptions ended because the subscriber fell too far behind.",
-         streams_overflowed);
-  Append(out, "flikpay_reconciler_checks_total", "counter",
-         "Status queries the reconciler made.", reconciler_checks);
-  Append(
-      out, "flikpay_reconciler_resolved_total", "counter",
-      "Status changes the reconciler found (lost callbacks, unknown outcomes).",
-      reconciler_resolved);
-  Append(out, "flikpay_reconciler_backlog", "gauge",
-         "Transactions due for a status check.", reconciler_backlog);
+         "Subscriptions ended because the subscriber fell too far behind.", streams_overflowed);
+  Append(out, "flikpay_reconciler_checks_total", "counter", "Status queries the reconciler made.",
+         reconciler_checks);
+  Append(out, "flikpay_reconciler_resolved_total", "counter",
+         "Status changes the reconciler found (lost callbacks, unknown outcomes).",
+         reconciler_resolved);
+  Append(out, "flikpay_reconciler_backlog", "gauge", "Transactions due for a status check.",
+         reconciler_backlog);
   Append(out, "flikpay_reconciler_lag_milliseconds", "gauge",
-         "How long the oldest due transaction has waited for its check.",
-         reconciler_lag_ms);
+         "How long the oldest due transaction has waited for its check.", reconciler_lag_ms);
   return out;
 }
 

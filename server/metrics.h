@@ -12,18 +12,15 @@ namespace flikpay::server {
 // plain counters is a few lines.)
 struct Metrics {
   std::atomic<int64_t> callbacks_accepted{0};
-  std::atomic<int64_t> callbacks_rejected{
-      0};  // bad signature, stale or malformed
-  std::atomic<int64_t> callbacks_unmatched{
-      0};  // verified, but for an unknown transaction
+  std::atomic<int64_t> callbacks_rejected{0};   // bad signature, stale or malformed
+  std::atomic<int64_t> callbacks_unmatched{0};  // verified, but for an unknown transaction
   std::atomic<int64_t> callbacks_duplicate{0};  // changed nothing
   std::atomic<int64_t> status_anomalies{0};     // contradicting final states
   std::atomic<int64_t> status_changes{0};
   std::atomic<int64_t> gateway_unknown_outcomes{0};
   std::atomic<int64_t> store_unavailable{0};
   std::atomic<int64_t> streams_open{0};
-  std::atomic<int64_t> streams_started{
-      0};  // subscriptions the hub began feeding
+  std::atomic<int64_t> streams_started{0};  // subscriptions the hub began feeding
   std::atomic<int64_t> streams_overflowed{0};
   std::atomic<int64_t> reconciler_checks{0};
   std::atomic<int64_t> reconciler_resolved{0};

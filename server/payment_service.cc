@@ -54,14 +54,13 @@ std::string Fingerprint(const google::protobuf::Message& normalized_request) {
   // SHA-512 in hex, as stored since the first release: changing it would make
   // every stored claim look like a different request.
   unsigned char digest[SHA512_DIGEST_LENGTH];
-  SHA512(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
-         digest);
+  SHA512(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
-v1::Transaction NewRecord(const std::string& id, v1::TransactionType type,
-                          int64_t amount, const std::string& description) {
+v1::Transaction NewRecord(const std::string& id, v1::TransactionType type, int64_t amount,
+                          const std::string& description) {
   v1::Transaction transaction;
   transaction.set_merchant_transaction_id(id);
   transaction.set_type(type);
@@ -86,15 +85,13 @@ gateway::RtpKind ToGatewayKind(v1::RtpKind kind) {
   }
 }
 
-void SetError(v1::Transaction& transaction,
-              const gateway::GatewayError& error) {
+void SetError(v1::Transaction& transaction, const gateway::GatewayError& error) {
   v1::TransactionError* out = transaction.mutable_error();
   out->set_code(error.code);
   out->set_message(error.message);
   out->set_adapter_code(error.adapter_code);
   out->set_adapter_message(error.adapter_message);
-  if (error.code == 2007)
-    out->set_payer_message(kAliasDoesNotExistPayerMessage);
+  if (error.code == 2007) out->set_payer_message(kAliasDoesNotExistPayerMessage);
 }
 
 v1::TransactionStatus StatusOfCallback(const gateway::CallbackEvent& event) {
@@ -127,8 +124,7 @@ v1::TransactionStatus StatusOfReport(const gateway::StatusReport& report) {
   return v1::TRANSACTION_STATUS_PENDING;
 }
 
-GatewayNews NewsOfReport(const gateway::StatusReport& report,
-                         v1::EventSource source) {
+GatewayNews NewsOfReport(const gateway::StatusReport& report, v1::EventSource source) {
   GatewayNews news;
   news.status = StatusOfReport(report);
   news.source = source;
@@ -141,63 +137,55 @@ GatewayNews NewsOfReport(const gateway::StatusReport& report,
 
 }  // namespace
 
-PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store,
-                               Metrics& metrics, ServiceConfig config)
-    : gateway_(gateway),
-      store_(store),
-      metrics_(metrics),
-      config_(std::move(config)) {}
+PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
+                               ServiceConfig config)
+    : gateway_(gateway), store_(store), metrics_(metrics), config_(std::move(config)) {}
 
 std::string PaymentService::CallbackUrl(gateway::Connector connector) const {
-  return absl::StrCat(
-      config_.public_callback_url,
-      absl::StrContains(config_.public_callback_url, '?') ? "&" : "?",
-      "connector=", gateway::ConnectorName(connector));
+  return absl::StrCat(config_.public_callback_url,
+                      absl::StrContains(config_.public_callback_url, '?') ? "&" : "?",
+                      "connector=", gateway::ConnectorName(connector));
 }
 
-absl::StatusOr<bool> PaymentService::Claim(
-    const absl::StatusOr<store::BeginResult>& claimed,
-    v1::Transaction& answer) {
+absl::StatusOr<bool> PaymentService::Claim(const absl::StatusOr<store::BeginResult>& claimed,
+                                           v1::Transaction& answer) {
   if (!claimed.ok()) {
     if (absl::IsUnavailable(claimed.status())) ++metrics_.store_unavailable;
     return claimed.status();
   }
   if (claimed->created) return true;
   if (!claimed->same_request) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "merchant_transaction_id ",
-        claimed->transaction.merchant_transaction_id(),
-        " is already used by a request with different parameters"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("merchant_transaction_id ", claimed->transaction.merchant_transaction_id(),
+                     " is already used by a request with different parameters"));
   }
   if (claimed->in_flight) {
-    return absl::AbortedError(
-        absl::StrCat("merchant_transaction_id ",
-                     claimed->transaction.merchant_transaction_id(),
-                     ": the first request with this id is still being "
-                     "processed; retry shortly"));
+    return absl::AbortedError(absl::StrCat("merchant_transaction_id ",
+                                           claimed->transaction.merchant_transaction_id(),
+                                           ": the first request with this id is still being "
+                                           "processed; retry shortly"));
   }
   answer = claimed->transaction;
   return false;
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
-    const v1::CreateRtpRequest& request, absl::Time deadline) {
-  if (absl::Status s = rules::MoneyMovement(
-          request.merchant_transaction_id(), request.amount_minor(),
-          request.currency(), request.description());
+absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpRequest& request,
+                                                          absl::Time deadline) {
+  if (absl::Status s =
+          rules::MoneyMovement(request.merchant_transaction_id(), request.amount_minor(),
+                               request.currency(), request.description());
       !s.ok()) {
     return s;
   }
-  if (request.kind() == v1::RTP_KIND_UNSPECIFIED ||
-      !v1::RtpKind_IsValid(request.kind())) {
+  if (request.kind() == v1::RTP_KIND_UNSPECIFIED || !v1::RtpKind_IsValid(request.kind())) {
     return Invalid("kind",
                    "must be RTP_KIND_ECOMMERCE, RTP_KIND_IN_PERSON or "
                    "RTP_KIND_OUT_OF_BAND");
   }
   v1::CreateRtpRequest normalized = request;
   normalized.set_currency("EUR");
-  if (absl::Status s = rules::AliasPresence(
-          request.kind() == v1::RTP_KIND_ECOMMERCE, !request.alias().empty());
+  if (absl::Status s =
+          rules::AliasPresence(request.kind() == v1::RTP_KIND_ECOMMERCE, !request.alias().empty());
       !s.ok()) {
     return s;
   }
@@ -211,13 +199,10 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
                          rules::kMaxMerchantMetadata),
         rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id(),
                          rules::kMaxMerchantTerminalId),
-        rules::MaxLength("merchant_mid", request.merchant_mid(),
-                         rules::kMaxMerchantMid),
-        rules::MaxLength("ultimate_creditor_name",
-                         request.ultimate_creditor_name(),
+        rules::MaxLength("merchant_mid", request.merchant_mid(), rules::kMaxMerchantMid),
+        rules::MaxLength("ultimate_creditor_name", request.ultimate_creditor_name(),
                          rules::kMaxUltimateCreditorName),
-        rules::PurposeCode(request.purpose_code(),
-                           request.structured_reference()),
+        rules::PurposeCode(request.purpose_code(), request.structured_reference()),
         rules::Url("success_url", request.success_url()),
         rules::Url("cancel_url", request.cancel_url()),
         rules::Url("error_url", request.error_url())}) {
@@ -231,9 +216,8 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
     }
   }
 
-  v1::Transaction initial =
-      NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_DEBIT,
-                request.amount_minor(), request.description());
+  v1::Transaction initial = NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_DEBIT,
+                                      request.amount_minor(), request.description());
   initial.set_kind(request.kind());
   initial.set_alias(gateway::MaskAlias(normalized.alias()));
   v1::Transaction existing;
@@ -261,37 +245,31 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(
   debit.payer_ip = request.payer_ip();
   debit.merchant_metadata = request.merchant_metadata();
   return Record(request.merchant_transaction_id(),
-                gateway_.Debit(debit, deadline - config_.store_margin),
-                deadline);
+                gateway_.Debit(debit, deadline - config_.store_margin), deadline);
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::Refund(
-    const v1::RefundRequest& request, absl::Time deadline) {
-  if (absl::Status s = rules::MerchantTransactionId(
-          "original_merchant_transaction_id",
-          request.original_merchant_transaction_id());
+absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& request,
+                                                       absl::Time deadline) {
+  if (absl::Status s = rules::MerchantTransactionId("original_merchant_transaction_id",
+                                                    request.original_merchant_transaction_id());
       !s.ok()) {
     return s;
   }
-  if (request.merchant_transaction_id() ==
-      request.original_merchant_transaction_id()) {
-    return Invalid("merchant_transaction_id",
-                   "must differ from the original's");
+  if (request.merchant_transaction_id() == request.original_merchant_transaction_id()) {
+    return Invalid("merchant_transaction_id", "must differ from the original's");
   }
-  if (absl::Status s = rules::MoneyMovement(
-          request.merchant_transaction_id(), request.amount_minor(),
-          request.currency(), request.description());
+  if (absl::Status s =
+          rules::MoneyMovement(request.merchant_transaction_id(), request.amount_minor(),
+                               request.currency(), request.description());
       !s.ok()) {
     return s;
   }
 
-  absl::StatusOr<v1::Transaction> original =
-      store_.Get(request.original_merchant_transaction_id());
+  absl::StatusOr<v1::Transaction> original = store_.Get(request.original_merchant_transaction_id());
   if (!original.ok()) {
     if (absl::IsNotFound(original.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("original_merchant_transaction_id: no transaction ",
-                       request.original_merchant_transaction_id()));
+      return absl::NotFoundError(absl::StrCat("original_merchant_transaction_id: no transaction ",
+                                              request.original_merchant_transaction_id()));
     }
     return original.status();
   }
@@ -300,11 +278,10 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
   v1::Transaction initial =
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_REFUND,
                 request.amount_minor(), request.description());
-  initial.set_original_merchant_transaction_id(
-      request.original_merchant_transaction_id());
+  initial.set_original_merchant_transaction_id(request.original_merchant_transaction_id());
   v1::Transaction existing;
-  absl::StatusOr<bool> created = Claim(
-      store_.BeginRefund(initial, Fingerprint(normalized), deadline), existing);
+  absl::StatusOr<bool> created =
+      Claim(store_.BeginRefund(initial, Fingerprint(normalized), deadline), existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
 
@@ -321,15 +298,14 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(
   refund.callback_url = CallbackUrl(*connector);
   refund.description = request.description();
   return Record(request.merchant_transaction_id(),
-                gateway_.Refund(refund, deadline - config_.store_margin),
-                deadline);
+                gateway_.Refund(refund, deadline - config_.store_margin), deadline);
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::Payout(
-    const v1::PayoutRequest& request, absl::Time deadline) {
-  if (absl::Status s = rules::MoneyMovement(
-          request.merchant_transaction_id(), request.amount_minor(),
-          request.currency(), request.description());
+absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& request,
+                                                       absl::Time deadline) {
+  if (absl::Status s =
+          rules::MoneyMovement(request.merchant_transaction_id(), request.amount_minor(),
+                               request.currency(), request.description());
       !s.ok()) {
     return s;
   }
@@ -359,13 +335,12 @@ absl::StatusOr<v1::Transaction> PaymentService::Payout(
   payout.callback_url = CallbackUrl(gateway::Connector::kPayout);
   payout.description = request.description();
   return Record(request.merchant_transaction_id(),
-                gateway_.Payout(payout, deadline - config_.store_margin),
-                deadline);
+                gateway_.Payout(payout, deadline - config_.store_margin), deadline);
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::Record(
-    const std::string& id, const absl::StatusOr<SubmitOutcome>& outcome,
-    absl::Time deadline) {
+absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
+                                                       const absl::StatusOr<SubmitOutcome>& outcome,
+                                                       absl::Time deadline) {
   if (!outcome.ok()) {
     // Certainly not sent: forget the claim so the caller can retry with the
     // same id.
@@ -391,18 +366,18 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(
         t.set_redirect_url(outcome->redirect_url);
         t.set_adapter_reference_id(outcome->adapter_reference_id);
         if (outcome->expires_at.has_value()) {
-          *t.mutable_expires_at() = TimeUtil::SecondsToTimestamp(
-              absl::ToUnixSeconds(*outcome->expires_at));
+          *t.mutable_expires_at() =
+              TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(*outcome->expires_at));
         }
       };
       break;
     case SubmitOutcome::Kind::kDeclined:
       if (outcome->retryable) {
         store_.Abandon(id).IgnoreError();
-        return absl::UnavailableError(absl::StrCat(
-            "merchant_transaction_id ", id, ": the payment gateway is busy (",
-            outcome->errors.empty() ? 0 : outcome->errors[0].code,
-            ") and created nothing; retry with the same id"));
+        return absl::UnavailableError(
+            absl::StrCat("merchant_transaction_id ", id, ": the payment gateway is busy (",
+                         outcome->errors.empty() ? 0 : outcome->errors[0].code,
+                         ") and created nothing; retry with the same id"));
       }
       report.status = v1::TRANSACTION_STATUS_ERROR;
       report.fill = [&outcome](v1::Transaction& t) {
@@ -412,8 +387,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(
       break;
     case SubmitOutcome::Kind::kUnknown:
       ++metrics_.gateway_unknown_outcomes;
-      Log(LogLevel::kWarning,
-          "gateway outcome unknown for %s: %s; stored as UNKNOWN", id,
+      Log(LogLevel::kWarning, "gateway outcome unknown for %s: %s; stored as UNKNOWN", id,
           outcome->unknown_reason);
       report.status = v1::TRANSACTION_STATUS_UNKNOWN;
       break;
@@ -421,29 +395,26 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(
   absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
   if (!applied.ok()) {
     if (absl::IsUnavailable(applied.status())) ++metrics_.store_unavailable;
-    return absl::UnavailableError(
-        absl::StrCat("merchant_transaction_id ", id,
-                     ": the gateway answered but the answer could not be "
-                     "stored; the outcome will be "
-                     "reconciled, do not retry under a new id (",
-                     applied.status().message(), ")"));
+    return absl::UnavailableError(absl::StrCat("merchant_transaction_id ", id,
+                                               ": the gateway answered but the answer could not be "
+                                               "stored; the outcome will be "
+                                               "reconciled, do not retry under a new id (",
+                                               applied.status().message(), ")"));
   }
   if (applied->status_changed) ++metrics_.status_changes;
   if (outcome->kind == SubmitOutcome::Kind::kUnknown) {
-    const std::string message =
-        absl::StrCat("merchant_transaction_id ", id,
-                     ": the payment gateway did not answer in time; the "
-                     "payment may exist. flikpay will find "
-                     "out: watch GetStatus or StreamStatus, and retry only "
-                     "with the same id");
+    const std::string message = absl::StrCat("merchant_transaction_id ", id,
+                                             ": the payment gateway did not answer in time; the "
+                                             "payment may exist. flikpay will find "
+                                             "out: watch GetStatus or StreamStatus, and retry only "
+                                             "with the same id");
     return absl::Now() >= deadline ? absl::DeadlineExceededError(message)
                                    : absl::UnavailableError(message);
   }
   return applied->transaction;
 }
 
-absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(
-    const v1::Transaction& transaction) {
+absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(const v1::Transaction& transaction) {
   switch (transaction.type()) {
     case v1::TRANSACTION_TYPE_DEBIT:
       return gateway::ConnectorFor(ToGatewayKind(transaction.kind()));
@@ -460,8 +431,8 @@ absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(
   }
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::GetStatus(
-    const v1::GetStatusRequest& request, absl::Time deadline) {
+absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const v1::GetStatusRequest& request,
+                                                          absl::Time deadline) {
   std::string id;
   switch (request.id_case()) {
     case v1::GetStatusRequest::kMerchantTransactionId:
@@ -471,10 +442,8 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(
       id = request.merchant_transaction_id();
       break;
     case v1::GetStatusRequest::kGatewayUuid: {
-      if (request.gateway_uuid().empty())
-        return Invalid("gateway_uuid", "is empty");
-      absl::StatusOr<std::string> found =
-          store_.FindByGatewayUuid(request.gateway_uuid());
+      if (request.gateway_uuid().empty()) return Invalid("gateway_uuid", "is empty");
+      absl::StatusOr<std::string> found = store_.FindByGatewayUuid(request.gateway_uuid());
       if (!found.ok()) return found.status();
       id = *found;
       break;
@@ -487,16 +456,15 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(
   return Refresh(*transaction, deadline);
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::Refresh(
-    const v1::Transaction& transaction, absl::Time deadline) {
+absl::StatusOr<v1::Transaction> PaymentService::Refresh(const v1::Transaction& transaction,
+                                                        absl::Time deadline) {
   absl::StatusOr<gateway::Connector> connector = ConnectorOf(transaction);
   if (!connector.ok()) return connector.status();
   absl::StatusOr<gateway::StatusReport> report =
       transaction.gateway_uuid().empty()
-          ? gateway_.StatusByMerchantTransactionId(
-                *connector, transaction.merchant_transaction_id(), deadline)
-          : gateway_.StatusByUuid(*connector, transaction.gateway_uuid(),
-                                  deadline);
+          ? gateway_.StatusByMerchantTransactionId(*connector,
+                                                   transaction.merchant_transaction_id(), deadline)
+          : gateway_.StatusByUuid(*connector, transaction.gateway_uuid(), deadline);
   if (!report.ok()) {
     return absl::UnavailableError(
         absl::StrCat("the gateway's status API did not answer; stored status "
@@ -505,9 +473,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(
                      report.status().message(), ")"));
   }
   if (!report->found) return transaction;
-  absl::StatusOr<store::ApplyResult> applied =
-      ApplyNews(transaction.merchant_transaction_id(),
-                NewsOfReport(*report, v1::EVENT_SOURCE_RECONCILER));
+  absl::StatusOr<store::ApplyResult> applied = ApplyNews(
+      transaction.merchant_transaction_id(), NewsOfReport(*report, v1::EVENT_SOURCE_RECONCILER));
   if (!applied.ok()) return applied.status();
   return applied->transaction;
 }
@@ -515,22 +482,18 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(
 absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
     const std::string& merchant_transaction_id, absl::Time deadline,
     absl::Duration not_found_grace) {
-  absl::StatusOr<v1::Transaction> transaction =
-      store_.Get(merchant_transaction_id);
-  if (!transaction.ok() || core::IsFinal(transaction->status()))
-    return transaction;
+  absl::StatusOr<v1::Transaction> transaction = store_.Get(merchant_transaction_id);
+  if (!transaction.ok() || core::IsFinal(transaction->status())) return transaction;
   absl::StatusOr<gateway::Connector> connector = ConnectorOf(*transaction);
   if (!connector.ok()) return connector.status();
   // By merchantTransactionId: an UNKNOWN transaction may have no uuid yet.
   absl::StatusOr<gateway::StatusReport> report =
-      gateway_.StatusByMerchantTransactionId(*connector,
-                                             merchant_transaction_id, deadline);
+      gateway_.StatusByMerchantTransactionId(*connector, merchant_transaction_id, deadline);
   if (!report.ok()) return report.status();
   GatewayNews news = NewsOfReport(*report, v1::EVENT_SOURCE_RECONCILER);
   news.ends_flight = true;
   if (!report->found) {
-    const absl::Time created =
-        absl::FromUnixSeconds(transaction->created_at().seconds());
+    const absl::Time created = absl::FromUnixSeconds(transaction->created_at().seconds());
     if (transaction->status() != v1::TRANSACTION_STATUS_UNKNOWN ||
         absl::Now() - created < not_found_grace) {
       return transaction;  // too early to conclude anything
@@ -538,21 +501,20 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
     // Bankart has never heard of it: the request never arrived, nothing was
     // created. Only now may the caller try again, under a new id.
     news.status = v1::TRANSACTION_STATUS_ERROR;
-    news.error = gateway::GatewayError{
-        8001,
-        "the gateway has no such transaction: the request never reached it "
-        "and nothing was created; retry under a new merchant_transaction_id",
-        "", ""};
+    news.error =
+        gateway::GatewayError{8001,
+                              "the gateway has no such transaction: the request never reached it "
+                              "and nothing was created; retry under a new merchant_transaction_id",
+                              "", ""};
   }
-  absl::StatusOr<store::ApplyResult> applied =
-      ApplyNews(merchant_transaction_id, news);
+  absl::StatusOr<store::ApplyResult> applied = ApplyNews(merchant_transaction_id, news);
   if (!applied.ok()) return applied.status();
   if (applied->status_changed) ++metrics_.reconciler_resolved;
   return applied->transaction;
 }
 
-absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(
-    const std::string& id, const GatewayNews& news) {
+absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& id,
+                                                             const GatewayNews& news) {
   store::Report report;
   report.status = news.status;
   report.source = news.source;
@@ -564,8 +526,7 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(
       t.set_adapter_reference_id(news.adapter_reference_id);
     }
     // The error explains how the transaction ended; a final one keeps its own.
-    if (news.error.has_value() && !t.has_error() &&
-        !core::IsFinal(t.status())) {
+    if (news.error.has_value() && !t.has_error() && !core::IsFinal(t.status())) {
       SetError(t, *news.error);
     }
   };
@@ -580,17 +541,14 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(
     Log(LogLevel::kWarning,
         "anomaly: %s says %s for %s, which is already %s; kept in history "
         "only",
-        v1::EventSource_Name(news.source),
-        v1::TransactionStatus_Name(news.status), id,
+        v1::EventSource_Name(news.source), v1::TransactionStatus_Name(news.status), id,
         v1::TransactionStatus_Name(applied->transaction.status()));
   }
   return applied;
 }
 
-absl::Status PaymentService::HandleCallback(
-    const gateway::InboundCallback& callback) {
-  absl::StatusOr<gateway::CallbackEvent> event =
-      gateway_.VerifyCallback(callback);
+absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& callback) {
+  absl::StatusOr<gateway::CallbackEvent> event = gateway_.VerifyCallback(callback);
   if (!event.ok()) {
     ++metrics_.callbacks_rejected;
     if (absl::IsUnauthenticated(event.status())) {
@@ -598,8 +556,7 @@ absl::Status PaymentService::HandleCallback(
     }
     return absl::InvalidArgumentError(event.status().message());
   }
-  const absl::Status retry_later =
-      absl::UnavailableError("storage unavailable, retry later");
+  const absl::Status retry_later = absl::UnavailableError("storage unavailable, retry later");
   std::string id = event->merchant_transaction_id;
   if (id.empty()) {
     absl::StatusOr<std::string> found = store_.FindByGatewayUuid(event->uuid);
@@ -616,8 +573,7 @@ absl::Status PaymentService::HandleCallback(
   news.uuid = event->uuid;
   news.purchase_id = event->purchase_id;
   news.adapter_reference_id = event->adapter_reference_id;
-  if (event->result == gateway::CallbackEvent::Result::kError &&
-      !event->errors.empty()) {
+  if (event->result == gateway::CallbackEvent::Result::kError && !event->errors.empty()) {
     news.error = event->errors[0];
   }
   absl::StatusOr<store::ApplyResult> applied =

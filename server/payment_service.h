@@ -43,15 +43,13 @@ struct GatewayNews {
 // is an absl::Status whose code is the gRPC code to answer with.
 class PaymentService {
  public:
-  PaymentService(gateway::Gateway& gateway, store::Store& store,
-                 Metrics& metrics, ServiceConfig config);
+  PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
+                 ServiceConfig config);
 
   absl::StatusOr<v1::Transaction> CreateRtp(const v1::CreateRtpRequest& request,
                                             absl::Time deadline);
-  absl::StatusOr<v1::Transaction> Refund(const v1::RefundRequest& request,
-                                         absl::Time deadline);
-  absl::StatusOr<v1::Transaction> Payout(const v1::PayoutRequest& request,
-                                         absl::Time deadline);
+  absl::StatusOr<v1::Transaction> Refund(const v1::RefundRequest& request, absl::Time deadline);
+  absl::StatusOr<v1::Transaction> Payout(const v1::PayoutRequest& request, absl::Time deadline);
   absl::StatusOr<v1::Transaction> GetStatus(const v1::GetStatusRequest& request,
                                             absl::Time deadline);
 
@@ -59,9 +57,8 @@ class PaymentService {
   // applies the answer (source RECONCILER). An UNKNOWN transaction the gateway
   // does not know, older than `not_found_grace`, becomes ERROR: nothing was
   // created.
-  absl::StatusOr<v1::Transaction> Reconcile(
-      const std::string& merchant_transaction_id, absl::Time deadline,
-      absl::Duration not_found_grace);
+  absl::StatusOr<v1::Transaction> Reconcile(const std::string& merchant_transaction_id,
+                                            absl::Time deadline, absl::Duration not_found_grace);
 
   // A gateway callback as received. UNAUTHENTICATED for a bad or stale
   // signature, INVALID_ARGUMENT for a malformed body (nothing stored in either
@@ -77,16 +74,12 @@ class PaymentService {
                              v1::Transaction& answer);
   // Records what the gateway said about a money-moving request and answers the
   // caller.
-  absl::StatusOr<v1::Transaction> Record(
-      const std::string& merchant_transaction_id,
-      const absl::StatusOr<gateway::SubmitOutcome>& outcome,
-      absl::Time deadline);
-  absl::StatusOr<v1::Transaction> Refresh(const v1::Transaction& transaction,
-                                          absl::Time deadline);
-  absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id,
-                                               const GatewayNews& news);
-  absl::StatusOr<gateway::Connector> ConnectorOf(
-      const v1::Transaction& transaction);
+  absl::StatusOr<v1::Transaction> Record(const std::string& merchant_transaction_id,
+                                         const absl::StatusOr<gateway::SubmitOutcome>& outcome,
+                                         absl::Time deadline);
+  absl::StatusOr<v1::Transaction> Refresh(const v1::Transaction& transaction, absl::Time deadline);
+  absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id, const GatewayNews& news);
+  absl::StatusOr<gateway::Connector> ConnectorOf(const v1::Transaction& transaction);
   std::string CallbackUrl(gateway::Connector connector) const;
 
   gateway::Gateway& gateway_;

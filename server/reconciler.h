@@ -15,10 +15,9 @@
 namespace flikpay::server {
 
 struct ReconcilerConfig {
-  absl::Duration interval =
-      absl::Seconds(1);  // between passes over the watch list
-  int batch = 20;        // transactions per pass
-  std::string owner;     // this replica, for leases
+  absl::Duration interval = absl::Seconds(1);  // between passes over the watch list
+  int batch = 20;                              // transactions per pass
+  std::string owner;                           // this replica, for leases
   absl::Duration lease = absl::Seconds(30);
   // Bankart allows 60 status queries a minute per API user (shared by all
   // replicas) and 10 a minute per transaction; a transaction is not checked

@@ -20,8 +20,7 @@ stored::RecordStatus ToRecord(api::TransactionStatus status) {
   return Convert<stored::RecordStatus>(status, stored::RecordStatus_IsValid);
 }
 api::TransactionStatus FromRecord(stored::RecordStatus status) {
-  return Convert<api::TransactionStatus>(status,
-                                         api::TransactionStatus_IsValid);
+  return Convert<api::TransactionStatus>(status, api::TransactionStatus_IsValid);
 }
 stored::RecordSource ToRecord(api::EventSource source) {
   return Convert<stored::RecordSource>(source, stored::RecordSource_IsValid);
@@ -75,8 +74,7 @@ api::Transaction FromRecord(const stored::TransactionRecord& r) {
   t.set_merchant_transaction_id(r.merchant_transaction_id());
   t.set_gateway_uuid(r.gateway_uuid());
   t.set_purchase_id(r.purchase_id());
-  t.set_type(
-      Convert<api::TransactionType>(r.type(), api::TransactionType_IsValid));
+  t.set_type(Convert<api::TransactionType>(r.type(), api::TransactionType_IsValid));
   t.set_kind(Convert<api::RtpKind>(r.kind(), api::RtpKind_IsValid));
   t.set_status(FromRecord(r.status()));
   t.set_amount_minor(r.amount_minor());

@@ -13,10 +13,8 @@
 
 namespace flikpay::store {
 
-storage::v1::TransactionRecord ToRecord(
-    const flikpay::v1::Transaction& transaction);
-flikpay::v1::Transaction FromRecord(
-    const storage::v1::TransactionRecord& record);
+storage::v1::TransactionRecord ToRecord(const flikpay::v1::Transaction& transaction);
+flikpay::v1::Transaction FromRecord(const storage::v1::TransactionRecord& record);
 
 // The bytes kept in Redis. The refunded amount is not part of them: it is kept
 // beside the record and changes without it.

@@ -40,8 +40,8 @@ return false
 )lua";
 
 std::string ReplyString(const redisReply* reply) {
-  if (reply == nullptr || (reply->type != REDIS_REPLY_STRING &&
-                           reply->type != REDIS_REPLY_STATUS)) {
+  if (reply == nullptr ||
+      (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS)) {
     return "";
   }
   return std::string(reply->str, reply->len);
@@ -61,13 +61,9 @@ absl::Time FlightDeadline(const redisReply* inflight) {
   return millis == 0 ? absl::InfinitePast() : absl::FromUnixMillis(millis);
 }
 
-bool StillInFlight(const redisReply* inflight) {
-  return FlightDeadline(inflight) > absl::Now();
-}
+bool StillInFlight(const redisReply* inflight) { return FlightDeadline(inflight) > absl::Now(); }
 
-std::string Millis(absl::Time time) {
-  return std::to_string(absl::ToUnixMillis(time));
-}
+std::string Millis(absl::Time time) { return std::to_string(absl::ToUnixMillis(time)); }
 
 }  // namespace
 
@@ -87,16 +83,15 @@ class RedisStore::Connection {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    void* raw = redisCommandArgv(context_, static_cast<int>(args.size()),
-                                 argv.data(), lengths.data());
+    void* raw =
+        redisCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data());
     if (raw == nullptr) {
       broken_ = true;
       return absl::UnavailableError(absl::StrCat("redis: ", context_->errstr));
     }
     Reply reply(static_cast<redisReply*>(raw));
     if (reply->type == REDIS_REPLY_ERROR) {
-      return absl::InternalError(
-          absl::StrCat("redis: ", ReplyString(reply.get())));
+      return absl::InternalError(absl::StrCat("redis: ", ReplyString(reply.get())));
     }
     return reply;
   }
@@ -104,8 +99,7 @@ class RedisStore::Connection {
   // Sends every command before reading any answer (one round trip for a
   // MULTI/EXEC block) and returns the last answer, or the first error after
   // reading them all so the connection stays in step.
-  absl::StatusOr<Reply> Pipeline(
-      const std::vector<std::vector<std::string>>& commands) {
+  absl::StatusOr<Reply> Pipeline(const std::vector<std::vector<std::string>>& commands) {
     for (const std::vector<std::string>& args : commands) {
       std::vector<const char*> argv;
       std::vector<size_t> lengths;
@@ -113,11 +107,10 @@ class RedisStore::Connection {
         argv.push_back(arg.data());
         lengths.push_back(arg.size());
       }
-      if (redisAppendCommandArgv(context_, static_cast<int>(args.size()),
-                                 argv.data(), lengths.data()) != REDIS_OK) {
+      if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), argv.data(),
+                                 lengths.data()) != REDIS_OK) {
         broken_ = true;
-        return absl::UnavailableError(
-            absl::StrCat("redis: ", context_->errstr));
+        return absl::UnavailableError(absl::StrCat("redis: ", context_->errstr));
       }
     }
     absl::Status first_error;
@@ -126,22 +119,18 @@ class RedisStore::Connection {
       void* raw = nullptr;
       if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
         broken_ = true;
-        return absl::UnavailableError(
-            absl::StrCat("redis: ", context_->errstr));
+        return absl::UnavailableError(absl::StrCat("redis: ", context_->errstr));
       }
       last.reset(static_cast<redisReply*>(raw));
       if (last->type == REDIS_REPLY_ERROR && first_error.ok()) {
-        first_error = absl::InternalError(
-            absl::StrCat("redis: ", ReplyString(last.get())));
+        first_error = absl::InternalError(absl::StrCat("redis: ", ReplyString(last.get())));
       }
     }
     if (!first_error.ok()) return first_error;
     return last;
   }
 
-  void SetTimeout(absl::Duration timeout) {
-    redisSetTimeout(context_, absl::ToTimeval(timeout));
-  }
+  void SetTimeout(absl::Duration timeout) { redisSetTimeout(context_, absl::ToTimeval(timeout)); }
 
  private:
   redisContext* context_;
@@ -177,15 +166,12 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
       absl::StrSplit(host_db.first, absl::MaxSplits(':', 1));
   RedisEndpoint endpoint;
   if (!host_port.first.empty()) endpoint.host = std::string(host_port.first);
-  if (!host_port.second.empty() &&
-      (!absl::SimpleAtoi(host_port.second, &endpoint.port) ||
-       endpoint.port <= 0 || endpoint.port > 65535)) {
-    return absl::InvalidArgumentError(
-        "the port is not a number from 1 to 65535");
+  if (!host_port.second.empty() && (!absl::SimpleAtoi(host_port.second, &endpoint.port) ||
+                                    endpoint.port <= 0 || endpoint.port > 65535)) {
+    return absl::InvalidArgumentError("the port is not a number from 1 to 65535");
   }
   if (!host_db.second.empty() &&
-      (!absl::SimpleAtoi(host_db.second, &endpoint.database) ||
-       endpoint.database < 0)) {
+      (!absl::SimpleAtoi(host_db.second, &endpoint.database) || endpoint.database < 0)) {
     return absl::InvalidArgumentError("the database is not a number");
   }
   return endpoint;
@@ -203,9 +189,7 @@ std::string RedisStore::TxKey(absl::string_view id) const {
   return absl::StrCat(config_.key_prefix, "tx:", id);
 }
 
-std::string RedisStore::WatchKey() const {
-  return absl::StrCat(config_.key_prefix, "watch");
-}
+std::string RedisStore::WatchKey() const { return absl::StrCat(config_.key_prefix, "watch"); }
 
 std::string RedisStore::UuidKey(absl::string_view uuid) const {
   return absl::StrCat(config_.key_prefix, "uuid:", uuid);
@@ -216,13 +200,10 @@ std::string RedisStore::LeaseKey(absl::string_view id) const {
 }
 
 std::string RedisStore::StatusQuotaKey(absl::Time now) const {
-  return absl::StrCat(config_.key_prefix,
-                      "statusquota:", absl::ToUnixSeconds(now) / 60);
+  return absl::StrCat(config_.key_prefix, "statusquota:", absl::ToUnixSeconds(now) / 60);
 }
 
-std::string RedisStore::EventsKey() const {
-  return absl::StrCat(config_.key_prefix, "events");
-}
+std::string RedisStore::EventsKey() const { return absl::StrCat(config_.key_prefix, "events"); }
 
 std::string RedisStore::UnmatchedKey() const {
   return absl::StrCat(config_.key_prefix, "unmatched");
@@ -237,9 +218,8 @@ absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
       return PooledConnection(this, std::move(connection));
     }
   }
-  redisContext* context =
-      redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
-                              absl::ToTimeval(config_.connect_timeout));
+  redisContext* context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
+                                                  absl::ToTimeval(config_.connect_timeout));
   if (context == nullptr || context->err != 0) {
     std::string reason = context ? context->errstr : "out of memory";
     if (context) redisFree(context);
@@ -264,8 +244,7 @@ void RedisStore::Release(std::unique_ptr<Connection> connection) {
 }
 
 template <typename Work>
-auto RedisStore::WithConnection(Work work)
-    -> decltype(work(std::declval<Connection&>())) {
+auto RedisStore::WithConnection(Work work) -> decltype(work(std::declval<Connection&>())) {
   absl::StatusOr<PooledConnection> leased = Acquire();
   if (!leased.ok()) return leased.status();
   return work(**leased);
@@ -273,8 +252,7 @@ auto RedisStore::WithConnection(Work work)
 
 namespace {
 
-absl::StatusOr<v1::Transaction> Decode(const redisReply* data,
-                                       const redisReply* refunded) {
+absl::StatusOr<v1::Transaction> Decode(const redisReply* data, const redisReply* refunded) {
   if (data == nullptr || data->type != REDIS_REPLY_STRING) {
     return absl::DataLossError("stored transaction record is unreadable");
   }
@@ -291,184 +269,155 @@ absl::StatusOr<v1::Transaction> Decode(const redisReply* data,
 absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
                                               absl::string_view fingerprint,
                                               absl::Time flight_deadline) {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<BeginResult> {
-        absl::StatusOr<Reply> reply = connection.Run(
-            {"EVAL", kBeginScript, "2",
-             TxKey(initial.merchant_transaction_id()), WatchKey(),
-             EncodeRecord(initial), std::string(fingerprint),
-             std::to_string(absl::ToInt64Milliseconds(config_.retention)),
-             Millis(flight_deadline),
-             Millis(config_.schedule.FirstCheck(flight_deadline)),
-             initial.merchant_transaction_id()});
-        if (!reply.ok()) return reply.status();
-        BeginResult result;
-        if ((*reply)->type == REDIS_REPLY_NIL) {
-          result.created = true;
-          result.in_flight = true;
-          result.transaction = initial;
-          return result;
-        }
-        if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements != 4) {
-          return absl::InternalError(
-              "redis: unexpected answer to the begin script");
-        }
-        redisReply** fields = (*reply)->element;
-        absl::StatusOr<v1::Transaction> stored = Decode(fields[0], fields[3]);
-        if (!stored.ok()) return stored.status();
-        result.transaction = *std::move(stored);
-        result.same_request = ReplyString(fields[1]) == fingerprint;
-        result.in_flight = StillInFlight(fields[2]);
-        return result;
-      });
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<BeginResult> {
+    absl::StatusOr<Reply> reply = connection.Run(
+        {"EVAL", kBeginScript, "2", TxKey(initial.merchant_transaction_id()), WatchKey(),
+         EncodeRecord(initial), std::string(fingerprint),
+         std::to_string(absl::ToInt64Milliseconds(config_.retention)), Millis(flight_deadline),
+         Millis(config_.schedule.FirstCheck(flight_deadline)), initial.merchant_transaction_id()});
+    if (!reply.ok()) return reply.status();
+    BeginResult result;
+    if ((*reply)->type == REDIS_REPLY_NIL) {
+      result.created = true;
+      result.in_flight = true;
+      result.transaction = initial;
+      return result;
+    }
+    if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements != 4) {
+      return absl::InternalError("redis: unexpected answer to the begin script");
+    }
+    redisReply** fields = (*reply)->element;
+    absl::StatusOr<v1::Transaction> stored = Decode(fields[0], fields[3]);
+    if (!stored.ok()) return stored.status();
+    result.transaction = *std::move(stored);
+    result.same_request = ReplyString(fields[1]) == fingerprint;
+    result.in_flight = StillInFlight(fields[2]);
+    return result;
+  });
 }
 
-absl::StatusOr<BeginResult> RedisStore::BeginRefund(
-    const v1::Transaction& refund, absl::string_view fingerprint,
-    absl::Time flight_deadline) {
+absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refund,
+                                                    absl::string_view fingerprint,
+                                                    absl::Time flight_deadline) {
   // WATCH/MULTI rather than a Lua script: the cap check needs the original's
   // type and status, which live in its protobuf record; decoding that is C++'s
   // job. EXEC fails if anything wrote the original (or the refund id) after
   // WATCH, so two refunds can never both pass the check on the same `reserved`
   // value; the loser re-reads and re-checks.
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<BeginResult> {
-        const std::string refund_key = TxKey(refund.merchant_transaction_id());
-        const std::string original_key =
-            TxKey(refund.original_merchant_transaction_id());
-        for (int round = 0; round < kMaxOptimisticRounds; ++round) {
-          absl::StatusOr<Reply> watched =
-              connection.Run({"WATCH", original_key, refund_key});
-          if (!watched.ok()) return watched.status();
-          absl::StatusOr<Reply> existing = connection.Run(
-              {"HMGET", refund_key, "data", "fp", "inflight", "refunded"});
-          if (!existing.ok()) return existing.status();
-          if ((*existing)->element[0]->type != REDIS_REPLY_NIL) {
-            connection.Run({"UNWATCH"}).IgnoreError();
-            BeginResult result;
-            absl::StatusOr<v1::Transaction> stored =
-                Decode((*existing)->element[0], (*existing)->element[3]);
-            if (!stored.ok()) return stored.status();
-            result.transaction = *std::move(stored);
-            result.same_request =
-                ReplyString((*existing)->element[1]) == fingerprint;
-            result.in_flight = StillInFlight((*existing)->element[2]);
-            return result;
-          }
-          absl::StatusOr<Reply> original = connection.Run(
-              {"HMGET", original_key, "data", "reserved", "refunded"});
-          if (!original.ok()) return original.status();
-          if ((*original)->element[0]->type == REDIS_REPLY_NIL) {
-            connection.Run({"UNWATCH"}).IgnoreError();
-            return absl::NotFoundError(
-                "original_merchant_transaction_id: no such transaction");
-          }
-          absl::StatusOr<v1::Transaction> debit =
-              Decode((*original)->element[0], (*original)->element[2]);
-          if (!debit.ok()) return debit.status();
-          if (absl::Status refundable = core::CheckRefundable(
-                  *debit, ReplyInt((*original)->element[1]),
-                  refund.amount_minor());
-              !refundable.ok()) {
-            connection.Run({"UNWATCH"}).IgnoreError();
-            return refundable;
-          }
-          const std::string ttl =
-              std::to_string(absl::ToInt64Milliseconds(config_.retention));
-          absl::StatusOr<Reply> executed = connection.Pipeline(
-              {{"MULTI"},
-               {"HINCRBY", original_key, "reserved",
-                std::to_string(refund.amount_minor())},
-               {"HSET", refund_key, "data", EncodeRecord(refund), "fp",
-                std::string(fingerprint), "inflight", Millis(flight_deadline),
-                "reserved", "0", "refunded", "0"},
-               {"PEXPIRE", refund_key, ttl},
-               {"ZADD", WatchKey(),
-                Millis(config_.schedule.FirstCheck(flight_deadline)),
-                refund.merchant_transaction_id()},
-               {"EXEC"}});
-          if (!executed.ok()) return executed.status();
-          if ((*executed)->type == REDIS_REPLY_NIL)
-            continue;  // someone wrote in between
-          BeginResult result;
-          result.created = true;
-          result.in_flight = true;
-          result.transaction = refund;
-          return result;
-        }
-        return absl::AbortedError(
-            "too many concurrent writers on the original payment; retry");
-      });
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<BeginResult> {
+    const std::string refund_key = TxKey(refund.merchant_transaction_id());
+    const std::string original_key = TxKey(refund.original_merchant_transaction_id());
+    for (int round = 0; round < kMaxOptimisticRounds; ++round) {
+      absl::StatusOr<Reply> watched = connection.Run({"WATCH", original_key, refund_key});
+      if (!watched.ok()) return watched.status();
+      absl::StatusOr<Reply> existing =
+          connection.Run({"HMGET", refund_key, "data", "fp", "inflight", "refunded"});
+      if (!existing.ok()) return existing.status();
+      if ((*existing)->element[0]->type != REDIS_REPLY_NIL) {
+        connection.Run({"UNWATCH"}).IgnoreError();
+        BeginResult result;
+        absl::StatusOr<v1::Transaction> stored =
+            Decode((*existing)->element[0], (*existing)->element[3]);
+        if (!stored.ok()) return stored.status();
+        result.transaction = *std::move(stored);
+        result.same_request = ReplyString((*existing)->element[1]) == fingerprint;
+        result.in_flight = StillInFlight((*existing)->element[2]);
+        return result;
+      }
+      absl::StatusOr<Reply> original =
+          connection.Run({"HMGET", original_key, "data", "reserved", "refunded"});
+      if (!original.ok()) return original.status();
+      if ((*original)->element[0]->type == REDIS_REPLY_NIL) {
+        connection.Run({"UNWATCH"}).IgnoreError();
+        return absl::NotFoundError("original_merchant_transaction_id: no such transaction");
+      }
+      absl::StatusOr<v1::Transaction> debit =
+          Decode((*original)->element[0], (*original)->element[2]);
+      if (!debit.ok()) return debit.status();
+      if (absl::Status refundable = core::CheckRefundable(*debit, ReplyInt((*original)->element[1]),
+                                                          refund.amount_minor());
+          !refundable.ok()) {
+        connection.Run({"UNWATCH"}).IgnoreError();
+        return refundable;
+      }
+      const std::string ttl = std::to_string(absl::ToInt64Milliseconds(config_.retention));
+      absl::StatusOr<Reply> executed = connection.Pipeline(
+          {{"MULTI"},
+           {"HINCRBY", original_key, "reserved", std::to_string(refund.amount_minor())},
+           {"HSET", refund_key, "data", EncodeRecord(refund), "fp", std::string(fingerprint),
+            "inflight", Millis(flight_deadline), "reserved", "0", "refunded", "0"},
+           {"PEXPIRE", refund_key, ttl},
+           {"ZADD", WatchKey(), Millis(config_.schedule.FirstCheck(flight_deadline)),
+            refund.merchant_transaction_id()},
+           {"EXEC"}});
+      if (!executed.ok()) return executed.status();
+      if ((*executed)->type == REDIS_REPLY_NIL) continue;  // someone wrote in between
+      BeginResult result;
+      result.created = true;
+      result.in_flight = true;
+      result.transaction = refund;
+      return result;
+    }
+    return absl::AbortedError("too many concurrent writers on the original payment; retry");
+  });
 }
 
 absl::Status RedisStore::Abandon(absl::string_view merchant_transaction_id) {
   return WithConnection([&](Connection& connection) -> absl::Status {
     const std::string key = TxKey(merchant_transaction_id);
-    absl::StatusOr<Reply> stored =
-        connection.Run({"HMGET", key, "data", "refunded"});
+    absl::StatusOr<Reply> stored = connection.Run({"HMGET", key, "data", "refunded"});
     if (!stored.ok()) return stored.status();
     if ((*stored)->element[0]->type == REDIS_REPLY_NIL) return absl::OkStatus();
     absl::StatusOr<v1::Transaction> transaction =
         Decode((*stored)->element[0], (*stored)->element[1]);
     if (!transaction.ok()) return transaction.status();
     std::vector<std::vector<std::string>> commands = {
-        {"MULTI"},
-        {"DEL", key},
-        {"ZREM", WatchKey(), std::string(merchant_transaction_id)}};
+        {"MULTI"}, {"DEL", key}, {"ZREM", WatchKey(), std::string(merchant_transaction_id)}};
     if (transaction->type() == v1::TRANSACTION_TYPE_REFUND) {
-      commands.push_back(
-          {"HINCRBY", TxKey(transaction->original_merchant_transaction_id()),
-           "reserved", std::to_string(-transaction->amount_minor())});
+      commands.push_back({"HINCRBY", TxKey(transaction->original_merchant_transaction_id()),
+                          "reserved", std::to_string(-transaction->amount_minor())});
     }
     commands.push_back({"EXEC"});
     return connection.Pipeline(commands).status();
   });
 }
 
-absl::StatusOr<v1::Transaction> RedisStore::Get(
-    absl::string_view merchant_transaction_id) {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<v1::Transaction> {
-        absl::StatusOr<Reply> stored = connection.Run(
-            {"HMGET", TxKey(merchant_transaction_id), "data", "refunded"});
-        if (!stored.ok()) return stored.status();
-        if ((*stored)->element[0]->type == REDIS_REPLY_NIL) {
-          return absl::NotFoundError(
-              absl::StrCat("no transaction with merchant_transaction_id ",
-                           merchant_transaction_id));
-        }
-        return Decode((*stored)->element[0], (*stored)->element[1]);
-      });
+absl::StatusOr<v1::Transaction> RedisStore::Get(absl::string_view merchant_transaction_id) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<v1::Transaction> {
+    absl::StatusOr<Reply> stored =
+        connection.Run({"HMGET", TxKey(merchant_transaction_id), "data", "refunded"});
+    if (!stored.ok()) return stored.status();
+    if ((*stored)->element[0]->type == REDIS_REPLY_NIL) {
+      return absl::NotFoundError(
+          absl::StrCat("no transaction with merchant_transaction_id ", merchant_transaction_id));
+    }
+    return Decode((*stored)->element[0], (*stored)->element[1]);
+  });
 }
 
-absl::StatusOr<std::string> RedisStore::FindByGatewayUuid(
-    absl::string_view uuid) {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<std::string> {
-        absl::StatusOr<Reply> found = connection.Run({"GET", UuidKey(uuid)});
-        if (!found.ok()) return found.status();
-        if ((*found)->type == REDIS_REPLY_NIL) {
-          return absl::NotFoundError(
-              absl::StrCat("no transaction with gateway_uuid ", uuid));
-        }
-        return ReplyString(found->get());
-      });
+absl::StatusOr<std::string> RedisStore::FindByGatewayUuid(absl::string_view uuid) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<std::string> {
+    absl::StatusOr<Reply> found = connection.Run({"GET", UuidKey(uuid)});
+    if (!found.ok()) return found.status();
+    if ((*found)->type == REDIS_REPLY_NIL) {
+      return absl::NotFoundError(absl::StrCat("no transaction with gateway_uuid ", uuid));
+    }
+    return ReplyString(found->get());
+  });
 }
 
-absl::StatusOr<ApplyResult> RedisStore::Apply(
-    absl::string_view merchant_transaction_id, const Report& report) {
+absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transaction_id,
+                                              const Report& report) {
   // Compare-and-set through WATCH: read the record, let core::PlanReport judge
   // the report, and write its plan in one MULTI/EXEC only if nobody wrote the
   // record in between; otherwise judge again against the newer record.
   const std::string key = TxKey(merchant_transaction_id);
   const std::string id(merchant_transaction_id);
-  return WithConnection([&](Connection& connection)
-                            -> absl::StatusOr<ApplyResult> {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<ApplyResult> {
     for (int round = 0; round < kMaxOptimisticRounds; ++round) {
       absl::StatusOr<Reply> watched = connection.Run({"WATCH", key});
       if (!watched.ok()) return watched.status();
-      absl::StatusOr<Reply> stored =
-          connection.Run({"HMGET", key, "data", "refunded", "inflight"});
+      absl::StatusOr<Reply> stored = connection.Run({"HMGET", key, "data", "refunded", "inflight"});
       if (!stored.ok()) return stored.status();
       if ((*stored)->element[0]->type == REDIS_REPLY_NIL) {
         connection.Run({"UNWATCH"}).IgnoreError();
@@ -476,14 +425,12 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
             absl::StrCat("no transaction with merchant_transaction_id ", id));
       }
       core::Stored current;
-      absl::StatusOr<v1::Transaction> record =
-          Decode((*stored)->element[0], (*stored)->element[1]);
+      absl::StatusOr<v1::Transaction> record = Decode((*stored)->element[0], (*stored)->element[1]);
       if (!record.ok()) return record.status();
       current.record = *std::move(record);
       current.flight_deadline = FlightDeadline((*stored)->element[2]);
 
-      core::Plan plan =
-          core::PlanReport(current, report, config_.schedule, absl::Now());
+      core::Plan plan = core::PlanReport(current, report, config_.schedule, absl::Now());
       ApplyResult result;
       result.status_changed = plan.status_changed;
       result.anomaly = plan.anomaly;
@@ -493,14 +440,11 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
         return result;
       }
 
-      const std::string ttl =
-          std::to_string(absl::ToInt64Milliseconds(config_.retention));
+      const std::string ttl = std::to_string(absl::ToInt64Milliseconds(config_.retention));
       std::vector<std::vector<std::string>> commands = {
           {"MULTI"},
           {"HSET", key, "data", EncodeRecord(plan.next), "inflight",
-           plan.flight_deadline == absl::InfinitePast()
-               ? "0"
-               : Millis(plan.flight_deadline)},
+           plan.flight_deadline == absl::InfinitePast() ? "0" : Millis(plan.flight_deadline)},
           {"PEXPIRE", key, ttl}};
       if (plan.next_check.has_value()) {
         commands.push_back({"ZADD", WatchKey(), Millis(*plan.next_check), id});
@@ -508,26 +452,21 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
         commands.push_back({"ZREM", WatchKey(), id});
       }
       if (plan.new_gateway_uuid.has_value()) {
-        commands.push_back(
-            {"SET", UuidKey(*plan.new_gateway_uuid), id, "PX", ttl});
+        commands.push_back({"SET", UuidKey(*plan.new_gateway_uuid), id, "PX", ttl});
       }
       if (plan.refund_delta.has_value()) {
         const core::RefundDelta& delta = *plan.refund_delta;
-        const std::string original_key =
-            TxKey(delta.original_merchant_transaction_id);
+        const std::string original_key = TxKey(delta.original_merchant_transaction_id);
         if (delta.refunded != 0) {
-          commands.push_back({"HINCRBY", original_key, "refunded",
-                              std::to_string(delta.refunded)});
+          commands.push_back({"HINCRBY", original_key, "refunded", std::to_string(delta.refunded)});
         }
         if (delta.reserved != 0) {
-          commands.push_back({"HINCRBY", original_key, "reserved",
-                              std::to_string(delta.reserved)});
+          commands.push_back({"HINCRBY", original_key, "reserved", std::to_string(delta.reserved)});
         }
       }
       if (plan.event.has_value()) {
-        commands.push_back({"XADD", EventsKey(), "MAXLEN", "~",
-                            std::to_string(config_.max_events), "*", "e",
-                            plan.event->SerializeAsString()});
+        commands.push_back({"XADD", EventsKey(), "MAXLEN", "~", std::to_string(config_.max_events),
+                            "*", "e", plan.event->SerializeAsString()});
       }
       commands.push_back({"EXEC"});
       absl::StatusOr<Reply> executed = connection.Pipeline(commands);
@@ -536,22 +475,19 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(
         continue;  // a concurrent writer won; judge again
       }
       if (plan.event.has_value()) {
-        result.event_cursor =
-            ReplyString((*executed)->element[(*executed)->elements - 1]);
+        result.event_cursor = ReplyString((*executed)->element[(*executed)->elements - 1]);
       }
       result.transaction = std::move(plan.next);
       return result;
     }
-    return absl::AbortedError(
-        "too many concurrent writers on the transaction; retry");
+    return absl::AbortedError("too many concurrent writers on the transaction; retry");
   });
 }
 
 absl::Status RedisStore::RecordUnmatchedCallback(absl::string_view body) {
   return WithConnection([&](Connection& connection) -> absl::Status {
     const std::string key = UnmatchedKey();
-    absl::StatusOr<Reply> pushed =
-        connection.Run({"LPUSH", key, std::string(body)});
+    absl::StatusOr<Reply> pushed = connection.Run({"LPUSH", key, std::string(body)});
     if (!pushed.ok()) return pushed.status();
     return connection.Run({"LTRIM", key, "0", "9999"}).status();
   });
@@ -559,8 +495,7 @@ absl::Status RedisStore::RecordUnmatchedCallback(absl::string_view body) {
 
 namespace {
 
-absl::StatusOr<std::vector<v1::StatusEvent>> DecodeEntries(
-    const redisReply* entries) {
+absl::StatusOr<std::vector<v1::StatusEvent>> DecodeEntries(const redisReply* entries) {
   std::vector<v1::StatusEvent> events;
   if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY) return events;
   for (size_t i = 0; i < entries->elements; ++i) {
@@ -584,90 +519,80 @@ absl::StatusOr<std::vector<v1::StatusEvent>> DecodeEntries(
 
 }  // namespace
 
-absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::ReadEvents(
-    absl::string_view after_cursor, int max_count) {
-  return WithConnection([&](Connection& connection)
-                            -> absl::StatusOr<std::vector<v1::StatusEvent>> {
-    absl::StatusOr<Reply> reply = connection.Run(
-        {"XRANGE", EventsKey(),
-         after_cursor.empty() ? "-" : absl::StrCat("(", after_cursor), "+",
-         "COUNT", std::to_string(max_count)});
-    if (!reply.ok()) return reply.status();
-    return DecodeEntries(reply->get());
-  });
+absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::ReadEvents(absl::string_view after_cursor,
+                                                                    int max_count) {
+  return WithConnection(
+      [&](Connection& connection) -> absl::StatusOr<std::vector<v1::StatusEvent>> {
+        absl::StatusOr<Reply> reply = connection.Run(
+            {"XRANGE", EventsKey(), after_cursor.empty() ? "-" : absl::StrCat("(", after_cursor),
+             "+", "COUNT", std::to_string(max_count)});
+        if (!reply.ok()) return reply.status();
+        return DecodeEntries(reply->get());
+      });
 }
 
 absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::WaitForEvents(
     absl::string_view after_cursor, int max_count, absl::Duration wait) {
-  return WithConnection([&](Connection& connection)
-                            -> absl::StatusOr<std::vector<v1::StatusEvent>> {
-    // The socket must outlast the server-side block.
-    connection.SetTimeout(wait + config_.command_timeout);
-    absl::StatusOr<Reply> reply = connection.Run(
-        {"XREAD", "COUNT", std::to_string(max_count), "BLOCK",
-         std::to_string(absl::ToInt64Milliseconds(wait)), "STREAMS",
-         EventsKey(),
-         after_cursor.empty() ? "0-0" : std::string(after_cursor)});
-    connection.SetTimeout(config_.command_timeout);
-    if (!reply.ok()) return reply.status();
-    if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0) {
-      return std::vector<v1::StatusEvent>();
-    }
-    const redisReply* stream = (*reply)->element[0];
-    if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) {
-      return std::vector<v1::StatusEvent>();
-    }
-    return DecodeEntries(stream->element[1]);
-  });
+  return WithConnection(
+      [&](Connection& connection) -> absl::StatusOr<std::vector<v1::StatusEvent>> {
+        // The socket must outlast the server-side block.
+        connection.SetTimeout(wait + config_.command_timeout);
+        absl::StatusOr<Reply> reply =
+            connection.Run({"XREAD", "COUNT", std::to_string(max_count), "BLOCK",
+                            std::to_string(absl::ToInt64Milliseconds(wait)), "STREAMS", EventsKey(),
+                            after_cursor.empty() ? "0-0" : std::string(after_cursor)});
+        connection.SetTimeout(config_.command_timeout);
+        if (!reply.ok()) return reply.status();
+        if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0) {
+          return std::vector<v1::StatusEvent>();
+        }
+        const redisReply* stream = (*reply)->element[0];
+        if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) {
+          return std::vector<v1::StatusEvent>();
+        }
+        return DecodeEntries(stream->element[1]);
+      });
 }
 
 absl::StatusOr<std::string> RedisStore::LatestCursor() {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<std::string> {
-        absl::StatusOr<Reply> reply =
-            connection.Run({"XREVRANGE", EventsKey(), "+", "-", "COUNT", "1"});
-        if (!reply.ok()) return reply.status();
-        if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0)
-          return std::string("0-0");
-        return ReplyString((*reply)->element[0]->element[0]);
-      });
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<std::string> {
+    absl::StatusOr<Reply> reply =
+        connection.Run({"XREVRANGE", EventsKey(), "+", "-", "COUNT", "1"});
+    if (!reply.ok()) return reply.status();
+    if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0) return std::string("0-0");
+    return ReplyString((*reply)->element[0]->element[0]);
+  });
 }
 
-absl::StatusOr<std::vector<std::string>> RedisStore::DueForCheck(
-    absl::Time now, int max_count) {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<std::vector<std::string>> {
-        absl::StatusOr<Reply> reply =
-            connection.Run({"ZRANGEBYSCORE", WatchKey(), "-inf", Millis(now),
-                            "LIMIT", "0", std::to_string(max_count)});
-        if (!reply.ok()) return reply.status();
-        std::vector<std::string> ids;
-        for (size_t i = 0; i < (*reply)->elements; ++i) {
-          ids.push_back(ReplyString((*reply)->element[i]));
-        }
-        return ids;
-      });
+absl::StatusOr<std::vector<std::string>> RedisStore::DueForCheck(absl::Time now, int max_count) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<std::vector<std::string>> {
+    absl::StatusOr<Reply> reply = connection.Run({"ZRANGEBYSCORE", WatchKey(), "-inf", Millis(now),
+                                                  "LIMIT", "0", std::to_string(max_count)});
+    if (!reply.ok()) return reply.status();
+    std::vector<std::string> ids;
+    for (size_t i = 0; i < (*reply)->elements; ++i) {
+      ids.push_back(ReplyString((*reply)->element[i]));
+    }
+    return ids;
+  });
 }
 
-absl::Status RedisStore::ScheduleCheck(
-    absl::string_view merchant_transaction_id, absl::Time when) {
+absl::Status RedisStore::ScheduleCheck(absl::string_view merchant_transaction_id, absl::Time when) {
   return WithConnection([&](Connection& connection) -> absl::Status {
     // XX: only transactions still on the list (a final one was removed by
     // Apply).
     return connection
-        .Run({"ZADD", WatchKey(), "XX", Millis(when),
-              std::string(merchant_transaction_id)})
+        .Run({"ZADD", WatchKey(), "XX", Millis(when), std::string(merchant_transaction_id)})
         .status();
   });
 }
 
-absl::StatusOr<bool> RedisStore::TryLease(
-    absl::string_view merchant_transaction_id, absl::string_view owner,
-    absl::Duration ttl) {
+absl::StatusOr<bool> RedisStore::TryLease(absl::string_view merchant_transaction_id,
+                                          absl::string_view owner, absl::Duration ttl) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
-    absl::StatusOr<Reply> reply = connection.Run(
-        {"SET", LeaseKey(merchant_transaction_id), std::string(owner), "NX",
-         "PX", std::to_string(absl::ToInt64Milliseconds(ttl))});
+    absl::StatusOr<Reply> reply =
+        connection.Run({"SET", LeaseKey(merchant_transaction_id), std::string(owner), "NX", "PX",
+                        std::to_string(absl::ToInt64Milliseconds(ttl))});
     if (!reply.ok()) return reply.status();
     return (*reply)->type != REDIS_REPLY_NIL;
   });
@@ -683,8 +608,7 @@ return 0
 )lua";
   return WithConnection([&](Connection& connection) -> absl::Status {
     return connection
-        .Run({"EVAL", kRelease, "1", LeaseKey(merchant_transaction_id),
-              std::string(owner)})
+        .Run({"EVAL", kRelease, "1", LeaseKey(merchant_transaction_id), std::string(owner)})
         .status();
   });
 }
@@ -694,30 +618,25 @@ absl::StatusOr<bool> RedisStore::TakeStatusQuery(int per_minute) {
     const std::string key = StatusQuotaKey(absl::Now());
     absl::StatusOr<Reply> count = connection.Run({"INCR", key});
     if (!count.ok()) return count.status();
-    if ((*count)->integer == 1)
-      connection.Run({"EXPIRE", key, "120"}).IgnoreError();
+    if ((*count)->integer == 1) connection.Run({"EXPIRE", key, "120"}).IgnoreError();
     return (*count)->integer <= per_minute;
   });
 }
 
 absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<Store::Backlog> {
-        Backlog backlog;
-        absl::StatusOr<Reply> due =
-            connection.Run({"ZCOUNT", WatchKey(), "-inf", Millis(now)});
-        if (!due.ok()) return due.status();
-        backlog.due = (*due)->integer;
-        absl::StatusOr<Reply> oldest =
-            connection.Run({"ZRANGE", WatchKey(), "0", "0", "WITHSCORES"});
-        if (!oldest.ok()) return oldest.status();
-        if ((*oldest)->elements == 2) {
-          const absl::Time first =
-              absl::FromUnixMillis(ReplyInt((*oldest)->element[1]));
-          if (first < now) backlog.oldest = now - first;
-        }
-        return backlog;
-      });
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<Store::Backlog> {
+    Backlog backlog;
+    absl::StatusOr<Reply> due = connection.Run({"ZCOUNT", WatchKey(), "-inf", Millis(now)});
+    if (!due.ok()) return due.status();
+    backlog.due = (*due)->integer;
+    absl::StatusOr<Reply> oldest = connection.Run({"ZRANGE", WatchKey(), "0", "0", "WITHSCORES"});
+    if (!oldest.ok()) return oldest.status();
+    if ((*oldest)->elements == 2) {
+      const absl::Time first = absl::FromUnixMillis(ReplyInt((*oldest)->element[1]));
+      if (first < now) backlog.oldest = now - first;
+    }
+    return backlog;
+  });
 }
 
 absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
@@ -725,8 +644,8 @@ absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
     const std::string key = EventsKey();
     // Trimming removes the oldest entries first: while the cursor's own entry
     // is kept, so is everything after it.
-    absl::StatusOr<Reply> own = connection.Run(
-        {"XRANGE", key, std::string(cursor), std::string(cursor)});
+    absl::StatusOr<Reply> own =
+        connection.Run({"XRANGE", key, std::string(cursor), std::string(cursor)});
     if (!own.ok()) return own.status();
     if ((*own)->elements > 0) return true;
     absl::StatusOr<Reply> info = connection.Run({"XINFO", "STREAM", key});
@@ -741,8 +660,7 @@ absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
       const redisReply* value = (*info)->element[i + 1];
       if (field == "length") length = ReplyInt(value);
       if (field == "entries-added") added = ReplyInt(value);
-      if (field == "first-entry" && value->type == REDIS_REPLY_ARRAY &&
-          value->elements > 0) {
+      if (field == "first-entry" && value->type == REDIS_REPLY_ARRAY && value->elements > 0) {
         first = ReplyString(value->element[0]);
       }
     }
@@ -756,9 +674,8 @@ absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
 }
 
 absl::Status RedisStore::Ping() {
-  return WithConnection([&](Connection& connection) -> absl::Status {
-    return connection.Run({"PING"}).status();
-  });
+  return WithConnection(
+      [&](Connection& connection) -> absl::Status { return connection.Run({"PING"}).status(); });
 }
 
 }  // namespace flikpay::store

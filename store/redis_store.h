@@ -62,34 +62,28 @@ class RedisStore : public Store {
   explicit RedisStore(RedisConfig config);
   ~RedisStore() override;
 
-  absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
-                                    absl::string_view fingerprint,
+  absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial, absl::string_view fingerprint,
                                     absl::Time flight_deadline) override;
   absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
                                           absl::string_view fingerprint,
                                           absl::Time flight_deadline) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
-  absl::StatusOr<v1::Transaction> Get(
-      absl::string_view merchant_transaction_id) override;
-  absl::StatusOr<std::string> FindByGatewayUuid(
-      absl::string_view uuid) override;
+  absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
+  absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;
   absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                     const Report& report) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
-  absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(
-      absl::string_view after_cursor, int max_count) override;
-  absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(
-      absl::string_view after_cursor, int max_count,
-      absl::Duration wait) override;
+  absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
+                                                          int max_count) override;
+  absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
+                                                             int max_count,
+                                                             absl::Duration wait) override;
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;
-  absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now,
-                                                       int max_count) override;
-  absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
-                             absl::Time when) override;
-  absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
-                                absl::string_view owner,
+  absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now, int max_count) override;
+  absl::Status ScheduleCheck(absl::string_view merchant_transaction_id, absl::Time when) override;
+  absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id, absl::string_view owner,
                                 absl::Duration ttl) override;
   absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                             absl::string_view owner) override;

@@ -31,8 +31,7 @@ using Report = core::Report;
 struct ApplyResult {
   v1::Transaction transaction;  // as stored after the report
   bool status_changed = false;
-  bool anomaly =
-      false;  // a contradicting final status, recorded in the history
+  bool anomaly = false;      // a contradicting final status, recorded in the history
   std::string event_cursor;  // set when an event was emitted
 };
 
@@ -54,25 +53,23 @@ class Store {
   // amount on the original debit. FAILED_PRECONDITION when the original is not
   // a successful debit or less than the amount is left of it (successful and
   // pending refunds count); NOT_FOUND without original.
-  virtual absl::StatusOr<BeginResult> BeginRefund(
-      const v1::Transaction& refund, absl::string_view fingerprint,
-      absl::Time flight_deadline) = 0;
+  virtual absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
+                                                  absl::string_view fingerprint,
+                                                  absl::Time flight_deadline) = 0;
 
   // Forgets a claimed id whose request certainly never reached the gateway (and
   // gives a refund's reservation back), so the caller may retry with the same
   // id.
   virtual absl::Status Abandon(absl::string_view merchant_transaction_id) = 0;
 
-  virtual absl::StatusOr<v1::Transaction> Get(
-      absl::string_view merchant_transaction_id) = 0;
+  virtual absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) = 0;
   // The merchant_transaction_id for a gateway uuid.
-  virtual absl::StatusOr<std::string> FindByGatewayUuid(
-      absl::string_view uuid) = 0;
+  virtual absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) = 0;
 
   // Runs a report through core::PlanReport and stores what it plans in one
   // atomic compare-and-set, emitting one event per real status change.
-  virtual absl::StatusOr<ApplyResult> Apply(
-      absl::string_view merchant_transaction_id, const Report& report) = 0;
+  virtual absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
+                                            const Report& report) = 0;
 
   // Keeps a verified callback for a transaction flikpay does not know, for
   // inspection.
@@ -80,11 +77,12 @@ class Store {
 
   // Events strictly after `after_cursor` ("" = from the oldest retained),
   // oldest first.
-  virtual absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(
-      absl::string_view after_cursor, int max_count) = 0;
+  virtual absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
+                                                                  int max_count) = 0;
   // Like ReadEvents, but waits up to `wait` for the first one.
-  virtual absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(
-      absl::string_view after_cursor, int max_count, absl::Duration wait) = 0;
+  virtual absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
+                                                                     int max_count,
+                                                                     absl::Duration wait) = 0;
   // The newest event's cursor ("0-0" when there is none): where "from now on"
   // starts.
   virtual absl::StatusOr<std::string> LatestCursor() = 0;
@@ -96,15 +94,13 @@ class Store {
 
   // Reconciliation. Every transaction that is not final is on a watch list with
   // the time it should next be checked (kept up to date by Begin and Apply).
-  virtual absl::StatusOr<std::vector<std::string>> DueForCheck(
-      absl::Time now, int max_count) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now, int max_count) = 0;
   virtual absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
                                      absl::Time when) = 0;
   // One replica at a time works on a transaction: true when this `owner` got
   // the lease.
-  virtual absl::StatusOr<bool> TryLease(
-      absl::string_view merchant_transaction_id, absl::string_view owner,
-      absl::Duration ttl) = 0;
+  virtual absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
+                                        absl::string_view owner, absl::Duration ttl) = 0;
   // Gives the lease back, if `owner` still holds it.
   virtual absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                                     absl::string_view owner) = 0;
@@ -113,9 +109,8 @@ class Store {
   // up.
   virtual absl::StatusOr<bool> TakeStatusQuery(int per_minute) = 0;
   struct Backlog {
-    int64_t due = 0;  // transactions whose check time has passed
-    absl::Duration oldest =
-        absl::ZeroDuration();  // how long the oldest of them has waited
+    int64_t due = 0;                               // transactions whose check time has passed
+    absl::Duration oldest = absl::ZeroDuration();  // how long the oldest of them has waited
   };
   virtual absl::StatusOr<Backlog> CheckBacklog(absl::Time now) = 0;
 };

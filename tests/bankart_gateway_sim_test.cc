@@ -41,26 +41,22 @@ const std::map<Connector, ConnectorCredentials>& SimConnectors() {
   static const auto* connectors = new std::map<Connector, ConnectorCredentials>{
       {Connector::kEcommerce, {"sim-ecommerce-key", "sim-ecommerce-secret"}},
       {Connector::kInPerson, {"sim-in-person-key", "sim-in-person-secret"}},
-      {Connector::kOutOfBand,
-       {"sim-out-of-band-key", "sim-out-of-band-secret"}},
+      {Connector::kOutOfBand, {"sim-out-of-band-key", "sim-out-of-band-secret"}},
       {Connector::kPayout, {"sim-payout-key", "sim-payout-secret"}},
   };
   return *connectors;
 }
 
-absl::Time Soon(absl::Duration in = absl::Seconds(10)) {
-  return absl::Now() + in;
-}
+absl::Time Soon(absl::Duration in = absl::Seconds(10)) { return absl::Now() + in; }
 
 class BankartSimTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     std::string line;
-    absl::StatusOr<std::unique_ptr<ChildProcess>> child =
-        ChildProcess::Start({BANKART_SIM_PATH, "--listen=127.0.0.1:0",
-                             absl::StrCat("--time_scale=", kTimeScale),
-                             "--scenario_delay=5s", "--callback_timeout=2s"},
-                            "listening on", &line);
+    absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
+        {BANKART_SIM_PATH, "--listen=127.0.0.1:0", absl::StrCat("--time_scale=", kTimeScale),
+         "--scenario_delay=5s", "--callback_timeout=2s"},
+        "listening on", &line);
     ASSERT_TRUE(child.ok()) << child.status();
     sim_ = child->release();
     port_ = ::flikpay::testing::PortFromLine(line);
@@ -69,8 +65,7 @@ class BankartSimTest : public ::testing::Test {
     // A clean exit on SIGTERM; under the sanitizers a leak or UB report would
     // make it non-zero.
     const int status = sim_->Stop();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "bankart-sim status " << status;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "bankart-sim status " << status;
     delete sim_;
     sim_ = nullptr;
   }
@@ -82,9 +77,7 @@ class BankartSimTest : public ::testing::Test {
     gateway_ = std::make_unique<BankartGateway>(Config());
   }
 
-  static std::string BaseUrl() {
-    return absl::StrCat("http://127.0.0.1:", port_);
-  }
+  static std::string BaseUrl() { return absl::StrCat("http://127.0.0.1:", port_); }
 
   static BankartConfig Config() {
     BankartConfig config;
@@ -98,22 +91,18 @@ class BankartSimTest : public ::testing::Test {
 
   static std::string NewId(absl::string_view prefix = "t") {
     static std::atomic<int> counter{0};
-    return absl::StrCat(prefix, "-", absl::ToUnixMillis(absl::Now()), "-",
-                        counter++);
+    return absl::StrCat(prefix, "-", absl::ToUnixMillis(absl::Now()), "-", counter++);
   }
 
-  Json Control(const std::string& method, const std::string& path,
-               const Json& body = {}) {
+  Json Control(const std::string& method, const std::string& path, const Json& body = {}) {
     HttpRequest request;
     request.method = method;
     request.url = BaseUrl() + path;
     request.body = body.is_null() ? "" : body.dump();
     request.headers = {{"Content-Type", "application/json"}};
     HttpExchange exchange = http_.Send(request);
-    EXPECT_EQ(exchange.failure, HttpExchange::Failure::kNone)
-        << exchange.failure_reason;
-    EXPECT_EQ(exchange.response.status, 200)
-        << path << ": " << exchange.response.body;
+    EXPECT_EQ(exchange.failure, HttpExchange::Failure::kNone) << exchange.failure_reason;
+    EXPECT_EQ(exchange.response.status, 200) << path << ": " << exchange.response.body;
     return Json::parse(exchange.response.body, nullptr, false);
   }
 
@@ -131,16 +120,15 @@ class BankartSimTest : public ::testing::Test {
     return found;
   }
 
-  DebitRequest Rtp(RtpKind kind, const std::string& alias,
-                   int64_t amount_minor = 1111) {
+  DebitRequest Rtp(RtpKind kind, const std::string& alias, int64_t amount_minor = 1111) {
     DebitRequest request;
     request.kind = kind;
     request.merchant_transaction_id = NewId("rtp");
     request.amount_minor = amount_minor;
     request.alias = alias;
     request.description = "flikpay test payment";
-    request.callback_url = receiver_->Url(
-        absl::StrCat("connector=", ConnectorName(ConnectorFor(kind))));
+    request.callback_url =
+        receiver_->Url(absl::StrCat("connector=", ConnectorName(ConnectorFor(kind))));
     request.success_url = "https://shop.example/success";
     request.cancel_url = "https://shop.example/cancel";
     request.error_url = "https://shop.example/error";
@@ -152,20 +140,17 @@ class BankartSimTest : public ::testing::Test {
     EXPECT_TRUE(outcome.ok()) << outcome.status();
     if (!outcome.ok()) return {};
     EXPECT_EQ(outcome->kind, Kind::kAccepted)
-        << (outcome->errors.empty() ? outcome->unknown_reason
-                                    : outcome->errors[0].message);
+        << (outcome->errors.empty() ? outcome->unknown_reason : outcome->errors[0].message);
     return *outcome;
   }
 
   // Waits for the nth callback of a transaction and checks it the way flikpay
   // will.
-  CallbackEvent AwaitCallback(const std::string& merchant_transaction_id,
-                              int nth = 1,
+  CallbackEvent AwaitCallback(const std::string& merchant_transaction_id, int nth = 1,
                               absl::Duration timeout = absl::Seconds(10)) {
     std::optional<InboundCallback> callback =
         receiver_->WaitFor(merchant_transaction_id, nth, timeout);
-    EXPECT_TRUE(callback.has_value())
-        << "no callback for " << merchant_transaction_id;
+    EXPECT_TRUE(callback.has_value()) << "no callback for " << merchant_transaction_id;
     if (!callback) return {};
     absl::StatusOr<CallbackEvent> event = gateway_->VerifyCallback(*callback);
     EXPECT_TRUE(event.ok()) << event.status();
@@ -191,15 +176,14 @@ struct DebitScenario {
 const DebitScenario kDebitScenarios[] = {
     {"success.debit@bankart.flik", "0038670999000", CallbackEvent::Result::kOk,
      StatusReport::Status::kSuccess, 0, ""},
-    {"cancel.debit@bankart.flik", "0038670999111",
-     CallbackEvent::Result::kError, StatusReport::Status::kCancelled, 2002,
-     "CANCELLED"},
+    {"cancel.debit@bankart.flik", "0038670999111", CallbackEvent::Result::kError,
+     StatusReport::Status::kCancelled, 2002, "CANCELLED"},
     {"error.debit@bankart.flik", "0038670999222", CallbackEvent::Result::kError,
      StatusReport::Status::kError, 1003, "96"},
-    {"success.debit_success.refund@bankart.flik", "0038670999333",
-     CallbackEvent::Result::kOk, StatusReport::Status::kSuccess, 0, ""},
-    {"success.debit_error.refund@bankart.flik", "0038670999444",
-     CallbackEvent::Result::kOk, StatusReport::Status::kSuccess, 0, ""},
+    {"success.debit_success.refund@bankart.flik", "0038670999333", CallbackEvent::Result::kOk,
+     StatusReport::Status::kSuccess, 0, ""},
+    {"success.debit_error.refund@bankart.flik", "0038670999444", CallbackEvent::Result::kOk,
+     StatusReport::Status::kSuccess, 0, ""},
     {"nobody@example.si", "0038640000000", CallbackEvent::Result::kError,
      StatusReport::Status::kError, 2007, "03"},
 };
@@ -211,8 +195,7 @@ TEST_F(BankartSimTest, EveryDebitScenarioForBothAliasFormsAndEveryRtpKind) {
     const DebitScenario* scenario;
   };
   std::vector<Sent> sent;
-  for (RtpKind kind :
-       {RtpKind::kEcommerce, RtpKind::kInPerson, RtpKind::kOutOfBand}) {
+  for (RtpKind kind : {RtpKind::kEcommerce, RtpKind::kInPerson, RtpKind::kOutOfBand}) {
     for (const DebitScenario& scenario : kDebitScenarios) {
       for (const char* alias : {scenario.email, scenario.phone}) {
         DebitRequest request = Rtp(kind, alias);
@@ -225,8 +208,7 @@ TEST_F(BankartSimTest, EveryDebitScenarioForBothAliasFormsAndEveryRtpKind) {
         ASSERT_TRUE(outcome.expires_at.has_value());
         // Validity scaled by 0.01; the timestamp has whole seconds.
         EXPECT_GE(*outcome.expires_at, before - absl::Seconds(1));
-        EXPECT_LE(*outcome.expires_at,
-                  before + RtpValidity(kind) * 0.01 + absl::Seconds(1));
+        EXPECT_LE(*outcome.expires_at, before + RtpValidity(kind) * 0.01 + absl::Seconds(1));
         sent.push_back({request, outcome, &scenario});
       }
     }
@@ -256,9 +238,8 @@ TEST_F(BankartSimTest, EveryDebitScenarioForBothAliasFormsAndEveryRtpKind) {
     EXPECT_EQ(by_uuid->status, s.scenario->status);
     EXPECT_EQ(by_uuid->amount_minor, 1111);
     EXPECT_EQ(by_uuid->type, TransactionType::kDebit);
-    absl::StatusOr<StatusReport> by_id =
-        gateway_->StatusByMerchantTransactionId(
-            connector, s.request.merchant_transaction_id, Soon());
+    absl::StatusOr<StatusReport> by_id = gateway_->StatusByMerchantTransactionId(
+        connector, s.request.merchant_transaction_id, Soon());
     ASSERT_TRUE(by_id.ok()) << by_id.status();
     EXPECT_EQ(by_id->uuid, s.outcome.uuid);
     EXPECT_EQ(by_id->status, s.scenario->status);
@@ -269,18 +250,15 @@ TEST_F(BankartSimTest, AliasIsSentInTheNormalisedForm) {
   // "+386 70 999 000" is the success phone alias once normalised.
   DebitRequest request = Rtp(RtpKind::kInPerson, "+386 70 999 000");
   MustAccept(gateway_->Debit(request, Soon()));
-  EXPECT_EQ(AwaitCallback(request.merchant_transaction_id).result,
-            CallbackEvent::Result::kOk);
+  EXPECT_EQ(AwaitCallback(request.merchant_transaction_id).result, CallbackEvent::Result::kOk);
 }
 
 TEST_F(BankartSimTest, RefundsUpToWhatIsLeftOfASuccessfulPayment) {
-  for (const char* alias :
-       {"success.debit_success.refund@bankart.flik", "0038670999333"}) {
+  for (const char* alias : {"success.debit_success.refund@bankart.flik", "0038670999333"}) {
     SCOPED_TRACE(alias);
     DebitRequest debit = Rtp(RtpKind::kOutOfBand, alias, 1000);
     SubmitOutcome paid = MustAccept(gateway_->Debit(debit, Soon()));
-    ASSERT_EQ(AwaitCallback(debit.merchant_transaction_id).result,
-              CallbackEvent::Result::kOk);
+    ASSERT_EQ(AwaitCallback(debit.merchant_transaction_id).result, CallbackEvent::Result::kOk);
 
     auto refund = [&](int64_t amount) {
       RefundRequest request;
@@ -307,21 +285,18 @@ TEST_F(BankartSimTest, RefundsUpToWhatIsLeftOfASuccessfulPayment) {
 
     auto [rest, rest_outcome] = refund(400);
     MustAccept(rest_outcome);
-    EXPECT_EQ(AwaitCallback(rest.merchant_transaction_id).result,
-              CallbackEvent::Result::kOk);
+    EXPECT_EQ(AwaitCallback(rest.merchant_transaction_id).result, CallbackEvent::Result::kOk);
     auto [after_all, after_all_outcome] = refund(1);
     EXPECT_EQ(after_all_outcome->kind, Kind::kDeclined);
   }
 }
 
 TEST_F(BankartSimTest, RefundScenarioThatFailsGivesTheAmountBack) {
-  for (const char* alias :
-       {"success.debit_error.refund@bankart.flik", "0038670999444"}) {
+  for (const char* alias : {"success.debit_error.refund@bankart.flik", "0038670999444"}) {
     SCOPED_TRACE(alias);
     DebitRequest debit = Rtp(RtpKind::kInPerson, alias, 500);
     SubmitOutcome paid = MustAccept(gateway_->Debit(debit, Soon()));
-    ASSERT_EQ(AwaitCallback(debit.merchant_transaction_id).result,
-              CallbackEvent::Result::kOk);
+    ASSERT_EQ(AwaitCallback(debit.merchant_transaction_id).result, CallbackEvent::Result::kOk);
     for (int round = 0; round < 2; ++round) {
       RefundRequest refund;
       refund.connector = Connector::kInPerson;
@@ -340,11 +315,9 @@ TEST_F(BankartSimTest, RefundScenarioThatFailsGivesTheAmountBack) {
   }
 }
 
-TEST_F(BankartSimTest,
-       RefundIsRefusedUnlessTheOriginalSucceededOnTheSameConnector) {
+TEST_F(BankartSimTest, RefundIsRefusedUnlessTheOriginalSucceededOnTheSameConnector) {
   DebitRequest cancelled = Rtp(RtpKind::kInPerson, "cancel.debit@bankart.flik");
-  SubmitOutcome cancelled_outcome =
-      MustAccept(gateway_->Debit(cancelled, Soon()));
+  SubmitOutcome cancelled_outcome = MustAccept(gateway_->Debit(cancelled, Soon()));
   RefundRequest refund;
   refund.connector = Connector::kInPerson;
   refund.merchant_transaction_id = NewId("refund");
@@ -368,8 +341,7 @@ TEST_F(BankartSimTest,
   refund.merchant_transaction_id = NewId("refund");
   refund.reference_uuid = paid_outcome.uuid;
   refund.connector = Connector::kEcommerce;  // not the payment's connector
-  absl::StatusOr<SubmitOutcome> wrong_connector =
-      gateway_->Refund(refund, Soon());
+  absl::StatusOr<SubmitOutcome> wrong_connector = gateway_->Refund(refund, Soon());
   EXPECT_EQ(wrong_connector->kind, Kind::kDeclined);
   EXPECT_EQ(wrong_connector->errors.at(0).code, 8001);
   refund.connector = Connector::kInPerson;
@@ -382,12 +354,11 @@ TEST_F(BankartSimTest, PayoutScenariosForBothAliasForms) {
     CallbackEvent::Result result;
     int error_code;
   };
-  for (const Case& c :
-       {Case{"success.payout@bankart.flik", CallbackEvent::Result::kOk, 0},
-        Case{"0038670999555", CallbackEvent::Result::kOk, 0},
-        Case{"error.payout@bankart.flik", CallbackEvent::Result::kError, 1003},
-        Case{"0038670999666", CallbackEvent::Result::kError, 1003},
-        Case{"nobody@example.si", CallbackEvent::Result::kError, 2007}}) {
+  for (const Case& c : {Case{"success.payout@bankart.flik", CallbackEvent::Result::kOk, 0},
+                        Case{"0038670999555", CallbackEvent::Result::kOk, 0},
+                        Case{"error.payout@bankart.flik", CallbackEvent::Result::kError, 1003},
+                        Case{"0038670999666", CallbackEvent::Result::kError, 1003},
+                        Case{"nobody@example.si", CallbackEvent::Result::kError, 2007}}) {
     SCOPED_TRACE(c.alias);
     PayoutRequest payout;
     payout.merchant_transaction_id = NewId("payout");
@@ -419,9 +390,8 @@ TEST_F(BankartSimTest, RedirectFlowThroughThePageLikeABrowser) {
   page.url = outcome.redirect_url;
   HttpExchange shown = http_.Send(page);
   ASSERT_EQ(shown.response.status, 200);
-  for (const char* choice :
-       {"\"success\"", "\"cancel\"", "\"error\"", "\"success_refund_success\"",
-        "\"success_refund_error\""}) {
+  for (const char* choice : {"\"success\"", "\"cancel\"", "\"error\"", "\"success_refund_success\"",
+                             "\"success_refund_error\""}) {
     EXPECT_TRUE(absl::StrContains(shown.response.body, choice)) << choice;
   }
   absl::StatusOr<StatusReport> waiting =
@@ -439,8 +409,7 @@ TEST_F(BankartSimTest, RedirectFlowThroughThePageLikeABrowser) {
   CallbackEvent event = AwaitCallback(request.merchant_transaction_id);
   EXPECT_EQ(event.result, CallbackEvent::Result::kError);
   EXPECT_EQ(event.errors.at(0).code, 2002);
-  EXPECT_EQ(gateway_->StatusByUuid(Connector::kEcommerce, outcome.uuid, Soon())
-                ->status,
+  EXPECT_EQ(gateway_->StatusByUuid(Connector::kEcommerce, outcome.uuid, Soon())->status,
             StatusReport::Status::kCancelled);
   // A second choice is refused: the payment is decided.
   EXPECT_EQ(http_.Send(pick).response.status, 409);
@@ -452,11 +421,9 @@ TEST_F(BankartSimTest, RedirectAliasesInBothFormsAndAChoiceByHttp) {
     DebitRequest request = Rtp(RtpKind::kEcommerce, alias);
     SubmitOutcome outcome = MustAccept(gateway_->Debit(request, Soon()));
     ASSERT_EQ(outcome.return_type, ReturnType::kRedirect);
-    Control("POST",
-            absl::StrCat("/_sim/transactions/", outcome.uuid, "/choose"),
+    Control("POST", absl::StrCat("/_sim/transactions/", outcome.uuid, "/choose"),
             Json{{"scenario", "success_refund_success"}});
-    EXPECT_EQ(AwaitCallback(request.merchant_transaction_id).result,
-              CallbackEvent::Result::kOk);
+    EXPECT_EQ(AwaitCallback(request.merchant_transaction_id).result, CallbackEvent::Result::kOk);
   }
 }
 
@@ -466,13 +433,11 @@ TEST_F(BankartSimTest, UnconfirmedRequestToPayExpiresWithAnErrorCallback) {
   DebitRequest request = Rtp(RtpKind::kEcommerce, "");
   const absl::Time sent = absl::Now();
   SubmitOutcome outcome = MustAccept(gateway_->Debit(request, Soon()));
-  CallbackEvent event =
-      AwaitCallback(request.merchant_transaction_id, 1, absl::Seconds(15));
+  CallbackEvent event = AwaitCallback(request.merchant_transaction_id, 1, absl::Seconds(15));
   EXPECT_GE(absl::Now() - sent, absl::Seconds(2));
   EXPECT_EQ(event.result, CallbackEvent::Result::kError);
   EXPECT_EQ(event.errors.at(0).code, 2005);
-  EXPECT_EQ(gateway_->StatusByUuid(Connector::kEcommerce, outcome.uuid, Soon())
-                ->status,
+  EXPECT_EQ(gateway_->StatusByUuid(Connector::kEcommerce, outcome.uuid, Soon())->status,
             StatusReport::Status::kError);
 }
 
@@ -491,22 +456,16 @@ TEST_F(BankartSimTest, AdapterRefusesBadInputBeforeSendingAnything) {
     std::function<void(DebitRequest&)> spoil;
   };
   const std::vector<Case> cases = {
+      {"merchant_transaction_id", [](DebitRequest& r) { r.merchant_transaction_id = ""; }},
       {"merchant_transaction_id",
-       [](DebitRequest& r) { r.merchant_transaction_id = ""; }},
-      {"merchant_transaction_id",
-       [](DebitRequest& r) {
-         r.merchant_transaction_id = std::string(51, 'x');
-       }},
+       [](DebitRequest& r) { r.merchant_transaction_id = std::string(51, 'x'); }},
       {"amount_minor", [](DebitRequest& r) { r.amount_minor = 0; }},
       {"amount_minor", [](DebitRequest& r) { r.amount_minor = -5; }},
       {"currency", [](DebitRequest& r) { r.currency = "USD"; }},
       {"alias", [](DebitRequest& r) { r.alias = "0038641147"; }},
-      {"alias",
-       [](DebitRequest& r) { r.alias = ""; }},  // In-Person needs an alias
-      {"description",
-       [](DebitRequest& r) { r.description = std::string(256, 'd'); }},
-      {"merchant_metadata",
-       [](DebitRequest& r) { r.merchant_metadata = std::string(256, 'm'); }},
+      {"alias", [](DebitRequest& r) { r.alias = ""; }},  // In-Person needs an alias
+      {"description", [](DebitRequest& r) { r.description = std::string(256, 'd'); }},
+      {"merchant_metadata", [](DebitRequest& r) { r.merchant_metadata = std::string(256, 'm'); }},
       {"purpose_code",
        [](DebitRequest& r) {
          r.structured_reference = true;
@@ -515,11 +474,9 @@ TEST_F(BankartSimTest, AdapterRefusesBadInputBeforeSendingAnything) {
       {"purpose_code", [](DebitRequest& r) { r.purpose_code = "WEBI"; }},
       {"callback_url", [](DebitRequest& r) { r.callback_url = ""; }},
   };
-  const size_t journal_before =
-      Control("GET", "/_sim/journal")["requests"].size();
+  const size_t journal_before = Control("GET", "/_sim/journal")["requests"].size();
   for (const Case& c : cases) {
-    DebitRequest request =
-        Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
+    DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
     c.spoil(request);
     absl::StatusOr<SubmitOutcome> outcome = gateway_->Debit(request, Soon());
     ASSERT_FALSE(outcome.ok()) << c.field;
@@ -549,11 +506,9 @@ TEST_F(BankartSimTest, StructuredReferenceAndAllFlikExtrasAreAccepted) {
 }
 
 TEST_F(BankartSimTest, SimValidatesRequestsLikeTheGateway) {
-  const ConnectorCredentials& credentials =
-      SimConnectors().at(Connector::kInPerson);
+  const ConnectorCredentials& credentials = SimConnectors().at(Connector::kInPerson);
   auto send_raw = [&](const std::string& body) {
-    const std::string uri =
-        absl::StrCat("/api/v3/transaction/", credentials.api_key, "/debit");
+    const std::string uri = absl::StrCat("/api/v3/transaction/", credentials.api_key, "/debit");
     const std::string date = FormatHttpDate(absl::Now());
     const std::string content_type = "application/json; charset=utf-8";
     HttpRequest request;
@@ -561,12 +516,10 @@ TEST_F(BankartSimTest, SimValidatesRequestsLikeTheGateway) {
     request.url = BaseUrl() + uri;
     request.body = body;
     request.headers = {
-        {"Authorization",
-         "Basic " + Base64Encode(absl::StrCat(kUser, ":", kPassword))},
+        {"Authorization", "Basic " + Base64Encode(absl::StrCat(kUser, ":", kPassword))},
         {"Content-Type", content_type},
         {"Date", date},
-        {"X-Signature", Sign(credentials.shared_secret,
-                             {"POST", body, content_type, date, uri})}};
+        {"X-Signature", Sign(credentials.shared_secret, {"POST", body, content_type, date, uri})}};
     HttpExchange exchange = http_.Send(request);
     return std::make_pair(exchange.response.status,
                           Json::parse(exchange.response.body, nullptr, false));
@@ -598,13 +551,10 @@ TEST_F(BankartSimTest, SimValidatesRequestsLikeTheGateway) {
   cases.push_back({"zero", with("amount", "0.00"), 1002});
   cases.push_back({"dollars", with("currency", "USD"), 1002});
   cases.push_back({"no id", with("merchantTransactionId", nullptr), 1002});
-  cases.push_back(
-      {"long id", with("merchantTransactionId", std::string(51, 'i')), 1002});
-  cases.push_back(
-      {"long description", with("description", std::string(256, 'd')), 1002});
+  cases.push_back({"long id", with("merchantTransactionId", std::string(51, 'i')), 1002});
+  cases.push_back({"long description", with("description", std::string(256, 'd')), 1002});
   cases.push_back({"no callback", with("callbackUrl", nullptr), 1002});
-  cases.push_back({"unnormalised alias",
-                   with("extraData", {{"alias", "041147148"}}), 1002});
+  cases.push_back({"unnormalised alias", with("extraData", {{"alias", "041147148"}}), 1002});
   for (const Case& c : cases) {
     auto [status, answer] = send_raw(c.body.dump());
     EXPECT_EQ(status, 400) << c.what;
@@ -617,8 +567,7 @@ TEST_F(BankartSimTest, SimValidatesRequestsLikeTheGateway) {
 
 TEST_F(BankartSimTest, WrongSharedSecretOrPasswordIsRefused) {
   BankartConfig wrong_secret = Config();
-  wrong_secret.connectors[Connector::kInPerson].shared_secret =
-      "not-the-secret";
+  wrong_secret.connectors[Connector::kInPerson].shared_secret = "not-the-secret";
   absl::StatusOr<SubmitOutcome> signed_badly =
       BankartGateway(wrong_secret)
           .Debit(Rtp(RtpKind::kInPerson, "success.debit@bankart.flik"), Soon());
@@ -642,17 +591,14 @@ TEST_F(BankartSimTest, BothPasswordFormsAreAccepted) {
   for (PasswordMode mode : {PasswordMode::kPlain, PasswordMode::kSha1Rounds}) {
     BankartConfig config = Config();
     config.password_mode = mode;
-    MustAccept(BankartGateway(config).Debit(
-        Rtp(RtpKind::kInPerson, "0038670999000"), Soon()));
+    MustAccept(BankartGateway(config).Debit(Rtp(RtpKind::kInPerson, "0038670999000"), Soon()));
   }
 }
 
-TEST_F(BankartSimTest,
-       CallbackIsRejectedWhenSignedWithAnotherSecretTamperedOrStale) {
+TEST_F(BankartSimTest, CallbackIsRejectedWhenSignedWithAnotherSecretTamperedOrStale) {
   DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
   MustAccept(gateway_->Debit(request, Soon()));
-  std::optional<InboundCallback> callback =
-      receiver_->WaitFor(request.merchant_transaction_id);
+  std::optional<InboundCallback> callback = receiver_->WaitFor(request.merchant_transaction_id);
   ASSERT_TRUE(callback.has_value());
   ASSERT_TRUE(gateway_->VerifyCallback(*callback).ok());
 
@@ -660,14 +606,12 @@ TEST_F(BankartSimTest,
   for (auto& [connector, credentials] : other_secrets.connectors) {
     credentials.shared_secret += "-rotated";
   }
-  EXPECT_EQ(
-      BankartGateway(other_secrets).VerifyCallback(*callback).status().code(),
-      absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(BankartGateway(other_secrets).VerifyCallback(*callback).status().code(),
+            absl::StatusCode::kUnauthenticated);
 
   InboundCallback tampered = *callback;
   tampered.body.replace(tampered.body.find("11.11"), 5, "99.99");
-  EXPECT_EQ(gateway_->VerifyCallback(tampered).status().code(),
-            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(gateway_->VerifyCallback(tampered).status().code(), absl::StatusCode::kUnauthenticated);
 
   InboundCallback other_uri = *callback;
   other_uri.request_uri = "/callbacks/bankart?connector=in_person&extra=1";
@@ -701,10 +645,8 @@ TEST_F(BankartSimTest, XmlCallbackSignedTheV2WayIsVerified) {
 <transactionType>DEBIT</transactionType><amount>4.99</amount><currency>EUR</currency>
 </callback>)";
   const std::string date = FormatHttpDate(absl::Now());
-  const ConnectorCredentials& ecommerce =
-      SimConnectors().at(Connector::kEcommerce);
-  const SignedParts parts{"POST", body, "text/xml; charset=utf-8", date,
-                          "/callbacks/bankart"};
+  const ConnectorCredentials& ecommerce = SimConnectors().at(Connector::kEcommerce);
+  const SignedParts parts{"POST", body, "text/xml; charset=utf-8", date, "/callbacks/bankart"};
   InboundCallback callback;
   callback.method = "POST";
   callback.request_uri = "/callbacks/bankart";
@@ -714,9 +656,8 @@ TEST_F(BankartSimTest, XmlCallbackSignedTheV2WayIsVerified) {
       {"date", date},
       {"authorization",
        absl::StrCat("Gateway ", ecommerce.api_key, ":",
-                    HmacSha512Base64(
-                        ecommerce.shared_secret,
-                        SignatureMessage(parts, BodyHash::kSha512, true)))}};
+                    HmacSha512Base64(ecommerce.shared_secret,
+                                     SignatureMessage(parts, BodyHash::kSha512, true)))}};
   absl::StatusOr<CallbackEvent> event = gateway_->VerifyCallback(callback);
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->merchant_transaction_id, "order-1");
@@ -724,15 +665,11 @@ TEST_F(BankartSimTest, XmlCallbackSignedTheV2WayIsVerified) {
   EXPECT_EQ(event->amount_minor, 499);
 }
 
-TEST_F(BankartSimTest,
-       TimeoutAfterTheGatewayCreatedTheDebitIsUnknownAndFindable) {
+TEST_F(BankartSimTest, TimeoutAfterTheGatewayCreatedTheDebitIsUnknownAndFindable) {
   Control("POST", "/_sim/faults",
-          Json{{"kind", "timeout_after"},
-               {"operation", "debit"},
-               {"delay_ms", 1500}});
+          Json{{"kind", "timeout_after"}, {"operation", "debit"}, {"delay_ms", 1500}});
   DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
-  absl::StatusOr<SubmitOutcome> outcome =
-      gateway_->Debit(request, Soon(absl::Milliseconds(400)));
+  absl::StatusOr<SubmitOutcome> outcome = gateway_->Debit(request, Soon(absl::Milliseconds(400)));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->kind, Kind::kUnknown);
   EXPECT_FALSE(outcome->unknown_reason.empty());
@@ -741,25 +678,19 @@ TEST_F(BankartSimTest,
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->found);
   // The gateway carried on: the payer's answer still arrives.
-  EXPECT_EQ(AwaitCallback(request.merchant_transaction_id).result,
-            CallbackEvent::Result::kOk);
+  EXPECT_EQ(AwaitCallback(request.merchant_transaction_id).result, CallbackEvent::Result::kOk);
   int debits = 0;
   for (const Json& entry : RequestsFor(request.merchant_transaction_id)) {
-    debits += JsonText(entry, "operation") == "debit" &&
-              entry.value("created", false);
+    debits += JsonText(entry, "operation") == "debit" && entry.value("created", false);
   }
   EXPECT_EQ(debits, 1);
 }
 
-TEST_F(BankartSimTest,
-       TimeoutBeforeTheGatewayCreatedAnythingIsUnknownAndNotFound) {
+TEST_F(BankartSimTest, TimeoutBeforeTheGatewayCreatedAnythingIsUnknownAndNotFound) {
   Control("POST", "/_sim/faults",
-          Json{{"kind", "timeout_before"},
-               {"operation", "debit"},
-               {"delay_ms", 1500}});
+          Json{{"kind", "timeout_before"}, {"operation", "debit"}, {"delay_ms", 1500}});
   DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
-  absl::StatusOr<SubmitOutcome> outcome =
-      gateway_->Debit(request, Soon(absl::Milliseconds(400)));
+  absl::StatusOr<SubmitOutcome> outcome = gateway_->Debit(request, Soon(absl::Milliseconds(400)));
   ASSERT_TRUE(outcome.ok()) << outcome.status();
   EXPECT_EQ(outcome->kind, Kind::kUnknown);
   absl::StatusOr<StatusReport> report = gateway_->StatusByMerchantTransactionId(
@@ -770,37 +701,29 @@ TEST_F(BankartSimTest,
 
 TEST_F(BankartSimTest, ServerErrorsAreUnknownWhetherOrNotTheDebitWasCreated) {
   Control("POST", "/_sim/faults",
-          Json{{"kind", "error_before"},
-               {"operation", "debit"},
-               {"http_status", 503}});
-  DebitRequest not_created =
-      Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
+          Json{{"kind", "error_before"}, {"operation", "debit"}, {"http_status", 503}});
+  DebitRequest not_created = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
   absl::StatusOr<SubmitOutcome> first = gateway_->Debit(not_created, Soon());
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->kind, Kind::kUnknown);
   EXPECT_EQ(first->http_status, 503);
-  EXPECT_FALSE(
-      gateway_
-          ->StatusByMerchantTransactionId(
-              Connector::kInPerson, not_created.merchant_transaction_id, Soon())
-          ->found);
+  EXPECT_FALSE(gateway_
+                   ->StatusByMerchantTransactionId(Connector::kInPerson,
+                                                   not_created.merchant_transaction_id, Soon())
+                   ->found);
 
   for (int http_status : {504, 522}) {
     Control("POST", "/_sim/faults",
-            Json{{"kind", "error_after"},
-                 {"operation", "debit"},
-                 {"http_status", http_status}});
-    DebitRequest created =
-        Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
+            Json{{"kind", "error_after"}, {"operation", "debit"}, {"http_status", http_status}});
+    DebitRequest created = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
     absl::StatusOr<SubmitOutcome> second = gateway_->Debit(created, Soon());
     ASSERT_TRUE(second.ok());
     EXPECT_EQ(second->kind, Kind::kUnknown);
     EXPECT_EQ(second->http_status, http_status);
-    EXPECT_TRUE(
-        gateway_
-            ->StatusByMerchantTransactionId(
-                Connector::kInPerson, created.merchant_transaction_id, Soon())
-            ->found);
+    EXPECT_TRUE(gateway_
+                    ->StatusByMerchantTransactionId(Connector::kInPerson,
+                                                    created.merchant_transaction_id, Soon())
+                    ->found);
   }
 }
 
@@ -819,24 +742,19 @@ TEST_F(BankartSimTest, SlowAnswerWithinTheDeadlineIsAccepted) {
 
 TEST_F(BankartSimTest, RefundAndPayoutTimeoutsAreUnknownToo) {
   Control("POST", "/_sim/faults",
-          Json{{"kind", "timeout_after"},
-               {"operation", "payout"},
-               {"delay_ms", 1000}});
+          Json{{"kind", "timeout_after"}, {"operation", "payout"}, {"delay_ms", 1000}});
   PayoutRequest payout;
   payout.merchant_transaction_id = NewId("payout");
   payout.alias = "0038670999555";
   payout.amount_minor = 100;
   payout.callback_url = receiver_->Url();
-  EXPECT_EQ(gateway_->Payout(payout, Soon(absl::Milliseconds(300)))->kind,
-            Kind::kUnknown);
+  EXPECT_EQ(gateway_->Payout(payout, Soon(absl::Milliseconds(300)))->kind, Kind::kUnknown);
 
   DebitRequest debit = Rtp(RtpKind::kInPerson, "0038670999333");
   SubmitOutcome paid = MustAccept(gateway_->Debit(debit, Soon()));
   AwaitCallback(debit.merchant_transaction_id);
   Control("POST", "/_sim/faults",
-          Json{{"kind", "error_after"},
-               {"operation", "refund"},
-               {"http_status", 502}});
+          Json{{"kind", "error_after"}, {"operation", "refund"}, {"http_status", 502}});
   RefundRequest refund;
   refund.connector = Connector::kInPerson;
   refund.merchant_transaction_id = NewId("refund");
@@ -853,15 +771,14 @@ TEST_F(BankartSimTest, UnreachableGatewayMeansCertainlyNotSent) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof(address);
-  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
-            0);
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
   const int closed_port = ntohs(address.sin_port);
   close(probe);
   BankartConfig config = Config();
   config.base_url = absl::StrCat("http://127.0.0.1:", closed_port, "/api/v3");
-  absl::StatusOr<SubmitOutcome> outcome = BankartGateway(config).Debit(
-      Rtp(RtpKind::kInPerson, "success.debit@bankart.flik"), Soon());
+  absl::StatusOr<SubmitOutcome> outcome =
+      BankartGateway(config).Debit(Rtp(RtpKind::kInPerson, "success.debit@bankart.flik"), Soon());
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kUnavailable);
 }
@@ -872,12 +789,10 @@ TEST_F(BankartSimTest, StatusQueriesRetryThroughRateLimitsAndServerErrors) {
   Control("POST", "/_sim/faults",
           Json{{"kind", "rate_limit"}, {"operation", "status"}, {"count", 2}});
   Control("POST", "/_sim/faults",
-          Json{{"kind", "error_before"},
-               {"operation", "status"},
-               {"http_status", 503}});
+          Json{{"kind", "error_before"}, {"operation", "status"}, {"http_status", 503}});
   const absl::Time start = absl::Now();
-  absl::StatusOr<StatusReport> report = gateway_->StatusByUuid(
-      Connector::kInPerson, outcome.uuid, Soon(absl::Seconds(15)));
+  absl::StatusOr<StatusReport> report =
+      gateway_->StatusByUuid(Connector::kInPerson, outcome.uuid, Soon(absl::Seconds(15)));
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->found);
   // Retry-After: 1 was honoured twice.
@@ -897,12 +812,11 @@ TEST_F(BankartSimTest, StatusQueriesRetryThroughRateLimitsAndServerErrors) {
 TEST_F(BankartSimTest, StatusQueriesGiveUpAtTheDeadline) {
   DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
   SubmitOutcome outcome = MustAccept(gateway_->Debit(request, Soon()));
-  Control(
-      "POST", "/_sim/faults",
-      Json{{"kind", "rate_limit"}, {"operation", "status"}, {"count", 100}});
+  Control("POST", "/_sim/faults",
+          Json{{"kind", "rate_limit"}, {"operation", "status"}, {"count", 100}});
   const absl::Time start = absl::Now();
-  absl::StatusOr<StatusReport> report = gateway_->StatusByUuid(
-      Connector::kInPerson, outcome.uuid, Soon(absl::Milliseconds(1500)));
+  absl::StatusOr<StatusReport> report =
+      gateway_->StatusByUuid(Connector::kInPerson, outcome.uuid, Soon(absl::Milliseconds(1500)));
   EXPECT_EQ(report.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
@@ -917,9 +831,8 @@ TEST_F(BankartSimTest, SimEnforcesThePerTransactionStatusRateLimit) {
   // The window is 60 s * 0.01 = 0.6 s; 12 queries in a burst exceed 10 per
   // window.
   for (int i = 0; i < 12; ++i) {
-    refused += gateway.StatusByUuid(Connector::kInPerson, outcome.uuid, Soon())
-                   .status()
-                   .code() == absl::StatusCode::kResourceExhausted;
+    refused += gateway.StatusByUuid(Connector::kInPerson, outcome.uuid, Soon()).status().code() ==
+               absl::StatusCode::kResourceExhausted;
   }
   EXPECT_GE(refused, 1);
 }
@@ -940,8 +853,7 @@ TEST_F(BankartSimTest, UnacknowledgedCallbackIsRetriedOnTheGatewaysSchedule) {
   int acknowledged_attempt = 0;
   const Json journal = Control("GET", "/_sim/journal");
   for (const Json& entry : journal["callbacks"]) {
-    if (JsonText(entry, "merchantTransactionId") ==
-            request.merchant_transaction_id &&
+    if (JsonText(entry, "merchantTransactionId") == request.merchant_transaction_id &&
         entry.value("acknowledged", false)) {
       acknowledged_attempt = entry.value("attempt", 0);
     }
@@ -953,16 +865,13 @@ TEST_F(BankartSimTest, DroppedCallbackNeverArrivesButStatusKnowsTheResult) {
   Control("POST", "/_sim/callback-faults", Json{{"kind", "drop"}});
   DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
   SubmitOutcome outcome = MustAccept(gateway_->Debit(request, Soon()));
-  EXPECT_FALSE(
-      receiver_->WaitFor(request.merchant_transaction_id, 1, absl::Seconds(1)));
-  EXPECT_EQ(gateway_->StatusByUuid(Connector::kInPerson, outcome.uuid, Soon())
-                ->status,
+  EXPECT_FALSE(receiver_->WaitFor(request.merchant_transaction_id, 1, absl::Seconds(1)));
+  EXPECT_EQ(gateway_->StatusByUuid(Connector::kInPerson, outcome.uuid, Soon())->status,
             StatusReport::Status::kSuccess);
 }
 
 TEST_F(BankartSimTest, DuplicatedCallbackArrivesSeveralTimesIdentically) {
-  Control("POST", "/_sim/callback-faults",
-          Json{{"kind", "duplicate"}, {"copies", 3}});
+  Control("POST", "/_sim/callback-faults", Json{{"kind", "duplicate"}, {"copies", 3}});
   DebitRequest request = Rtp(RtpKind::kInPerson, "cancel.debit@bankart.flik");
   MustAccept(gateway_->Debit(request, Soon()));
   CallbackEvent third = AwaitCallback(request.merchant_transaction_id, 3);
@@ -979,8 +888,7 @@ TEST_F(BankartSimTest, DuplicatedCallbackArrivesSeveralTimesIdentically) {
 }
 
 TEST_F(BankartSimTest, DelayedCallbackArrivesLate) {
-  Control("POST", "/_sim/callback-faults",
-          Json{{"kind", "delay"}, {"delay_ms", 800}});
+  Control("POST", "/_sim/callback-faults", Json{{"kind", "delay"}, {"delay_ms", 800}});
   DebitRequest request = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
   const absl::Time start = absl::Now();
   MustAccept(gateway_->Debit(request, Soon()));
@@ -989,12 +897,10 @@ TEST_F(BankartSimTest, DelayedCallbackArrivesLate) {
 }
 
 TEST_F(BankartSimTest, ReorderedCallbacksArriveNewestFirst) {
-  Control("POST", "/_sim/callback-faults",
-          Json{{"kind", "reorder"}, {"count", 2}});
+  Control("POST", "/_sim/callback-faults", Json{{"kind", "reorder"}, {"count", 2}});
   DebitRequest first = Rtp(RtpKind::kInPerson, "success.debit@bankart.flik");
   MustAccept(gateway_->Debit(first, Soon()));
-  absl::SleepFor(
-      absl::Milliseconds(200));  // the first one's callback is due and held
+  absl::SleepFor(absl::Milliseconds(200));  // the first one's callback is due and held
   DebitRequest second = Rtp(RtpKind::kInPerson, "cancel.debit@bankart.flik");
   MustAccept(gateway_->Debit(second, Soon()));
   AwaitCallback(first.merchant_transaction_id);
@@ -1042,17 +948,14 @@ TEST_F(BankartSimTest, ScopedFaultsLeaveOtherTransactionsAlone) {
   DebitRequest second = Rtp(RtpKind::kInPerson, "cancel.debit@bankart.flik");
   first.merchant_transaction_id = prefix + "1";
   second.merchant_transaction_id = prefix + "2";
-  Control("POST", "/_sim/faults",
-          Json{{"kind", "error_before"},
-               {"merchant_transaction_id", target.merchant_transaction_id}});
+  Control(
+      "POST", "/_sim/faults",
+      Json{{"kind", "error_before"}, {"merchant_transaction_id", target.merchant_transaction_id}});
   Control("POST", "/_sim/callback-faults",
-          Json{{"kind", "reorder"},
-               {"count", 2},
-               {"merchant_transaction_id_prefix", prefix}});
+          Json{{"kind", "reorder"}, {"count", 2}, {"merchant_transaction_id_prefix", prefix}});
   // Neither fault is for `other`: it is answered and called back as usual.
   MustAccept(gateway_->Debit(other, Soon()));
-  EXPECT_EQ(AwaitCallback(other.merchant_transaction_id).result,
-            CallbackEvent::Result::kOk);
+  EXPECT_EQ(AwaitCallback(other.merchant_transaction_id).result, CallbackEvent::Result::kOk);
   absl::StatusOr<SubmitOutcome> refused = gateway_->Debit(target, Soon());
   ASSERT_TRUE(refused.ok()) << refused.status();
   EXPECT_EQ(refused->kind, Kind::kUnknown);
@@ -1078,19 +981,16 @@ TEST_F(BankartSimTest, ControlApiRefusesBadFaultScopes) {
   HttpRequest request;
   request.method = "POST";
   // Valid faults but for their scope, which must be one non-empty string.
-  for (const auto& [path, kind] :
-       std::vector<std::pair<std::string, std::string>>{
+  for (const auto& [path, kind] : std::vector<std::pair<std::string, std::string>>{
            {"/_sim/faults", "slow"}, {"/_sim/callback-faults", "drop"}}) {
     request.url = BaseUrl() + path;
-    for (const Json& scope : {Json{{"merchant_transaction_id", 7}},
-                              Json{{"merchant_transaction_id_prefix", ""}},
-                              Json{{"merchant_transaction_id", "a"},
-                                   {"merchant_transaction_id_prefix", "a"}}}) {
+    for (const Json& scope :
+         {Json{{"merchant_transaction_id", 7}}, Json{{"merchant_transaction_id_prefix", ""}},
+          Json{{"merchant_transaction_id", "a"}, {"merchant_transaction_id_prefix", "a"}}}) {
       Json body = scope;
       body["kind"] = kind;
       request.body = body.dump();
-      EXPECT_EQ(http_.Send(request).response.status, 400)
-          << path << " " << request.body;
+      EXPECT_EQ(http_.Send(request).response.status, 400) << path << " " << request.body;
     }
   }
 }

@@ -40,11 +40,9 @@ TEST(ParseCallbackBody, ReadsErrorsInEitherSpellingAndAtTopLevel) {
   EXPECT_EQ(listed->type,
             TransactionType::kDebit);  // lower case seen in the wild
   ASSERT_EQ(listed->errors.size(), 1u);
-  EXPECT_EQ(listed->errors[0], (GatewayError{2007, "Alias does not exist", "03",
-                                             "Did not exist"}));
+  EXPECT_EQ(listed->errors[0], (GatewayError{2007, "Alias does not exist", "03", "Did not exist"}));
 
-  absl::StatusOr<CallbackEvent> top_level =
-      ParseCallbackBody(R"({"result":"ERROR",
+  absl::StatusOr<CallbackEvent> top_level = ParseCallbackBody(R"({"result":"ERROR",
     "uuid":"u2","transactionType":"REFUND","referenceUuid":"u1","code":2003,
     "message":"Declined"})");
   ASSERT_TRUE(top_level.ok()) << top_level.status();
@@ -72,8 +70,7 @@ TEST(ParseCallbackBody, ReadsCardDataOfTheJsonV2CallbackOfSeed003) {
 }
 
 TEST(ParseCallbackBody, ReadsTheXmlV2CallbackOfSeed001) {
-  absl::StatusOr<CallbackEvent> event =
-      ParseCallbackBody(R"(<?xml version="1.0" encoding="utf-8"?>
+  absl::StatusOr<CallbackEvent> event = ParseCallbackBody(R"(<?xml version="1.0" encoding="utf-8"?>
 <callback xmlns="https://gateway.bankart.si/Schema/V2/Callback">
   <result>ERROR</result>
   <referenceId>edcba123456789012345</referenceId>
@@ -109,16 +106,15 @@ TEST(ParseCallbackBody, ReadsTheXmlV2CallbackOfSeed001) {
   EXPECT_EQ(event->amount_minor, 499);
   EXPECT_EQ(event->currency, "USD");
   ASSERT_EQ(event->errors.size(), 1u);
-  EXPECT_EQ(event->errors[0], (GatewayError{2008, "Card invalid", "100.000.100",
-                                            "Invalid Card Entered"}));
+  EXPECT_EQ(event->errors[0],
+            (GatewayError{2008, "Card invalid", "100.000.100", "Invalid Card Entered"}));
   ASSERT_TRUE(event->card.has_value());
   EXPECT_EQ(event->card->brand, "VISA");
   EXPECT_EQ(event->card->expiry_month, "10");
 }
 
 TEST(ParseCallbackBody, ReadsTheXmlV1CallbackOfSeed003WithSpacesAndAuthCode) {
-  absl::StatusOr<CallbackEvent> event =
-      ParseCallbackBody(R"(<?xml version="1.0" encoding="utf-8"?>
+  absl::StatusOr<CallbackEvent> event = ParseCallbackBody(R"(<?xml version="1.0" encoding="utf-8"?>
 <callback xmlns="http://asxgw.com/Schema/V2/Callback">
  <result>OK</result>
  <referenceId>edcba123456789012345</referenceId>
@@ -140,18 +136,17 @@ TEST(ParseCallbackBody, ReadsTheXmlV1CallbackOfSeed003WithSpacesAndAuthCode) {
 }
 
 TEST(ParseCallbackBody, RefusesBodiesThatAreNotCallbacks) {
-  for (
-      const char* bad : {
-          "", "not json", "[1,2]",
-          R"({"uuid":"u","transactionType":"DEBIT"})",  // no result
-          R"({"result":"MAYBE","uuid":"u","transactionType":"DEBIT"})",  // bad
-                                                                         // result
-          R"({"result":"OK","transactionType":"DEBIT"})",  // no ids
-          R"({"result":"OK","uuid":"u"})",                 // no type
-          R"({"result":"OK","uuid":"u","transactionType":"DEBIT","amount":"1.234"})",
-          "<callback><result>OK</result>",       // broken XML
-          "<other><result>OK</result></other>",  // wrong root
-      }) {
+  for (const char* bad : {
+           "", "not json", "[1,2]",
+           R"({"uuid":"u","transactionType":"DEBIT"})",                   // no result
+           R"({"result":"MAYBE","uuid":"u","transactionType":"DEBIT"})",  // bad
+                                                                          // result
+           R"({"result":"OK","transactionType":"DEBIT"})",                // no ids
+           R"({"result":"OK","uuid":"u"})",                               // no type
+           R"({"result":"OK","uuid":"u","transactionType":"DEBIT","amount":"1.234"})",
+           "<callback><result>OK</result>",       // broken XML
+           "<other><result>OK</result></other>",  // wrong root
+       }) {
     absl::StatusOr<CallbackEvent> event = ParseCallbackBody(bad);
     EXPECT_FALSE(event.ok()) << bad;
     EXPECT_EQ(event.status().code(), absl::StatusCode::kInvalidArgument) << bad;

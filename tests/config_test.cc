@@ -26,9 +26,7 @@ namespace {
 
 class FakeEnvironment {
  public:
-  void Set(const std::string& name, const std::string& value) {
-    values_[name] = value;
-  }
+  void Set(const std::string& name, const std::string& value) { values_[name] = value; }
   Getenv getenv() const {
     return [this](const char* name) -> const char* {
       auto it = values_.find(name);
@@ -67,9 +65,8 @@ TEST(ConfigTest, EveryServerFlagIsSetFromItsVariable) {
   for (const absl::CommandLineFlag* flag : flags) names.emplace(flag->Name());
   for (const char* expected :
        {"grpc_addr", "redis_url", "payout_shared_secret", "reconcile_interval",
-        "unknown_check_after", "pending_check_after", "expiry_grace",
-        "not_found_grace", "recheck_after", "status_queries_per_minute",
-        "drain_time"}) {
+        "unknown_check_after", "pending_check_after", "expiry_grace", "not_found_grace",
+        "recheck_after", "status_queries_per_minute", "drain_time"}) {
     EXPECT_TRUE(names.contains(expected)) << expected;
   }
   EXPECT_FALSE(names.contains("gtest_filter")) << "only the server's flags";
@@ -99,8 +96,7 @@ TEST(ConfigTest, ABadValueIsAnErrorNamingTheVariableAndChangesNothing) {
     environment.Set(variable, "bogus");
     const absl::Status status = ApplyEnvironment(environment.getenv());
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << variable;
-    EXPECT_TRUE(absl::StartsWith(status.message(), variable + ": "))
-        << status.message();
+    EXPECT_TRUE(absl::StartsWith(status.message(), variable + ": ")) << status.message();
     EXPECT_EQ(flag->CurrentValue(), flag->DefaultValue()) << variable;
   }
   EXPECT_GE(typed_flags, 10);
@@ -120,8 +116,7 @@ TEST(ConfigTest, SecretsComeFromMountedFilesWithoutTheTrailingNewline) {
   missing.Set("FLIKPAY_PAYOUT_SHARED_SECRET_FILE", path + ".absent");
   const absl::Status status = ApplyEnvironment(missing.getenv());
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(
-      absl::StartsWith(status.message(), "FLIKPAY_PAYOUT_SHARED_SECRET_FILE: "))
+  EXPECT_TRUE(absl::StartsWith(status.message(), "FLIKPAY_PAYOUT_SHARED_SECRET_FILE: "))
       << status.message();
 }
 
@@ -130,10 +125,8 @@ TEST(ConfigTest, VariablesThatNameNoFlagAreReported) {
   std::string known = "FLIKPAY_REDIS_URL=redis://y";
   std::string file = "FLIKPAY_API_PASSWORD_FILE=/run/secret";
   std::string other = "HOME=/root";
-  char* environ[] = {typo.data(), known.data(), file.data(), other.data(),
-                     nullptr};
-  EXPECT_EQ(UnknownEnvironmentVariables(environ),
-            std::vector<std::string>{"FLIKPAY_REDIS_ULR"});
+  char* environ[] = {typo.data(), known.data(), file.data(), other.data(), nullptr};
+  EXPECT_EQ(UnknownEnvironmentVariables(environ), std::vector<std::string>{"FLIKPAY_REDIS_ULR"});
 }
 
 // Expands each {a,b} group of a README variable name, e.g.
@@ -143,11 +136,9 @@ std::vector<std::string> ExpandBraces(const std::string& pattern) {
   if (open == std::string::npos) return {pattern};
   const size_t close = pattern.find('}', open);
   std::vector<std::string> names;
-  for (absl::string_view choice :
-       absl::StrSplit(pattern.substr(open + 1, close - open - 1), ',')) {
+  for (absl::string_view choice : absl::StrSplit(pattern.substr(open + 1, close - open - 1), ',')) {
     for (std::string& rest : ExpandBraces(pattern.substr(close + 1))) {
-      names.push_back(
-          absl::StrCat(pattern.substr(0, open), choice, std::move(rest)));
+      names.push_back(absl::StrCat(pattern.substr(0, open), choice, std::move(rest)));
     }
   }
   return names;
@@ -160,8 +151,7 @@ TEST(ConfigTest, TheReadmeDocumentsEveryVariable) {
   const std::regex variable(R"(`(FLIKPAY_[A-Z_{},]+)`)");
   for (std::string line; std::getline(readme, line);) {
     if (!absl::StartsWith(line, "| `FLIKPAY_")) continue;
-    for (std::sregex_iterator it(line.begin(), line.end(), variable), end;
-         it != end; ++it) {
+    for (std::sregex_iterator it(line.begin(), line.end(), variable), end; it != end; ++it) {
       for (std::string& name : ExpandBraces((*it)[1])) {
         documented.insert(std::move(name));
       }
@@ -169,8 +159,7 @@ TEST(ConfigTest, TheReadmeDocumentsEveryVariable) {
   }
   for (const absl::CommandLineFlag* flag : ServerFlags()) {
     EXPECT_TRUE(documented.contains(EnvironmentVariable(flag->Name())))
-        << EnvironmentVariable(flag->Name())
-        << " is missing from the README's configuration table";
+        << EnvironmentVariable(flag->Name()) << " is missing from the README's configuration table";
   }
 }
 
@@ -178,13 +167,12 @@ TEST(ConfigTest, TheReadmeDocumentsEveryVariable) {
 // be ignored (this is how FLIKPAY_RECONCILE_INTERVAL=bogus used to start).
 TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
   for (const char* assignment :
-       {"FLIKPAY_RECONCILE_INTERVAL=bogus",
-        "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus", "FLIKPAY_DRAIN_TIME=bogus",
-        "FLIKPAY_PASSWORD_MODE=md5", "FLIKPAY_REDIS_URL=http://127.0.0.1:6379",
-        "FLIKPAY_REDIS_URL=redis://h:99999", "FLIKPAY_LOG_LEVEL=loud"}) {
-    const std::string command =
-        absl::StrCat("env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k ",
-                     FLIKPAY_SERVER_PATH, " 2>&1");
+       {"FLIKPAY_RECONCILE_INTERVAL=bogus", "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus",
+        "FLIKPAY_DRAIN_TIME=bogus", "FLIKPAY_PASSWORD_MODE=md5",
+        "FLIKPAY_REDIS_URL=http://127.0.0.1:6379", "FLIKPAY_REDIS_URL=redis://h:99999",
+        "FLIKPAY_LOG_LEVEL=loud"}) {
+    const std::string command = absl::StrCat("env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k ",
+                                             FLIKPAY_SERVER_PATH, " 2>&1");
     FILE* pipe = popen(command.c_str(), "r");
     ASSERT_NE(pipe, nullptr);
     std::string output;
@@ -194,12 +182,9 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
     }
     const int status = pclose(pipe);
     const std::string variable(
-        absl::string_view(assignment)
-            .substr(0, std::string(assignment).find('=')));
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
-        << assignment << " → " << output;
-    EXPECT_NE(output.find(variable), std::string::npos)
-        << assignment << " → " << output;
+        absl::string_view(assignment).substr(0, std::string(assignment).find('=')));
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << assignment << " → " << output;
+    EXPECT_NE(output.find(variable), std::string::npos) << assignment << " → " << output;
   }
 }
 

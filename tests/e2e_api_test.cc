@@ -32,24 +32,16 @@ TEST_F(ApiTest, EverySeedScenarioEndsInItsStatusThroughGrpc) {
     int error_code;
   };
   const Case cases[] = {
-      {"success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON,
-       v1::TRANSACTION_STATUS_SUCCESS, 0},
-      {"0038670999000", v1::RTP_KIND_OUT_OF_BAND,
-       v1::TRANSACTION_STATUS_SUCCESS, 0},
-      {"cancel.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE,
-       v1::TRANSACTION_STATUS_CANCELLED, 2002},
-      {"070 999 111", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_CANCELLED,
-       2002},
-      {"error.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND,
-       v1::TRANSACTION_STATUS_ERROR, 1003},
-      {"+386 70 999 222", v1::RTP_KIND_ECOMMERCE, v1::TRANSACTION_STATUS_ERROR,
-       1003},
+      {"success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_SUCCESS, 0},
+      {"0038670999000", v1::RTP_KIND_OUT_OF_BAND, v1::TRANSACTION_STATUS_SUCCESS, 0},
+      {"cancel.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE, v1::TRANSACTION_STATUS_CANCELLED, 2002},
+      {"070 999 111", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_CANCELLED, 2002},
+      {"error.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND, v1::TRANSACTION_STATUS_ERROR, 1003},
+      {"+386 70 999 222", v1::RTP_KIND_ECOMMERCE, v1::TRANSACTION_STATUS_ERROR, 1003},
       {"success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON,
        v1::TRANSACTION_STATUS_SUCCESS, 0},
-      {"0038670999444", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_SUCCESS,
-       0},
-      {"someone@example.si", v1::RTP_KIND_IN_PERSON,
-       v1::TRANSACTION_STATUS_ERROR, 2007},
+      {"0038670999444", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_SUCCESS, 0},
+      {"someone@example.si", v1::RTP_KIND_IN_PERSON, v1::TRANSACTION_STATUS_ERROR, 2007},
   };
   std::vector<std::pair<const Case*, std::string>> created;
   for (const Case& c : cases) {
@@ -73,19 +65,18 @@ TEST_F(ApiTest, EverySeedScenarioEndsInItsStatusThroughGrpc) {
     ASSERT_GE(final_state.history_size(), 1);
     EXPECT_EQ(final_state.history(final_state.history_size() - 1).source(),
               v1::EVENT_SOURCE_CALLBACK);
-    EXPECT_EQ(final_state.history(final_state.history_size() - 1).to(),
-              c->status);
+    EXPECT_EQ(final_state.history(final_state.history_size() - 1).to(), c->status);
     if (c->error_code == 2007) {
       EXPECT_EQ(final_state.error().adapter_code(), "03");
-      EXPECT_TRUE(absl::StrContains(final_state.error().payer_message(),
-                                    "napačen kontaktni podatek"));
+      EXPECT_TRUE(
+          absl::StrContains(final_state.error().payer_message(), "napačen kontaktni podatek"));
     }
   }
 }
 
 TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
-  v1::CreateRtpRequest debit = Rtp("success.debit_success.refund@bankart.flik",
-                                   v1::RTP_KIND_OUT_OF_BAND, 1000);
+  v1::CreateRtpRequest debit =
+      Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_OUT_OF_BAND, 1000);
   v1::Transaction paid;
   ASSERT_TRUE(Create(A(), debit, &paid).ok());
   ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
@@ -94,12 +85,10 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   auto refund = [&](int64_t amount, v1::Transaction* out) {
     v1::RefundRequest request;
     request.set_merchant_transaction_id(NewId("refund"));
-    request.set_original_merchant_transaction_id(
-        debit.merchant_transaction_id());
+    request.set_original_merchant_transaction_id(debit.merchant_transaction_id());
     request.set_amount_minor(amount);
     grpc::ClientContext context;
-    return std::make_pair(request.merchant_transaction_id(),
-                          B().Refund(&context, request, out));
+    return std::make_pair(request.merchant_transaction_id(), B().Refund(&context, request, out));
   };
   v1::Transaction first;
   auto [first_id, first_status] = refund(600, &first);
@@ -112,10 +101,8 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
 
   v1::Transaction too_much;
   auto [too_much_id, too_much_status] = refund(401, &too_much);
-  EXPECT_EQ(too_much_status.error_code(),
-            grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(
-      absl::StartsWith(too_much_status.error_message(), "amount_minor"));
+  EXPECT_EQ(too_much_status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StartsWith(too_much_status.error_message(), "amount_minor"));
 
   v1::Transaction not_a_debit;
   v1::RefundRequest of_refund;
@@ -128,29 +115,26 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
 
   // The failing-refund scenario: the refund ends in ERROR and its 400 cents are
   // free again.
-  v1::CreateRtpRequest second_debit = Rtp(
-      "success.debit_error.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 400);
+  v1::CreateRtpRequest second_debit =
+      Rtp("success.debit_error.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 400);
   ASSERT_TRUE(Create(A(), second_debit, &paid).ok());
   ASSERT_EQ(AwaitFinal(A(), second_debit.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
   for (int round = 0; round < 2; ++round) {
     v1::RefundRequest request;
     request.set_merchant_transaction_id(NewId("refund"));
-    request.set_original_merchant_transaction_id(
-        second_debit.merchant_transaction_id());
+    request.set_original_merchant_transaction_id(second_debit.merchant_transaction_id());
     request.set_amount_minor(400);
     v1::Transaction failed;
     grpc::ClientContext refund_context;
-    ASSERT_TRUE(A().Refund(&refund_context, request, &failed).ok())
-        << "round " << round;
+    ASSERT_TRUE(A().Refund(&refund_context, request, &failed).ok()) << "round " << round;
     EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
               v1::TRANSACTION_STATUS_ERROR);
   }
 }
 
 TEST_F(ApiTest, PayoutsSucceedOrFailPerScenario) {
-  for (const auto& [alias, status] :
-       std::vector<std::pair<std::string, TransactionStatus>>{
+  for (const auto& [alias, status] : std::vector<std::pair<std::string, TransactionStatus>>{
            {"success.payout@bankart.flik", v1::TRANSACTION_STATUS_SUCCESS},
            {"070999555", v1::TRANSACTION_STATUS_SUCCESS},
            {"error.payout@bankart.flik", v1::TRANSACTION_STATUS_ERROR},
@@ -163,9 +147,7 @@ TEST_F(ApiTest, PayoutsSucceedOrFailPerScenario) {
     grpc::ClientContext context;
     ASSERT_TRUE(A().Payout(&context, request, &payout).ok()) << alias;
     EXPECT_EQ(payout.type(), v1::TRANSACTION_TYPE_PAYOUT);
-    EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
-              status)
-        << alias;
+    EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(), status) << alias;
   }
 }
 
@@ -175,13 +157,10 @@ TEST_F(ApiTest, RedirectFlowWhenTheShopHasNoAlias) {
   v1::Transaction created;
   ASSERT_TRUE(Create(A(), request, &created).ok());
   EXPECT_EQ(created.status(), v1::TRANSACTION_STATUS_PENDING);
-  ASSERT_TRUE(absl::StartsWith(
-      created.redirect_url(),
-      absl::StrCat("http://127.0.0.1:", sim_port_, "/redirect/")));
-  SimControl(
-      "POST",
-      absl::StrCat("/_sim/transactions/", created.gateway_uuid(), "/choose"),
-      Json{{"scenario", "success"}});
+  ASSERT_TRUE(absl::StartsWith(created.redirect_url(),
+                               absl::StrCat("http://127.0.0.1:", sim_port_, "/redirect/")));
+  SimControl("POST", absl::StrCat("/_sim/transactions/", created.gateway_uuid(), "/choose"),
+             Json{{"scenario", "success"}});
   EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
 }
@@ -192,49 +171,40 @@ TEST_F(ApiTest, BadInputIsRefusedNamingTheField) {
     std::function<void(v1::CreateRtpRequest&)> spoil;
   };
   const std::vector<Case> cases = {
-      {"merchant_transaction_id",
-       [](auto& r) { r.set_merchant_transaction_id(""); }},
+      {"merchant_transaction_id", [](auto& r) { r.set_merchant_transaction_id(""); }},
       {"merchant_transaction_id",
        [](auto& r) { r.set_merchant_transaction_id(std::string(51, 'x')); }},
-      {"merchant_transaction_id",
-       [](auto& r) { r.set_merchant_transaction_id("has space"); }},
+      {"merchant_transaction_id", [](auto& r) { r.set_merchant_transaction_id("has space"); }},
       {"amount_minor", [](auto& r) { r.set_amount_minor(0); }},
       {"amount_minor", [](auto& r) { r.set_amount_minor(-100); }},
       {"currency", [](auto& r) { r.set_currency("USD"); }},
       {"kind", [](auto& r) { r.set_kind(v1::RTP_KIND_UNSPECIFIED); }},
       {"alias", [](auto& r) { r.set_alias("12345"); }},
       {"alias", [](auto& r) { r.set_alias(""); }},
-      {"description",
-       [](auto& r) { r.set_description(std::string(256, 'd')); }},
+      {"description", [](auto& r) { r.set_description(std::string(256, 'd')); }},
       {"purpose_code", [](auto& r) { r.set_purpose_code("WEBI"); }},
       {"purpose_code",
        [](auto& r) {
          r.set_structured_reference(true);
          r.set_purpose_code("webi");
        }},
-      {"success_url",
-       [](auto& r) { r.set_success_url("javascript:alert(1)"); }},
+      {"success_url", [](auto& r) { r.set_success_url("javascript:alert(1)"); }},
       {"payer_ip", [](auto& r) { r.set_payer_ip("300.1.1.1"); }},
-      {"merchant_metadata",
-       [](auto& r) { r.set_merchant_metadata(std::string(256, 'm')); }},
+      {"merchant_metadata", [](auto& r) { r.set_merchant_metadata(std::string(256, 'm')); }},
   };
   for (const Case& c : cases) {
-    v1::CreateRtpRequest request =
-        Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+    v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
     c.spoil(request);
     v1::Transaction out;
     grpc::Status status = Create(A(), request, &out);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
-        << c.field;
-    EXPECT_TRUE(absl::StartsWith(status.error_message(), c.field))
-        << status.error_message();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+    EXPECT_TRUE(absl::StartsWith(status.error_message(), c.field)) << status.error_message();
     if (!request.merchant_transaction_id().empty()) {
       EXPECT_EQ(SimDebitsFor(request.merchant_transaction_id()), 0) << c.field;
     }
   }
   v1::Transaction missing;
-  EXPECT_EQ(Get(A(), "no-such-transaction", &missing).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Get(A(), "no-such-transaction", &missing).error_code(), grpc::StatusCode::NOT_FOUND);
   v1::GetStatusRequest no_id;
   grpc::ClientContext context;
   EXPECT_EQ(A().GetStatus(&context, no_id, &missing).error_code(),
@@ -242,8 +212,7 @@ TEST_F(ApiTest, BadInputIsRefusedNamingTheField) {
 }
 
 TEST_F(ApiTest, ConcurrentDuplicatesOnTwoReplicasReachTheGatewayOnce) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND);
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_OUT_OF_BAND);
   const CreateTally tally = CreateConcurrently(request, 40, 1);
   EXPECT_EQ(tally.ok + tally.aborted, 40);
   EXPECT_EQ(tally.other, 0);
@@ -257,13 +226,12 @@ TEST_F(ApiTest, ConcurrentDuplicatesOnTwoReplicasReachTheGatewayOnce) {
 
   request.set_amount_minor(request.amount_minor() + 1);
   v1::Transaction changed;
-  EXPECT_EQ(Create(A(), request, &changed).error_code(),
-            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Create(A(), request, &changed).error_code(), grpc::StatusCode::ALREADY_EXISTS);
 }
 
 TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
-  v1::CreateRtpRequest debit = Rtp("success.debit_success.refund@bankart.flik",
-                                   v1::RTP_KIND_IN_PERSON, 1000);
+  v1::CreateRtpRequest debit =
+      Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 1000);
   v1::Transaction paid;
   ASSERT_TRUE(Create(A(), debit, &paid).ok());
   ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
@@ -275,13 +243,11 @@ TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
     callers.emplace_back([&, i] {
       v1::RefundRequest request;
       request.set_merchant_transaction_id(NewId("cr"));
-      request.set_original_merchant_transaction_id(
-          debit.merchant_transaction_id());
+      request.set_original_merchant_transaction_id(debit.merchant_transaction_id());
       request.set_amount_minor(70);
       v1::Transaction out;
       grpc::ClientContext context;
-      grpc::Status status =
-          (i % 2 == 0 ? A() : B()).Refund(&context, request, &out);
+      grpc::Status status = (i % 2 == 0 ? A() : B()).Refund(&context, request, &out);
       if (status.ok()) {
         ++accepted;
         accepted_amount += 70;
@@ -291,9 +257,8 @@ TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
     });
   }
   for (std::thread& caller : callers) caller.join();
-  std::printf("concurrent refunds: %d accepted (%lld cents), %d refused\n",
-              accepted.load(), static_cast<long long>(accepted_amount.load()),
-              refused.load());
+  std::printf("concurrent refunds: %d accepted (%lld cents), %d refused\n", accepted.load(),
+              static_cast<long long>(accepted_amount.load()), refused.load());
   EXPECT_EQ(accepted, 14);  // 14 x 70 = 980 <= 1000 < 15 x 70
   EXPECT_EQ(refused, 16);
   // Bankart's own record agrees.
@@ -305,23 +270,19 @@ TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
 }
 
 TEST_F(ApiTest, ContradictingCallbackAfterAFinalStateIsRecordedNotApplied) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
   v1::Transaction created;
   ASSERT_TRUE(Create(A(), request, &created).ok());
   ASSERT_EQ(AwaitFinal(A(), request.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
-  const Json late = {
-      {"result", "ERROR"},
-      {"uuid", created.gateway_uuid()},
-      {"merchantTransactionId", request.merchant_transaction_id()},
-      {"transactionType", "DEBIT"},
-      {"amount", "11.11"},
-      {"currency", "EUR"},
-      {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
-  EXPECT_EQ(PostCallback(replicas_[1]->callback_port, late.dump(),
-                         "sim-in-person-secret"),
-            200);
+  const Json late = {{"result", "ERROR"},
+                     {"uuid", created.gateway_uuid()},
+                     {"merchantTransactionId", request.merchant_transaction_id()},
+                     {"transactionType", "DEBIT"},
+                     {"amount", "11.11"},
+                     {"currency", "EUR"},
+                     {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
+  EXPECT_EQ(PostCallback(replicas_[1]->callback_port, late.dump(), "sim-in-person-secret"), 200);
   v1::Transaction after;
   ASSERT_TRUE(Get(A(), request.merchant_transaction_id(), &after).ok());
   EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_SUCCESS);
@@ -333,31 +294,23 @@ TEST_F(ApiTest, ContradictingCallbackAfterAFinalStateIsRecordedNotApplied) {
 TEST_F(ApiTest, BadlySignedCallbackIsRefusedAndChangesNothing) {
   v1::CreateRtpRequest request = Rtp("0038670999000", v1::RTP_KIND_IN_PERSON);
   AddCallbackFault(
-      Json{{"kind", "drop"},
-           {"merchant_transaction_id", request.merchant_transaction_id()}});
+      Json{{"kind", "drop"}, {"merchant_transaction_id", request.merchant_transaction_id()}});
   v1::Transaction created;
   ASSERT_TRUE(Create(A(), request, &created).ok());
-  const Json forged = {
-      {"result", "OK"},
-      {"uuid", created.gateway_uuid()},
-      {"merchantTransactionId", request.merchant_transaction_id()},
-      {"transactionType", "DEBIT"},
-      {"amount", "11.11"},
-      {"currency", "EUR"}};
-  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(),
-                         "guessed-secret"),
-            401);
-  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, "{not json",
-                         "sim-in-person-secret"),
-            400);
+  const Json forged = {{"result", "OK"},
+                       {"uuid", created.gateway_uuid()},
+                       {"merchantTransactionId", request.merchant_transaction_id()},
+                       {"transactionType", "DEBIT"},
+                       {"amount", "11.11"},
+                       {"currency", "EUR"}};
+  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(), "guessed-secret"), 401);
+  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, "{not json", "sim-in-person-secret"), 400);
   v1::Transaction after;
   ASSERT_TRUE(Get(A(), request.merchant_transaction_id(), &after).ok());
   EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(after.version(), created.version());
   // The real (validly signed) one is taken.
-  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(),
-                         "sim-in-person-secret"),
-            200);
+  EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(), "sim-in-person-secret"), 200);
   ASSERT_TRUE(Get(B(), request.merchant_transaction_id(), &after).ok());
   EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_SUCCESS);
   // A valid callback for a transaction flikpay never started is kept and
@@ -366,23 +319,20 @@ TEST_F(ApiTest, BadlySignedCallbackIsRefusedAndChangesNothing) {
                          {"uuid", "ffffffffffffffffffff"},
                          {"merchantTransactionId", "not-ours"},
                          {"transactionType", "DEBIT"}};
-  EXPECT_EQ(PostCallback(replicas_[1]->callback_port, stranger.dump(),
-                         "sim-in-person-secret"),
+  EXPECT_EQ(PostCallback(replicas_[1]->callback_port, stranger.dump(), "sim-in-person-secret"),
             200);
 }
 
 TEST_F(ApiTest, HealthServiceReportsServing) {
-  auto health = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
-                          grpc::InsecureChannelCredentials()));
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port), grpc::InsecureChannelCredentials()));
   for (const char* service : {"", "flikpay.v1.PaymentService"}) {
     grpc::health::v1::HealthCheckRequest request;
     request.set_service(service);
     grpc::health::v1::HealthCheckResponse response;
     grpc::ClientContext context;
     ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
-    EXPECT_EQ(response.status(),
-              grpc::health::v1::HealthCheckResponse::SERVING);
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   }
 }
 

@@ -30,15 +30,12 @@ using v1::TransactionStatus;
 
 class FaultTest : public ::flikpay::testing::E2eTest {};
 
-TEST_F(FaultTest,
-       GatewayTimeoutLeavesAnUnknownTransactionThatRetriesDoNotResend) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
-  AddApiFault(
-      Json{{"kind", "timeout_after"},
-           {"operation", "debit"},
-           {"delay_ms", 2500},
-           {"merchant_transaction_id", request.merchant_transaction_id()}});
+TEST_F(FaultTest, GatewayTimeoutLeavesAnUnknownTransactionThatRetriesDoNotResend) {
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  AddApiFault(Json{{"kind", "timeout_after"},
+                   {"operation", "debit"},
+                   {"delay_ms", 2500},
+                   {"merchant_transaction_id", request.merchant_transaction_id()}});
   v1::Transaction out;
   grpc::Status status = Create(A(), request, &out, absl::Seconds(1));
   EXPECT_TRUE(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
@@ -50,8 +47,7 @@ TEST_F(FaultTest,
   // Either still UNKNOWN, or the gateway's callback already told the truth.
   EXPECT_NE(stored.status(), v1::TRANSACTION_STATUS_ERROR);
   v1::Transaction retried;
-  ASSERT_TRUE(Create(B(), request, &retried)
-                  .ok());  // the stored one, not a second debit
+  ASSERT_TRUE(Create(B(), request, &retried).ok());  // the stored one, not a second debit
   EXPECT_EQ(AwaitFinal(A(), request.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(SimDebitsFor(request.merchant_transaction_id()), 1);
@@ -61,19 +57,15 @@ TEST_F(FaultTest, ReorderedCallbacksStillEndInTheRightStates) {
   // The success callback of the first is held back and delivered after the
   // second's.
   const std::string prefix = NewPrefix("reorder");
-  AddCallbackFault(Json{{"kind", "reorder"},
-                        {"count", 2},
-                        {"merchant_transaction_id_prefix", prefix}});
-  v1::CreateRtpRequest first =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  AddCallbackFault(
+      Json{{"kind", "reorder"}, {"count", 2}, {"merchant_transaction_id_prefix", prefix}});
+  v1::CreateRtpRequest first = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
   first.set_merchant_transaction_id(prefix + "first");
-  v1::CreateRtpRequest second =
-      Rtp("cancel.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::CreateRtpRequest second = Rtp("cancel.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
   second.set_merchant_transaction_id(prefix + "second");
   v1::Transaction out;
   ASSERT_TRUE(Create(A(), first, &out).ok());
-  absl::SleepFor(
-      absl::Milliseconds(300));  // its callback is due (200 ms) and held
+  absl::SleepFor(absl::Milliseconds(300));  // its callback is due (200 ms) and held
   ASSERT_TRUE(Create(B(), second, &out).ok());
   EXPECT_EQ(AwaitFinal(A(), first.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
@@ -87,8 +79,7 @@ TEST_F(FaultTest, ReorderedCallbacksStillEndInTheRightStates) {
 }
 
 TEST_F(FaultTest, Fault1_TimeoutOnADebitBankartCreated_SettlesOnceBySuccess) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
   const std::string id = request.merchant_transaction_id();
   AddApiFault(Json{{"kind", "timeout_after"},
                    {"operation", "debit"},
@@ -99,8 +90,7 @@ TEST_F(FaultTest, Fault1_TimeoutOnADebitBankartCreated_SettlesOnceBySuccess) {
   grpc::Status first = Create(A(), request, &out, absl::Seconds(1));
   EXPECT_TRUE(first.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
               first.error_code() == grpc::StatusCode::UNAVAILABLE);
-  EXPECT_TRUE(absl::StrContains(first.error_message(),
-                                request.merchant_transaction_id()))
+  EXPECT_TRUE(absl::StrContains(first.error_message(), request.merchant_transaction_id()))
       << first.error_message();
   v1::Transaction stored;
   ASSERT_TRUE(Get(B(), request.merchant_transaction_id(), &stored).ok());
@@ -108,11 +98,9 @@ TEST_F(FaultTest, Fault1_TimeoutOnADebitBankartCreated_SettlesOnceBySuccess) {
   v1::Transaction retried;  // a caller retry in between: same transaction
   ASSERT_TRUE(Create(B(), request, &retried).ok());
   EXPECT_EQ(retried.status(), v1::TRANSACTION_STATUS_UNKNOWN);
-  v1::Transaction settled =
-      AwaitFinal(A(), request.merchant_transaction_id(), absl::Seconds(15));
+  v1::Transaction settled = AwaitFinal(A(), request.merchant_transaction_id(), absl::Seconds(15));
   EXPECT_EQ(settled.status(), v1::TRANSACTION_STATUS_SUCCESS);
-  EXPECT_EQ(settled.history(settled.history_size() - 1).source(),
-            v1::EVENT_SOURCE_RECONCILER);
+  EXPECT_EQ(settled.history(settled.history_size() - 1).source(), v1::EVENT_SOURCE_RECONCILER);
   const int debits = SimDebitsFor(request.merchant_transaction_id());
   std::printf("fault 1: status %s, debits at Bankart %d (want 1)\n",
               v1::TransactionStatus_Name(settled.status()).c_str(), debits);
@@ -120,17 +108,14 @@ TEST_F(FaultTest, Fault1_TimeoutOnADebitBankartCreated_SettlesOnceBySuccess) {
 }
 
 TEST_F(FaultTest, Fault2_TimeoutOnADebitBankartNeverGot_EndsInError) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
-  AddApiFault(
-      Json{{"kind", "timeout_before"},
-           {"operation", "debit"},
-           {"delay_ms", 2500},
-           {"merchant_transaction_id", request.merchant_transaction_id()}});
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  AddApiFault(Json{{"kind", "timeout_before"},
+                   {"operation", "debit"},
+                   {"delay_ms", 2500},
+                   {"merchant_transaction_id", request.merchant_transaction_id()}});
   v1::Transaction out;
   EXPECT_FALSE(Create(A(), request, &out, absl::Seconds(1)).ok());
-  v1::Transaction settled =
-      AwaitFinal(B(), request.merchant_transaction_id(), absl::Seconds(15));
+  v1::Transaction settled = AwaitFinal(B(), request.merchant_transaction_id(), absl::Seconds(15));
   EXPECT_EQ(settled.status(), v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(settled.error().code(), 8001);
   const int debits = SimDebitsFor(request.merchant_transaction_id());
@@ -141,9 +126,8 @@ TEST_F(FaultTest, Fault2_TimeoutOnADebitBankartNeverGot_EndsInError) {
 
 TEST_F(FaultTest, Fault3_LostCallbacks_ReconcilerFindsTheFinalStates) {
   const std::string prefix = NewPrefix("f3");
-  AddCallbackFault(Json{{"kind", "drop"},
-                        {"count", 3},
-                        {"merchant_transaction_id_prefix", prefix}});
+  AddCallbackFault(
+      Json{{"kind", "drop"}, {"count", 3}, {"merchant_transaction_id_prefix", prefix}});
   const std::vector<std::pair<std::string, TransactionStatus>> cases = {
       {"success.debit@bankart.flik", v1::TRANSACTION_STATUS_SUCCESS},
       {"cancel.debit@bankart.flik", v1::TRANSACTION_STATUS_CANCELLED},
@@ -152,10 +136,8 @@ TEST_F(FaultTest, Fault3_LostCallbacks_ReconcilerFindsTheFinalStates) {
   v1::StreamStatusRequest subscription;
   for (const auto& [alias, status] : cases) {
     requests.push_back(Rtp(alias, v1::RTP_KIND_OUT_OF_BAND));
-    requests.back().set_merchant_transaction_id(
-        absl::StrCat(prefix, requests.size()));
-    subscription.add_merchant_transaction_ids(
-        requests.back().merchant_transaction_id());
+    requests.back().set_merchant_transaction_id(absl::StrCat(prefix, requests.size()));
+    subscription.add_merchant_transaction_ids(requests.back().merchant_transaction_id());
   }
   // Ask for one more than expected: a second event per change would show.
   std::vector<v1::StatusEvent> events =
@@ -167,11 +149,9 @@ TEST_F(FaultTest, Fault3_LostCallbacks_ReconcilerFindsTheFinalStates) {
       });
   std::map<std::string, std::vector<TransactionStatus>> seen;
   for (const v1::StatusEvent& event : events) {
-    seen[event.transaction().merchant_transaction_id()].push_back(
-        event.transaction().status());
+    seen[event.transaction().merchant_transaction_id()].push_back(event.transaction().status());
   }
-  std::printf("fault 3: %zu events for 3 transactions (want 6)\n",
-              events.size());
+  std::printf("fault 3: %zu events for 3 transactions (want 6)\n", events.size());
   EXPECT_EQ(events.size(), 6u);
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& statuses = seen[requests[i].merchant_transaction_id()];
@@ -187,9 +167,8 @@ TEST_F(FaultTest, Fault4_CallbacksDuplicatedFiveTimesAndReordered) {
                         {"count", 3},
                         {"copies", 5},
                         {"merchant_transaction_id_prefix", prefix}});
-  AddCallbackFault(Json{{"kind", "reorder"},
-                        {"count", 3},
-                        {"merchant_transaction_id_prefix", prefix}});
+  AddCallbackFault(
+      Json{{"kind", "reorder"}, {"count", 3}, {"merchant_transaction_id_prefix", prefix}});
   const char* aliases[] = {"success.debit@bankart.flik", "0038670999111",
                            "error.debit@bankart.flik",   "0038670999000",
                            "cancel.debit@bankart.flik",  "0038670999222"};
@@ -201,10 +180,8 @@ TEST_F(FaultTest, Fault4_CallbacksDuplicatedFiveTimesAndReordered) {
   v1::StreamStatusRequest subscription;
   for (const char* alias : aliases) {
     requests.push_back(Rtp(alias, v1::RTP_KIND_IN_PERSON));
-    requests.back().set_merchant_transaction_id(
-        absl::StrCat(prefix, requests.size()));
-    subscription.add_merchant_transaction_ids(
-        requests.back().merchant_transaction_id());
+    requests.back().set_merchant_transaction_id(absl::StrCat(prefix, requests.size()));
+    subscription.add_merchant_transaction_ids(requests.back().merchant_transaction_id());
   }
   std::vector<v1::StatusEvent> events =
       ReadEvents(*replicas_[0], subscription, 13, absl::Seconds(8), [&] {
@@ -214,19 +191,16 @@ TEST_F(FaultTest, Fault4_CallbacksDuplicatedFiveTimesAndReordered) {
           absl::SleepFor(absl::Milliseconds(60));
         }
       });
-  std::printf("fault 4: %zu events for 6 transactions (want 12)\n",
-              events.size());
+  std::printf("fault 4: %zu events for 6 transactions (want 12)\n", events.size());
   EXPECT_EQ(events.size(), 12u);
   for (size_t i = 0; i < requests.size(); ++i) {
-    v1::Transaction stored =
-        AwaitFinal(A(), requests[i].merchant_transaction_id());
+    v1::Transaction stored = AwaitFinal(A(), requests[i].merchant_transaction_id());
     EXPECT_EQ(stored.status(), expected[i]) << aliases[i];
   }
 }
 
 TEST_F(FaultTest, Fault7_ThousandConcurrentIdenticalCreatesMakeOneDebit) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE);
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE);
   const CreateTally tally = CreateConcurrently(request, 50, 20);
   const int debits = SimDebitsFor(request.merchant_transaction_id());
   std::printf(
@@ -238,8 +212,8 @@ TEST_F(FaultTest, Fault7_ThousandConcurrentIdenticalCreatesMakeOneDebit) {
 }
 
 TEST_F(FaultTest, Fault8_TwoHundredConcurrentRefundsNeverExceedTheOriginal) {
-  v1::CreateRtpRequest debit = Rtp("success.debit_success.refund@bankart.flik",
-                                   v1::RTP_KIND_IN_PERSON, 10000);
+  v1::CreateRtpRequest debit =
+      Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 10000);
   v1::Transaction paid;
   ASSERT_TRUE(Create(A(), debit, &paid).ok());
   ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
@@ -251,17 +225,14 @@ TEST_F(FaultTest, Fault8_TwoHundredConcurrentRefundsNeverExceedTheOriginal) {
       for (int i = 0; i < 10; ++i) {
         v1::RefundRequest request;
         request.set_merchant_transaction_id(NewId("f8"));
-        request.set_original_merchant_transaction_id(
-            debit.merchant_transaction_id());
+        request.set_original_merchant_transaction_id(debit.merchant_transaction_id());
         request.set_amount_minor(70);  // 200 x 70 = 14000 > 10000
         v1::Transaction out;
         grpc::ClientContext context;
-        grpc::Status status =
-            ((t + i) % 2 == 0 ? A() : B()).Refund(&context, request, &out);
+        grpc::Status status = ((t + i) % 2 == 0 ? A() : B()).Refund(&context, request, &out);
         if (status.ok()) {
           ++accepted;
-        } else if (status.error_code() ==
-                   grpc::StatusCode::FAILED_PRECONDITION) {
+        } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
           ++refused;
         } else {
           ++other;
@@ -279,8 +250,7 @@ TEST_F(FaultTest, Fault8_TwoHundredConcurrentRefundsNeverExceedTheOriginal) {
   std::printf(
       "fault 8: 200 refunds of 70: %d accepted (%d cents, original 10000), %d "
       "refused, %d other; Bankart's refunded+pending %s\n",
-      accepted.load(), accepted.load() * 70, refused.load(), other.load(),
-      at_bankart.c_str());
+      accepted.load(), accepted.load() * 70, refused.load(), other.load(), at_bankart.c_str());
   EXPECT_EQ(accepted, 142);  // 142 x 70 = 9940 <= 10000 < 143 x 70
   EXPECT_EQ(refused, 58);
   EXPECT_EQ(at_bankart, "99.40");
@@ -316,8 +286,7 @@ struct Load {
           }
           v1::Transaction out;
           grpc::ClientContext context;
-          context.set_deadline(
-              absl::ToChronoTime(absl::Now() + absl::Seconds(3)));
+          context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(3)));
           grpc::Status status = pick(t + i)->CreateRtp(&context, request, &out);
           if (status.ok()) {
             absl::MutexLock lock(&mutex);
@@ -340,8 +309,7 @@ struct Load {
 };
 
 // Bankart's own record of the debits it created whose ids start with prefix.
-std::set<std::string> CreatedAtBankart(const Json& journal,
-                                       const std::string& prefix) {
+std::set<std::string> CreatedAtBankart(const Json& journal, const std::string& prefix) {
   std::set<std::string> ids;
   for (const Json& entry : journal["requests"]) {
     const std::string id = gateway::JsonText(entry, "merchantTransactionId");
@@ -353,12 +321,10 @@ std::set<std::string> CreatedAtBankart(const Json& journal,
 }
 
 // Waits for each transaction to settle; counts those that ended SUCCESS.
-int CountSettledAsSuccess(v1::PaymentService::Stub& stub,
-                          const std::set<std::string>& ids) {
+int CountSettledAsSuccess(v1::PaymentService::Stub& stub, const std::set<std::string>& ids) {
   int success = 0;
   for (const std::string& id : ids) {
-    success += FaultTest::AwaitFinalForFaults(stub, id).status() ==
-               v1::TRANSACTION_STATUS_SUCCESS;
+    success += FaultTest::AwaitFinalForFaults(stub, id).status() == v1::TRANSACTION_STATUS_SUCCESS;
   }
   return success;
 }
@@ -386,15 +352,15 @@ TEST_F(FaultTest, Fault5_RedisStoppedDuringLoad_NothingAcknowledgedIsLost) {
   int acknowledged_known = 0;
   for (const std::string& id : load.acknowledged) {
     v1::Transaction stored;
-    acknowledged_known += Get(A(), id, &stored).ok() &&
-                          stored.status() == v1::TRANSACTION_STATUS_SUCCESS;
+    acknowledged_known +=
+        Get(A(), id, &stored).ok() && stored.status() == v1::TRANSACTION_STATUS_SUCCESS;
   }
   std::printf(
       "fault 5: %zu attempted, %zu acknowledged (%d failed during the outage); "
       "Bankart created %zu, flikpay SUCCESS for %d of them; acknowledged and "
       "SUCCESS in flikpay %d of %zu\n",
-      load.attempted.size(), load.acknowledged.size(), load.failures.load(),
-      at_bankart.size(), success, acknowledged_known, load.acknowledged.size());
+      load.attempted.size(), load.acknowledged.size(), load.failures.load(), at_bankart.size(),
+      success, acknowledged_known, load.acknowledged.size());
   EXPECT_GT(load.failures.load(), 0);  // the outage was real
   EXPECT_EQ(success, static_cast<int>(at_bankart.size()));
   EXPECT_EQ(acknowledged_known, static_cast<int>(load.acknowledged.size()));
@@ -403,8 +369,7 @@ TEST_F(FaultTest, Fault5_RedisStoppedDuringLoad_NothingAcknowledgedIsLost) {
   }
 }
 
-TEST_F(FaultTest,
-       Fault6_KillNineOneReplicaDuringLoad_StreamsResumeWithoutGaps) {
+TEST_F(FaultTest, Fault6_KillNineOneReplicaDuringLoad_StreamsResumeWithoutGaps) {
   const std::string prefix = NewPrefix("f6");
   Replica* const victim = replicas_[0].get();
   Replica* const survivor = replicas_[1].get();
@@ -420,8 +385,7 @@ TEST_F(FaultTest,
       auto reader = replica.stub->StreamStatus(&context, request);
       v1::StatusEvent event;
       while (reader->Read(&event)) {
-        if (absl::StartsWith(event.transaction().merchant_transaction_id(),
-                             prefix)) {
+        if (absl::StartsWith(event.transaction().merchant_transaction_id(), prefix)) {
           events.push_back(event);
         }
         request.set_resume_after(event.cursor());
@@ -434,9 +398,7 @@ TEST_F(FaultTest,
   std::unique_ptr<Replica> killed;
   std::atomic<bool> victim_alive{true};
   Load load;
-  load.Start(prefix, 4, [&](int n) {
-    return (n % 2 && victim_alive) ? victim->stub.get() : &B();
-  });
+  load.Start(prefix, 4, [&](int n) { return (n % 2 && victim_alive) ? victim->stub.get() : &B(); });
   absl::SleepFor(absl::Milliseconds(1500));
   victim_alive = false;
   victim->process->Kill();  // kill -9, mid-load

@@ -27,8 +27,7 @@ using ::flikpay::testing::Replica;
 class StreamTest : public ::flikpay::testing::E2eTest {};
 
 TEST_F(StreamTest, ChangeMadeOnOneReplicaIsStreamedFromTheOther) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
   v1::StreamStatusRequest subscription;
   subscription.add_merchant_transaction_ids(request.merchant_transaction_id());
   std::vector<v1::StatusEvent> events =
@@ -48,12 +47,10 @@ TEST_F(StreamTest, ChangeMadeOnOneReplicaIsStreamedFromTheOther) {
 }
 
 TEST_F(StreamTest, DuplicatedCallbacksMakeOneEvent) {
-  v1::CreateRtpRequest request =
-      Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
-  AddCallbackFault(
-      Json{{"kind", "duplicate"},
-           {"copies", 4},
-           {"merchant_transaction_id", request.merchant_transaction_id()}});
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  AddCallbackFault(Json{{"kind", "duplicate"},
+                        {"copies", 4},
+                        {"merchant_transaction_id", request.merchant_transaction_id()}});
   v1::StreamStatusRequest subscription;
   subscription.add_merchant_transaction_ids(request.merchant_transaction_id());
   std::vector<v1::StatusEvent> events =
@@ -89,11 +86,9 @@ TEST_F(StreamTest, StreamResumesFromACursorWithoutGapsOrDuplicates) {
   // events.
   v1::StreamStatusRequest resume = live;
   resume.set_resume_after(first_pass[1].cursor());
-  std::vector<v1::StatusEvent> resumed =
-      ReadEvents(*replicas_[0], resume, 5, absl::Seconds(2));
+  std::vector<v1::StatusEvent> resumed = ReadEvents(*replicas_[0], resume, 5, absl::Seconds(2));
   ASSERT_EQ(resumed.size(), 4u);
-  for (size_t i = 0; i < 4; ++i)
-    EXPECT_EQ(resumed[i].cursor(), first_pass[i + 2].cursor());
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(resumed[i].cursor(), first_pass[i + 2].cursor());
 
   v1::StreamStatusRequest bad;
   bad.set_resume_after("yesterday");
@@ -113,16 +108,14 @@ TEST_F(StreamTest, ShutdownEndsStreamsWithUnavailableAndACursor) {
   v1::StreamStatusRequest everything;
   const int started_before = StartedStreams(*third);
   auto reader = third->stub->StreamStatus(&context, everything);
-  while (StartedStreams(*third) <= started_before)
-    absl::SleepFor(absl::Milliseconds(10));
+  while (StartedStreams(*third) <= started_before) absl::SleepFor(absl::Milliseconds(10));
   const int exit_status = third->process->Stop();
   v1::StatusEvent ignored;
   while (reader->Read(&ignored)) {
   }
   grpc::Status ended = reader->Finish();
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_TRUE(absl::StrContains(ended.error_message(), "resume_after="))
-      << ended.error_message();
+  EXPECT_TRUE(absl::StrContains(ended.error_message(), "resume_after=")) << ended.error_message();
   EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0);
 }
 
@@ -135,17 +128,16 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   grpc::ChannelArguments slow_args;
   slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   slow_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4096);
-  auto slow_stub = v1::PaymentService::NewStub(grpc::CreateCustomChannel(
-      absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
-      grpc::InsecureChannelCredentials(), slow_args));
+  auto slow_stub = v1::PaymentService::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
+                                grpc::InsecureChannelCredentials(), slow_args));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   // Start from a known cursor, so that resuming never depends on having
   // received anything.
   std::vector<v1::StatusEvent> warmup =
-      ReadEvents(*replicas_[1], request, 1, absl::Seconds(5), [&] {
-        EXPECT_TRUE(SuccessfulPayout(B(), prefix + "-warmup", 100).ok());
-      });
+      ReadEvents(*replicas_[1], request, 1, absl::Seconds(5),
+                 [&] { EXPECT_TRUE(SuccessfulPayout(B(), prefix + "-warmup", 100).ok()); });
   ASSERT_EQ(warmup.size(), 1u);
   request.set_resume_after(warmup[0].cursor());
   const int started_before = StartedStreams(*replicas_[0]);
@@ -163,8 +155,7 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
       for (int i = 0; i < 75; ++i) {
         const std::string id = absl::StrCat(prefix, "-", t, "-", i);
         // A long description makes bigger events.
-        if (SuccessfulPayout(t % 2 ? A() : B(), id, 100, std::string(200, 'x'))
-                .ok()) {
+        if (SuccessfulPayout(t % 2 ? A() : B(), id, 100, std::string(200, 'x')).ok()) {
           absl::MutexLock lock(&ids_mutex);
           ids.insert(id);
         }
@@ -179,15 +170,12 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   std::string cursor = request.resume_after();
   v1::StatusEvent event;
   while (reader->Read(&event)) {
-    if (IsFinalStatusOf(event))
-      ++finals[event.transaction().merchant_transaction_id()];
+    if (IsFinalStatusOf(event)) ++finals[event.transaction().merchant_transaction_id()];
     cursor = event.cursor();
   }
   grpc::Status ended = reader->Finish();
-  EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-      << ended.error_message();
-  EXPECT_TRUE(absl::StrContains(ended.error_message(), "resume_after="))
-      << ended.error_message();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << ended.error_message();
+  EXPECT_TRUE(absl::StrContains(ended.error_message(), "resume_after=")) << ended.error_message();
   const size_t before_resume = finals.size();
   // Resume from the last cursor this subscriber received, on the other
   // replica.
@@ -203,8 +191,7 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   std::printf(
       "slow subscriber: %zu payouts; ended %s after the final events of %zu; "
       "after resuming, %d of %zu seen exactly once\n",
-      ids.size(), ended.error_message().c_str(), before_resume, exactly_once,
-      ids.size());
+      ids.size(), ended.error_message().c_str(), before_resume, exactly_once, ids.size());
   EXPECT_LT(before_resume, ids.size());  // it really was cut off
   EXPECT_EQ(exactly_once, static_cast<int>(ids.size()));
 }
@@ -216,9 +203,9 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
 TEST_F(StreamTest, ResumingFromTrimmedEventsIsRefusedNotSilentlyGapped) {
   v1::StreamStatusRequest request;
   request.add_types(v1::TRANSACTION_TYPE_PAYOUT);
-  std::vector<v1::StatusEvent> first = ReadEvents(
-      *replicas_[1], request, 1, absl::Seconds(5),
-      [&] { EXPECT_TRUE(SuccessfulPayout(B(), NewId("trim"), 100).ok()); });
+  std::vector<v1::StatusEvent> first = ReadEvents(*replicas_[1], request, 1, absl::Seconds(5), [&] {
+    EXPECT_TRUE(SuccessfulPayout(B(), NewId("trim"), 100).ok());
+  });
   ASSERT_EQ(first.size(), 1u);
   std::unique_ptr<Replica> trimming(StartReplica({"--max_events=10"}));
   ASSERT_NE(trimming, nullptr);
@@ -233,8 +220,7 @@ TEST_F(StreamTest, ResumingFromTrimmedEventsIsRefusedNotSilentlyGapped) {
   int received = 0;
   while (reader->Read(&ignored)) ++received;
   grpc::Status ended = reader->Finish();
-  EXPECT_EQ(ended.error_code(), grpc::StatusCode::OUT_OF_RANGE)
-      << ended.error_message();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::OUT_OF_RANGE) << ended.error_message();
   EXPECT_EQ(received, 0);
   trimming->process->Stop();
 }

@@ -14,8 +14,7 @@ TEST(FormatAmount, WritesEuroCentsWithADotAndTwoDecimals) {
   EXPECT_EQ(FormatAmount(0), "0.00");
   EXPECT_EQ(FormatAmount(100000000), "1000000.00");
   EXPECT_EQ(FormatAmount(-250), "-2.50");
-  EXPECT_EQ(FormatAmount(std::numeric_limits<int64_t>::max()),
-            "92233720368547758.07");
+  EXPECT_EQ(FormatAmount(std::numeric_limits<int64_t>::max()), "92233720368547758.07");
 }
 
 TEST(ParseAmount, ReadsWhatTheGatewaySends) {
@@ -24,8 +23,7 @@ TEST(ParseAmount, ReadsWhatTheGatewaySends) {
   EXPECT_EQ(*ParseAmount("11"), 1100);
   EXPECT_EQ(*ParseAmount("0.05"), 5);
   EXPECT_EQ(*ParseAmount("007.00"), 700);
-  EXPECT_EQ(*ParseAmount("92233720368547758.07"),
-            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(*ParseAmount("92233720368547758.07"), std::numeric_limits<int64_t>::max());
 }
 
 TEST(ParseAmount, RoundTripsEveryFormattedAmountExactly) {
@@ -36,16 +34,13 @@ TEST(ParseAmount, RoundTripsEveryFormattedAmountExactly) {
 
 TEST(ParseAmount, RejectsAnythingThatIsNotAPlainTwoDecimalAmount) {
   for (const char* bad :
-       {"", "11.111", "1.", ".5", "-1.00", "+1.00", "1,00", "1e3", " 1.00",
-        "1.00 ", "1.0a", "abc", "92233720368547758.08", "99999999999999999999",
-        "1..0", "0x10"}) {
+       {"", "11.111", "1.", ".5", "-1.00", "+1.00", "1,00", "1e3", " 1.00", "1.00 ", "1.0a", "abc",
+        "92233720368547758.08", "99999999999999999999", "1..0", "0x10"}) {
     EXPECT_FALSE(ParseAmount(bad).ok()) << '"' << bad << '"';
   }
-  EXPECT_EQ(ParseAmount("11.111").status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(
-      ParseAmount("11.111").status().message().find("more than two decimals"),
-      absl::string_view::npos);
+  EXPECT_EQ(ParseAmount("11.111").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ParseAmount("11.111").status().message().find("more than two decimals"),
+            absl::string_view::npos);
 }
 
 }  // namespace

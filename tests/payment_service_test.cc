@@ -18,8 +18,7 @@ using gateway::SubmitOutcome;
 using testing::FakeGateway;
 using testing::InMemoryStore;
 
-SubmitOutcome Accepted(
-    gateway::ReturnType type = gateway::ReturnType::kPending) {
+SubmitOutcome Accepted(gateway::ReturnType type = gateway::ReturnType::kPending) {
   SubmitOutcome outcome;
   outcome.kind = SubmitOutcome::Kind::kAccepted;
   outcome.return_type = type;
@@ -32,8 +31,7 @@ SubmitOutcome Accepted(
 SubmitOutcome Declined(int code, bool retryable = false) {
   SubmitOutcome outcome;
   outcome.kind = SubmitOutcome::Kind::kDeclined;
-  outcome.errors.push_back(
-      {code, "declined by the test", "03", "bank says no"});
+  outcome.errors.push_back({code, "declined by the test", "03", "bank says no"});
   outcome.retryable = retryable;
   return outcome;
 }
@@ -55,8 +53,7 @@ v1::CreateRtpRequest Rtp(const std::string& id, int64_t amount = 500) {
   return request;
 }
 
-v1::RefundRequest RefundOf(const std::string& id, const std::string& original,
-                           int64_t amount) {
+v1::RefundRequest RefundOf(const std::string& id, const std::string& original, int64_t amount) {
   v1::RefundRequest request;
   request.set_merchant_transaction_id(id);
   request.set_original_merchant_transaction_id(original);
@@ -64,8 +61,7 @@ v1::RefundRequest RefundOf(const std::string& id, const std::string& original,
   return request;
 }
 
-gateway::CallbackEvent CallbackFor(const std::string& id,
-                                   gateway::CallbackEvent::Result result) {
+gateway::CallbackEvent CallbackFor(const std::string& id, gateway::CallbackEvent::Result result) {
   gateway::CallbackEvent event;
   event.result = result;
   event.merchant_transaction_id = id;
@@ -86,8 +82,7 @@ class PaymentServiceTest : public ::testing::Test {
   void SuccessfulDebit(const std::string& id, int64_t amount) {
     gateway_.AnswerSends(Accepted());
     ASSERT_TRUE(service_.CreateRtp(Rtp(id, amount), Soon()).ok());
-    gateway_.AnswerCallbacks(
-        CallbackFor(id, gateway::CallbackEvent::Result::kOk));
+    gateway_.AnswerCallbacks(CallbackFor(id, gateway::CallbackEvent::Result::kOk));
     ASSERT_TRUE(service_.HandleCallback({}).ok());
     ASSERT_EQ(store_.Get(id)->status(), v1::TRANSACTION_STATUS_SUCCESS);
   }
@@ -100,8 +95,7 @@ class PaymentServiceTest : public ::testing::Test {
 
 TEST_F(PaymentServiceTest, AnAcceptedDebitIsPendingWithWhatTheGatewaySaid) {
   gateway_.AnswerSends(Accepted());
-  absl::StatusOr<v1::Transaction> created =
-      service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(Rtp("order-1"), Soon());
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(created->gateway_uuid(), "uuid-1");
@@ -110,21 +104,18 @@ TEST_F(PaymentServiceTest, AnAcceptedDebitIsPendingWithWhatTheGatewaySaid) {
   const gateway::DebitRequest sent = gateway_.debits()[0];
   EXPECT_EQ(sent.alias, "0038670999000") << "normalised before sending";
   EXPECT_EQ(sent.amount_minor, 500);
-  EXPECT_EQ(sent.callback_url,
-            "https://pay.example/callbacks/bankart?connector=out_of_band");
+  EXPECT_EQ(sent.callback_url, "https://pay.example/callbacks/bankart?connector=out_of_band");
   EXPECT_EQ(*store_.FindByGatewayUuid("uuid-1"), "order-1");
 }
 
 TEST_F(PaymentServiceTest, AFinishedDebitIsSuccessAtOnce) {
   gateway_.AnswerSends(Accepted(gateway::ReturnType::kFinished));
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon())->status(),
-            v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon())->status(), v1::TRANSACTION_STATUS_SUCCESS);
 }
 
 TEST_F(PaymentServiceTest, ADeclineIsStoredAsErrorWithTheGatewaysReason) {
   gateway_.AnswerSends(Declined(2007));
-  absl::StatusOr<v1::Transaction> created =
-      service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(Rtp("order-1"), Soon());
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->status(), v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(created->error().code(), 2007);
@@ -147,8 +138,7 @@ TEST_F(PaymentServiceTest, ARetryableDeclineForgetsTheIdSoTheSameIdCanRetry) {
 
 TEST_F(PaymentServiceTest, NotSentIsUnavailableAndForgotten) {
   gateway_.AnswerSends(absl::UnavailableError("connection refused"));
-  const absl::Status status =
-      service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  const absl::Status status = service_.CreateRtp(Rtp("order-1"), Soon()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(status.message(), "nothing was sent"));
   EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
@@ -160,19 +150,15 @@ TEST_F(PaymentServiceTest, NotSentIsUnavailableAndForgotten) {
 
 TEST_F(PaymentServiceTest, AnUnknownOutcomeIsStoredAndNeverSentTwice) {
   gateway_.AnswerSends(Unknown());
-  const absl::Status status =
-      service_.CreateRtp(Rtp("order-1"), Soon()).status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable)
-      << "the deadline has not passed";
+  const absl::Status status = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << "the deadline has not passed";
   EXPECT_TRUE(absl::StrContains(status.message(), "order-1"));
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN);
-  EXPECT_TRUE(store_.NextCheck("order-1").has_value())
-      << "the reconciler looks";
+  EXPECT_TRUE(store_.NextCheck("order-1").has_value()) << "the reconciler looks";
   EXPECT_EQ(metrics_.gateway_unknown_outcomes, 1);
 
   gateway_.AnswerSends(Accepted());
-  absl::StatusOr<v1::Transaction> retried =
-      service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> retried = service_.CreateRtp(Rtp("order-1"), Soon());
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->status(), v1::TRANSACTION_STATUS_UNKNOWN);
   EXPECT_EQ(gateway_.debits().size(), 1u);
@@ -190,8 +176,7 @@ TEST_F(PaymentServiceTest, TheSameIdWithOtherParametersIsRefused) {
   EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 501), Soon()).status().code(),
             absl::StatusCode::kAlreadyExists);
   // The same request again is answered from the store.
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 500), Soon())->gateway_uuid(),
-            "uuid-1");
+  EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 500), Soon())->gateway_uuid(), "uuid-1");
   EXPECT_EQ(gateway_.debits().size(), 1u);
 }
 
@@ -202,8 +187,7 @@ TEST_F(PaymentServiceTest, BadInputNamesTheFieldAndTouchesNothing) {
   EXPECT_TRUE(absl::StartsWith(status.message(), "amount_minor")) << status;
   request = Rtp("order-1");
   request.set_alias("not an alias");
-  EXPECT_TRUE(absl::StartsWith(
-      service_.CreateRtp(request, Soon()).status().message(), "alias"));
+  EXPECT_TRUE(absl::StartsWith(service_.CreateRtp(request, Soon()).status().message(), "alias"));
   EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
   EXPECT_TRUE(gateway_.debits().empty());
 }
@@ -225,8 +209,7 @@ TEST_F(PaymentServiceTest, RefundsNeverExceedWhatIsLeft) {
   EXPECT_EQ(first->status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(store_.Reserved("order-1"), 300);
 
-  const absl::Status over =
-      service_.Refund(RefundOf("refund-2", "order-1", 201), Soon()).status();
+  const absl::Status over = service_.Refund(RefundOf("refund-2", "order-1", 201), Soon()).status();
   EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StartsWith(over.message(), "amount_minor")) << over;
   EXPECT_TRUE(absl::IsNotFound(store_.Get("refund-2").status()));
@@ -235,20 +218,16 @@ TEST_F(PaymentServiceTest, RefundsNeverExceedWhatIsLeft) {
   EXPECT_EQ(gateway_.refunds()[0].connector, gateway::Connector::kOutOfBand);
 }
 
-TEST_F(PaymentServiceTest,
-       AFailedRefundGivesItsAmountBackASuccessfulOneCounts) {
+TEST_F(PaymentServiceTest, AFailedRefundGivesItsAmountBackASuccessfulOneCounts) {
   SuccessfulDebit("order-1", 500);
   gateway_.AnswerSends(Declined(3001));
-  EXPECT_EQ(
-      service_.Refund(RefundOf("refund-1", "order-1", 500), Soon())->status(),
-      v1::TRANSACTION_STATUS_ERROR);
+  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-1", 500), Soon())->status(),
+            v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(store_.Reserved("order-1"), 0);
 
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(
-      service_.Refund(RefundOf("refund-2", "order-1", 200), Soon()).ok());
-  gateway::CallbackEvent refunded =
-      CallbackFor("refund-2", gateway::CallbackEvent::Result::kOk);
+  ASSERT_TRUE(service_.Refund(RefundOf("refund-2", "order-1", 200), Soon()).ok());
+  gateway::CallbackEvent refunded = CallbackFor("refund-2", gateway::CallbackEvent::Result::kOk);
   refunded.type = gateway::TransactionType::kRefund;
   gateway_.AnswerCallbacks(refunded);
   EXPECT_TRUE(service_.HandleCallback({}).ok());
@@ -259,13 +238,9 @@ TEST_F(PaymentServiceTest,
 TEST_F(PaymentServiceTest, OnlyASuccessfulDebitCanBeRefunded) {
   gateway_.AnswerSends(Accepted());
   ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());  // PENDING
-  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-1", 100), Soon())
-                .status()
-                .code(),
+  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-1", 100), Soon()).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-9", 100), Soon())
-                .status()
-                .code(),
+  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-9", 100), Soon()).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -280,8 +255,7 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_PENDING);
 
   // Bankart's 2002 is the payer declining: CANCELLED, not ERROR.
-  gateway::CallbackEvent declined =
-      CallbackFor("order-1", gateway::CallbackEvent::Result::kError);
+  gateway::CallbackEvent declined = CallbackFor("order-1", gateway::CallbackEvent::Result::kError);
   declined.errors.push_back({2002, "cancelled by payer", "", ""});
   gateway_.AnswerCallbacks(declined);
   EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback({})), 200);
@@ -294,21 +268,18 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
   EXPECT_EQ(store_.ReadEvents("", 10)->size(), 2u);  // PENDING, CANCELLED
 
   // A contradicting final status: kept in the history only.
-  gateway_.AnswerCallbacks(
-      CallbackFor("order-1", gateway::CallbackEvent::Result::kOk));
+  gateway_.AnswerCallbacks(CallbackFor("order-1", gateway::CallbackEvent::Result::kOk));
   EXPECT_TRUE(service_.HandleCallback({}).ok());
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(metrics_.status_anomalies, 1);
 }
 
 TEST_F(PaymentServiceTest, UnmatchedCallbacksAreKeptAndStoreOutagesRetried) {
-  gateway_.AnswerCallbacks(
-      CallbackFor("nobody-knows", gateway::CallbackEvent::Result::kOk));
+  gateway_.AnswerCallbacks(CallbackFor("nobody-knows", gateway::CallbackEvent::Result::kOk));
   gateway::InboundCallback callback;
   callback.body = "{\"merchantTransactionId\":\"nobody-knows\"}";
   EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback(callback)), 200);
-  EXPECT_EQ(store_.UnmatchedCallbacks(),
-            std::vector<std::string>{callback.body});
+  EXPECT_EQ(store_.UnmatchedCallbacks(), std::vector<std::string>{callback.body});
 
   store_.SetUnavailable(true);
   EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback(callback)), 503)
@@ -343,8 +314,7 @@ TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
   v1::GetStatusRequest request;
   request.set_gateway_uuid("uuid-1");
   request.set_refresh(true);
-  absl::StatusOr<v1::Transaction> refreshed =
-      service_.GetStatus(request, Soon());
+  absl::StatusOr<v1::Transaction> refreshed = service_.GetStatus(request, Soon());
   ASSERT_TRUE(refreshed.ok()) << refreshed.status();
   EXPECT_EQ(refreshed->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(refreshed->error().code(), 2002);
@@ -352,11 +322,9 @@ TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
 
   gateway_.AnswerStatus(absl::DeadlineExceededError("no answer"));
   request.set_merchant_transaction_id("order-1");
-  EXPECT_EQ(service_.GetStatus(request, Soon()).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.GetStatus(request, Soon()).status().code(), absl::StatusCode::kUnavailable);
   request.set_refresh(false);
-  EXPECT_EQ(service_.GetStatus(request, Soon())->status(),
-            v1::TRANSACTION_STATUS_CANCELLED)
+  EXPECT_EQ(service_.GetStatus(request, Soon())->status(), v1::TRANSACTION_STATUS_CANCELLED)
       << "a plain read never asks the gateway";
   EXPECT_EQ(gateway_.status_queries(), 2);
 }

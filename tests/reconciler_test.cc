@@ -34,9 +34,7 @@ class ReconcilerTest : public ::testing::Test {
     request.set_amount_minor(700);
     request.set_kind(v1::RTP_KIND_IN_PERSON);
     request.set_alias("success.debit@bankart.flik");
-    ASSERT_EQ(service_.CreateRtp(request, absl::Now() + absl::Seconds(5))
-                  .status()
-                  .code(),
+    ASSERT_EQ(service_.CreateRtp(request, absl::Now() + absl::Seconds(5)).status().code(),
               absl::StatusCode::kUnavailable);
   }
 
@@ -115,9 +113,8 @@ TEST_F(ReconcilerTest, TheSharedQuotaStopsThePassAndKeepsTheRestDue) {
   Reconciler reconciler = MakeReconciler(/*queries_per_minute=*/1);
   reconciler.RunOnce();
   EXPECT_EQ(gateway_.status_queries(), 1);
-  const int settled =
-      (store_.Get("order-1")->status() == v1::TRANSACTION_STATUS_SUCCESS) +
-      (store_.Get("order-2")->status() == v1::TRANSACTION_STATUS_SUCCESS);
+  const int settled = (store_.Get("order-1")->status() == v1::TRANSACTION_STATUS_SUCCESS) +
+                      (store_.Get("order-2")->status() == v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(settled, 1);
   EXPECT_EQ(store_.DueForCheck(absl::Now(), 10)->size(), 1u)
       << "the other stays due for the next minute";

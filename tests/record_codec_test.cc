@@ -111,15 +111,13 @@ TEST(RecordCodecTest, EveryApiValueHasAStoredForm) {
                          storage::v1::RecordStatus_descriptor());
   ExpectEveryValueStored(flikpay::v1::TransactionType_descriptor(),
                          storage::v1::RecordType_descriptor());
-  ExpectEveryValueStored(flikpay::v1::RtpKind_descriptor(),
-                         storage::v1::RecordKind_descriptor());
+  ExpectEveryValueStored(flikpay::v1::RtpKind_descriptor(), storage::v1::RecordKind_descriptor());
   ExpectEveryValueStored(flikpay::v1::EventSource_descriptor(),
                          storage::v1::RecordSource_descriptor());
 }
 
 TEST(RecordCodecTest, UnreadableBytesAreDataLoss) {
-  EXPECT_EQ(DecodeRecord("\xff\xff\xff").status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeRecord("\xff\xff\xff").status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace

@@ -18,8 +18,7 @@ namespace {
 
 TEST(RequestRulesTest, EachRuleNamesItsField) {
   EXPECT_TRUE(rules::MerchantTransactionId("id", "order-1_a.B").ok());
-  EXPECT_EQ(rules::MerchantTransactionId("id", "").message(),
-            "id: is required");
+  EXPECT_EQ(rules::MerchantTransactionId("id", "").message(), "id: is required");
   EXPECT_EQ(rules::MerchantTransactionId("id", std::string(51, 'a')).message(),
             "id: must be at most 50 characters");
   EXPECT_FALSE(rules::MerchantTransactionId("id", "order/1").ok());
@@ -31,13 +30,12 @@ TEST(RequestRulesTest, EachRuleNamesItsField) {
   EXPECT_TRUE(rules::Currency("EUR").ok());
   EXPECT_FALSE(rules::Currency("eur").ok());
   EXPECT_TRUE(rules::MaxLength("description", std::string(255, 'x'), 255).ok());
-  EXPECT_EQ(
-      rules::MaxLength("description", std::string(256, 'x'), 255).message(),
-      "description: must be at most 255 characters");
+  EXPECT_EQ(rules::MaxLength("description", std::string(256, 'x'), 255).message(),
+            "description: must be at most 255 characters");
   EXPECT_TRUE(rules::Url("success_url", "").ok());
   EXPECT_TRUE(rules::Url("success_url", "https://shop.example/ok?a=1").ok());
-  for (const char* bad : {"ftp://x", "javascript:alert(1)", "https://a b",
-                          "https://x/\"", "shop.example"}) {
+  for (const char* bad :
+       {"ftp://x", "javascript:alert(1)", "https://a b", "https://x/\"", "shop.example"}) {
     EXPECT_FALSE(rules::Url("success_url", bad).ok()) << bad;
   }
   EXPECT_TRUE(rules::PurposeCode("", false).ok());
@@ -46,12 +44,10 @@ TEST(RequestRulesTest, EachRuleNamesItsField) {
             "purpose_code: needs structured_reference");
   EXPECT_FALSE(rules::PurposeCode("webi", true).ok());
   EXPECT_FALSE(rules::PurposeCode("WEB", true).ok());
-  EXPECT_TRUE(
-      rules::AliasPresence(/*ecommerce=*/true, /*has_alias=*/false).ok());
+  EXPECT_TRUE(rules::AliasPresence(/*ecommerce=*/true, /*has_alias=*/false).ok());
   EXPECT_FALSE(rules::AliasPresence(false, false).ok());
-  for (const absl::Status& s :
-       {rules::MerchantTransactionId("x", ""), rules::Amount(0),
-        rules::Currency("USD"), rules::Url("x", "bad")}) {
+  for (const absl::Status& s : {rules::MerchantTransactionId("x", ""), rules::Amount(0),
+                                rules::Currency("USD"), rules::Url("x", "bad")}) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   }
 }
@@ -71,29 +67,23 @@ TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
   testing::FakeGateway fake;
   testing::InMemoryStore store;
   server::Metrics metrics;
-  server::PaymentService service(fake, store, metrics,
-                                 {"https://pay.example/callbacks/bankart"});
+  server::PaymentService service(fake, store, metrics, {"https://pay.example/callbacks/bankart"});
 
   const std::string long_text(256, 'x');
   const BadField cases[] = {
-      {"merchant_transaction_id",
-       [](auto& r) { r.set_merchant_transaction_id("order 1"); },
+      {"merchant_transaction_id", [](auto& r) { r.set_merchant_transaction_id("order 1"); },
        [](auto& r) { r.merchant_transaction_id = "order 1"; }},
-      {"amount_minor", [](auto& r) { r.set_amount_minor(0); },
-       [](auto& r) { r.amount_minor = 0; }},
-      {"currency", [](auto& r) { r.set_currency("USD"); },
-       [](auto& r) { r.currency = "USD"; }},
+      {"amount_minor", [](auto& r) { r.set_amount_minor(0); }, [](auto& r) { r.amount_minor = 0; }},
+      {"currency", [](auto& r) { r.set_currency("USD"); }, [](auto& r) { r.currency = "USD"; }},
       {"description", [&](auto& r) { r.set_description(long_text); },
        [&](auto& r) { r.description = long_text; }},
-      {"merchant_metadata",
-       [&](auto& r) { r.set_merchant_metadata(long_text); },
+      {"merchant_metadata", [&](auto& r) { r.set_merchant_metadata(long_text); },
        [&](auto& r) { r.merchant_metadata = long_text; }},
       {"purpose_code", [](auto& r) { r.set_purpose_code("WEBI"); },
        [](auto& r) { r.purpose_code = "WEBI"; }},
       {"success_url", [](auto& r) { r.set_success_url("ftp://shop"); },
        [](auto& r) { r.success_url = "ftp://shop"; }},
-      {"alias", [](auto& r) { r.clear_alias(); },
-       [](auto& r) { r.alias.clear(); }},
+      {"alias", [](auto& r) { r.clear_alias(); }, [](auto& r) { r.alias.clear(); }},
   };
   for (const BadField& c : cases) {
     v1::CreateRtpRequest request;
@@ -112,13 +102,10 @@ TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
     debit.alias = "0038670999000";
     debit.callback_url = "https://pay.example/callbacks/bankart";
     c.in_adapter(debit);
-    const absl::Status from_adapter =
-        adapter.Debit(debit, absl::Now() + absl::Seconds(5)).status();
+    const absl::Status from_adapter = adapter.Debit(debit, absl::Now() + absl::Seconds(5)).status();
 
-    EXPECT_EQ(from_service.code(), absl::StatusCode::kInvalidArgument)
-        << c.field;
-    EXPECT_TRUE(absl::StartsWith(from_service.message(), c.field))
-        << from_service.message();
+    EXPECT_EQ(from_service.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_TRUE(absl::StartsWith(from_service.message(), c.field)) << from_service.message();
     EXPECT_EQ(from_adapter, from_service) << c.field;
   }
   EXPECT_TRUE(fake.debits().empty());

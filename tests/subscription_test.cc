@@ -21,8 +21,7 @@ class RecordingWriter : public StreamWriter {
     EXPECT_FALSE(finished.has_value()) << "a write after Finish";
     writing = true;
     written.push_back(event.cursor().empty()
-                          ? "current:" +
-                                event.transaction().merchant_transaction_id()
+                          ? "current:" + event.transaction().merchant_transaction_id()
                           : event.cursor());
   }
   void Finish(const absl::Status& status) override {
@@ -38,8 +37,7 @@ class RecordingWriter : public StreamWriter {
   int replay_continuations = 0;
 };
 
-v1::StatusEvent Event(const std::string& cursor,
-                      const std::string& id = "order-1",
+v1::StatusEvent Event(const std::string& cursor, const std::string& id = "order-1",
                       v1::TransactionType type = v1::TRANSACTION_TYPE_DEBIT) {
   v1::StatusEvent event;
   event.set_cursor(cursor);
@@ -70,9 +68,8 @@ TEST_F(SubscriptionTest, LiveEventsAreWrittenOneAtATimeAndFiltered) {
   Subscription subscription(request, 16, writer_);
   subscription.CatchUp();
   subscription.Offer(Event("1-0"));
-  subscription.Offer(Event("2-0", "order-2"));  // other id
-  subscription.Offer(
-      Event("3-0", "order-1", v1::TRANSACTION_TYPE_REFUND));  // other type
+  subscription.Offer(Event("2-0", "order-2"));                               // other id
+  subscription.Offer(Event("3-0", "order-1", v1::TRANSACTION_TYPE_REFUND));  // other type
   subscription.Offer(Event("4-0"));
   EXPECT_EQ(writer_.written, std::vector<std::string>{"1-0"});
   DeliverAll(subscription);
@@ -101,8 +98,8 @@ TEST_F(SubscriptionTest, CurrentStatesThenReplayThenLiveWithoutGapsOrRepeats) {
   DeliverAll(subscription);
   subscription.Offer(Event("5-0"));
   DeliverAll(subscription);
-  EXPECT_EQ(writer_.written, (std::vector<std::string>{"current:order-1", "2-0",
-                                                       "3-0", "4-0", "5-0"}));
+  EXPECT_EQ(writer_.written,
+            (std::vector<std::string>{"current:order-1", "2-0", "3-0", "4-0", "5-0"}));
 }
 
 TEST_F(SubscriptionTest, TheReplayWaitsForTheReaderPageByPage) {
@@ -133,13 +130,11 @@ TEST_F(SubscriptionTest, ASubscriberTooFarBehindIsEndedWithWhereToResume) {
   subscription.Offer(Event("4-0"));
   EXPECT_FALSE(writer_.finished.has_value());
   subscription.Offer(Event("5-0"));  // a third waiting: over the buffer
-  EXPECT_FALSE(writer_.finished.has_value())
-      << "not while a write is in flight";
+  EXPECT_FALSE(writer_.finished.has_value()) << "not while a write is in flight";
   Deliver(subscription);
   ASSERT_TRUE(writer_.finished.has_value());
   EXPECT_EQ(writer_.finished->code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(
-      absl::StrContains(writer_.finished->message(), "(last written: 1-0)"))
+  EXPECT_TRUE(absl::StrContains(writer_.finished->message(), "(last written: 1-0)"))
       << writer_.finished->message();
   subscription.Offer(Event("6-0"));
   EXPECT_EQ(writer_.written, (std::vector<std::string>{"1-0", "2-0"}));
@@ -148,8 +143,7 @@ TEST_F(SubscriptionTest, ASubscriberTooFarBehindIsEndedWithWhereToResume) {
 TEST_F(SubscriptionTest, TooMuchLiveNewsDuringAReplayAlsoOverflows) {
   Subscription subscription(v1::StreamStatusRequest(), 2, writer_);
   subscription.StartReplay("0-1");
-  for (const char* cursor : {"1-0", "2-0", "3-0"})
-    subscription.Offer(Event(cursor));
+  for (const char* cursor : {"1-0", "2-0", "3-0"}) subscription.Offer(Event(cursor));
   ASSERT_TRUE(writer_.finished.has_value());
   EXPECT_EQ(writer_.finished->code(), absl::StatusCode::kResourceExhausted);
   EXPECT_FALSE(subscription.NextReplayPage().has_value());
@@ -165,10 +159,9 @@ TEST_F(SubscriptionTest, EndingWaitsForTheWriteInFlightAndStopsEverything) {
   Deliver(subscription);
   ASSERT_TRUE(writer_.finished.has_value());
   EXPECT_EQ(writer_.finished->code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(absl::StartsWith(writer_.finished->message(),
-                               "the event store is unavailable; resume with"));
-  EXPECT_EQ(writer_.written, std::vector<std::string>{"1-0"})
-      << "2-0 was dropped";
+  EXPECT_TRUE(
+      absl::StartsWith(writer_.finished->message(), "the event store is unavailable; resume with"));
+  EXPECT_EQ(writer_.written, std::vector<std::string>{"1-0"}) << "2-0 was dropped";
 }
 
 TEST_F(SubscriptionTest, ABrokenWriteEndsTheStreamCancelled) {

@@ -19,10 +19,8 @@ constexpr TransactionStatus kPending = v1::TRANSACTION_STATUS_PENDING;
 constexpr TransactionStatus kSuccess = v1::TRANSACTION_STATUS_SUCCESS;
 constexpr TransactionStatus kCancelled = v1::TRANSACTION_STATUS_CANCELLED;
 constexpr TransactionStatus kError = v1::TRANSACTION_STATUS_ERROR;
-constexpr TransactionStatus kStatuses[] = {kUnknown, kPending, kSuccess,
-                                           kCancelled, kError};
-constexpr v1::EventSource kSources[] = {v1::EVENT_SOURCE_RPC,
-                                        v1::EVENT_SOURCE_CALLBACK,
+constexpr TransactionStatus kStatuses[] = {kUnknown, kPending, kSuccess, kCancelled, kError};
+constexpr v1::EventSource kSources[] = {v1::EVENT_SOURCE_RPC, v1::EVENT_SOURCE_CALLBACK,
                                         v1::EVENT_SOURCE_RECONCILER};
 
 const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
@@ -78,18 +76,15 @@ TEST(TransitionTest, EveryStatusPairFromEverySource) {
       const TransactionStatus reported = kStatuses[column];
       const Verdict expected = VerdictOf(kExpected.at(stored)[column]);
       for (v1::EventSource source : kSources) {
-        SCOPED_TRACE(testing::Message()
-                     << v1::TransactionStatus_Name(stored) << " <- "
-                     << v1::TransactionStatus_Name(reported) << " from "
-                     << v1::EventSource_Name(source));
-        const Plan plan = PlanReport(Stored{Record(stored)},
-                                     ReportOf(reported, source), {}, kNow);
+        SCOPED_TRACE(testing::Message() << v1::TransactionStatus_Name(stored) << " <- "
+                                        << v1::TransactionStatus_Name(reported) << " from "
+                                        << v1::EventSource_Name(source));
+        const Plan plan = PlanReport(Stored{Record(stored)}, ReportOf(reported, source), {}, kNow);
         EXPECT_EQ(plan.verdict, expected);
         const bool applies = expected == Verdict::kApply;
         // flikpay's own late answer is no news about Bankart; anyone else's
         // contradiction is kept for a human.
-        const bool anomaly =
-            expected == Verdict::kAnomaly && source != v1::EVENT_SOURCE_RPC;
+        const bool anomaly = expected == Verdict::kAnomaly && source != v1::EVENT_SOURCE_RPC;
         EXPECT_EQ(plan.status_changed, applies);
         EXPECT_EQ(plan.anomaly, anomaly);
         EXPECT_EQ(plan.next.status(), applies ? reported : stored);
@@ -151,15 +146,15 @@ TEST(TransitionTest, TheGatewayUuidIsIndexedOnceWhenFirstLearnt) {
 TEST(TransitionTest, EndingTheFlightIsStoredEvenWhenNothingElseChanges) {
   Report report = ReportOf(kUnknown, v1::EVENT_SOURCE_RPC);
   report.ends_flight = true;
-  const Plan in_flight = PlanReport(
-      Stored{Record(kUnknown), kNow + absl::Seconds(5)}, report, {}, kNow);
+  const Plan in_flight =
+      PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(5)}, report, {}, kNow);
   EXPECT_FALSE(in_flight.unchanged);
   EXPECT_EQ(in_flight.flight_deadline, absl::InfinitePast());
   EXPECT_EQ(in_flight.next.version(), 3) << "the record itself is the same";
   EXPECT_FALSE(in_flight.event.has_value());
 
-  const Plan lapsed = PlanReport(
-      Stored{Record(kUnknown), kNow - absl::Seconds(5)}, report, {}, kNow);
+  const Plan lapsed =
+      PlanReport(Stored{Record(kUnknown), kNow - absl::Seconds(5)}, report, {}, kNow);
   EXPECT_TRUE(lapsed.unchanged) << "a lapsed claim has nothing to end";
 }
 
@@ -169,19 +164,15 @@ TEST(TransitionTest, RefundsCountWhenTheyEndNotBefore) {
     int64_t refunded, reserved;
     bool has_delta;
   };
-  for (const Case& c : {Case{kPending, kSuccess, 1000, 0, true},
-                        Case{kUnknown, kSuccess, 1000, 0, true},
-                        Case{kPending, kError, 0, -1000, true},
-                        Case{kPending, kCancelled, 0, -1000, true},
-                        Case{kUnknown, kPending, 0, 0, false},
-                        Case{kSuccess, kSuccess, 0, 0, false},
-                        Case{kSuccess, kError, 0, 0, false}}) {
-    SCOPED_TRACE(testing::Message()
-                 << v1::TransactionStatus_Name(c.from) << " -> "
-                 << v1::TransactionStatus_Name(c.to));
-    const Plan plan =
-        PlanReport(Stored{Record(c.from, v1::TRANSACTION_TYPE_REFUND)},
-                   ReportOf(c.to, v1::EVENT_SOURCE_CALLBACK), {}, kNow);
+  for (const Case& c :
+       {Case{kPending, kSuccess, 1000, 0, true}, Case{kUnknown, kSuccess, 1000, 0, true},
+        Case{kPending, kError, 0, -1000, true}, Case{kPending, kCancelled, 0, -1000, true},
+        Case{kUnknown, kPending, 0, 0, false}, Case{kSuccess, kSuccess, 0, 0, false},
+        Case{kSuccess, kError, 0, 0, false}}) {
+    SCOPED_TRACE(testing::Message() << v1::TransactionStatus_Name(c.from) << " -> "
+                                    << v1::TransactionStatus_Name(c.to));
+    const Plan plan = PlanReport(Stored{Record(c.from, v1::TRANSACTION_TYPE_REFUND)},
+                                 ReportOf(c.to, v1::EVENT_SOURCE_CALLBACK), {}, kNow);
     ASSERT_EQ(plan.refund_delta.has_value(), c.has_delta);
     if (!c.has_delta) continue;
     EXPECT_EQ(plan.refund_delta->original_merchant_transaction_id, "order-0");
@@ -198,8 +189,7 @@ TEST(TransitionTest, TheWatchScheduleFollowsTheStatus) {
 
   // PENDING with no expiry: looked at after pending_check_after of silence.
   Plan plan =
-      PlanReport(Stored{Record(kUnknown)},
-                 ReportOf(kPending, v1::EVENT_SOURCE_RPC), policy, kNow);
+      PlanReport(Stored{Record(kUnknown)}, ReportOf(kPending, v1::EVENT_SOURCE_RPC), policy, kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Minutes(5));
 
   // An In-Person request that expires in 90 s: checked a grace after expiry.
@@ -213,19 +203,16 @@ TEST(TransitionTest, TheWatchScheduleFollowsTheStatus) {
   // UNKNOWN whose call may still answer: not before its deadline has passed.
   Report news = ReportOf(kUnknown, v1::EVENT_SOURCE_RPC);
   news.fill = [](v1::Transaction& t) { t.set_description("changed"); };
-  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news,
-                    policy, kNow);
+  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news, policy, kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Seconds(40));
   // ...and once its call is over, unknown_check_after from now.
   news.ends_flight = true;
-  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news,
-                    policy, kNow);
+  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news, policy, kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Seconds(10));
 
   // Final: off the list.
-  plan =
-      PlanReport(Stored{Record(kPending)},
-                 ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK), policy, kNow);
+  plan = PlanReport(Stored{Record(kPending)}, ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK), policy,
+                    kNow);
   EXPECT_FALSE(plan.next_check.has_value());
   EXPECT_EQ(policy.FirstCheck(kNow), kNow + absl::Seconds(10));
 }
@@ -250,12 +237,9 @@ TEST(RefundRuleTest, OnlyASuccessfulDebitAndNeverMoreThanIsLeft) {
   for (TransactionStatus status : {kUnknown, kPending, kCancelled, kError}) {
     const absl::Status s = CheckRefundable(Record(status), 0, 1);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-    EXPECT_TRUE(
-        absl::StartsWith(s.message(), "original_merchant_transaction_id"));
+    EXPECT_TRUE(absl::StartsWith(s.message(), "original_merchant_transaction_id"));
   }
-  EXPECT_FALSE(
-      CheckRefundable(Record(kSuccess, v1::TRANSACTION_TYPE_PAYOUT), 0, 1)
-          .ok());
+  EXPECT_FALSE(CheckRefundable(Record(kSuccess, v1::TRANSACTION_TYPE_PAYOUT), 0, 1).ok());
 }
 
 TEST(CursorTest, CursorsOrderAsNumbersAndRejectGarbage) {

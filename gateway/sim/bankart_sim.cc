@@ -35,11 +35,9 @@ const std::map<std::string, Scenario>& AliasScenarios() {
       {"0038670999111", Scenario::kCancel},
       {"error.debit@bankart.flik", Scenario::kError},
       {"0038670999222", Scenario::kError},
-      {"success.debit_success.refund@bankart.flik",
-       Scenario::kSuccessRefundSuccess},
+      {"success.debit_success.refund@bankart.flik", Scenario::kSuccessRefundSuccess},
       {"0038670999333", Scenario::kSuccessRefundSuccess},
-      {"success.debit_error.refund@bankart.flik",
-       Scenario::kSuccessRefundError},
+      {"success.debit_error.refund@bankart.flik", Scenario::kSuccessRefundError},
       {"0038670999444", Scenario::kSuccessRefundError},
       {"success.payout@bankart.flik", Scenario::kPayoutSuccess},
       {"0038670999555", Scenario::kPayoutSuccess},
@@ -81,26 +79,21 @@ std::optional<Scenario> ParseChoice(absl::string_view key) {
 }
 
 Json ErrorAnswer(int code, absl::string_view message) {
-  return Json{
-      {"success", false}, {"errorCode", code}, {"errorMessage", message}};
+  return Json{{"success", false}, {"errorCode", code}, {"errorMessage", message}};
 }
 
 // A refusal after the request was understood: HTTP 200, returnType ERROR.
 Json DeclinedAnswer(int code, absl::string_view message) {
-  return Json{
-      {"success", false},
-      {"returnType", "ERROR"},
-      {"errors",
-       Json::array({Json{{"errorCode", code}, {"errorMessage", message}}})}};
+  return Json{{"success", false},
+              {"returnType", "ERROR"},
+              {"errors", Json::array({Json{{"errorCode", code}, {"errorMessage", message}}})}};
 }
 
-std::string Text(const Json& body, absl::string_view key) {
-  return gateway::JsonText(body, key);
-}
+std::string Text(const Json& body, absl::string_view key) { return gateway::JsonText(body, key); }
 
 std::string HtmlEscape(absl::string_view text) {
-  return absl::StrReplaceAll(
-      text, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
+  return absl::StrReplaceAll(text,
+                             {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
 }
 
 std::string FormatTimestamp(absl::Time time) {
@@ -112,13 +105,11 @@ std::string FormatTimestamp(absl::Time time) {
 std::optional<Json> ValidateCommon(const Json& body, int64_t& amount_minor) {
   const std::string id = Text(body, "merchantTransactionId");
   if (id.empty() || id.size() > 50) {
-    return ErrorAnswer(
-        1002, "merchantTransactionId is required, at most 50 characters");
+    return ErrorAnswer(1002, "merchantTransactionId is required, at most 50 characters");
   }
   absl::StatusOr<int64_t> amount = gateway::ParseAmount(Text(body, "amount"));
   if (!amount.ok() || *amount <= 0) {
-    return ErrorAnswer(
-        1002, "amount must be a positive decimal with at most 2 decimals");
+    return ErrorAnswer(1002, "amount must be a positive decimal with at most 2 decimals");
   }
   amount_minor = *amount;
   if (Text(body, "currency") != "EUR") {
@@ -209,26 +200,17 @@ std::string BankartSim::NewId(size_t length) {
 }
 
 void BankartSim::RegisterRoutes() {
-  server_->Post(R"(/api/v3/transaction/([^/]+)/(debit|refund|payout))",
-                [this](const httplib::Request& q, httplib::Response& r) {
-                  HandleTransaction(q, r);
-                });
+  server_->Post(
+      R"(/api/v3/transaction/([^/]+)/(debit|refund|payout))",
+      [this](const httplib::Request& q, httplib::Response& r) { HandleTransaction(q, r); });
+  server_->Get(R"(/api/v3/status/([^/]+)/(getByUuid|getByMerchantTransactionId)/([^/]+))",
+               [this](const httplib::Request& q, httplib::Response& r) { HandleStatus(q, r); });
   server_->Get(
-      R"(/api/v3/status/([^/]+)/(getByUuid|getByMerchantTransactionId)/([^/]+))",
-      [this](const httplib::Request& q, httplib::Response& r) {
-        HandleStatus(q, r);
-      });
-  server_->Get(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
-               [this](const httplib::Request& q, httplib::Response& r) {
-                 HandleRedirectPage(q, r);
-               });
+      R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
+      [this](const httplib::Request& q, httplib::Response& r) { HandleRedirectPage(q, r); });
   server_->Post(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
-                [this](const httplib::Request& q, httplib::Response& r) {
-                  HandleChoice(q, r);
-                });
-  auto control = [this](const httplib::Request& q, httplib::Response& r) {
-    HandleControl(q, r);
-  };
+                [this](const httplib::Request& q, httplib::Response& r) { HandleChoice(q, r); });
+  auto control = [this](const httplib::Request& q, httplib::Response& r) { HandleControl(q, r); };
   server_->Get(R"(/_sim/.*)", control);
   server_->Post(R"(/_sim/.*)", control);
   server_->Delete(R"(/_sim/.*)", control);
@@ -237,8 +219,7 @@ void BankartSim::RegisterRoutes() {
 const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
                                              const std::string& api_key,
                                              httplib::Response& response) {
-  auto refuse = [&](int status, int code,
-                    absl::string_view message) -> const SimConnector* {
+  auto refuse = [&](int status, int code, absl::string_view message) -> const SimConnector* {
     response.status = status;
     response.set_content(ErrorAnswer(code, message).dump(), "application/json");
     return nullptr;
@@ -247,18 +228,15 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
   const std::string expected_user = absl::StrCat(options_.api_user, ":");
   bool credentials_ok = false;
   if (absl::StartsWith(authorization, "Basic ")) {
-    absl::StatusOr<std::string> decoded =
-        gateway::Base64Decode(authorization.substr(6));
+    absl::StatusOr<std::string> decoded = gateway::Base64Decode(authorization.substr(6));
     if (decoded.ok() && absl::StartsWith(*decoded, expected_user)) {
       const std::string password = decoded->substr(expected_user.size());
       credentials_ok =
           gateway::ConstantTimeEquals(password, options_.api_password) ||
-          gateway::ConstantTimeEquals(
-              password, gateway::HashPassword(options_.api_password));
+          gateway::ConstantTimeEquals(password, gateway::HashPassword(options_.api_password));
     }
   }
-  if (!credentials_ok)
-    return refuse(401, 1000, "Invalid API username or password");
+  if (!credentials_ok) return refuse(401, 1000, "Invalid API username or password");
   const SimConnector* connector = nullptr;
   for (const SimConnector& candidate : options_.connectors) {
     if (candidate.api_key == api_key) connector = &candidate;
@@ -268,17 +246,16 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
   std::string date = request.get_header_value("X-Date");
   if (date.empty()) date = request.get_header_value("Date");
   absl::StatusOr<absl::Time> sent_at = gateway::ParseHttpDate(date);
-  if (!sent_at.ok() || absl::AbsDuration(absl::Now() - *sent_at) >
-                           options_.request_date_tolerance) {
-    return refuse(401, 1004,
-                  "Invalid Signature: Date header missing or out of tolerance");
+  if (!sent_at.ok() ||
+      absl::AbsDuration(absl::Now() - *sent_at) > options_.request_date_tolerance) {
+    return refuse(401, 1004, "Invalid Signature: Date header missing or out of tolerance");
   }
   // SignedParts only views its strings, so the header values need to outlive
   // it.
   const std::string content_type = request.get_header_value("Content-Type");
   const std::string signature = request.get_header_value("X-Signature");
-  const gateway::SignedParts parts{request.method, request.body, content_type,
-                                   date, request.target};
+  const gateway::SignedParts parts{request.method, request.body, content_type, date,
+                                   request.target};
   if (!gateway::VerifySignature(connector->shared_secret, parts, signature)) {
     return refuse(401, 1004, "Invalid Signature");
   }
@@ -303,22 +280,18 @@ std::optional<BankartSim::ApiFault> BankartSim::TakeFault(
   return std::nullopt;
 }
 
-void BankartSim::HandleTransaction(const httplib::Request& request,
-                                   httplib::Response& response) {
+void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Response& response) {
   const std::string api_key = request.matches[1];
   const std::string operation = request.matches[2];
   const SimConnector* connector = Authenticate(request, api_key, response);
-  const Json body =
-      Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  const Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   const std::string merchant_transaction_id =
       body.is_object() ? Text(body, "merchantTransactionId") : "";
   std::optional<ApiFault> fault;
-  if (connector != nullptr)
-    fault = TakeFault(operation, merchant_transaction_id);
+  if (connector != nullptr) fault = TakeFault(operation, merchant_transaction_id);
   const std::string fault_kind = fault ? fault->kind : "";
 
-  if (fault_kind == "slow" || fault_kind == "timeout_before")
-    absl::SleepFor(fault->delay);
+  if (fault_kind == "slow" || fault_kind == "timeout_before") absl::SleepFor(fault->delay);
   if (fault_kind == "timeout_before" || fault_kind == "error_before" ||
       fault_kind == "rate_limit") {
     const int status = fault_kind == "rate_limit" ? 429
@@ -328,11 +301,9 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
     response.status = status;
     if (status == 429) {
       response.set_header("Retry-After", "1");
-      response.set_content(ErrorAnswer(1009, "Too many requests").dump(),
-                           "application/json");
+      response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
     } else {
-      response.set_content("<html><body>Gateway error</body></html>",
-                           "text/html");
+      response.set_content("<html><body>Gateway error</body></html>", "text/html");
     }
     absl::MutexLock lock(&mutex_);
     RecordRequest(Json{{"operation", operation},
@@ -366,8 +337,7 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
     } else {
       answer = Payout(*connector, body, http_status, created_uuid);
     }
-    const std::vector<GatewayError> errors =
-        gateway::ParseGatewayErrors(answer);
+    const std::vector<GatewayError> errors = gateway::ParseGatewayErrors(answer);
     RecordRequest(Json{{"operation", operation},
                        {"connector", gateway::ConnectorName(connector->kind)},
                        {"merchantTransactionId", merchant_transaction_id},
@@ -380,24 +350,21 @@ void BankartSim::HandleTransaction(const httplib::Request& request,
   if (fault_kind == "timeout_after") absl::SleepFor(fault->delay);
   if (fault_kind == "error_after") {
     response.status = fault->http_status ? fault->http_status : 504;
-    response.set_content("<html><body>Gateway Timeout</body></html>",
-                         "text/html");
+    response.set_content("<html><body>Gateway Timeout</body></html>", "text/html");
     return;
   }
   response.status = http_status;
   response.set_content(answer.dump(), "application/json");
 }
 
-BankartSim::Transaction& BankartSim::NewTransaction(
-    const SimConnector& connector, TransactionType type, const Json& body,
-    int64_t amount_minor) {
+BankartSim::Transaction& BankartSim::NewTransaction(const SimConnector& connector,
+                                                    TransactionType type, const Json& body,
+                                                    int64_t amount_minor) {
   Transaction transaction;
   transaction.uuid = NewId(20);
-  transaction.purchase_id =
-      absl::StrCat(absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone()),
-                   "-", transaction.uuid);
-  transaction.adapter_reference_id =
-      absl::StrCat("PGTASIM", absl::AsciiStrToUpper(NewId(25)));
+  transaction.purchase_id = absl::StrCat(
+      absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone()), "-", transaction.uuid);
+  transaction.adapter_reference_id = absl::StrCat("PGTASIM", absl::AsciiStrToUpper(NewId(25)));
   transaction.merchant_transaction_id = Text(body, "merchantTransactionId");
   transaction.connector = &connector;
   transaction.type = type;
@@ -411,15 +378,12 @@ BankartSim::Transaction& BankartSim::NewTransaction(
   transaction.merchant_metadata = Text(body, "merchantMetaData");
   transaction.reference_uuid = Text(body, "referenceUuid");
   transaction.alias = ExtraText(body, "alias");
-  by_merchant_id_[{connector.api_key, transaction.merchant_transaction_id}] =
-      transaction.uuid;
-  auto [it, inserted] =
-      transactions_.emplace(transaction.uuid, std::move(transaction));
+  by_merchant_id_[{connector.api_key, transaction.merchant_transaction_id}] = transaction.uuid;
+  auto [it, inserted] = transactions_.emplace(transaction.uuid, std::move(transaction));
   return it->second;
 }
 
-Json BankartSim::AcceptedAnswer(const Transaction& transaction,
-                                bool redirect) const {
+Json BankartSim::AcceptedAnswer(const Transaction& transaction, bool redirect) const {
   Json answer = {{"success", true},
                  {"uuid", transaction.uuid},
                  {"purchaseId", transaction.purchase_id},
@@ -429,15 +393,14 @@ Json BankartSim::AcceptedAnswer(const Transaction& transaction,
                   {{"expiresDateTime", FormatTimestamp(transaction.expires_at)},
                    {"adapterReferenceId", transaction.adapter_reference_id}}}};
   if (redirect) {
-    answer["redirectUrl"] =
-        absl::StrCat(options_.public_url, "/redirect/", transaction.uuid, "/",
-                     transaction.redirect_token);
+    answer["redirectUrl"] = absl::StrCat(options_.public_url, "/redirect/", transaction.uuid, "/",
+                                         transaction.redirect_token);
   }
   return answer;
 }
 
-Json BankartSim::Debit(const SimConnector& connector, const Json& body,
-                       int& http_status, std::string& created_uuid) {
+Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& http_status,
+                       std::string& created_uuid) {
   if (connector.kind == Connector::kPayout) {
     return DeclinedAnswer(1007, "Debit is not enabled on a payout connector");
   }
@@ -451,38 +414,32 @@ Json BankartSim::Debit(const SimConnector& connector, const Json& body,
     absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
     if (!normalized.ok() || normalized->value != alias) {
       http_status = 400;
-      return ErrorAnswer(
-          1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
+      return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
     }
   } else if (connector.kind != Connector::kEcommerce) {
     http_status = 400;
     return ErrorAnswer(1002, "extraData.alias is required on this connector");
   }
   if (const std::string purpose = ExtraText(body, "purposeCode");
-      !purpose.empty() && (purpose.size() != 4 ||
-                           ExtraText(body, "referenceType") != "structured")) {
+      !purpose.empty() &&
+      (purpose.size() != 4 || ExtraText(body, "referenceType") != "structured")) {
     http_status = 400;
-    return ErrorAnswer(
-        1002, "purposeCode must be 4 letters with referenceType structured");
+    return ErrorAnswer(1002, "purposeCode must be 4 letters with referenceType structured");
   }
-  if (by_merchant_id_.contains(
-          {connector.api_key, Text(body, "merchantTransactionId")})) {
+  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
-  const gateway::RtpKind kind =
-      connector.kind == Connector::kInPerson    ? gateway::RtpKind::kInPerson
-      : connector.kind == Connector::kOutOfBand ? gateway::RtpKind::kOutOfBand
-                                                : gateway::RtpKind::kEcommerce;
-  Transaction& transaction =
-      NewTransaction(connector, TransactionType::kDebit, body, amount_minor);
+  const gateway::RtpKind kind = connector.kind == Connector::kInPerson ? gateway::RtpKind::kInPerson
+                                : connector.kind == Connector::kOutOfBand
+                                    ? gateway::RtpKind::kOutOfBand
+                                    : gateway::RtpKind::kEcommerce;
+  Transaction& transaction = NewTransaction(connector, TransactionType::kDebit, body, amount_minor);
   created_uuid = transaction.uuid;
   transaction.expires_at = absl::Now() + Scaled(gateway::RtpValidity(kind));
-  transaction.scenario =
-      alias.empty() ? Scenario::kAwaitingChoice : ScenarioForAlias(alias);
+  transaction.scenario = alias.empty() ? Scenario::kAwaitingChoice : ScenarioForAlias(alias);
   if (transaction.scenario == Scenario::kPayoutSuccess ||
       transaction.scenario == Scenario::kPayoutError) {
-    transaction.scenario =
-        Scenario::kUnknownAlias;  // payout aliases cannot pay
+    transaction.scenario = Scenario::kUnknownAlias;  // payout aliases cannot pay
   }
   transaction.redirect_token = NewId(32);
   ScheduleExpiry(transaction);
@@ -495,19 +452,17 @@ Json BankartSim::Debit(const SimConnector& connector, const Json& body,
     return AcceptedAnswer(transaction, redirect);
   }
   ScheduleScenario(transaction);
-  return AcceptedAnswer(
-      transaction, connector.kind == Connector::kEcommerce && waiting_screen);
+  return AcceptedAnswer(transaction, connector.kind == Connector::kEcommerce && waiting_screen);
 }
 
-Json BankartSim::Refund(const SimConnector& connector, const Json& body,
-                        int& http_status, std::string& created_uuid) {
+Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& http_status,
+                        std::string& created_uuid) {
   int64_t amount_minor = 0;
   if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
     http_status = 400;
     return *error;
   }
-  if (by_merchant_id_.contains(
-          {connector.api_key, Text(body, "merchantTransactionId")})) {
+  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
   auto original_it = transactions_.find(Text(body, "referenceUuid"));
@@ -518,31 +473,26 @@ Json BankartSim::Refund(const SimConnector& connector, const Json& body,
   }
   Transaction& original = original_it->second;
   if (original.status != "SUCCESS") {
-    return DeclinedAnswer(3002,
-                          "Refund is only allowed for a successful payment");
+    return DeclinedAnswer(3002, "Refund is only allowed for a successful payment");
   }
   if (amount_minor > original.amount_minor - original.refund_reserved_minor) {
-    return DeclinedAnswer(
-        1002, "Refund exceeds the amount left of the original payment");
+    return DeclinedAnswer(1002, "Refund exceeds the amount left of the original payment");
   }
   original.refund_reserved_minor += amount_minor;
   const Scenario original_scenario = original.scenario;
-  Transaction& refund =
-      NewTransaction(connector, TransactionType::kRefund, body, amount_minor);
+  Transaction& refund = NewTransaction(connector, TransactionType::kRefund, body, amount_minor);
   created_uuid = refund.uuid;
-  refund.scenario = original_scenario == Scenario::kSuccessRefundError
-                        ? Scenario::kError
-                        : Scenario::kSuccess;
+  refund.scenario =
+      original_scenario == Scenario::kSuccessRefundError ? Scenario::kError : Scenario::kSuccess;
   refund.expires_at = absl::Now() + Scaled(absl::Minutes(5));
   ScheduleScenario(refund);
   return AcceptedAnswer(refund, /*redirect=*/false);
 }
 
-Json BankartSim::Payout(const SimConnector& connector, const Json& body,
-                        int& http_status, std::string& created_uuid) {
+Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& http_status,
+                        std::string& created_uuid) {
   if (connector.kind != Connector::kPayout) {
-    return DeclinedAnswer(1007,
-                          "Payout is only enabled on the payout connector");
+    return DeclinedAnswer(1007, "Payout is only enabled on the payout connector");
   }
   int64_t amount_minor = 0;
   if (std::optional<Json> error = ValidateCommon(body, amount_minor)) {
@@ -553,21 +503,17 @@ Json BankartSim::Payout(const SimConnector& connector, const Json& body,
   absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
   if (!normalized.ok() || normalized->value != alias) {
     http_status = 400;
-    return ErrorAnswer(
-        1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
+    return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
   }
-  if (by_merchant_id_.contains(
-          {connector.api_key, Text(body, "merchantTransactionId")})) {
+  if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
-  Transaction& payout =
-      NewTransaction(connector, TransactionType::kPayout, body, amount_minor);
+  Transaction& payout = NewTransaction(connector, TransactionType::kPayout, body, amount_minor);
   created_uuid = payout.uuid;
   const Scenario scenario = ScenarioForAlias(alias);
   payout.scenario = scenario == Scenario::kPayoutSuccess ? Scenario::kSuccess
-                    : scenario == Scenario::kPayoutError
-                        ? Scenario::kError
-                        : Scenario::kUnknownAlias;
+                    : scenario == Scenario::kPayoutError ? Scenario::kError
+                                                         : Scenario::kUnknownAlias;
   payout.expires_at = absl::Now() + Scaled(absl::Minutes(5));
   ScheduleScenario(payout);
   return AcceptedAnswer(payout, /*redirect=*/false);
@@ -576,8 +522,7 @@ Json BankartSim::Payout(const SimConnector& connector, const Json& body,
 void BankartSim::ScheduleScenario(const Transaction& transaction) {
   const std::string uuid = transaction.uuid;
   const Scenario scenario = transaction.scenario;
-  RunLater(Scaled(options_.scenario_delay),
-           [this, uuid, scenario] { Finish(uuid, scenario); });
+  RunLater(Scaled(options_.scenario_delay), [this, uuid, scenario] { Finish(uuid, scenario); });
 }
 
 void BankartSim::ScheduleExpiry(const Transaction& transaction) {
@@ -588,13 +533,11 @@ void BankartSim::ScheduleExpiry(const Transaction& transaction) {
     if (it == transactions_.end()) return;
     Transaction& expiring = it->second;
     if (expiring.status != "PENDING" && expiring.status != "REDIRECT") return;
-    expiring.errors = {
-        GatewayError{2005, "Transaction expired", "EXPIRED",
-                     "Request to pay was not confirmed in time"}};
+    expiring.errors = {GatewayError{2005, "Transaction expired", "EXPIRED",
+                                    "Request to pay was not confirmed in time"}};
     expiring.status = "ERROR";
-    Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id,
-                      expiring.callback_url, CallbackBody(expiring).dump(),
-                      expiring.connector->shared_secret});
+    Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id, expiring.callback_url,
+                      CallbackBody(expiring).dump(), expiring.connector->shared_secret});
   });
 }
 
@@ -605,8 +548,7 @@ void BankartSim::Finish(const std::string& uuid, Scenario outcome) {
 }
 
 void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
-  if (transaction.status != "PENDING" && transaction.status != "REDIRECT")
-    return;
+  if (transaction.status != "PENDING" && transaction.status != "REDIRECT") return;
   switch (outcome) {
     case Scenario::kSuccess:
     case Scenario::kSuccessRefundSuccess:
@@ -615,35 +557,30 @@ void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
       break;
     case Scenario::kCancel:
       transaction.status = "CANCELLED";
-      transaction.errors = {GatewayError{2002, "Transaction cancelled by payer",
-                                         "CANCELLED",
+      transaction.errors = {GatewayError{2002, "Transaction cancelled by payer", "CANCELLED",
                                          "Payer rejected the request to pay"}};
       break;
     case Scenario::kUnknownAlias:
       transaction.status = "ERROR";
-      transaction.errors = {
-          GatewayError{2007, "Alias does not exist", "03", "Did not exist"}};
+      transaction.errors = {GatewayError{2007, "Alias does not exist", "03", "Did not exist"}};
       break;
     case Scenario::kAwaitingChoice:
       return;
     default:
       transaction.status = "ERROR";
-      transaction.errors = {
-          GatewayError{1003, "Transaction could not be processed", "96",
-                       "Technical error at the payer's bank"}};
+      transaction.errors = {GatewayError{1003, "Transaction could not be processed", "96",
+                                         "Technical error at the payer's bank"}};
       break;
   }
-  if (transaction.type == TransactionType::kRefund &&
-      transaction.status != "SUCCESS") {
+  if (transaction.type == TransactionType::kRefund && transaction.status != "SUCCESS") {
     // A failed refund gives its reservation back to the original payment.
     auto original = transactions_.find(transaction.reference_uuid);
     if (original != transactions_.end()) {
       original->second.refund_reserved_minor -= transaction.amount_minor;
     }
   }
-  Dispatch(Delivery{transaction.uuid, transaction.merchant_transaction_id,
-                    transaction.callback_url, CallbackBody(transaction).dump(),
-                    transaction.connector->shared_secret});
+  Dispatch(Delivery{transaction.uuid, transaction.merchant_transaction_id, transaction.callback_url,
+                    CallbackBody(transaction).dump(), transaction.connector->shared_secret});
 }
 
 Json BankartSim::CallbackBody(const Transaction& transaction) const {
@@ -660,11 +597,10 @@ Json BankartSim::CallbackBody(const Transaction& transaction) const {
 
 void BankartSim::Dispatch(Delivery delivery) {
   if (delivery.url.empty()) return;
-  auto fault = std::find_if(
-      callback_faults_.begin(), callback_faults_.end(),
-      [&](const CallbackFault& candidate) {
-        return candidate.scope.Matches(delivery.merchant_transaction_id);
-      });
+  auto fault = std::find_if(callback_faults_.begin(), callback_faults_.end(),
+                            [&](const CallbackFault& candidate) {
+                              return candidate.scope.Matches(delivery.merchant_transaction_id);
+                            });
   if (fault == callback_faults_.end()) {
     RunLater(absl::ZeroDuration(), [this, delivery] { Deliver(delivery, 1); });
     return;
@@ -685,17 +621,15 @@ void BankartSim::Dispatch(Delivery delivery) {
   const absl::Duration delay = fault->delay;
   if (--fault->remaining <= 0) callback_faults_.erase(fault);
   if (kind == "drop") {
-    callback_journal_.push_back(
-        {{"uuid", delivery.uuid},
-         {"merchantTransactionId", delivery.merchant_transaction_id},
-         {"dropped", true},
-         {"at", FormatTimestamp(absl::Now())}});
+    callback_journal_.push_back({{"uuid", delivery.uuid},
+                                 {"merchantTransactionId", delivery.merchant_transaction_id},
+                                 {"dropped", true},
+                                 {"at", FormatTimestamp(absl::Now())}});
   } else if (kind == "duplicate") {
     for (int copy = 1; copy <= copies; ++copy) {
       Delivery duplicate = delivery;
       duplicate.copy = copy;
-      RunLater(absl::ZeroDuration(),
-               [this, duplicate] { Deliver(duplicate, 1); });
+      RunLater(absl::ZeroDuration(), [this, duplicate] { Deliver(duplicate, 1); });
     }
   } else {  // delay
     RunLater(delay, [this, delivery] { Deliver(delivery, 1); });
@@ -706,17 +640,15 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
   // Bankart's schedule after an unacknowledged callback: 1 min, 5 min, 15 min,
   // 1 h, 2 h, 3 h, 12 h, then daily for a week.
   static const absl::Duration kRetryDelays[] = {
-      absl::Minutes(1), absl::Minutes(5), absl::Minutes(15), absl::Hours(1),
-      absl::Hours(2),   absl::Hours(3),   absl::Hours(12),   absl::Hours(24),
-      absl::Hours(24),  absl::Hours(24),  absl::Hours(24),   absl::Hours(24),
-      absl::Hours(24),  absl::Hours(24)};
+      absl::Minutes(1), absl::Minutes(5), absl::Minutes(15), absl::Hours(1),  absl::Hours(2),
+      absl::Hours(3),   absl::Hours(12),  absl::Hours(24),   absl::Hours(24), absl::Hours(24),
+      absl::Hours(24),  absl::Hours(24),  absl::Hours(24),   absl::Hours(24)};
   const std::string date = gateway::FormatHttpDate(absl::Now());
   gateway::HttpRequest request;
   request.method = "POST";
   request.url = delivery.url;
   request.body = delivery.body;
-  request.timeout = attempt == 1 ? options_.callback_timeout
-                                 : options_.callback_retry_timeout;
+  request.timeout = attempt == 1 ? options_.callback_timeout : options_.callback_retry_timeout;
   // One connection per callback: a receiver keeps no idle connection of ours,
   // so one that stops (a replica shutting down) need not wait for it to time
   // out.
@@ -724,19 +656,15 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
       {"Connection", "close"},
       {"Content-Type", kContentType},
       {"Date", date},
-      {"X-Signature",
-       gateway::Sign(
-           delivery.shared_secret,
-           gateway::SignedParts{"POST", delivery.body, kContentType, date,
-                                gateway::RequestUriOf(delivery.url)})},
+      {"X-Signature", gateway::Sign(delivery.shared_secret,
+                                    gateway::SignedParts{"POST", delivery.body, kContentType, date,
+                                                         gateway::RequestUriOf(delivery.url)})},
   };
   const gateway::HttpExchange exchange = http_.Send(request);
-  const bool acknowledged =
-      exchange.failure == gateway::HttpExchange::Failure::kNone &&
-      exchange.response.status == 200 &&
-      absl::StripAsciiWhitespace(exchange.response.body) == "OK";
-  const bool retry =
-      !acknowledged && attempt <= static_cast<int>(std::size(kRetryDelays));
+  const bool acknowledged = exchange.failure == gateway::HttpExchange::Failure::kNone &&
+                            exchange.response.status == 200 &&
+                            absl::StripAsciiWhitespace(exchange.response.body) == "OK";
+  const bool retry = !acknowledged && attempt <= static_cast<int>(std::size(kRetryDelays));
   {
     absl::MutexLock lock(&mutex_);
     callback_journal_.push_back(
@@ -756,8 +684,7 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
   }
 }
 
-void BankartSim::HandleStatus(const httplib::Request& request,
-                              httplib::Response& response) {
+void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response& response) {
   const std::string api_key = request.matches[1];
   const std::string lookup = request.matches[2];
   const std::string id = request.matches[3];
@@ -767,8 +694,7 @@ void BankartSim::HandleStatus(const httplib::Request& request,
   if (lookup == "getByUuid") {
     absl::MutexLock lock(&mutex_);
     auto it = transactions_.find(id);
-    merchant_transaction_id =
-        it == transactions_.end() ? "" : it->second.merchant_transaction_id;
+    merchant_transaction_id = it == transactions_.end() ? "" : it->second.merchant_transaction_id;
   }
   std::optional<ApiFault> fault = TakeFault("status", merchant_transaction_id);
   if (fault && (fault->kind == "slow" || fault->kind == "timeout_before" ||
@@ -780,8 +706,7 @@ void BankartSim::HandleStatus(const httplib::Request& request,
                       : fault->http_status        ? fault->http_status
                                                   : 503;
     if (response.status == 429) response.set_header("Retry-After", "1");
-    response.set_content(ErrorAnswer(1009, "Too many requests").dump(),
-                         "application/json");
+    response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
     absl::MutexLock lock(&mutex_);
     RecordRequest(Json{{"operation", "status"},
                        {"lookup", id},
@@ -803,12 +728,10 @@ void BankartSim::HandleStatus(const httplib::Request& request,
   prune(per_id);
   if (status_calls_.size() >= 60 || per_id.size() >= 10) {
     response.status = 429;
-    response.set_header("Retry-After", std::to_string(std::max<int64_t>(
-                                           1, absl::ToInt64Seconds(window))));
-    response.set_content(ErrorAnswer(1009, "Too many requests").dump(),
-                         "application/json");
-    RecordRequest(
-        Json{{"operation", "status"}, {"lookup", id}, {"httpStatus", 429}});
+    response.set_header("Retry-After",
+                        std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(window))));
+    response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
+    RecordRequest(Json{{"operation", "status"}, {"lookup", id}, {"httpStatus", 429}});
     return;
   }
   status_calls_.push_back(now);
@@ -820,19 +743,15 @@ void BankartSim::HandleStatus(const httplib::Request& request,
     if (it != transactions_.end() && it->second.connector->api_key == api_key) {
       found = &it->second;
     }
-  } else if (auto it = by_merchant_id_.find({api_key, id});
-             it != by_merchant_id_.end()) {
+  } else if (auto it = by_merchant_id_.find({api_key, id}); it != by_merchant_id_.end()) {
     found = &transactions_.at(it->second);
   }
-  RecordRequest(Json{{"operation", "status"},
-                     {"lookup", id},
-                     {"httpStatus", 200},
-                     {"found", found != nullptr}});
+  RecordRequest(Json{
+      {"operation", "status"}, {"lookup", id}, {"httpStatus", 200}, {"found", found != nullptr}});
   Json answer;
   if (found == nullptr) {
     answer = {{"success", false},
-              {"errors", Json::array({{{"message", "Transaction not found"},
-                                       {"code", "8001"}}})},
+              {"errors", Json::array({{{"message", "Transaction not found"}, {"code", "8001"}}})},
               {"errorCode", 8001},
               {"errorMessage", "Transaction not found"}};
   } else {
@@ -843,17 +762,15 @@ void BankartSim::HandleStatus(const httplib::Request& request,
 }
 
 Json BankartSim::TransactionJson(const Transaction& transaction) const {
-  Json answer = {
-      {"transactionStatus", transaction.status},
-      {"uuid", transaction.uuid},
-      {"merchantTransactionId", transaction.merchant_transaction_id},
-      {"purchaseId", transaction.purchase_id},
-      {"transactionType", gateway::TransactionTypeName(transaction.type)},
-      {"paymentMethod", "FlikPayments"},
-      {"amount", gateway::FormatAmount(transaction.amount_minor)},
-      {"currency", transaction.currency},
-      {"extraData",
-       {{"adapterReferenceId", transaction.adapter_reference_id}}}};
+  Json answer = {{"transactionStatus", transaction.status},
+                 {"uuid", transaction.uuid},
+                 {"merchantTransactionId", transaction.merchant_transaction_id},
+                 {"purchaseId", transaction.purchase_id},
+                 {"transactionType", gateway::TransactionTypeName(transaction.type)},
+                 {"paymentMethod", "FlikPayments"},
+                 {"amount", gateway::FormatAmount(transaction.amount_minor)},
+                 {"currency", transaction.currency},
+                 {"extraData", {{"adapterReferenceId", transaction.adapter_reference_id}}}};
   if (!transaction.reference_uuid.empty()) {
     answer["referenceUuid"] = transaction.reference_uuid;
   }
@@ -870,16 +787,14 @@ Json BankartSim::TransactionJson(const Transaction& transaction) const {
   return answer;
 }
 
-void BankartSim::HandleRedirectPage(const httplib::Request& request,
-                                    httplib::Response& response) {
+void BankartSim::HandleRedirectPage(const httplib::Request& request, httplib::Response& response) {
   const std::string uuid = request.matches[1];
   const std::string token = request.matches[2];
   absl::MutexLock lock(&mutex_);
   auto it = transactions_.find(uuid);
   if (it == transactions_.end() || it->second.redirect_token != token) {
     response.status = 404;
-    response.set_content("<html><body><p>Unknown payment.</p></body></html>",
-                         "text/html");
+    response.set_content("<html><body><p>Unknown payment.</p></body></html>", "text/html");
     return;
   }
   const Transaction& transaction = it->second;
@@ -888,18 +803,16 @@ void BankartSim::HandleRedirectPage(const httplib::Request& request,
       "<title>Flik – bankart-sim</title></head><body><h1>Flik plačilo "
       "(simulator)</h1>"
       "<p>Znesek: ",
-      gateway::FormatAmount(transaction.amount_minor), " ",
-      HtmlEscape(transaction.currency),
+      gateway::FormatAmount(transaction.amount_minor), " ", HtmlEscape(transaction.currency),
       "</p><p>Transakcija: ", HtmlEscape(transaction.merchant_transaction_id),
       "</p><p>Status: ", transaction.status, "</p>");
   if (transaction.scenario == Scenario::kAwaitingChoice &&
       (transaction.status == "REDIRECT" || transaction.status == "PENDING")) {
     absl::StrAppend(&html, "<p>Izberite scenarij:</p>");
     for (const Choice& choice : kChoices) {
-      absl::StrAppend(
-          &html, "<form method=\"post\" action=\"/redirect/", uuid, "/", token,
-          "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
-          "\"><button type=\"submit\">", choice.label, "</button></form>");
+      absl::StrAppend(&html, "<form method=\"post\" action=\"/redirect/", uuid, "/", token,
+                      "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
+                      "\"><button type=\"submit\">", choice.label, "</button></form>");
     }
   } else {
     absl::StrAppend(&html, "<p>Počakajte na potrditev v aplikaciji Flik.</p>");
@@ -908,12 +821,10 @@ void BankartSim::HandleRedirectPage(const httplib::Request& request,
   response.set_content(html, "text/html; charset=utf-8");
 }
 
-void BankartSim::HandleChoice(const httplib::Request& request,
-                              httplib::Response& response) {
+void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response& response) {
   const std::string uuid = request.matches[1];
   const std::string token = request.matches[2];
-  std::optional<Scenario> scenario =
-      ParseChoice(request.get_param_value("scenario"));
+  std::optional<Scenario> scenario = ParseChoice(request.get_param_value("scenario"));
   absl::MutexLock lock(&mutex_);
   auto it = transactions_.find(uuid);
   if (it == transactions_.end() || it->second.redirect_token != token) {
@@ -933,21 +844,18 @@ void BankartSim::HandleChoice(const httplib::Request& request,
   if (transaction.scenario != Scenario::kAwaitingChoice ||
       (transaction.status != "REDIRECT" && transaction.status != "PENDING")) {
     response.status = 409;
-    response.set_content("This payment is no longer waiting for a choice",
-                         "text/plain");
+    response.set_content("This payment is no longer waiting for a choice", "text/plain");
     return;
   }
   transaction.scenario = *scenario;
   // The real gateway makes its first callback attempt before it redirects the
   // payer.
   FinishLocked(transaction, *scenario);
-  const std::string& target =
-      transaction.status == "SUCCESS"     ? transaction.success_url
-      : transaction.status == "CANCELLED" ? transaction.cancel_url
-                                          : transaction.error_url;
+  const std::string& target = transaction.status == "SUCCESS"     ? transaction.success_url
+                              : transaction.status == "CANCELLED" ? transaction.cancel_url
+                                                                  : transaction.error_url;
   if (target.empty()) {
-    response.set_content(absl::StrCat("Payment ", transaction.status),
-                         "text/plain");
+    response.set_content(absl::StrCat("Payment ", transaction.status), "text/plain");
   } else {
     response.set_redirect(target, 303);
   }
@@ -958,8 +866,7 @@ void BankartSim::RecordRequest(Json entry) {
   request_journal_.push_back(std::move(entry));
 }
 
-void BankartSim::HandleControl(const httplib::Request& request,
-                               httplib::Response& response) {
+void BankartSim::HandleControl(const httplib::Request& request, httplib::Response& response) {
   const std::string& path = request.path;
   auto reply = [&](int status, const Json& body) {
     response.status = status;
@@ -971,8 +878,7 @@ void BankartSim::HandleControl(const httplib::Request& request,
   }
   if (request.method == "GET" && path == "/_sim/journal") {
     absl::MutexLock lock(&mutex_);
-    reply(200, Json{{"requests", request_journal_},
-                    {"callbacks", callback_journal_}});
+    reply(200, Json{{"requests", request_journal_}, {"callbacks", callback_journal_}});
     return;
   }
   if (request.method == "GET" && path == "/_sim/transactions") {
@@ -981,15 +887,13 @@ void BankartSim::HandleControl(const httplib::Request& request,
     for (const auto& [uuid, transaction] : transactions_) {
       Json entry = TransactionJson(transaction);
       entry["connector"] = gateway::ConnectorName(transaction.connector->kind);
-      entry["refundedOrPendingAmount"] =
-          gateway::FormatAmount(transaction.refund_reserved_minor);
+      entry["refundedOrPendingAmount"] = gateway::FormatAmount(transaction.refund_reserved_minor);
       list.push_back(std::move(entry));
     }
     reply(200, list);
     return;
   }
-  if (request.method == "DELETE" &&
-      (path == "/_sim/faults" || path == "/_sim/journal")) {
+  if (request.method == "DELETE" && (path == "/_sim/faults" || path == "/_sim/journal")) {
     absl::MutexLock lock(&mutex_);
     if (path == "/_sim/faults") {
       api_faults_.clear();
@@ -1007,11 +911,9 @@ void BankartSim::HandleControl(const httplib::Request& request,
     reply(200, Json{{"ok", true}});
     return;
   }
-  const Json body =
-      Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  const Json body = Json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   auto field_int = [&](const char* key, int fallback) {
-    return body.is_object() && body.contains(key) &&
-                   body[key].is_number_integer()
+    return body.is_object() && body.contains(key) && body[key].is_number_integer()
                ? body[key].get<int>()
                : fallback;
   };
@@ -1041,9 +943,8 @@ void BankartSim::HandleControl(const httplib::Request& request,
     return false;
   };
   if (request.method == "POST" && path == "/_sim/faults") {
-    static const char* kKinds[] = {"timeout_before", "timeout_after",
-                                   "error_before",   "error_after",
-                                   "slow",           "rate_limit"};
+    static const char* kKinds[] = {"timeout_before", "timeout_after", "error_before",
+                                   "error_after",    "slow",          "rate_limit"};
     ApiFault fault;
     fault.kind = field_text("kind");
     fault.operation = field_text("operation");
@@ -1054,10 +955,9 @@ void BankartSim::HandleControl(const httplib::Request& request,
     if (std::none_of(std::begin(kKinds), std::end(kKinds),
                      [&](const char* kind) { return fault.kind == kind; }) ||
         fault.remaining <= 0) {
-      reply(400,
-            Json{{"error",
-                  "kind must be timeout_before, timeout_after, error_before, "
-                  "error_after, slow or rate_limit; count > 0"}});
+      reply(400, Json{{"error",
+                       "kind must be timeout_before, timeout_after, error_before, "
+                       "error_after, slow or rate_limit; count > 0"}});
       return;
     }
     absl::MutexLock lock(&mutex_);
@@ -1072,13 +972,10 @@ void BankartSim::HandleControl(const httplib::Request& request,
     fault.copies = field_int("copies", 2);
     fault.delay = absl::Milliseconds(field_int("delay_ms", 1000));
     if (!field_scope(fault.scope)) return;
-    if ((fault.kind != "drop" && fault.kind != "duplicate" &&
-         fault.kind != "delay" && fault.kind != "reorder") ||
+    if ((fault.kind != "drop" && fault.kind != "duplicate" && fault.kind != "delay" &&
+         fault.kind != "reorder") ||
         fault.remaining <= 0 || fault.copies <= 0) {
-      reply(
-          400,
-          Json{{"error",
-                "kind must be drop, duplicate, delay or reorder; count > 0"}});
+      reply(400, Json{{"error", "kind must be drop, duplicate, delay or reorder; count > 0"}});
       return;
     }
     absl::MutexLock lock(&mutex_);
@@ -1086,8 +983,7 @@ void BankartSim::HandleControl(const httplib::Request& request,
     reply(200, Json{{"ok", true}});
     return;
   }
-  if (request.method == "POST" &&
-      absl::StartsWith(path, "/_sim/transactions/") &&
+  if (request.method == "POST" && absl::StartsWith(path, "/_sim/transactions/") &&
       absl::EndsWith(path, "/choose")) {
     // The redirect page's choice without a browser:
     // /_sim/transactions/{uuid}/choose.
@@ -1099,10 +995,8 @@ void BankartSim::HandleControl(const httplib::Request& request,
       reply(404, Json{{"error", "unknown uuid"}});
       return;
     }
-    if (!scenario.has_value() ||
-        it->second.scenario != Scenario::kAwaitingChoice) {
-      reply(409,
-            Json{{"error", "not waiting for a choice, or unknown scenario"}});
+    if (!scenario.has_value() || it->second.scenario != Scenario::kAwaitingChoice) {
+      reply(409, Json{{"error", "not waiting for a choice, or unknown scenario"}});
       return;
     }
     it->second.scenario = *scenario;

@@ -155,59 +155,41 @@ class BankartSim {
   };
 
   void RegisterRoutes();
-  void HandleTransaction(const httplib::Request& request,
-                         httplib::Response& response);
-  void HandleStatus(const httplib::Request& request,
-                    httplib::Response& response);
-  void HandleRedirectPage(const httplib::Request& request,
-                          httplib::Response& response);
-  void HandleChoice(const httplib::Request& request,
-                    httplib::Response& response);
-  void HandleControl(const httplib::Request& request,
-                     httplib::Response& response);
+  void HandleTransaction(const httplib::Request& request, httplib::Response& response);
+  void HandleStatus(const httplib::Request& request, httplib::Response& response);
+  void HandleRedirectPage(const httplib::Request& request, httplib::Response& response);
+  void HandleChoice(const httplib::Request& request, httplib::Response& response);
+  void HandleControl(const httplib::Request& request, httplib::Response& response);
 
   // Authenticates an API request; on failure fills `response` and returns null.
-  const SimConnector* Authenticate(const httplib::Request& request,
-                                   const std::string& api_key,
+  const SimConnector* Authenticate(const httplib::Request& request, const std::string& api_key,
                                    httplib::Response& response);
   // Takes the first fault that matches the operation and the transaction's
   // merchantTransactionId, if any.
   std::optional<ApiFault> TakeFault(const std::string& operation,
                                     const std::string& merchant_transaction_id);
 
-  nlohmann::json Debit(const SimConnector& connector,
-                       const nlohmann::json& body, int& http_status,
-                       std::string& created_uuid)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json Refund(const SimConnector& connector,
-                        const nlohmann::json& body, int& http_status,
-                        std::string& created_uuid)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json Payout(const SimConnector& connector,
-                        const nlohmann::json& body, int& http_status,
-                        std::string& created_uuid)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  Transaction& NewTransaction(const SimConnector& connector,
-                              gateway::TransactionType type,
+  nlohmann::json Debit(const SimConnector& connector, const nlohmann::json& body, int& http_status,
+                       std::string& created_uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  nlohmann::json Refund(const SimConnector& connector, const nlohmann::json& body, int& http_status,
+                        std::string& created_uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  nlohmann::json Payout(const SimConnector& connector, const nlohmann::json& body, int& http_status,
+                        std::string& created_uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  Transaction& NewTransaction(const SimConnector& connector, gateway::TransactionType type,
                               const nlohmann::json& body, int64_t amount_minor)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json AcceptedAnswer(const Transaction& transaction,
-                                bool redirect) const;
+  nlohmann::json AcceptedAnswer(const Transaction& transaction, bool redirect) const;
 
   // Moves a transaction to its final status (once) and sends its callback.
-  void Finish(const std::string& uuid, Scenario outcome)
-      ABSL_LOCKS_EXCLUDED(mutex_);
+  void Finish(const std::string& uuid, Scenario outcome) ABSL_LOCKS_EXCLUDED(mutex_);
   void FinishLocked(Transaction& transaction, Scenario outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ScheduleScenario(const Transaction& transaction)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ScheduleExpiry(const Transaction& transaction)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ScheduleScenario(const Transaction& transaction) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ScheduleExpiry(const Transaction& transaction) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   nlohmann::json CallbackBody(const Transaction& transaction) const;
   void Dispatch(Delivery delivery) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Deliver(Delivery delivery, int attempt) ABSL_LOCKS_EXCLUDED(mutex_);
-  void RecordRequest(nlohmann::json entry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void RecordRequest(nlohmann::json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   nlohmann::json TransactionJson(const Transaction& transaction) const;
   absl::Duration Scaled(absl::Duration duration) const;
   void RunLater(absl::Duration delay, std::function<void()> task)
@@ -221,20 +203,16 @@ class BankartSim {
   gateway::HttpClient http_;
   absl::Mutex mutex_;
   std::unique_ptr<TimedExecutor> executor_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, Transaction> transactions_
-      ABSL_GUARDED_BY(mutex_);  // by uuid
+  std::map<std::string, Transaction> transactions_ ABSL_GUARDED_BY(mutex_);  // by uuid
   // (api key, merchantTransactionId) -> uuid
   std::map<std::pair<std::string, std::string>, std::string> by_merchant_id_
       ABSL_GUARDED_BY(mutex_);
   std::deque<ApiFault> api_faults_ ABSL_GUARDED_BY(mutex_);
   std::deque<CallbackFault> callback_faults_ ABSL_GUARDED_BY(mutex_);
-  nlohmann::json request_journal_ ABSL_GUARDED_BY(mutex_) =
-      nlohmann::json::array();
-  nlohmann::json callback_journal_ ABSL_GUARDED_BY(mutex_) =
-      nlohmann::json::array();
+  nlohmann::json request_journal_ ABSL_GUARDED_BY(mutex_) = nlohmann::json::array();
+  nlohmann::json callback_journal_ ABSL_GUARDED_BY(mutex_) = nlohmann::json::array();
   std::deque<absl::Time> status_calls_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, std::deque<absl::Time>> status_calls_by_id_
-      ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::deque<absl::Time>> status_calls_by_id_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace flikpay::sim

@@ -21,29 +21,24 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:8480",
           "picks a free port (the chosen one is printed on stdout)");
 ABSL_FLAG(std::string, public_url, "",
           "base URL put into redirectUrl answers (default: http://<listen>)");
-ABSL_FLAG(std::string, api_user, "flikpay-sim",
-          "the API username requests must carry");
+ABSL_FLAG(std::string, api_user, "flikpay-sim", "the API username requests must carry");
 ABSL_FLAG(std::string, api_password, "flikpay-sim-password",
           "the API password; accepted as is or as SHA-1 applied 10 times");
 ABSL_FLAG(std::vector<std::string>, connector,
-          std::vector<std::string>(
-              {"ecommerce=sim-ecommerce-key:sim-ecommerce-secret",
-               "in_person=sim-in-person-key:sim-in-person-secret",
-               "out_of_band=sim-out-of-band-key:sim-out-of-band-secret",
-               "payout=sim-payout-key:sim-payout-secret"}),
+          std::vector<std::string>({"ecommerce=sim-ecommerce-key:sim-ecommerce-secret",
+                                    "in_person=sim-in-person-key:sim-in-person-secret",
+                                    "out_of_band=sim-out-of-band-key:sim-out-of-band-secret",
+                                    "payout=sim-payout-key:sim-payout-secret"}),
           "comma-separated connectors as KIND=API_KEY:SHARED_SECRET, KIND one "
           "of ecommerce, "
           "in_person, out_of_band, payout");
-ABSL_FLAG(
-    double, time_scale, 1.0,
-    "multiplies every delay (scenario answers, RTP validity, callback retries, "
-    "rate-limit window); 0.01 makes 5 minutes 3 seconds");
-ABSL_FLAG(
-    absl::Duration, scenario_delay, absl::Seconds(5),
-    "how long after a request the simulated payer answers (before scaling)");
-ABSL_FLAG(
-    absl::Duration, request_date_tolerance, absl::Minutes(5),
-    "how far a request's Date may be from now before it is refused (1004)");
+ABSL_FLAG(double, time_scale, 1.0,
+          "multiplies every delay (scenario answers, RTP validity, callback retries, "
+          "rate-limit window); 0.01 makes 5 minutes 3 seconds");
+ABSL_FLAG(absl::Duration, scenario_delay, absl::Seconds(5),
+          "how long after a request the simulated payer answers (before scaling)");
+ABSL_FLAG(absl::Duration, request_date_tolerance, absl::Minutes(5),
+          "how far a request's Date may be from now before it is refused (1004)");
 ABSL_FLAG(absl::Duration, callback_timeout, absl::Seconds(10),
           "how long a callback receiver may take to answer the first attempt");
 
@@ -61,8 +56,7 @@ int main(int argc, char** argv) {
   flikpay::sim::SimOptions options;
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(listen.substr(colon + 1), &options.port)) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &options.port)) {
     std::fprintf(stderr, "bankart-sim: --listen must be host:port\n");
     return 2;
   }
@@ -79,19 +73,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (const std::string& spec : absl::GetFlag(FLAGS_connector)) {
-    std::vector<std::string> kind_rest =
-        absl::StrSplit(spec, absl::MaxSplits('=', 1));
+    std::vector<std::string> kind_rest = absl::StrSplit(spec, absl::MaxSplits('=', 1));
     std::vector<std::string> key_secret =
-        kind_rest.size() == 2 ? std::vector<std::string>(absl::StrSplit(
-                                    kind_rest[1], absl::MaxSplits(':', 1)))
-                              : std::vector<std::string>();
+        kind_rest.size() == 2
+            ? std::vector<std::string>(absl::StrSplit(kind_rest[1], absl::MaxSplits(':', 1)))
+            : std::vector<std::string>();
     std::optional<flikpay::gateway::Connector> kind =
         flikpay::gateway::ParseConnectorName(kind_rest[0]);
-    if (!kind || key_secret.size() != 2 || key_secret[0].empty() ||
-        key_secret[1].empty()) {
-      std::fprintf(
-          stderr,
-          "bankart-sim: --connector entries are KIND=API_KEY:SHARED_SECRET\n");
+    if (!kind || key_secret.size() != 2 || key_secret[0].empty() || key_secret[1].empty()) {
+      std::fprintf(stderr, "bankart-sim: --connector entries are KIND=API_KEY:SHARED_SECRET\n");
       return 2;
     }
     options.connectors.push_back({*kind, key_secret[0], key_secret[1]});
@@ -106,12 +96,10 @@ int main(int argc, char** argv) {
 
   flikpay::sim::BankartSim sim(options);
   if (absl::Status status = sim.Start(); !status.ok()) {
-    std::fprintf(stderr, "bankart-sim: %s\n",
-                 std::string(status.message()).c_str());
+    std::fprintf(stderr, "bankart-sim: %s\n", std::string(status.message()).c_str());
     return 1;
   }
-  std::printf("bankart-sim listening on http://%s:%d\n", options.host.c_str(),
-              sim.port());
+  std::printf("bankart-sim listening on http://%s:%d\n", options.host.c_str(), sim.port());
   std::fflush(stdout);
   int received = 0;
   sigwait(&signals, &received);

@@ -3,8 +3,7 @@
 namespace flikpay::sim {
 
 TimedExecutor::TimedExecutor(int workers) {
-  for (int i = 0; i < workers; ++i)
-    workers_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 TimedExecutor::~TimedExecutor() {

@@ -36,8 +36,7 @@ class TimedExecutor {
   absl::CondVar changed_;
   // Ordered by due time, then by submission order so equal times keep FIFO
   // order.
-  std::map<std::pair<absl::Time, uint64_t>, std::function<void()>> tasks_
-      ABSL_GUARDED_BY(mutex_);
+  std::map<std::pair<absl::Time, uint64_t>, std::function<void()>> tasks_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> workers_;

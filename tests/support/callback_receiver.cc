@@ -7,8 +7,7 @@
 namespace flikpay::testing {
 
 CallbackReceiver::CallbackReceiver() {
-  server_.Post(".*", [this](const httplib::Request& request,
-                            httplib::Response& response) {
+  server_.Post(".*", [this](const httplib::Request& request, httplib::Response& response) {
     gateway::InboundCallback callback;
     callback.method = request.method;
     callback.request_uri = request.target;
@@ -42,8 +41,8 @@ CallbackReceiver::~CallbackReceiver() {
 }
 
 std::string CallbackReceiver::Url(const std::string& query) const {
-  return absl::StrCat("http://127.0.0.1:", port_, "/callbacks/bankart",
-                      query.empty() ? "" : "?", query);
+  return absl::StrCat("http://127.0.0.1:", port_, "/callbacks/bankart", query.empty() ? "" : "?",
+                      query);
 }
 
 void CallbackReceiver::FailNext(int count) {
@@ -52,22 +51,17 @@ void CallbackReceiver::FailNext(int count) {
 }
 
 std::optional<gateway::InboundCallback> CallbackReceiver::WaitFor(
-    const std::string& merchant_transaction_id, int nth,
-    absl::Duration timeout) {
+    const std::string& merchant_transaction_id, int nth, absl::Duration timeout) {
   const std::string needle = absl::StrCat("\"", merchant_transaction_id, "\"");
-  auto nth_match = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                       mutex_) -> const gateway::InboundCallback* {
+  auto nth_match = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> const gateway::InboundCallback* {
     int seen = 0;
     for (const gateway::InboundCallback& callback : received_) {
-      if (absl::StrContains(callback.body, needle) && ++seen == nth)
-        return &callback;
+      if (absl::StrContains(callback.body, needle) && ++seen == nth) return &callback;
     }
     return nullptr;
   };
   absl::MutexLock lock(&mutex_);
-  auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    return nth_match() != nullptr;
-  };
+  auto arrived = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return nth_match() != nullptr; };
   mutex_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
   const gateway::InboundCallback* match = nth_match();
   if (match == nullptr) return std::nullopt;

@@ -33,9 +33,9 @@ class CallbackReceiver {
 
   // Waits for the `nth` (1-based) callback whose body mentions
   // `merchant_transaction_id`.
-  std::optional<gateway::InboundCallback> WaitFor(
-      const std::string& merchant_transaction_id, int nth = 1,
-      absl::Duration timeout = absl::Seconds(10));
+  std::optional<gateway::InboundCallback> WaitFor(const std::string& merchant_transaction_id,
+                                                  int nth = 1,
+                                                  absl::Duration timeout = absl::Seconds(10));
   int CountFor(const std::string& merchant_transaction_id);
   std::vector<gateway::InboundCallback> All();
 

@@ -55,10 +55,9 @@ void E2eTest::SetUpTestSuite() {
     }
   }
   ASSERT_NE(redis_, nullptr) << redis_status;
-  auto sim = ChildProcess::Start(
-      {BANKART_SIM_PATH, "--listen=127.0.0.1:0", "--time_scale=0.01",
-       "--scenario_delay=20s", "--callback_timeout=2s"},
-      "listening on", &line);
+  auto sim = ChildProcess::Start({BANKART_SIM_PATH, "--listen=127.0.0.1:0", "--time_scale=0.01",
+                                  "--scenario_delay=20s", "--callback_timeout=2s"},
+                                 "listening on", &line);
   ASSERT_TRUE(sim.ok()) << sim.status();
   sim_ = *std::move(sim);
   sim_port_ = PortFromLine(line);
@@ -78,8 +77,7 @@ void E2eTest::TearDownTestSuite() {
   for (int i = 0; i < 2; ++i) {
     if (replicas_[i] == nullptr) continue;
     replicas_[i]->stub.reset();
-    stoppers.emplace_back(
-        [i, &exit_status] { exit_status[i] = replicas_[i]->process->Stop(); });
+    stoppers.emplace_back([i, &exit_status] { exit_status[i] = replicas_[i]->process->Stop(); });
   }
   if (sim_ != nullptr) stoppers.emplace_back([] { sim_->Stop(); });
   for (std::thread& stopper : stoppers) stopper.join();
@@ -106,73 +104,57 @@ void E2eTest::SetUp() {
   SimControl("DELETE", "/_sim/faults");
 }
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> E2eTest::StartRedis(
-    std::string* line) {
+absl::StatusOr<std::unique_ptr<ChildProcess>> E2eTest::StartRedis(std::string* line) {
   return ChildProcess::Start(
-      {REDIS_SERVER_PATH, "--port", std::to_string(redis_port_), "--bind",
-       "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync",
-       "everysec", "--dir", redis_dir_},
+      {REDIS_SERVER_PATH, "--port", std::to_string(redis_port_), "--bind", "127.0.0.1", "--save",
+       "", "--appendonly", "yes", "--appendfsync", "everysec", "--dir", redis_dir_},
       "Ready to accept connections", line);
 }
 
-std::unique_ptr<Replica> E2eTest::StartReplica(
-    std::vector<std::string> extra_flags) {
+std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_flags) {
   std::string line;
   std::vector<std::string> args = {
-      FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0",
-      "--callback_addr=127.0.0.1:0", "--admin_addr=127.0.0.1:0",
-      absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
+      FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0", "--callback_addr=127.0.0.1:0",
+      "--admin_addr=127.0.0.1:0", absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
       absl::StrCat("--gateway_url=http://127.0.0.1:", sim_port_, "/api/v3"),
       "--api_user=flikpay-sim", "--api_password=flikpay-sim-password",
-      "--ecommerce_api_key=sim-ecommerce-key",
-      "--ecommerce_shared_secret=sim-ecommerce-secret",
-      "--in_person_api_key=sim-in-person-key",
-      "--in_person_shared_secret=sim-in-person-secret",
+      "--ecommerce_api_key=sim-ecommerce-key", "--ecommerce_shared_secret=sim-ecommerce-secret",
+      "--in_person_api_key=sim-in-person-key", "--in_person_shared_secret=sim-in-person-secret",
       "--out_of_band_api_key=sim-out-of-band-key",
-      "--out_of_band_shared_secret=sim-out-of-band-secret",
-      "--payout_api_key=sim-payout-key",
-      "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64",
-      "--drain_time=3s",
+      "--out_of_band_shared_secret=sim-out-of-band-secret", "--payout_api_key=sim-payout-key",
+      "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64", "--drain_time=3s",
       // A fast reconciler, so lost callbacks and unknown outcomes settle in
       // seconds.
-      "--reconcile_interval=100ms", "--unknown_check_after=300ms",
-      "--pending_check_after=2s", "--expiry_grace=1s", "--not_found_grace=1s",
-      "--recheck_after=300ms", "--status_queries_per_minute=100000"};
+      "--reconcile_interval=100ms", "--unknown_check_after=300ms", "--pending_check_after=2s",
+      "--expiry_grace=1s", "--not_found_grace=1s", "--recheck_after=300ms",
+      "--status_queries_per_minute=100000"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-  auto process =
-      ChildProcess::Start(std::move(args), "flikpay-server listening", &line);
+  auto process = ChildProcess::Start(std::move(args), "flikpay-server listening", &line);
   EXPECT_TRUE(process.ok()) << process.status();
   if (!process.ok()) return nullptr;
   auto replica = std::make_unique<Replica>();
   replica->process = *std::move(process);
   std::smatch match;
-  if (!std::regex_search(
-          line, match,
-          std::regex("grpc=(\\d+) callbacks=(\\d+) admin=(\\d+)"))) {
+  if (!std::regex_search(line, match, std::regex("grpc=(\\d+) callbacks=(\\d+) admin=(\\d+)"))) {
     ADD_FAILURE() << "no ports in: " << line;
     return nullptr;
   }
   replica->grpc_port = std::stoi(match[1]);
   replica->callback_port = std::stoi(match[2]);
   replica->admin_port = std::stoi(match[3]);
-  replica->stub = v1::PaymentService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", replica->grpc_port),
-                          grpc::InsecureChannelCredentials()));
+  replica->stub = v1::PaymentService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", replica->grpc_port), grpc::InsecureChannelCredentials()));
   return replica;
 }
 
 std::string E2eTest::NewId(absl::string_view prefix) {
   static std::atomic<int> counter{0};
-  return absl::StrCat(prefix, "-", absl::ToUnixMillis(absl::Now()) % 100000000,
-                      "-", counter++);
+  return absl::StrCat(prefix, "-", absl::ToUnixMillis(absl::Now()) % 100000000, "-", counter++);
 }
 
-std::string E2eTest::NewPrefix(absl::string_view name) {
-  return absl::StrCat(NewId(name), "-");
-}
+std::string E2eTest::NewPrefix(absl::string_view name) { return absl::StrCat(NewId(name), "-"); }
 
-Json E2eTest::SimControl(const std::string& method, const std::string& path,
-                         const Json& body) {
+Json E2eTest::SimControl(const std::string& method, const std::string& path, const Json& body) {
   gateway::HttpClient http;
   gateway::HttpRequest request;
   request.method = method;
@@ -198,22 +180,20 @@ int E2eTest::SimDebitsFor(const std::string& id) {
   const Json journal = SimControl("GET", "/_sim/journal");
   int count = 0;
   for (const Json& entry : journal["requests"]) {
-    count += gateway::JsonText(entry, "merchantTransactionId") == id &&
-             entry.value("created", false);
+    count +=
+        gateway::JsonText(entry, "merchantTransactionId") == id && entry.value("created", false);
   }
   return count;
 }
 
-grpc::Status E2eTest::Create(v1::PaymentService::Stub& stub,
-                             const v1::CreateRtpRequest& request,
+grpc::Status E2eTest::Create(v1::PaymentService::Stub& stub, const v1::CreateRtpRequest& request,
                              v1::Transaction* out, absl::Duration timeout) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   return stub.CreateRtp(&context, request, out);
 }
 
-v1::CreateRtpRequest E2eTest::Rtp(const std::string& alias, v1::RtpKind kind,
-                                  int64_t amount) {
+v1::CreateRtpRequest E2eTest::Rtp(const std::string& alias, v1::RtpKind kind, int64_t amount) {
   v1::CreateRtpRequest request;
   request.set_merchant_transaction_id(NewId("e2e"));
   request.set_amount_minor(amount);
@@ -232,14 +212,12 @@ grpc::Status E2eTest::Get(v1::PaymentService::Stub& stub, const std::string& id,
   return stub.GetStatus(&context, request, out);
 }
 
-v1::Transaction E2eTest::AwaitFinal(v1::PaymentService::Stub& stub,
-                                    const std::string& id,
+v1::Transaction E2eTest::AwaitFinal(v1::PaymentService::Stub& stub, const std::string& id,
                                     absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   v1::Transaction transaction;
   while (absl::Now() < deadline) {
-    if (Get(stub, id, &transaction).ok() &&
-        IsFinalStatus(transaction.status())) {
+    if (Get(stub, id, &transaction).ok() && IsFinalStatus(transaction.status())) {
       return transaction;
     }
     absl::SleepFor(absl::Milliseconds(25));
@@ -256,20 +234,19 @@ v1::Transaction E2eTest::AwaitFinalForFaults(v1::PaymentService::Stub& stub,
 int E2eTest::StartedStreams(const Replica& replica) {
   gateway::HttpClient http;
   gateway::HttpRequest request;
-  request.url =
-      absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
+  request.url = absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
   const std::string body = http.Send(request).response.body;
   std::smatch match;
-  if (!std::regex_search(
-          body, match, std::regex("\nflikpay_streams_started_total (\\d+)"))) {
+  if (!std::regex_search(body, match, std::regex("\nflikpay_streams_started_total (\\d+)"))) {
     return -1;
   }
   return std::stoi(match[1]);
 }
 
-std::vector<v1::StatusEvent> E2eTest::ReadEvents(
-    const Replica& replica, const v1::StreamStatusRequest& request,
-    size_t count, absl::Duration timeout, std::function<void()> after_open) {
+std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
+                                                 const v1::StreamStatusRequest& request,
+                                                 size_t count, absl::Duration timeout,
+                                                 std::function<void()> after_open) {
   const int started_before = StartedStreams(replica);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -290,16 +267,15 @@ std::vector<v1::StatusEvent> E2eTest::ReadEvents(
   return events;
 }
 
-E2eTest::CreateTally E2eTest::CreateConcurrently(
-    const v1::CreateRtpRequest& request, int threads, int calls) {
+E2eTest::CreateTally E2eTest::CreateConcurrently(const v1::CreateRtpRequest& request, int threads,
+                                                 int calls) {
   std::atomic<int> ok{0}, aborted{0}, other{0};
   std::vector<std::thread> callers;
   for (int t = 0; t < threads; ++t) {
     callers.emplace_back([&, t] {
       for (int i = 0; i < calls; ++i) {
         v1::Transaction out;
-        grpc::Status status =
-            Create((t + i) % 2 == 0 ? A() : B(), request, &out);
+        grpc::Status status = Create((t + i) % 2 == 0 ? A() : B(), request, &out);
         if (status.ok()) {
           ++ok;
         } else if (status.error_code() == grpc::StatusCode::ABORTED) {
@@ -314,10 +290,8 @@ E2eTest::CreateTally E2eTest::CreateConcurrently(
   return {ok.load(), aborted.load(), other.load()};
 }
 
-grpc::Status E2eTest::SuccessfulPayout(v1::PaymentService::Stub& stub,
-                                       const std::string& id,
-                                       int64_t amount_minor,
-                                       const std::string& description) {
+grpc::Status E2eTest::SuccessfulPayout(v1::PaymentService::Stub& stub, const std::string& id,
+                                       int64_t amount_minor, const std::string& description) {
   v1::PayoutRequest payout;
   payout.set_merchant_transaction_id(id);
   payout.set_alias("success.payout@bankart.flik");
@@ -328,8 +302,8 @@ grpc::Status E2eTest::SuccessfulPayout(v1::PaymentService::Stub& stub,
   return stub.Payout(&call, payout, &out);
 }
 
-int E2eTest::PostCallback(int port, const std::string& body,
-                          const std::string& secret, const std::string& query) {
+int E2eTest::PostCallback(int port, const std::string& body, const std::string& secret,
+                          const std::string& query) {
   const std::string uri = absl::StrCat("/callbacks/bankart?", query);
   const std::string date = gateway::FormatHttpDate(absl::Now());
   const std::string content_type = "application/json; charset=utf-8";
@@ -341,14 +315,12 @@ int E2eTest::PostCallback(int port, const std::string& body,
   request.headers = {
       {"Content-Type", content_type},
       {"Date", date},
-      {"X-Signature",
-       gateway::Sign(secret, {"POST", body, content_type, date, uri})}};
+      {"X-Signature", gateway::Sign(secret, {"POST", body, content_type, date, uri})}};
   return static_cast<int>(http.Send(request).response.status);
 }
 
 bool E2eTest::IsFinalStatus(v1::TransactionStatus status) {
-  return status == v1::TRANSACTION_STATUS_SUCCESS ||
-         status == v1::TRANSACTION_STATUS_CANCELLED ||
+  return status == v1::TRANSACTION_STATUS_SUCCESS || status == v1::TRANSACTION_STATUS_CANCELLED ||
          status == v1::TRANSACTION_STATUS_ERROR;
 }
 

@@ -46,12 +46,10 @@ class E2eTest : public ::testing::Test {
 
   // Redis keeps its AOF in a private folder, so a restart on the same port
   // (the fault suite's outage) finds every write it acknowledged.
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> StartRedis(
-      std::string* line);
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> StartRedis(std::string* line);
   // A flikpay-server on this suite's Redis and sim, with a fast reconciler;
   // null (and a test failure) if it does not start.
-  static std::unique_ptr<Replica> StartReplica(
-      std::vector<std::string> extra_flags = {});
+  static std::unique_ptr<Replica> StartReplica(std::vector<std::string> extra_flags = {});
 
   static v1::PaymentService::Stub& A() { return *replicas_[0]->stub; }
   static v1::PaymentService::Stub& B() { return *replicas_[1]->stub; }
@@ -61,8 +59,7 @@ class E2eTest : public ::testing::Test {
   // NewId hands out (say counter 12 next to counter 1) starts with it.
   static std::string NewPrefix(absl::string_view name);
 
-  static Json SimControl(const std::string& method, const std::string& path,
-                         const Json& body = {});
+  static Json SimControl(const std::string& method, const std::string& path, const Json& body = {});
   // POST /_sim/faults and /_sim/callback-faults; a refused fault fails the
   // test rather than leaving it to pass without its fault.
   static void AddApiFault(const Json& fault);
@@ -70,21 +67,17 @@ class E2eTest : public ::testing::Test {
   // Debits the sim created for this merchant transaction id.
   static int SimDebitsFor(const std::string& id);
 
-  static grpc::Status Create(v1::PaymentService::Stub& stub,
-                             const v1::CreateRtpRequest& request,
-                             v1::Transaction* out,
-                             absl::Duration timeout = absl::Seconds(10));
+  static grpc::Status Create(v1::PaymentService::Stub& stub, const v1::CreateRtpRequest& request,
+                             v1::Transaction* out, absl::Duration timeout = absl::Seconds(10));
   static v1::CreateRtpRequest Rtp(const std::string& alias, v1::RtpKind kind,
                                   int64_t amount = 1111);
   static grpc::Status Get(v1::PaymentService::Stub& stub, const std::string& id,
                           v1::Transaction* out);
   // Polls GetStatus until the status is final (callbacks come ~200 ms after a
   // request).
-  static v1::Transaction AwaitFinal(v1::PaymentService::Stub& stub,
-                                    const std::string& id,
+  static v1::Transaction AwaitFinal(v1::PaymentService::Stub& stub, const std::string& id,
                                     absl::Duration timeout = absl::Seconds(10));
-  static v1::Transaction AwaitFinalForFaults(v1::PaymentService::Stub& stub,
-                                             const std::string& id);
+  static v1::Transaction AwaitFinalForFaults(v1::PaymentService::Stub& stub, const std::string& id);
 
   // How many subscriptions the replica has begun feeding
   // (flikpay_streams_started_total). A counter, not the open-streams gauge: a
@@ -94,27 +87,24 @@ class E2eTest : public ::testing::Test {
   // Reads events from a StreamStatus call on `replica` until `count` arrived
   // or the time is up. `after_open` runs once the replica feeds the
   // subscription, so it sees every later change.
-  static std::vector<v1::StatusEvent> ReadEvents(
-      const Replica& replica, const v1::StreamStatusRequest& request,
-      size_t count, absl::Duration timeout,
-      std::function<void()> after_open = nullptr);
+  static std::vector<v1::StatusEvent> ReadEvents(const Replica& replica,
+                                                 const v1::StreamStatusRequest& request,
+                                                 size_t count, absl::Duration timeout,
+                                                 std::function<void()> after_open = nullptr);
 
   struct CreateTally {
     int ok = 0, aborted = 0, other = 0;
   };
   // Sends the same CreateRtp `threads` x `calls` times at once, alternating
   // replicas.
-  static CreateTally CreateConcurrently(const v1::CreateRtpRequest& request,
-                                        int threads, int calls);
+  static CreateTally CreateConcurrently(const v1::CreateRtpRequest& request, int threads,
+                                        int calls);
   // A payout to the sandbox alias that always succeeds.
-  static grpc::Status SuccessfulPayout(v1::PaymentService::Stub& stub,
-                                       const std::string& id,
-                                       int64_t amount_minor,
-                                       const std::string& description = "");
+  static grpc::Status SuccessfulPayout(v1::PaymentService::Stub& stub, const std::string& id,
+                                       int64_t amount_minor, const std::string& description = "");
   // Posts a callback to a replica's callback port, signed with `secret`;
   // returns the HTTP status.
-  static int PostCallback(int port, const std::string& body,
-                          const std::string& secret,
+  static int PostCallback(int port, const std::string& body, const std::string& secret,
                           const std::string& query = "connector=in_person");
 
   static bool IsFinalStatus(v1::TransactionStatus status);

@@ -41,14 +41,14 @@ class FakeGateway : public gateway::Gateway {
     return status_queries_;
   }
 
-  absl::StatusOr<gateway::SubmitOutcome> Debit(
-      const gateway::DebitRequest& request, absl::Time) override {
+  absl::StatusOr<gateway::SubmitOutcome> Debit(const gateway::DebitRequest& request,
+                                               absl::Time) override {
     absl::MutexLock lock(&mutex_);
     debits_.push_back(request);
     return send_answer_;
   }
-  absl::StatusOr<gateway::SubmitOutcome> Refund(
-      const gateway::RefundRequest& request, absl::Time) override {
+  absl::StatusOr<gateway::SubmitOutcome> Refund(const gateway::RefundRequest& request,
+                                                absl::Time) override {
     absl::MutexLock lock(&mutex_);
     refunds_.push_back(request);
     return send_answer_;
@@ -59,21 +59,20 @@ class FakeGateway : public gateway::Gateway {
     ++payouts_;
     return send_answer_;
   }
-  absl::StatusOr<gateway::StatusReport> StatusByUuid(gateway::Connector,
-                                                     absl::string_view,
+  absl::StatusOr<gateway::StatusReport> StatusByUuid(gateway::Connector, absl::string_view,
                                                      absl::Time) override {
     absl::MutexLock lock(&mutex_);
     ++status_queries_;
     return status_answer_;
   }
-  absl::StatusOr<gateway::StatusReport> StatusByMerchantTransactionId(
-      gateway::Connector, absl::string_view, absl::Time) override {
+  absl::StatusOr<gateway::StatusReport> StatusByMerchantTransactionId(gateway::Connector,
+                                                                      absl::string_view,
+                                                                      absl::Time) override {
     absl::MutexLock lock(&mutex_);
     ++status_queries_;
     return status_answer_;
   }
-  absl::StatusOr<gateway::CallbackEvent> VerifyCallback(
-      const gateway::InboundCallback&) override {
+  absl::StatusOr<gateway::CallbackEvent> VerifyCallback(const gateway::InboundCallback&) override {
     absl::MutexLock lock(&mutex_);
     return callback_answer_;
   }
@@ -84,8 +83,8 @@ class FakeGateway : public gateway::Gateway {
       absl::InternalError("the test set no answer");
   absl::StatusOr<gateway::StatusReport> status_answer_ ABSL_GUARDED_BY(mutex_) =
       absl::InternalError("the test set no answer");
-  absl::StatusOr<gateway::CallbackEvent> callback_answer_ ABSL_GUARDED_BY(
-      mutex_) = absl::UnauthenticatedError("the test set no answer");
+  absl::StatusOr<gateway::CallbackEvent> callback_answer_ ABSL_GUARDED_BY(mutex_) =
+      absl::UnauthenticatedError("the test set no answer");
   std::vector<gateway::DebitRequest> debits_ ABSL_GUARDED_BY(mutex_);
   std::vector<gateway::RefundRequest> refunds_ ABSL_GUARDED_BY(mutex_);
   int payouts_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -13,8 +13,7 @@ void InMemoryStore::SetUnavailable(bool unavailable) {
 }
 
 absl::Status InMemoryStore::Down() const {
-  return unavailable_ ? absl::UnavailableError("store: down for the test")
-                      : absl::OkStatus();
+  return unavailable_ ? absl::UnavailableError("store: down for the test") : absl::OkStatus();
 }
 
 std::optional<absl::Time> InMemoryStore::NextCheck(const std::string& id) {
@@ -41,8 +40,8 @@ v1::Transaction InMemoryStore::Read(const Entry& entry) const {
   return record;
 }
 
-store::BeginResult InMemoryStore::Existing(
-    const Entry& entry, absl::string_view fingerprint) const {
+store::BeginResult InMemoryStore::Existing(const Entry& entry,
+                                           absl::string_view fingerprint) const {
   store::BeginResult result;
   result.transaction = Read(entry);
   result.same_request = entry.fingerprint == fingerprint;
@@ -63,9 +62,9 @@ store::BeginResult InMemoryStore::Create(const v1::Transaction& initial,
   return result;
 }
 
-absl::StatusOr<store::BeginResult> InMemoryStore::Begin(
-    const v1::Transaction& initial, absl::string_view fingerprint,
-    absl::Time flight_deadline) {
+absl::StatusOr<store::BeginResult> InMemoryStore::Begin(const v1::Transaction& initial,
+                                                        absl::string_view fingerprint,
+                                                        absl::Time flight_deadline) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const std::string& id = initial.merchant_transaction_id();
@@ -75,9 +74,9 @@ absl::StatusOr<store::BeginResult> InMemoryStore::Begin(
   return Create(initial, fingerprint, flight_deadline);
 }
 
-absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(
-    const v1::Transaction& refund, absl::string_view fingerprint,
-    absl::Time flight_deadline) {
+absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(const v1::Transaction& refund,
+                                                              absl::string_view fingerprint,
+                                                              absl::Time flight_deadline) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const std::string& id = refund.merchant_transaction_id();
@@ -86,12 +85,10 @@ absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(
   }
   auto original = records_.find(refund.original_merchant_transaction_id());
   if (original == records_.end()) {
-    return absl::NotFoundError(
-        "original_merchant_transaction_id: no such transaction");
+    return absl::NotFoundError("original_merchant_transaction_id: no such transaction");
   }
-  if (absl::Status refundable = core::CheckRefundable(Read(original->second),
-                                                      original->second.reserved,
-                                                      refund.amount_minor());
+  if (absl::Status refundable = core::CheckRefundable(
+          Read(original->second), original->second.reserved, refund.amount_minor());
       !refundable.ok()) {
     return refundable;
   }
@@ -116,40 +113,35 @@ absl::Status InMemoryStore::Abandon(absl::string_view merchant_transaction_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Transaction> InMemoryStore::Get(
-    absl::string_view merchant_transaction_id) {
+absl::StatusOr<v1::Transaction> InMemoryStore::Get(absl::string_view merchant_transaction_id) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   auto it = records_.find(merchant_transaction_id);
   if (it == records_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("no transaction with merchant_transaction_id ",
-                     merchant_transaction_id));
+        absl::StrCat("no transaction with merchant_transaction_id ", merchant_transaction_id));
   }
   return Read(it->second);
 }
 
-absl::StatusOr<std::string> InMemoryStore::FindByGatewayUuid(
-    absl::string_view uuid) {
+absl::StatusOr<std::string> InMemoryStore::FindByGatewayUuid(absl::string_view uuid) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   auto it = by_uuid_.find(uuid);
   if (it == by_uuid_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("no transaction with gateway_uuid ", uuid));
+    return absl::NotFoundError(absl::StrCat("no transaction with gateway_uuid ", uuid));
   }
   return it->second;
 }
 
-absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(
-    absl::string_view merchant_transaction_id, const store::Report& report) {
+absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view merchant_transaction_id,
+                                                        const store::Report& report) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   auto it = records_.find(merchant_transaction_id);
   if (it == records_.end()) {
     return absl::NotFoundError(
-        absl::StrCat("no transaction with merchant_transaction_id ",
-                     merchant_transaction_id));
+        absl::StrCat("no transaction with merchant_transaction_id ", merchant_transaction_id));
   }
   Entry& entry = it->second;
   core::Stored current{Read(entry), entry.flight_deadline};
@@ -167,11 +159,9 @@ absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(
     } else {
       watch_.erase(id);
     }
-    if (plan.new_gateway_uuid.has_value())
-      by_uuid_[*plan.new_gateway_uuid] = id;
+    if (plan.new_gateway_uuid.has_value()) by_uuid_[*plan.new_gateway_uuid] = id;
     if (plan.refund_delta.has_value()) {
-      auto original =
-          records_.find(plan.refund_delta->original_merchant_transaction_id);
+      auto original = records_.find(plan.refund_delta->original_merchant_transaction_id);
       if (original != records_.end()) {
         original->second.refunded += plan.refund_delta->refunded;
         original->second.reserved += plan.refund_delta->reserved;
@@ -194,8 +184,8 @@ absl::Status InMemoryStore::RecordUnmatchedCallback(absl::string_view body) {
   return absl::OkStatus();
 }
 
-std::vector<v1::StatusEvent> InMemoryStore::EventsAfter(
-    absl::string_view cursor, int max_count) const {
+std::vector<v1::StatusEvent> InMemoryStore::EventsAfter(absl::string_view cursor,
+                                                        int max_count) const {
   std::vector<v1::StatusEvent> events;
   for (const v1::StatusEvent& event : events_) {
     if (static_cast<int>(events.size()) >= max_count) break;
@@ -242,8 +232,7 @@ absl::StatusOr<bool> InMemoryStore::CanResumeFrom(absl::string_view) {
   return true;  // nothing is ever trimmed here
 }
 
-absl::StatusOr<std::vector<std::string>> InMemoryStore::DueForCheck(
-    absl::Time now, int max_count) {
+absl::StatusOr<std::vector<std::string>> InMemoryStore::DueForCheck(absl::Time now, int max_count) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   std::vector<std::pair<absl::Time, std::string>> due;
@@ -259,8 +248,8 @@ absl::StatusOr<std::vector<std::string>> InMemoryStore::DueForCheck(
   return ids;
 }
 
-absl::Status InMemoryStore::ScheduleCheck(
-    absl::string_view merchant_transaction_id, absl::Time when) {
+absl::Status InMemoryStore::ScheduleCheck(absl::string_view merchant_transaction_id,
+                                          absl::Time when) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   auto it = watch_.find(merchant_transaction_id);
@@ -268,18 +257,15 @@ absl::Status InMemoryStore::ScheduleCheck(
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> InMemoryStore::TryLease(
-    absl::string_view merchant_transaction_id, absl::string_view owner,
-    absl::Duration) {
+absl::StatusOr<bool> InMemoryStore::TryLease(absl::string_view merchant_transaction_id,
+                                             absl::string_view owner, absl::Duration) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
-  return leases_
-      .emplace(std::string(merchant_transaction_id), std::string(owner))
-      .second;
+  return leases_.emplace(std::string(merchant_transaction_id), std::string(owner)).second;
 }
 
-absl::Status InMemoryStore::ReleaseLease(
-    absl::string_view merchant_transaction_id, absl::string_view owner) {
+absl::Status InMemoryStore::ReleaseLease(absl::string_view merchant_transaction_id,
+                                         absl::string_view owner) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   auto it = leases_.find(merchant_transaction_id);
@@ -293,8 +279,7 @@ absl::StatusOr<bool> InMemoryStore::TakeStatusQuery(int per_minute) {
   return ++status_queries_ <= per_minute;
 }
 
-absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(
-    absl::Time now) {
+absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(absl::Time now) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   Backlog backlog;

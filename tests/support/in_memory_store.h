@@ -17,8 +17,7 @@ namespace flikpay::testing {
 
 class InMemoryStore : public store::Store {
  public:
-  explicit InMemoryStore(core::SchedulePolicy schedule = {})
-      : schedule_(schedule) {}
+  explicit InMemoryStore(core::SchedulePolicy schedule = {}) : schedule_(schedule) {}
 
   // While set, every call answers UNAVAILABLE, as RedisStore does when Redis
   // is down.
@@ -31,32 +30,26 @@ class InMemoryStore : public store::Store {
   absl::StatusOr<store::BeginResult> Begin(const v1::Transaction& initial,
                                            absl::string_view fingerprint,
                                            absl::Time flight_deadline) override;
-  absl::StatusOr<store::BeginResult> BeginRefund(
-      const v1::Transaction& refund, absl::string_view fingerprint,
-      absl::Time flight_deadline) override;
+  absl::StatusOr<store::BeginResult> BeginRefund(const v1::Transaction& refund,
+                                                 absl::string_view fingerprint,
+                                                 absl::Time flight_deadline) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
-  absl::StatusOr<v1::Transaction> Get(
-      absl::string_view merchant_transaction_id) override;
-  absl::StatusOr<std::string> FindByGatewayUuid(
-      absl::string_view uuid) override;
-  absl::StatusOr<store::ApplyResult> Apply(
-      absl::string_view merchant_transaction_id,
-      const store::Report& report) override;
+  absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
+  absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;
+  absl::StatusOr<store::ApplyResult> Apply(absl::string_view merchant_transaction_id,
+                                           const store::Report& report) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
-  absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(
-      absl::string_view after_cursor, int max_count) override;
-  absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(
-      absl::string_view after_cursor, int max_count,
-      absl::Duration wait) override;
+  absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
+                                                          int max_count) override;
+  absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
+                                                             int max_count,
+                                                             absl::Duration wait) override;
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;
-  absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now,
-                                                       int max_count) override;
-  absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
-                             absl::Time when) override;
-  absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
-                                absl::string_view owner,
+  absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now, int max_count) override;
+  absl::Status ScheduleCheck(absl::string_view merchant_transaction_id, absl::Time when) override;
+  absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id, absl::string_view owner,
                                 absl::Duration ttl) override;
   absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                             absl::string_view owner) override;
@@ -73,26 +66,20 @@ class InMemoryStore : public store::Store {
   };
   absl::Status Down() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   v1::Transaction Read(const Entry& entry) const;
-  store::BeginResult Existing(const Entry& entry,
-                              absl::string_view fingerprint) const;
+  store::BeginResult Existing(const Entry& entry, absl::string_view fingerprint) const;
   // Claims the id: a new record, in flight, on the watch list.
-  store::BeginResult Create(const v1::Transaction& initial,
-                            absl::string_view fingerprint,
-                            absl::Time flight_deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  std::vector<v1::StatusEvent> EventsAfter(absl::string_view cursor,
-                                           int max_count) const
+  store::BeginResult Create(const v1::Transaction& initial, absl::string_view fingerprint,
+                            absl::Time flight_deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  std::vector<v1::StatusEvent> EventsAfter(absl::string_view cursor, int max_count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const core::SchedulePolicy schedule_;
   absl::Mutex mutex_;
   bool unavailable_ ABSL_GUARDED_BY(mutex_) = false;
   std::map<std::string, Entry, std::less<>> records_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, std::string, std::less<>> by_uuid_
-      ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::string, std::less<>> by_uuid_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, absl::Time, std::less<>> watch_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, std::string, std::less<>> leases_
-      ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::string, std::less<>> leases_ ABSL_GUARDED_BY(mutex_);
   std::vector<v1::StatusEvent> events_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> unmatched_ ABSL_GUARDED_BY(mutex_);
   int status_queries_ ABSL_GUARDED_BY(mutex_) = 0;

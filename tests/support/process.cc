@@ -16,9 +16,10 @@
 
 namespace flikpay::testing {
 
-absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
-    std::vector<std::string> argv, const std::string& ready_marker,
-    std::string* ready_line, absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(std::vector<std::string> argv,
+                                                                  const std::string& ready_marker,
+                                                                  std::string* ready_line,
+                                                                  absl::Duration timeout) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) return absl::InternalError("pipe failed");
   const pid_t pid = fork();
@@ -69,9 +70,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   close(fd);
-  return absl::UnavailableError(absl::StrCat(name, " did not become ready (\"",
-                                             ready_marker, "\"); its output:\n",
-                                             transcript, pending));
+  return absl::UnavailableError(absl::StrCat(name, " did not become ready (\"", ready_marker,
+                                             "\"); its output:\n", transcript, pending));
 }
 
 ChildProcess::ChildProcess(std::string name, pid_t pid, int output_fd)
@@ -129,8 +129,7 @@ void ChildProcess::Kill() { Reap(SIGKILL, absl::Seconds(5)); }
 int PortFromLine(const std::string& line) {
   const size_t colon = line.rfind(':');
   int port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(line.substr(colon + 1), &port)) {
+  if (colon == std::string::npos || !absl::SimpleAtoi(line.substr(colon + 1), &port)) {
     return 0;
   }
   return port;

@@ -21,8 +21,8 @@ class ChildProcess {
   // Starts `argv` and waits until a line of its output contains `ready_marker`;
   // returns that line. Fails if the process exits or `timeout` passes first.
   static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
-      std::vector<std::string> argv, const std::string& ready_marker,
-      std::string* ready_line, absl::Duration timeout = absl::Seconds(20));
+      std::vector<std::string> argv, const std::string& ready_marker, std::string* ready_line,
+      absl::Duration timeout = absl::Seconds(20));
 
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
