@@ -1,5 +1,5 @@
-// Event-stream cursors: Redis stream ids, "milliseconds-sequence", which order
-// numerically (not as text: "9-0" is before "10-0").
+// Event-stream cursors: Redis stream ids, "milliseconds-sequence", which order numerically (not as
+// text: "9-0" is before "10-0").
 #ifndef FLIKPAY_CORE_CURSOR_H_
 #define FLIKPAY_CORE_CURSOR_H_
 
@@ -20,8 +20,7 @@ struct Cursor {
 // nullopt unless `text` is two unsigned numbers joined by '-'.
 std::optional<Cursor> ParseCursor(absl::string_view text);
 
-// Whether cursor `a` comes before `b`; an unreadable cursor counts as the
-// start of the stream.
+// Whether cursor `a` comes before `b`; an unreadable cursor counts as the start of the stream.
 bool CursorBefore(absl::string_view a, absl::string_view b);
 
 }  // namespace flikpay::core

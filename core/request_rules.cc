@@ -17,8 +17,8 @@ absl::Status MerchantTransactionId(absl::string_view field, absl::string_view id
   if (id.size() > kMaxMerchantTransactionId) {
     return Invalid(field, "must be at most 50 characters");
   }
-  // Ids appear in Redis keys, logs and Bankart's URLs: a small alphabet keeps
-  // every one of them unambiguous.
+  // Ids appear in Redis keys, logs and Bankart's URLs: a small alphabet keeps every one of them
+  // unambiguous.
   const bool allowed = std::all_of(id.begin(), id.end(), [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });

@@ -1,7 +1,6 @@
-// The rules a request's fields must follow, in one place: the gRPC service
-// checks them for the caller, the Bankart adapter checks them again before
-// anything leaves the process, and both answer with the same message,
-// INVALID_ARGUMENT "<field>: <rule>".
+// The rules a request's fields must follow, in one place: the gRPC service checks them for the
+// caller, the Bankart adapter checks them again before anything leaves the process, and both answer
+// with the same message, INVALID_ARGUMENT "<field>: <rule>".
 #ifndef FLIKPAY_CORE_REQUEST_RULES_H_
 #define FLIKPAY_CORE_REQUEST_RULES_H_
 
@@ -35,8 +34,7 @@ absl::Status MaxLength(absl::string_view field, absl::string_view value, size_t 
 absl::Status Url(absl::string_view field, absl::string_view url);
 // Four capital letters, only with a structured reference.
 absl::Status PurposeCode(absl::string_view code, bool structured_reference);
-// The payer's alias may be left out only for E-commerce (Bankart asks the
-// payer on its page).
+// The payer's alias may be left out only for E-commerce (Bankart asks the payer on its page).
 absl::Status AliasPresence(bool ecommerce, bool has_alias);
 
 // The checks every money-moving request starts with.

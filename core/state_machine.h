@@ -5,8 +5,7 @@
 
 namespace flikpay::core {
 
-// What to do with a reported status, given the stored one. Transitions only go
-// forward:
+// What to do with a reported status, given the stored one. Transitions only go forward:
 //   UNKNOWN -> PENDING | SUCCESS | CANCELLED | ERROR
 //   PENDING -> SUCCESS | CANCELLED | ERROR
 // and final states (SUCCESS, CANCELLED, ERROR) never change.

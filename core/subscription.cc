@@ -21,8 +21,8 @@ void Subscription::AddCurrent(const v1::Transaction& transaction) {
   *snapshot.mutable_transaction() = transaction;
   *snapshot.mutable_occurred_at() = transaction.updated_at();
   absl::MutexLock lock(&mutex_);
-  // At most one per requested id, so it cannot overflow; no cursor, so it is
-  // not deduplicated against the stream.
+  // At most one per requested id, so it cannot overflow; no cursor, so it is not deduplicated
+  // against the stream.
   if (!finishing_) queue_.push_back(std::move(snapshot));
 }
 
@@ -51,8 +51,8 @@ void Subscription::AddReplayPage(const std::vector<v1::StatusEvent>& page) {
     absl::MutexLock lock(&mutex_);
     if (finishing_ || !replaying_) return;
     for (const v1::StatusEvent& event : page) {
-      // Unbounded: a page is at most half the buffer, and the next page is
-      // read only once this one has been written.
+      // Unbounded: a page is at most half the buffer, and the next page is read only once this one
+      // has been written.
       EnqueueLocked(event, /*bounded=*/false);
       replay_cursor_ = event.cursor();
     }
@@ -135,8 +135,8 @@ bool Subscription::Wanted(const v1::StatusEvent& event) const {
 
 void Subscription::EnqueueLocked(const v1::StatusEvent& event, bool bounded) {
   if (finishing_) return;
-  // The replay and the live feed overlap; stream order makes "not after the
-  // newest seen" exactly the duplicates.
+  // The replay and the live feed overlap; stream order makes "not after the newest seen" exactly
+  // the duplicates.
   if (!seen_cursor_.empty() && !CursorBefore(seen_cursor_, event.cursor())) {
     return;
   }
@@ -163,9 +163,8 @@ void Subscription::OverflowLocked() {
   held_live_.clear();
 }
 
-// Events written just before a stream ends can still be lost in transit, so
-// only the client knows the last one it received: that is where it resumes.
-// The last one written here is a hint.
+// Events written just before a stream ends can still be lost in transit, so only the client knows
+// the last one it received: that is where it resumes. The last one written here is a hint.
 std::string Subscription::ResumeHintLocked() const {
   return absl::StrCat(
       "; resume with resume_after=<the cursor of the last event you "

@@ -1,7 +1,6 @@
-// One StreamStatus subscriber's logic without gRPC or Redis: current states
-// first, then the replay from a cursor, then live events, each event once and
-// in stream order, within a bounded buffer, one write at a time. The transport
-// does the I/O (reads pages, writes messages) and reports back.
+// One StreamStatus subscriber's logic without gRPC or Redis: current states first, then the replay
+// from a cursor, then live events, each event once and in stream order, within a bounded buffer,
+// one write at a time. The transport does the I/O (reads pages, writes messages) and reports back.
 #ifndef FLIKPAY_CORE_SUBSCRIPTION_H_
 #define FLIKPAY_CORE_SUBSCRIPTION_H_
 
@@ -18,8 +17,8 @@
 
 namespace flikpay::core {
 
-// What a Subscription asks of its transport. Never called with the
-// subscription's lock held, so an implementation may call back into it.
+// What a Subscription asks of its transport. Never called with the subscription's lock held, so an
+// implementation may call back into it.
 class StreamWriter {
  public:
   virtual ~StreamWriter() = default;
@@ -27,25 +26,25 @@ class StreamWriter {
   virtual void Write(const v1::StatusEvent& event) = 0;
   // Ends the stream; nothing is called after it.
   virtual void Finish(const absl::Status& status) = 0;
-  // The replay paused until the subscriber had read what it was sent; read
-  // the next page now (off the reacting thread: it is a store read).
+  // The replay paused until the subscriber had read what it was sent; read the next page now (off
+  // the reacting thread: it is a store read).
   virtual void ContinueReplay() = 0;
 };
 
 class Subscription {
  public:
-  // `max_buffered`: events that may wait for the subscriber before it is ended
-  // with RESOURCE_EXHAUSTED; replay pages are half of it.
+  // `max_buffered`: events that may wait for the subscriber before it is ended with
+  // RESOURCE_EXHAUSTED; replay pages are half of it.
   Subscription(const v1::StreamStatusRequest& request, size_t max_buffered, StreamWriter& writer);
 
-  // Set-up, in this order: the current states (send_current), then either
-  // StartReplay (resume_after) or CatchUp (live only).
+  // Set-up, in this order: the current states (send_current), then either StartReplay
+  // (resume_after) or CatchUp (live only).
   void AddCurrent(const v1::Transaction& transaction);
   void StartReplay(const std::string& after_cursor);
   void CatchUp();
 
-  // The cursor to read the next replay page after, or nullopt when no page is
-  // wanted now (replay over, paused for the subscriber, or the stream ended).
+  // The cursor to read the next replay page after, or nullopt when no page is wanted now (replay
+  // over, paused for the subscriber, or the stream ended).
   std::optional<std::string> NextReplayPage();
   int page_size() const { return page_size_; }
   // A page read after NextReplayPage's cursor; a short page ends the replay.

@@ -63,8 +63,8 @@ Plan PlanReport(const Stored& current, const Report& report, const SchedulePolic
     AddHistory(plan.next, previous, report, now, nullptr);
     plan.status_changed = true;
   } else if (plan.verdict == Verdict::kAnomaly && report.source != v1::EVENT_SOURCE_RPC) {
-    // flikpay's own late answer cannot contradict Bankart; anything else
-    // saying another final status is worth a look.
+    // flikpay's own late answer cannot contradict Bankart; anything else saying another final
+    // status is worth a look.
     AddHistory(plan.next, previous, report, now, "contradicts the final status; ignored");
     plan.anomaly = true;
   }

@@ -1,6 +1,5 @@
-// What a report does to a stored transaction, decided without any storage: the
-// stores (Redis, and the in-memory one tests use) read, call Plan, and write
-// what it says in one atomic step.
+// What a report does to a stored transaction, decided without any storage: the stores (Redis, and
+// the in-memory one tests use) read, call Plan, and write what it says in one atomic step.
 #ifndef FLIKPAY_CORE_TRANSITION_H_
 #define FLIKPAY_CORE_TRANSITION_H_
 
@@ -16,18 +15,15 @@
 
 namespace flikpay::core {
 
-// A report about a transaction, from flikpay's own call, a callback or the
-// reconciler.
+// A report about a transaction, from flikpay's own call, a callback or the reconciler.
 struct Report {
   v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
   v1::EventSource source = v1::EVENT_SOURCE_UNSPECIFIED;
-  // Copies what the report knows into the record (gateway uuid, redirect URL,
-  // error, ...). Called on a copy of the stored record; called again when a
-  // concurrent writer forces a retry. It cannot change the status, version,
-  // history or refunded amount: those belong to the state machine.
+  // Copies what the report knows into the record (gateway uuid, redirect URL, error, ...). Called
+  // on a copy of the stored record; called again when a concurrent writer forces a retry. It cannot
+  // change the status, version, history or refunded amount: those belong to the state machine.
   std::function<void(v1::Transaction&)> fill;
-  // The gateway call is over (successful or not): duplicates of the request
-  // stop being ABORTED.
+  // The gateway call is over (successful or not): duplicates of the request stop being ABORTED.
   bool ends_flight = false;
 };
 
@@ -49,8 +45,7 @@ struct SchedulePolicy {
 // The stored state a report is judged against.
 struct Stored {
   v1::Transaction record;  // refunded_amount_minor filled in
-  // The deadline of the gateway call that claimed the id; InfinitePast once
-  // the call is over.
+  // The deadline of the gateway call that claimed the id; InfinitePast once the call is over.
   absl::Time flight_deadline = absl::InfinitePast();
 };
 
@@ -67,8 +62,8 @@ struct Plan {
   bool unchanged = true;
   v1::Transaction next;  // the record to store (or the current one)
   bool status_changed = false;
-  // A contradicting final status from outside (callback, reconciler): kept in
-  // the history, the status stays.
+  // A contradicting final status from outside (callback, reconciler): kept in the history, the
+  // status stays.
   bool anomaly = false;
   // The claim's flight deadline after the report (InfinitePast: ended).
   absl::Time flight_deadline = absl::InfinitePast();
@@ -81,14 +76,13 @@ struct Plan {
   std::optional<v1::StatusEvent> event;
 };
 
-// The pure transition: given what is stored, a report, the schedule policy and
-// the time, what to store. Deterministic: `now` is the only clock.
+// The pure transition: given what is stored, a report, the schedule policy and the time, what to
+// store. Deterministic: `now` is the only clock.
 Plan PlanReport(const Stored& current, const Report& report, const SchedulePolicy& policy,
                 absl::Time now);
 
-// Whether `amount_minor` may be refunded from `original` with `reserved` cents
-// already taken by pending and successful refunds: FAILED_PRECONDITION naming
-// the field when not.
+// Whether `amount_minor` may be refunded from `original` with `reserved` cents already taken by
+// pending and successful refunds: FAILED_PRECONDITION naming the field when not.
 absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,
                              int64_t amount_minor);
 

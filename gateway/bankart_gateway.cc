@@ -21,11 +21,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-// Bankart signs the Content-Type exactly as sent, so it is one constant, sent
-// on GET too.
+// Bankart signs the Content-Type exactly as sent, so it is one constant, sent on GET too.
 constexpr char kContentType[] = "application/json; charset=utf-8";
-// The adapter re-checks what the service checked (core/request_rules.h), so a
-// request from any other caller cannot reach Bankart malformed either.
+// The adapter re-checks what the service checked (core/request_rules.h), so a request from any
+// other caller cannot reach Bankart malformed either.
 absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,
                                    absl::string_view currency, absl::string_view description,
                                    absl::string_view callback_url) {
@@ -62,8 +61,8 @@ std::optional<StatusReport::Status> ParseTransactionStatus(absl::string_view tex
   return std::nullopt;
 }
 
-// Codes after which the same request may succeed later: rate limit,
-// maintenance, temporarily unavailable.
+// Codes after which the same request may succeed later: rate limit, maintenance, temporarily
+// unavailable.
 bool IsRetryableCode(int code) { return code == 1009 || code == 1010 || code == 3003; }
 
 SubmitOutcome Unknown(std::string reason, int http_status = 0) {
@@ -169,8 +168,7 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
       break;
   }
   const HttpResponse& response = exchange->response;
-  // 5xx includes 504 and Cloudflare's 522: the gateway may have created the
-  // transaction.
+  // 5xx includes 504 and Cloudflare's 522: the gateway may have created the transaction.
   if (response.status >= 500) {
     return Unknown(absl::StrCat("gateway answered HTTP ", response.status), response.status);
   }
@@ -414,8 +412,7 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(const InboundCallba
   std::string signature = HeaderValue(callback, "x-signature");
   std::string api_key_hint;
   if (signature.empty()) {
-    // XML v2 integrations carry "Authorization: Gateway API_KEY:signature"
-    // instead.
+    // XML v2 integrations carry "Authorization: Gateway API_KEY:signature" instead.
     const std::string authorization = HeaderValue(callback, "authorization");
     if (absl::StartsWith(authorization, "Gateway ")) {
       std::pair<std::string, std::string> parts =
@@ -448,8 +445,7 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(const InboundCallba
       }
     }
   }
-  // SignedParts only views its strings, so the header value needs to outlive
-  // it.
+  // SignedParts only views its strings, so the header value needs to outlive it.
   const std::string content_type = HeaderValue(callback, "content-type");
   const SignedParts parts{callback.method, callback.body, content_type, date, callback.request_uri};
   std::optional<Connector> verified_by;

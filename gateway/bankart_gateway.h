@@ -20,14 +20,12 @@ struct ConnectorCredentials {
   std::string shared_secret;
 };
 
-// The official API v3 docs send the API password as is; Bankart's published
-// clients send its SHA-1 applied ten times. Which one a merchant's account
-// expects is a setting.
+// The official API v3 docs send the API password as is; Bankart's published clients send its SHA-1
+// applied ten times. Which one a merchant's account expects is a setting.
 enum class PasswordMode { kPlain, kSha1Rounds };
 
 struct BankartConfig {
-  // e.g. "https://gateway.bankart.si/api/v3" (production) or the local
-  // bankart-sim.
+  // e.g. "https://gateway.bankart.si/api/v3" (production) or the local bankart-sim.
   std::string base_url;
   std::string api_user;
   std::string api_password;
@@ -63,8 +61,7 @@ class BankartGateway : public Gateway {
 
  private:
   absl::StatusOr<const ConnectorCredentials*> CredentialsFor(Connector connector) const;
-  // Signs and sends one request; `path` is below base_url, e.g.
-  // "/transaction/KEY/debit".
+  // Signs and sends one request; `path` is below base_url, e.g. "/transaction/KEY/debit".
   absl::StatusOr<HttpExchange> SendSigned(const ConnectorCredentials& credentials,
                                           const std::string& method, const std::string& path,
                                           const std::string& body, absl::Time deadline);

@@ -104,8 +104,7 @@ absl::StatusOr<CallbackEvent> ParseXml(absl::string_view body) {
   absl::StatusOr<CallbackEvent::Result> result = ParseResult(XmlText(root, "result"));
   if (!result.ok()) return result.status();
   event.result = *result;
-  // The XML v2 names: referenceId is the gateway's uuid, transactionId the
-  // merchant's id.
+  // The XML v2 names: referenceId is the gateway's uuid, transactionId the merchant's id.
   event.uuid = XmlText(root, "referenceId");
   event.merchant_transaction_id = XmlText(root, "transactionId");
   event.purchase_id = XmlText(root, "purchaseId");

@@ -10,18 +10,17 @@
 
 namespace flikpay::gateway {
 
-// Parses a callback body: JSON (API v3, and the v2 JSON of seed 003) or the XML
-// v2 <callback> of seeds 001/003. Signature checking is the caller's job; this
-// only reads. INVALID_ARGUMENT names what is missing or malformed.
+// Parses a callback body: JSON (API v3, and the v2 JSON of seed 003) or the XML v2 <callback> of
+// seeds 001/003. Signature checking is the caller's job; this only reads. INVALID_ARGUMENT names
+// what is missing or malformed.
 absl::StatusOr<CallbackEvent> ParseCallbackBody(absl::string_view body);
 
-// Bankart's error lists come in two spellings (errorCode/errorMessage in API
-// answers, code/message in callbacks and status answers); both are read. A
-// top-level errorCode/errorMessage (or code/message) is read as one more entry.
+// Bankart's error lists come in two spellings (errorCode/errorMessage in API answers, code/message
+// in callbacks and status answers); both are read. A top-level errorCode/errorMessage (or
+// code/message) is read as one more entry.
 std::vector<GatewayError> ParseGatewayErrors(const nlohmann::json& object);
 
-// The string value of a JSON member that may be a string or a number; "" when
-// absent.
+// The string value of a JSON member that may be a string or a number; "" when absent.
 std::string JsonText(const nlohmann::json& object, absl::string_view key);
 
 }  // namespace flikpay::gateway

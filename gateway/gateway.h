@@ -13,21 +13,18 @@
 
 namespace flikpay::gateway {
 
-// The three request-to-pay kinds of Flik P2eM (seed 000). Each has its own
-// validity.
+// The three request-to-pay kinds of Flik P2eM (seed 000). Each has its own validity.
 enum class RtpKind { kEcommerce, kInPerson, kOutOfBand };
 
-// Bankart sets up one connector (API key + shared secret) per point of sale;
-// flikpay uses one for each RTP kind and one for payouts. A refund goes to the
-// connector of its original payment.
+// Bankart sets up one connector (API key + shared secret) per point of sale; flikpay uses one for
+// each RTP kind and one for payouts. A refund goes to the connector of its original payment.
 enum class Connector { kEcommerce, kInPerson, kOutOfBand, kPayout };
 
 inline constexpr Connector kAllConnectors[] = {Connector::kEcommerce, Connector::kInPerson,
                                                Connector::kOutOfBand, Connector::kPayout};
 
 Connector ConnectorFor(RtpKind kind);
-// "ecommerce", "in_person", "out_of_band", "payout": used in callback URLs and
-// configuration.
+// "ecommerce", "in_person", "out_of_band", "payout": used in callback URLs and configuration.
 absl::string_view ConnectorName(Connector connector);
 std::optional<Connector> ParseConnectorName(absl::string_view name);
 // How long the payer has to confirm: 5 min, 90 s, 72 h.
@@ -37,8 +34,8 @@ enum class TransactionType { kDebit, kRefund, kPayout, kOther };
 absl::string_view TransactionTypeName(TransactionType type);   // "DEBIT", ...
 TransactionType ParseTransactionType(absl::string_view name);  // case-insensitive
 
-// One entry of the gateway's error list; `code` is Bankart's numeric code (2007
-// = alias does not exist), the adapter fields are what the bank behind it said.
+// One entry of the gateway's error list; `code` is Bankart's numeric code (2007 = alias does not
+// exist), the adapter fields are what the bank behind it said.
 struct GatewayError {
   int code = 0;
   std::string message;
@@ -53,16 +50,15 @@ struct DebitRequest {
   std::string merchant_transaction_id;  // unique, at most 50 characters
   int64_t amount_minor = 0;             // euro cents, > 0
   std::string currency = "EUR";
-  // Empty = let Bankart ask the payer (redirect flow, E-commerce only).
-  // Normalised if set.
+  // Empty = let Bankart ask the payer (redirect flow, E-commerce only). Normalised if set.
   std::string alias;
   std::string description;  // shown to the payer and on the statement; at most 255
   std::string success_url;
   std::string error_url;
   std::string cancel_url;
   std::string callback_url;
-  // Structured reference: the description is the reference; the purpose code (4
-  // letters) is optional and defaults to OTHR at the bank.
+  // Structured reference: the description is the reference; the purpose code (4 letters) is
+  // optional and defaults to OTHR at the bank.
   bool structured_reference = false;
   std::string purpose_code;
   std::optional<bool> enable_waiting_screen;
@@ -95,17 +91,13 @@ struct PayoutRequest {
 enum class ReturnType { kFinished, kRedirect, kHtml, kPending, kError };
 
 // What sending a money-moving request achieved. The distinction that matters:
-//  - kAccepted: the gateway has the transaction (final result follows by
-//  callback unless
+//  - kAccepted: the gateway has the transaction (final result follows by callback unless
 //    return_type is kFinished).
 //  - kDeclined: the gateway answered and refused it; nothing will happen.
-//  - kUnknown: the request may have reached the gateway (timeout, reset, 5xx,
-//  an unreadable
-//    answer). The transaction may exist. Never send it again; ask the status
-//    API.
-// A non-OK absl::Status from a send means the request certainly did not leave
-// flikpay (INVALID_ARGUMENT for bad input, UNAVAILABLE when no connection could
-// be made).
+//  - kUnknown: the request may have reached the gateway (timeout, reset, 5xx, an unreadable
+//    answer). The transaction may exist. Never send it again; ask the status API.
+// A non-OK absl::Status from a send means the request certainly did not leave flikpay
+// (INVALID_ARGUMENT for bad input, UNAVAILABLE when no connection could be made).
 struct SubmitOutcome {
   enum class Kind { kAccepted, kDeclined, kUnknown };
   Kind kind = Kind::kUnknown;
@@ -180,9 +172,8 @@ struct InboundCallback {
   std::map<std::string, std::string> headers;
 };
 
-// Everything flikpay asks of the payment gateway. Each call blocks its calling
-// thread until the gateway answers or `deadline` passes; callers run it off
-// their event loops.
+// Everything flikpay asks of the payment gateway. Each call blocks its calling thread until the
+// gateway answers or `deadline` passes; callers run it off their event loops.
 class Gateway {
  public:
   virtual ~Gateway() = default;
@@ -193,17 +184,16 @@ class Gateway {
   virtual absl::StatusOr<SubmitOutcome> Payout(const PayoutRequest& request,
                                                absl::Time deadline) = 0;
 
-  // Status queries are safe to repeat, so these retry transient failures (with
-  // backoff, and honouring 429) until `deadline`. Not found is an OK answer
-  // with found == false.
+  // Status queries are safe to repeat, so these retry transient failures (with backoff, and
+  // honouring 429) until `deadline`. Not found is an OK answer with found == false.
   virtual absl::StatusOr<StatusReport> StatusByUuid(Connector connector, absl::string_view uuid,
                                                     absl::Time deadline) = 0;
   virtual absl::StatusOr<StatusReport> StatusByMerchantTransactionId(
       Connector connector, absl::string_view merchant_transaction_id, absl::Time deadline) = 0;
 
-  // Checks the signature and Date of a callback and parses it. UNAUTHENTICATED
-  // for a missing, wrong or stale signature (answer 401), INVALID_ARGUMENT for
-  // a body that is not a callback (answer 400).
+  // Checks the signature and Date of a callback and parses it. UNAUTHENTICATED for a missing, wrong
+  // or stale signature (answer 401), INVALID_ARGUMENT for a body that is not a callback (answer
+  // 400).
   virtual absl::StatusOr<CallbackEvent> VerifyCallback(const InboundCallback& callback) = 0;
 };
 

@@ -86,16 +86,14 @@ HttpExchange HttpClient::Send(const HttpRequest& request) {
     exchange.failure_reason = "curl_easy_init failed";
     return exchange;
   }
-  // Options from the previous use must not leak into this one; reset keeps the
-  // connection cache.
+  // Options from the previous use must not leak into this one; reset keeps the connection cache.
   curl_easy_reset(curl);
 
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   for (const auto& [name, value] : request.headers) {
     headers.reset(curl_slist_append(headers.release(), absl::StrCat(name, ": ", value).c_str()));
   }
-  // libcurl would otherwise add "Expect: 100-continue" to larger POSTs and wait
-  // for it.
+  // libcurl would otherwise add "Expect: 100-continue" to larger POSTs and wait for it.
   headers.reset(curl_slist_append(headers.release(), "Expect:"));
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());

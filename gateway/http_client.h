@@ -28,9 +28,8 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // names in lower case
 };
 
-// The result of one exchange. What a payment system must know after a failure
-// is whether the peer may have acted on the request, so transport failures are
-// split in two.
+// The result of one exchange. What a payment system must know after a failure is whether the peer
+// may have acted on the request, so transport failures are split in two.
 struct HttpExchange {
   enum class Failure {
     kNone,      // `response` holds the peer's answer
@@ -43,8 +42,8 @@ struct HttpExchange {
   HttpResponse response;
 };
 
-// A blocking HTTP/1.1 client on libcurl. Easy handles are pooled and reused, so
-// their connections are kept alive across calls. Thread-safe.
+// A blocking HTTP/1.1 client on libcurl. Easy handles are pooled and reused, so their connections
+// are kept alive across calls. Thread-safe.
 class HttpClient {
  public:
   HttpClient();
@@ -62,8 +61,7 @@ class HttpClient {
   std::vector<void*> idle_handles_ ABSL_GUARDED_BY(mutex_);
 };
 
-// The path-and-query part of a URL ("/api/v3/x?y=1"), "/" when the URL has no
-// path.
+// The path-and-query part of a URL ("/api/v3/x?y=1"), "/" when the URL has no path.
 std::string RequestUriOf(const std::string& url);
 
 }  // namespace flikpay::gateway

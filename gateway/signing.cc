@@ -66,8 +66,8 @@ std::string Sign(absl::string_view secret, const SignedParts& parts) {
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
-  // Compare a fixed-size digest of each side so the running time does not
-  // depend on where the strings differ, nor (beyond hashing) on their lengths.
+  // Compare a fixed-size digest of each side so the running time does not depend on where the
+  // strings differ, nor (beyond hashing) on their lengths.
   const std::string da = Digest(EVP_sha256(), a);
   const std::string db = Digest(EVP_sha256(), b);
   return CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0 && a.size() == b.size();
@@ -76,8 +76,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 bool VerifySignature(absl::string_view secret, const SignedParts& parts,
                      absl::string_view signature) {
   bool matched = false;
-  // Every form is computed and compared, so the time taken does not reveal
-  // which one matched.
+  // Every form is computed and compared, so the time taken does not reveal which one matched.
   for (BodyHash algorithm : {BodyHash::kSha512, BodyHash::kMd5}) {
     for (bool v2 : {false, true}) {
       const std::string expected = HmacSha512Base64(secret, SignatureMessage(parts, algorithm, v2));

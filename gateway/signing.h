@@ -9,12 +9,11 @@
 
 namespace flikpay::gateway {
 
-// Bankart's request and callback signature (seed 001, "Signing Requests"; JSON
-// API v3):
+// Bankart's request and callback signature (seed 001, "Signing Requests"; JSON API v3):
 //   message   = method \n hex(hash(body)) \n content-type \n date \n
 //   request-uri signature = base64(HMAC-SHA512(shared secret, message))
-// The body hash is lower-case hex SHA-512; old clients used MD5, which the
-// gateway still accepts, so verification accepts both.
+// The body hash is lower-case hex SHA-512; old clients used MD5, which the gateway still accepts,
+// so verification accepts both.
 
 enum class BodyHash { kSha512, kMd5 };
 
@@ -30,8 +29,8 @@ std::string HexDigest(BodyHash algorithm, absl::string_view data);
 std::string Base64Encode(absl::string_view bytes);
 absl::StatusOr<std::string> Base64Decode(absl::string_view text);
 
-// The five-line message. The XML v2 API put an empty "additionals" line before
-// the URI; pass with_v2_additionals to build that form.
+// The five-line message. The XML v2 API put an empty "additionals" line before the URI; pass
+// with_v2_additionals to build that form.
 std::string SignatureMessage(const SignedParts& parts, BodyHash algorithm,
                              bool with_v2_additionals = false);
 
@@ -40,9 +39,8 @@ std::string HmacSha512Base64(absl::string_view secret, absl::string_view message
 // The X-Signature value for a request or callback flikpay (or the sim) sends.
 std::string Sign(absl::string_view secret, const SignedParts& parts);
 
-// True when `signature` (base64) matches any accepted form (SHA-512 or MD5 body
-// hash, v3 or v2 message). Comparison is constant-time so a forger learns
-// nothing from timing.
+// True when `signature` (base64) matches any accepted form (SHA-512 or MD5 body hash, v3 or v2
+// message). Comparison is constant-time so a forger learns nothing from timing.
 bool VerifySignature(absl::string_view secret, const SignedParts& parts,
                      absl::string_view signature);
 
@@ -50,8 +48,8 @@ bool VerifySignature(absl::string_view secret, const SignedParts& parts,
 std::string FormatHttpDate(absl::Time time);
 absl::StatusOr<absl::Time> ParseHttpDate(absl::string_view text);
 
-// The API password as most Bankart clients send it: SHA-1 applied `rounds`
-// times, each round hashing the previous round's lower-case hex digest.
+// The API password as most Bankart clients send it: SHA-1 applied `rounds` times, each round
+// hashing the previous round's lower-case hex digest.
 std::string HashPassword(absl::string_view password, int rounds = 10);
 
 // Constant-time equality for secrets of possibly different lengths.

@@ -56,8 +56,7 @@ void EventHub::ReadLoop() {
   std::string cursor;
   while (!stopping_) {
     if (cursor.empty()) {
-      // Start from the newest event: sinks replay anything older from the
-      // store themselves.
+      // Start from the newest event: sinks replay anything older from the store themselves.
       absl::StatusOr<std::string> latest = store_.LatestCursor();
       if (!latest.ok()) {
         absl::SleepFor(absl::Milliseconds(200));
@@ -75,8 +74,8 @@ void EventHub::ReadLoop() {
             "ending this replica's streams: %s",
             read_failures_.count(), events.status().message());
       }
-      // Subscribers cannot be fed: end them so they resume elsewhere (or here,
-      // later) from their last cursor rather than wait silently.
+      // Subscribers cannot be fed: end them so they resume elsewhere (or here, later) from their
+      // last cursor rather than wait silently.
       AbortAll("the event store is unavailable");
       absl::SleepFor(absl::Milliseconds(200));
       continue;

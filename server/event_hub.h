@@ -27,10 +27,10 @@ class EventSink {
   virtual void Abort(const std::string& why) = 0;
 };
 
-// One reader per replica follows the store's event stream (which every replica
-// appends to) and hands each event to every registered sink. Sinks filter and
-// buffer on their own. The hub calls sinks without holding its lock (on a
-// copy of the list), so a sink may outlive its Unregister by one call.
+// One reader per replica follows the store's event stream (which every replica appends to) and
+// hands each event to every registered sink. Sinks filter and buffer on their own. The hub calls
+// sinks without holding its lock (on a copy of the list), so a sink may outlive its Unregister by
+// one call.
 class EventHub {
  public:
   EventHub(store::Store& store, Metrics& metrics);

@@ -12,9 +12,8 @@
 
 namespace flikpay::server {
 
-// A fixed pool of threads for blocking work (gateway calls, Redis), so gRPC
-// reactions never block. Separate pools keep a slow gateway from starving store
-// reads.
+// A fixed pool of threads for blocking work (gateway calls, Redis), so gRPC reactions never block.
+// Separate pools keep a slow gateway from starving store reads.
 class Executor {
  public:
   Executor(std::string name, int threads);

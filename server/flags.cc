@@ -76,8 +76,8 @@ ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
 namespace flikpay::server {
 namespace {
 
-// Flags are registered with the __FILE__ of their definition; this file's
-// name identifies ours among Abseil's and GoogleTest's.
+// Flags are registered with the __FILE__ of their definition; this file's name identifies ours
+// among Abseil's and GoogleTest's.
 bool DefinedHere(const absl::CommandLineFlag& flag) {
   return absl::EndsWith(flag.Filename(), "server/flags.cc");
 }

@@ -1,5 +1,5 @@
-// The server's settings: every flag, and the environment overlay that lets
-// Kubernetes set each of them as FLIKPAY_<FLAG NAME>.
+// The server's settings: every flag, and the environment overlay that lets Kubernetes set each of
+// them as FLIKPAY_<FLAG NAME>.
 #ifndef FLIKPAY_SERVER_FLAGS_H_
 #define FLIKPAY_SERVER_FLAGS_H_
 
@@ -48,9 +48,8 @@ ABSL_DECLARE_FLAG(absl::Duration, drain_time);
 
 namespace flikpay::server {
 
-// Every flag this file's implementation defines, found in Abseil's flag
-// registry, so a new flag is in the overlay (and in its test) by being
-// defined, not by being listed a second time.
+// Every flag this file's implementation defines, found in Abseil's flag registry, so a new flag is
+// in the overlay (and in its test) by being defined, not by being listed a second time.
 std::vector<absl::CommandLineFlag*> ServerFlags();
 
 // FLIKPAY_ followed by the flag's name in upper case.
@@ -58,15 +57,14 @@ std::string EnvironmentVariable(absl::string_view flag_name);
 
 using Getenv = std::function<const char*(const char*)>;
 
-// Sets each server flag from FLIKPAY_<NAME>, or from the file named by
-// FLIKPAY_<NAME>_FILE (a mounted Kubernetes secret; trailing whitespace is
-// dropped). Call before absl::ParseCommandLine so the command line wins. A
-// value that does not parse, or an unreadable file, is an INVALID_ARGUMENT
+// Sets each server flag from FLIKPAY_<NAME>, or from the file named by FLIKPAY_<NAME>_FILE (a
+// mounted Kubernetes secret; trailing whitespace is dropped). Call before absl::ParseCommandLine so
+// the command line wins. A value that does not parse, or an unreadable file, is an INVALID_ARGUMENT
 // naming the variable; nothing is half-applied that the caller should keep.
 absl::Status ApplyEnvironment(const Getenv& getenv);
 
-// FLIKPAY_* variables in `environ` that name no flag (a typo in a deployment
-// would otherwise be silently ignored): the caller warns about them.
+// FLIKPAY_* variables in `environ` that name no flag (a typo in a deployment would otherwise be
+// silently ignored): the caller warns about them.
 std::vector<std::string> UnknownEnvironmentVariables(char** environ);
 
 }  // namespace flikpay::server

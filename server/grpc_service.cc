@@ -23,9 +23,8 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context, absl::Duration
   return deadline < latest ? deadline : latest;
 }
 
-// What a StreamStatus call shares with executor tasks and the event hub,
-// which may still hold it after gRPC is done with the call: the subscription
-// and the store reads that feed it.
+// What a StreamStatus call shares with executor tasks and the event hub, which may still hold it
+// after gRPC is done with the call: the subscription and the store reads that feed it.
 class StreamSession final : public EventSink {
  public:
   StreamSession(store::Store& store, const v1::StreamStatusRequest& request, size_t max_buffered,
@@ -37,8 +36,8 @@ class StreamSession final : public EventSink {
   void Offer(const v1::StatusEvent& event) override { subscription_.Offer(event); }
   void Abort(const std::string& why) override { subscription_.EndUnavailable(why); }
 
-  // Current states, then the replay from resume_after, then live. Runs on an
-  // executor: these are store reads.
+  // Current states, then the replay from resume_after, then live. Runs on an executor: these are
+  // store reads.
   void Begin() {
     if (request_.send_current()) {
       for (const std::string& id : request_.merchant_transaction_ids()) {
@@ -64,9 +63,9 @@ class StreamSession final : public EventSink {
     ReplayPages();
   }
 
-  // Reads pages for as long as the subscription wants them; it pauses the
-  // replay until the subscriber has read a page, so a resume far back is paced
-  // by the reader and never overflows the buffer.
+  // Reads pages for as long as the subscription wants them; it pauses the replay until the
+  // subscriber has read a page, so a resume far back is paced by the reader and never overflows the
+  // buffer.
   void ReplayPages() {
     while (std::optional<std::string> after = subscription_.NextReplayPage()) {
       absl::StatusOr<std::vector<v1::StatusEvent>> page =
@@ -84,9 +83,9 @@ class StreamSession final : public EventSink {
   core::Subscription subscription_;
 };
 
-// One StreamStatus call: gRPC's side of a subscription. One write in flight
-// at a time (the subscription sees to it); deletes itself in OnDone, while
-// work still running elsewhere keeps the session alive.
+// One StreamStatus call: gRPC's side of a subscription. One write in flight at a time (the
+// subscription sees to it); deletes itself in OnDone, while work still running elsewhere keeps the
+// session alive.
 class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
                            public core::StreamWriter {
  public:
@@ -97,8 +96,8 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
         metrics_(metrics),
         session_(std::make_shared<StreamSession>(store, request, max_buffered, *this)) {}
 
-  // Registered with the hub before the replay starts, so live events arriving
-  // meanwhile are held, not lost.
+  // Registered with the hub before the replay starts, so live events arriving meanwhile are held,
+  // not lost.
   void Start() {
     hub_.Register(session_);
     ++metrics_.streams_open;

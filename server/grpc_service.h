@@ -15,14 +15,13 @@ namespace flikpay::server {
 struct GrpcServiceConfig {
   // Used when a caller sets no deadline.
   absl::Duration default_deadline = absl::Seconds(30);
-  // Events a StreamStatus subscriber may have waiting before it is ended
-  // (RESOURCE_EXHAUSTED).
+  // Events a StreamStatus subscriber may have waiting before it is ended (RESOURCE_EXHAUSTED).
   size_t max_buffered_events = 1024;
 };
 
-// PaymentService on gRPC's callback API. Reactions never block: the work of
-// each call runs on an executor (gateway calls on their own, so a slow gateway
-// cannot starve GetStatus), which finishes the reactor.
+// PaymentService on gRPC's callback API. Reactions never block: the work of each call runs on an
+// executor (gateway calls on their own, so a slow gateway cannot starve GetStatus), which finishes
+// the reactor.
 class GrpcPaymentService final : public v1::PaymentService::CallbackService {
  public:
   GrpcPaymentService(PaymentService& service, store::Store& store, EventHub& hub, Metrics& metrics,

@@ -14,8 +14,7 @@ namespace flikpay::server {
 HttpListener::HttpListener() : server_(std::make_unique<httplib::Server>()) {
   server_->new_task_queue = [] { return new httplib::ThreadPool(16); };
   server_->set_payload_max_length(256 * 1024);
-  // Idle keep-alive connections hold a worker; keep them short so shutdown is
-  // prompt.
+  // Idle keep-alive connections hold a worker; keep them short so shutdown is prompt.
   server_->set_keep_alive_timeout(2);
   server_->set_read_timeout(10);
 }

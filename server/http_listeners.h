@@ -35,12 +35,11 @@ class HttpListener {
   int port_ = 0;
 };
 
-// POST /callbacks/bankart: Bankart's signed callbacks. Public-facing; gRPC
-// stays internal.
+// POST /callbacks/bankart: Bankart's signed callbacks. Public-facing; gRPC stays internal.
 void InstallCallbackRoutes(HttpListener& listener, PaymentService& service);
 
-// GET /healthz (alive and not draining), /readyz (Redis answers), /metrics
-// (Prometheus text). Never exposed publicly.
+// GET /healthz (alive and not draining), /readyz (Redis answers), /metrics (Prometheus text). Never
+// exposed publicly.
 void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<bool()> serving,
                         std::function<bool()> ready);
 

@@ -1,7 +1,6 @@
-// A small levelled log: one line per entry on stderr, collected by the
-// container runtime. Bookworm's Abseil predates absl/log. Entries never carry
-// secrets, signatures or unmasked aliases: callers pass ids, statuses, codes
-// and error messages that are themselves free of them.
+// A small levelled log: one line per entry on stderr, collected by the container runtime.
+// Bookworm's Abseil predates absl/log. Entries never carry secrets, signatures or unmasked aliases:
+// callers pass ids, statuses, codes and error messages that are themselves free of them.
 #ifndef FLIKPAY_SERVER_LOG_H_
 #define FLIKPAY_SERVER_LOG_H_
 
@@ -28,9 +27,9 @@ void Log(LogLevel level, const absl::FormatSpec<Args...>& format, const Args&...
   if (LogEnabled(level)) WriteLog(level, absl::StrFormat(format, args...));
 }
 
-// Counts a failure that would otherwise be dropped, and says so at most once
-// per `every` occurrences, so an outage is visible without flooding the log.
-// For one thread (the reconciler's, the event hub's reader).
+// Counts a failure that would otherwise be dropped, and says so at most once per `every`
+// occurrences, so an outage is visible without flooding the log. For one thread (the reconciler's,
+// the event hub's reader).
 class RepeatedFailureLog {
  public:
   explicit RepeatedFailureLog(int every) : every_(every) {}

@@ -1,5 +1,4 @@
-// flikpay-server: the PaymentService gRPC API, the Bankart callback listener
-// and the admin port.
+// flikpay-server: the PaymentService gRPC API, the Bankart callback listener and the admin port.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -135,8 +134,8 @@ int main(int argc, char** argv) {
   server::GrpcPaymentService grpc_service(service, store, hub, metrics, grpc_config);
 
   grpc::EnableDefaultHealthCheckService(true);
-  // Referencing the compiled-in health descriptors keeps the linker from
-  // dropping them, so reflection can describe grpc.health.v1.Health.
+  // Referencing the compiled-in health descriptors keeps the linker from dropping them, so
+  // reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -184,10 +183,9 @@ int main(int argc, char** argv) {
 
   int received = 0;
   sigwait(&signals, &received);
-  // Shutdown order: stop advertising health, refuse new calls, end streams
-  // (UNAVAILABLE, with a cursor to resume from), let unary calls finish within
-  // the drain time, then stop listening for callbacks (Bankart retries any it
-  // could not deliver).
+  // Shutdown order: stop advertising health, refuse new calls, end streams (UNAVAILABLE, with a
+  // cursor to resume from), let unary calls finish within the drain time, then stop listening for
+  // callbacks (Bankart retries any it could not deliver).
   std::fprintf(stderr, "flikpay-server: draining\n");
   serving = false;
   health->SetServingStatus(false);

@@ -7,9 +7,8 @@
 
 namespace flikpay::server {
 
-// The service's counters, exposed in Prometheus' text format on the admin port.
-// (Debian bookworm has no prometheus-cpp package; the exposition format for
-// plain counters is a few lines.)
+// The service's counters, exposed in Prometheus' text format on the admin port. (Debian bookworm
+// has no prometheus-cpp package; the exposition format for plain counters is a few lines.)
 struct Metrics {
   std::atomic<int64_t> callbacks_accepted{0};
   std::atomic<int64_t> callbacks_rejected{0};   // bad signature, stale or malformed

@@ -51,8 +51,8 @@ std::string Fingerprint(const google::protobuf::Message& normalized_request) {
   coded.SetSerializationDeterministic(true);
   normalized_request.SerializeToCodedStream(&coded);
   coded.Trim();
-  // SHA-512 in hex, as stored since the first release: changing it would make
-  // every stored claim look like a different request.
+  // SHA-512 in hex, as stored since the first release: changing it would make every stored claim
+  // look like a different request.
   unsigned char digest[SHA512_DIGEST_LENGTH];
   SHA512(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return absl::BytesToHexString(
@@ -342,8 +342,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
                                                        const absl::StatusOr<SubmitOutcome>& outcome,
                                                        absl::Time deadline) {
   if (!outcome.ok()) {
-    // Certainly not sent: forget the claim so the caller can retry with the
-    // same id.
+    // Certainly not sent: forget the claim so the caller can retry with the same id.
     store_.Abandon(id).IgnoreError();
     if (absl::IsInvalidArgument(outcome.status())) return outcome.status();
     return absl::UnavailableError(
@@ -498,8 +497,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
         absl::Now() - created < not_found_grace) {
       return transaction;  // too early to conclude anything
     }
-    // Bankart has never heard of it: the request never arrived, nothing was
-    // created. Only now may the caller try again, under a new id.
+    // Bankart has never heard of it: the request never arrived, nothing was created. Only now may
+    // the caller try again, under a new id.
     news.status = v1::TRANSACTION_STATUS_ERROR;
     news.error =
         gateway::GatewayError{8001,

@@ -14,18 +14,15 @@
 namespace flikpay::server {
 
 struct ServiceConfig {
-  // The URL Bankart calls back, e.g.
-  // "https://pay.example.com/callbacks/bankart". flikpay adds
+  // The URL Bankart calls back, e.g. "https://pay.example.com/callbacks/bankart". flikpay adds
   // "?connector=NAME" so the listener knows whose secret signs the callback.
   std::string public_callback_url;
-  // Kept back from the caller's deadline to store the gateway's answer before
-  // answering.
+  // Kept back from the caller's deadline to store the gateway's answer before answering.
   absl::Duration store_margin = absl::Milliseconds(250);
 };
 
-// What the gateway said of a transaction, by callback, status query or
-// reconciliation: PaymentService::ApplyNews is the one path by which such news
-// reaches the store.
+// What the gateway said of a transaction, by callback, status query or reconciliation:
+// PaymentService::ApplyNews is the one path by which such news reaches the store.
 struct GatewayNews {
   v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
   v1::EventSource source = v1::EVENT_SOURCE_UNSPECIFIED;
@@ -33,14 +30,14 @@ struct GatewayNews {
   std::string purchase_id;
   std::string adapter_reference_id;
   std::optional<gateway::GatewayError> error;
-  // The reconciler settles a claim whose call is over (or lapsed); a callback
-  // may overtake the call that is still recording its answer.
+  // The reconciler settles a claim whose call is over (or lapsed); a callback may overtake the call
+  // that is still recording its answer.
   bool ends_flight = false;
 };
 
-// What flikpay does, without any transport: plain blocking methods, called from
-// the gRPC service's executors and the callback listener's threads. Every error
-// is an absl::Status whose code is the gRPC code to answer with.
+// What flikpay does, without any transport: plain blocking methods, called from the gRPC service's
+// executors and the callback listener's threads. Every error is an absl::Status whose code is the
+// gRPC code to answer with.
 class PaymentService {
  public:
   PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
@@ -53,27 +50,23 @@ class PaymentService {
   absl::StatusOr<v1::Transaction> GetStatus(const v1::GetStatusRequest& request,
                                             absl::Time deadline);
 
-  // Asks the gateway's status API about a transaction that is not final and
-  // applies the answer (source RECONCILER). An UNKNOWN transaction the gateway
-  // does not know, older than `not_found_grace`, becomes ERROR: nothing was
-  // created.
+  // Asks the gateway's status API about a transaction that is not final and applies the answer
+  // (source RECONCILER). An UNKNOWN transaction the gateway does not know, older than
+  // `not_found_grace`, becomes ERROR: nothing was created.
   absl::StatusOr<v1::Transaction> Reconcile(const std::string& merchant_transaction_id,
                                             absl::Time deadline, absl::Duration not_found_grace);
 
-  // A gateway callback as received. UNAUTHENTICATED for a bad or stale
-  // signature, INVALID_ARGUMENT for a malformed body (nothing stored in either
-  // case), UNAVAILABLE when the change could not be stored (Bankart retries);
-  // OK once it is stored, or kept as unmatched. CallbackHttpStatus maps these
-  // to what Bankart is answered.
+  // A gateway callback as received. UNAUTHENTICATED for a bad or stale signature, INVALID_ARGUMENT
+  // for a malformed body (nothing stored in either case), UNAVAILABLE when the change could not be
+  // stored (Bankart retries); OK once it is stored, or kept as unmatched. CallbackHttpStatus maps
+  // these to what Bankart is answered.
   absl::Status HandleCallback(const gateway::InboundCallback& callback);
 
  private:
-  // Claims the id; answers the stored transaction, ALREADY_EXISTS or ABORTED
-  // when taken.
+  // Claims the id; answers the stored transaction, ALREADY_EXISTS or ABORTED when taken.
   absl::StatusOr<bool> Claim(const absl::StatusOr<store::BeginResult>& claimed,
                              v1::Transaction& answer);
-  // Records what the gateway said about a money-moving request and answers the
-  // caller.
+  // Records what the gateway said about a money-moving request and answers the caller.
   absl::StatusOr<v1::Transaction> Record(const std::string& merchant_transaction_id,
                                          const absl::StatusOr<gateway::SubmitOutcome>& outcome,
                                          absl::Time deadline);
@@ -88,12 +81,11 @@ class PaymentService {
   ServiceConfig config_;
 };
 
-// The HTTP answer to a callback for HandleCallback's status: 200 (body "OK"),
-// 401, 400, or 503 for anything that should make Bankart retry.
+// The HTTP answer to a callback for HandleCallback's status: 200 (body "OK"), 401, 400, or 503 for
+// anything that should make Bankart retry.
 int CallbackHttpStatus(const absl::Status& status);
 
-// The text Bankart asks merchants to show a payer whose alias does not exist
-// (error 2007).
+// The text Bankart asks merchants to show a payer whose alias does not exist (error 2007).
 extern const char kAliasDoesNotExistPayerMessage[];
 
 }  // namespace flikpay::server

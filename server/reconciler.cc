@@ -61,8 +61,8 @@ void Reconciler::RunOnce() {
       // The record itself is gone (retention): nothing left to watch.
       store_.ScheduleCheck(id, absl::InfiniteFuture()).IgnoreError();
     } else if (!result.ok() || !core::IsFinal(result->status())) {
-      // Not settled yet (or the gateway did not answer): look again later,
-      // never sooner than Bankart's per-transaction limit allows.
+      // Not settled yet (or the gateway did not answer): look again later, never sooner than
+      // Bankart's per-transaction limit allows.
       store_.ScheduleCheck(id, absl::Now() + config_.recheck_after).IgnoreError();
     }
     store_.ReleaseLease(id, config_.owner).IgnoreError();

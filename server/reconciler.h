@@ -19,22 +19,19 @@ struct ReconcilerConfig {
   int batch = 20;                              // transactions per pass
   std::string owner;                           // this replica, for leases
   absl::Duration lease = absl::Seconds(30);
-  // Bankart allows 60 status queries a minute per API user (shared by all
-  // replicas) and 10 a minute per transaction; a transaction is not checked
-  // again sooner than `recheck_after`.
+  // Bankart allows 60 status queries a minute per API user (shared by all replicas) and 10 a minute
+  // per transaction; a transaction is not checked again sooner than `recheck_after`.
   int status_queries_per_minute = 60;
   absl::Duration recheck_after = absl::Seconds(10);
-  // How long an UNKNOWN transaction the gateway does not know is given before
-  // it is ERROR.
+  // How long an UNKNOWN transaction the gateway does not know is given before it is ERROR.
   absl::Duration not_found_grace = absl::Seconds(60);
   absl::Duration query_timeout = absl::Seconds(10);
 };
 
-// Runs in every replica. Finds transactions that are not final and are due a
-// check (an unknown outcome, a PENDING past its expiry, a PENDING with no news:
-// a lost callback), takes a lease so one replica works on each, asks Bankart's
-// status API and applies the answer through the same state machine as a
-// callback.
+// Runs in every replica. Finds transactions that are not final and are due a check (an unknown
+// outcome, a PENDING past its expiry, a PENDING with no news:
+// a lost callback), takes a lease so one replica works on each, asks Bankart's status API and
+// applies the answer through the same state machine as a callback.
 class Reconciler {
  public:
   Reconciler(PaymentService& service, store::Store& store, Metrics& metrics,

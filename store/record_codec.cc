@@ -8,8 +8,8 @@ namespace {
 namespace api = ::flikpay::v1;
 namespace stored = ::flikpay::storage::v1;
 
-// The enums share their numbers (record.proto); a value one side does not know
-// becomes UNSPECIFIED instead of an out-of-range enum.
+// The enums share their numbers (record.proto); a value one side does not know becomes UNSPECIFIED
+// instead of an out-of-range enum.
 template <typename To, typename From>
 To Convert(From value, bool (*is_valid)(int)) {
   const int number = static_cast<int>(value);

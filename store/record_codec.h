@@ -1,6 +1,5 @@
-// The stored form of a transaction (flikpay.storage.v1.TransactionRecord) and
-// the conversion to and from the API's flikpay.v1.Transaction, done only at the
-// store's edge so the two can evolve apart.
+// The stored form of a transaction (flikpay.storage.v1.TransactionRecord) and the conversion to and
+// from the API's flikpay.v1.Transaction, done only at the store's edge so the two can evolve apart.
 #ifndef FLIKPAY_STORE_RECORD_CODEC_H_
 #define FLIKPAY_STORE_RECORD_CODEC_H_
 
@@ -16,8 +15,8 @@ namespace flikpay::store {
 storage::v1::TransactionRecord ToRecord(const flikpay::v1::Transaction& transaction);
 flikpay::v1::Transaction FromRecord(const storage::v1::TransactionRecord& record);
 
-// The bytes kept in Redis. The refunded amount is not part of them: it is kept
-// beside the record and changes without it.
+// The bytes kept in Redis. The refunded amount is not part of them: it is kept beside the record
+// and changes without it.
 std::string EncodeRecord(const flikpay::v1::Transaction& transaction);
 // DATA_LOSS when the bytes are not a record.
 absl::StatusOr<flikpay::v1::Transaction> DecodeRecord(absl::string_view bytes);

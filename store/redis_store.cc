@@ -20,14 +20,12 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
-// Optimistic transactions retry when another writer touched a watched key; each
-// round lets at least one writer through, so this bounds the wait under heavy
-// contention on one transaction.
+// Optimistic transactions retry when another writer touched a watched key; each round lets at least
+// one writer through, so this bounds the wait under heavy contention on one transaction.
 constexpr int kMaxOptimisticRounds = 200;
 
-// Begin is a single create-if-absent, so a Lua script is the simplest atomic
-// form: it returns the stored fields when the id is taken, nil after creating
-// the record.
+// Begin is a single create-if-absent, so a Lua script is the simplest atomic form: it returns the
+// stored fields when the id is taken, nil after creating the record.
 constexpr char kBeginScript[] = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'data', 'fp', 'inflight', 'refunded')
@@ -54,8 +52,8 @@ int64_t ReplyInt(const redisReply* reply) {
   return absl::SimpleAtoi(ReplyString(reply), &value) ? value : 0;
 }
 
-// The "inflight" field holds the claiming gateway call's deadline (ms), 0 once
-// the call is over; past the deadline the claim has lapsed.
+// The "inflight" field holds the claiming gateway call's deadline (ms), 0 once the call is over;
+// past the deadline the claim has lapsed.
 absl::Time FlightDeadline(const redisReply* inflight) {
   const int64_t millis = ReplyInt(inflight);
   return millis == 0 ? absl::InfinitePast() : absl::FromUnixMillis(millis);
@@ -74,8 +72,8 @@ class RedisStore::Connection {
 
   bool broken() const { return broken_ || context_->err != 0; }
 
-  // Sends one command (binary-safe arguments). UNAVAILABLE when the connection
-  // fails; the connection is then dropped instead of going back to the pool.
+  // Sends one command (binary-safe arguments). UNAVAILABLE when the connection fails; the
+  // connection is then dropped instead of going back to the pool.
   absl::StatusOr<Reply> Run(const std::vector<std::string>& args) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
@@ -96,9 +94,9 @@ class RedisStore::Connection {
     return reply;
   }
 
-  // Sends every command before reading any answer (one round trip for a
-  // MULTI/EXEC block) and returns the last answer, or the first error after
-  // reading them all so the connection stays in step.
+  // Sends every command before reading any answer (one round trip for a MULTI/EXEC block) and
+  // returns the last answer, or the first error after reading them all so the connection stays in
+  // step.
   absl::StatusOr<Reply> Pipeline(const std::vector<std::vector<std::string>>& commands) {
     for (const std::vector<std::string>& args : commands) {
       std::vector<const char*> argv;
@@ -137,8 +135,7 @@ class RedisStore::Connection {
   bool broken_ = false;
 };
 
-// A connection borrowed from the pool; it goes back when this goes away (unless
-// broken).
+// A connection borrowed from the pool; it goes back when this goes away (unless broken).
 class RedisStore::PooledConnection {
  public:
   PooledConnection(RedisStore* store, std::unique_ptr<Connection> connection)
@@ -178,8 +175,8 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
 }
 
 RedisStore::RedisStore(RedisConfig config) : config_(std::move(config)) {
-  // main checks the URL at start-up; a bad one here keeps the defaults, whose
-  // connection failures say where they tried.
+  // main checks the URL at start-up; a bad one here keeps the defaults, whose connection failures
+  // say where they tried.
   endpoint_ = ParseRedisUrl(config_.url).value_or(RedisEndpoint{});
 }
 
@@ -299,11 +296,10 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
 absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refund,
                                                     absl::string_view fingerprint,
                                                     absl::Time flight_deadline) {
-  // WATCH/MULTI rather than a Lua script: the cap check needs the original's
-  // type and status, which live in its protobuf record; decoding that is C++'s
-  // job. EXEC fails if anything wrote the original (or the refund id) after
-  // WATCH, so two refunds can never both pass the check on the same `reserved`
-  // value; the loser re-reads and re-checks.
+  // WATCH/MULTI rather than a Lua script: the cap check needs the original's type and status, which
+  // live in its protobuf record; decoding that is C++'s job. EXEC fails if anything wrote the
+  // original (or the refund id) after WATCH, so two refunds can never both pass the check on the
+  // same `reserved` value; the loser re-reads and re-checks.
   return WithConnection([&](Connection& connection) -> absl::StatusOr<BeginResult> {
     const std::string refund_key = TxKey(refund.merchant_transaction_id());
     const std::string original_key = TxKey(refund.original_merchant_transaction_id());
@@ -408,9 +404,9 @@ absl::StatusOr<std::string> RedisStore::FindByGatewayUuid(absl::string_view uuid
 
 absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transaction_id,
                                               const Report& report) {
-  // Compare-and-set through WATCH: read the record, let core::PlanReport judge
-  // the report, and write its plan in one MULTI/EXEC only if nobody wrote the
-  // record in between; otherwise judge again against the newer record.
+  // Compare-and-set through WATCH: read the record, let core::PlanReport judge the report, and
+  // write its plan in one MULTI/EXEC only if nobody wrote the record in between; otherwise judge
+  // again against the newer record.
   const std::string key = TxKey(merchant_transaction_id);
   const std::string id(merchant_transaction_id);
   return WithConnection([&](Connection& connection) -> absl::StatusOr<ApplyResult> {
@@ -579,8 +575,7 @@ absl::StatusOr<std::vector<std::string>> RedisStore::DueForCheck(absl::Time now,
 
 absl::Status RedisStore::ScheduleCheck(absl::string_view merchant_transaction_id, absl::Time when) {
   return WithConnection([&](Connection& connection) -> absl::Status {
-    // XX: only transactions still on the list (a final one was removed by
-    // Apply).
+    // XX: only transactions still on the list (a final one was removed by Apply).
     return connection
         .Run({"ZADD", WatchKey(), "XX", Millis(when), std::string(merchant_transaction_id)})
         .status();
@@ -600,8 +595,7 @@ absl::StatusOr<bool> RedisStore::TryLease(absl::string_view merchant_transaction
 
 absl::Status RedisStore::ReleaseLease(absl::string_view merchant_transaction_id,
                                       absl::string_view owner) {
-  // Compare-and-delete: a lease that expired and was taken by another replica
-  // stays theirs.
+  // Compare-and-delete: a lease that expired and was taken by another replica stays theirs.
   static constexpr char kRelease[] = R"lua(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -642,8 +636,8 @@ absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
 absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
     const std::string key = EventsKey();
-    // Trimming removes the oldest entries first: while the cursor's own entry
-    // is kept, so is everything after it.
+    // Trimming removes the oldest entries first: while the cursor's own entry is kept, so is
+    // everything after it.
     absl::StatusOr<Reply> own =
         connection.Run({"XRANGE", key, std::string(cursor), std::string(cursor)});
     if (!own.ok()) return own.status();
@@ -667,8 +661,7 @@ absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
     const bool trimmed = added > length;
     if (!trimmed) return true;
     if (first.empty()) return false;  // everything was trimmed
-    // A cursor newer than the first kept entry lost nothing; an older one may
-    // have.
+    // A cursor newer than the first kept entry lost nothing; an older one may have.
     return !core::CursorBefore(cursor, first);
   });
 }

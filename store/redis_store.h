@@ -35,28 +35,22 @@ struct RedisEndpoint {
   int port = 6379;
   int database = 0;
 };
-// redis://host:port/db, each part optional; INVALID_ARGUMENT saying what is
-// wrong.
+// redis://host:port/db, each part optional; INVALID_ARGUMENT saying what is wrong.
 absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 
-// The Store on Redis (hiredis, blocking calls with timeouts; callers run them
-// off their event loops). Layout, all under key_prefix (built only by the
-// *Key methods below):
-//   tx:{merchant_transaction_id}  hash: data (the Transaction, protobuf),
-//                                 fp (request fingerprint), inflight (the
-//                                 claiming call's deadline, ms; 0 when over),
-//                                 reserved (debits: cents of pending and
-//                                 successful refunds), refunded (debits:
-//                                 successful refunds)
+// The Store on Redis (hiredis, blocking calls with timeouts; callers run them off their event
+// loops). Layout, all under key_prefix (built only by the *Key methods below):
+//   tx:{merchant_transaction_id}  hash: data (a TransactionRecord, see record_codec.h),
+//                                 fp (request fingerprint), inflight (the claiming call's
+//                                 deadline, ms; 0 when over), reserved (debits: cents of pending
+//                                 and successful refunds), refunded (debits: successful refunds)
 //   uuid:{gateway uuid}           the merchant_transaction_id
-//   watch                         sorted set: ids not final, scored by when
-//                                 the reconciler should look (ms)
+//   watch                         sorted set: ids not final, scored by when the reconciler
+//                                 should look (ms)
 //   lease:{id}                    which replica is reconciling the id
 //   statusquota:{minute}          status queries made this minute
-//   events                        stream of StatusEvent (field "e"); entry
-//                                 ids are the cursors
-//   unmatched                     list of verified callbacks for unknown
-//                                 transactions
+//   events                        stream of StatusEvent (field "e"); entry ids are the cursors
+//   unmatched                     list of verified callbacks for unknown transactions
 class RedisStore : public Store {
  public:
   explicit RedisStore(RedisConfig config);

@@ -15,8 +15,8 @@ namespace flikpay::store {
 
 // The outcome of claiming a merchant_transaction_id.
 struct BeginResult {
-  // True: the id was free and `transaction` is the new record (status UNKNOWN,
-  // in flight). False: `transaction` is what is already stored under the id.
+  // True: the id was free and `transaction` is the new record (status UNKNOWN, in flight). False:
+  // `transaction` is what is already stored under the id.
   bool created = false;
   v1::Transaction transaction;
   // Whether the stored record was created from the same request parameters.
@@ -35,78 +35,70 @@ struct ApplyResult {
   std::string event_cursor;  // set when an event was emitted
 };
 
-// Where flikpay keeps every transaction and its stream of status events.
-// Implementations are shared by every replica, so each operation is atomic on
-// its own. Errors: UNAVAILABLE when the backing store cannot be reached
-// (callers answer UNAVAILABLE / HTTP 503), NOT_FOUND for an unknown id.
+// Where flikpay keeps every transaction and its stream of status events. Implementations are shared
+// by every replica, so each operation is atomic on its own. Errors: UNAVAILABLE when the backing
+// store cannot be reached (callers answer UNAVAILABLE / HTTP 503), NOT_FOUND for an unknown id.
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Claims `initial.merchant_transaction_id` for a debit or payout, unless it
-  // is taken. `fingerprint` identifies the request parameters.
+  // Claims `initial.merchant_transaction_id` for a debit or payout, unless it is taken.
+  // `fingerprint` identifies the request parameters.
   virtual absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
                                             absl::string_view fingerprint,
                                             absl::Time flight_deadline) = 0;
 
-  // Claims the id for a refund and, in the same atomic step, reserves its
-  // amount on the original debit. FAILED_PRECONDITION when the original is not
-  // a successful debit or less than the amount is left of it (successful and
-  // pending refunds count); NOT_FOUND without original.
+  // Claims the id for a refund and, in the same atomic step, reserves its amount on the original
+  // debit. FAILED_PRECONDITION when the original is not a successful debit or less than the amount
+  // is left of it (successful and pending refunds count); NOT_FOUND without original.
   virtual absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
                                                   absl::string_view fingerprint,
                                                   absl::Time flight_deadline) = 0;
 
-  // Forgets a claimed id whose request certainly never reached the gateway (and
-  // gives a refund's reservation back), so the caller may retry with the same
-  // id.
+  // Forgets a claimed id whose request certainly never reached the gateway (and gives a refund's
+  // reservation back), so the caller may retry with the same id.
   virtual absl::Status Abandon(absl::string_view merchant_transaction_id) = 0;
 
   virtual absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) = 0;
   // The merchant_transaction_id for a gateway uuid.
   virtual absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) = 0;
 
-  // Runs a report through core::PlanReport and stores what it plans in one
-  // atomic compare-and-set, emitting one event per real status change.
+  // Runs a report through core::PlanReport and stores what it plans in one atomic compare-and-set,
+  // emitting one event per real status change.
   virtual absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                             const Report& report) = 0;
 
-  // Keeps a verified callback for a transaction flikpay does not know, for
-  // inspection.
+  // Keeps a verified callback for a transaction flikpay does not know, for inspection.
   virtual absl::Status RecordUnmatchedCallback(absl::string_view body) = 0;
 
-  // Events strictly after `after_cursor` ("" = from the oldest retained),
-  // oldest first.
+  // Events strictly after `after_cursor` ("" = from the oldest retained), oldest first.
   virtual absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                                   int max_count) = 0;
   // Like ReadEvents, but waits up to `wait` for the first one.
   virtual absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
                                                                      int max_count,
                                                                      absl::Duration wait) = 0;
-  // The newest event's cursor ("0-0" when there is none): where "from now on"
-  // starts.
+  // The newest event's cursor ("0-0" when there is none): where "from now on" starts.
   virtual absl::StatusOr<std::string> LatestCursor() = 0;
 
   virtual absl::Status Ping() = 0;
-  // Whether every event after `cursor` is still kept: false when the stream
-  // has been trimmed past it, so resuming there would silently skip events.
+  // Whether every event after `cursor` is still kept: false when the stream has been trimmed past
+  // it, so resuming there would silently skip events.
   virtual absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) = 0;
 
-  // Reconciliation. Every transaction that is not final is on a watch list with
-  // the time it should next be checked (kept up to date by Begin and Apply).
+  // Reconciliation. Every transaction that is not final is on a watch list with the time it should
+  // next be checked (kept up to date by Begin and Apply).
   virtual absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now, int max_count) = 0;
   virtual absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
                                      absl::Time when) = 0;
-  // One replica at a time works on a transaction: true when this `owner` got
-  // the lease.
+  // One replica at a time works on a transaction: true when this `owner` got the lease.
   virtual absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
                                         absl::string_view owner, absl::Duration ttl) = 0;
   // Gives the lease back, if `owner` still holds it.
   virtual absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                                     absl::string_view owner) = 0;
-  // Takes one status query from the quota shared by all replicas (Bankart
-  // allows 60 a minute per API user); false when this minute's quota is used
-  // up.
+  // Takes one status query from the quota shared by all replicas (Bankart allows 60 a minute per
+  // API user); false when this minute's quota is used up.
   virtual absl::StatusOr<bool> TakeStatusQuery(int per_minute) = 0;
   struct Backlog {
     int64_t due = 0;                               // transactions whose check time has passed

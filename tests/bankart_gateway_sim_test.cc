@@ -1,5 +1,4 @@
-// The Bankart adapter against the bankart-sim binary over real HTTP on
-// loopback.
+// The Bankart adapter against the bankart-sim binary over real HTTP on loopback.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -32,9 +31,8 @@ using Kind = SubmitOutcome::Kind;
 
 constexpr char kUser[] = "flikpay-sim";
 constexpr char kPassword[] = "flikpay-sim-password";
-// Scenario answers come 5 s * 0.01 = 50 ms after a request; E-commerce RTPs
-// expire after 3 s; the first callback retry comes 0.6 s after a failed
-// delivery.
+// Scenario answers come 5 s * 0.01 = 50 ms after a request; E-commerce RTPs expire after 3 s; the
+// first callback retry comes 0.6 s after a failed delivery.
 constexpr char kTimeScale[] = "0.01";
 
 const std::map<Connector, ConnectorCredentials>& SimConnectors() {
@@ -62,8 +60,7 @@ class BankartSimTest : public ::testing::Test {
     port_ = ::flikpay::testing::PortFromLine(line);
   }
   static void TearDownTestSuite() {
-    // A clean exit on SIGTERM; under the sanitizers a leak or UB report would
-    // make it non-zero.
+    // A clean exit on SIGTERM; under the sanitizers a leak or UB report would make it non-zero.
     const int status = sim_->Stop();
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "bankart-sim status " << status;
     delete sim_;
@@ -144,8 +141,7 @@ class BankartSimTest : public ::testing::Test {
     return *outcome;
   }
 
-  // Waits for the nth callback of a transaction and checks it the way flikpay
-  // will.
+  // Waits for the nth callback of a transaction and checks it the way flikpay will.
   CallbackEvent AwaitCallback(const std::string& merchant_transaction_id, int nth = 1,
                               absl::Duration timeout = absl::Seconds(10)) {
     std::optional<InboundCallback> callback =
@@ -304,8 +300,7 @@ TEST_F(BankartSimTest, RefundScenarioThatFailsGivesTheAmountBack) {
       refund.reference_uuid = paid.uuid;
       refund.amount_minor = 500;
       refund.callback_url = receiver_->Url();
-      // The whole amount is accepted again in round 2: the failed refund
-      // released it.
+      // The whole amount is accepted again in round 2: the failed refund released it.
       MustAccept(gateway_->Refund(refund, Soon()));
       CallbackEvent event = AwaitCallback(refund.merchant_transaction_id);
       EXPECT_EQ(event.result, CallbackEvent::Result::kError);
@@ -428,8 +423,7 @@ TEST_F(BankartSimTest, RedirectAliasesInBothFormsAndAChoiceByHttp) {
 }
 
 TEST_F(BankartSimTest, UnconfirmedRequestToPayExpiresWithAnErrorCallback) {
-  // Nobody picks a scenario: after 5 min (3 s scaled) the gateway reports the
-  // RTP expired.
+  // Nobody picks a scenario: after 5 min (3 s scaled) the gateway reports the RTP expired.
   DebitRequest request = Rtp(RtpKind::kEcommerce, "");
   const absl::Time sent = absl::Now();
   SubmitOutcome outcome = MustAccept(gateway_->Debit(request, Soon()));
@@ -619,8 +613,8 @@ TEST_F(BankartSimTest, CallbackIsRejectedWhenSignedWithAnotherSecretTamperedOrSt
             absl::StatusCode::kUnauthenticated);
 
   InboundCallback wrong_connector = *callback;
-  // Verifying under the E-commerce secret fails; the URI is part of the
-  // signature, so the query cannot simply be edited either.
+  // Verifying under the E-commerce secret fails; the URI is part of the signature, so the query
+  // cannot simply be edited either.
   wrong_connector.request_uri = "/callbacks/bankart?connector=ecommerce";
   EXPECT_EQ(gateway_->VerifyCallback(wrong_connector).status().code(),
             absl::StatusCode::kUnauthenticated);
@@ -828,8 +822,7 @@ TEST_F(BankartSimTest, SimEnforcesThePerTransactionStatusRateLimit) {
   impatient.status_max_attempts = 1;
   BankartGateway gateway(impatient);
   int refused = 0;
-  // The window is 60 s * 0.01 = 0.6 s; 12 queries in a burst exceed 10 per
-  // window.
+  // The window is 60 s * 0.01 = 0.6 s; 12 queries in a burst exceed 10 per window.
   for (int i = 0; i < 12; ++i) {
     refused += gateway.StatusByUuid(Connector::kInPerson, outcome.uuid, Soon()).status().code() ==
                absl::StatusCode::kResourceExhausted;

@@ -1,6 +1,6 @@
-// One source of configuration: every server flag can be set from the
-// environment (Kubernetes sets nothing else), a bad value stops the start
-// naming the variable, and the README documents each variable.
+// One source of configuration: every server flag can be set from the environment (Kubernetes sets
+// nothing else), a bad value stops the start naming the variable, and the README documents each
+// variable.
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -38,8 +38,8 @@ class FakeEnvironment {
   std::map<std::string, std::string> values_;
 };
 
-// A valid value unlike the default, written the way the flag prints it, so the
-// flag's current value can be compared as text.
+// A valid value unlike the default, written the way the flag prints it, so the flag's current value
+// can be compared as text.
 std::string ValueUnlikeDefault(const absl::CommandLineFlag& flag) {
   const std::string fallback = flag.DefaultValue();
   if (flag.IsOfType<absl::Duration>()) {
@@ -129,8 +129,8 @@ TEST(ConfigTest, VariablesThatNameNoFlagAreReported) {
   EXPECT_EQ(UnknownEnvironmentVariables(environ), std::vector<std::string>{"FLIKPAY_REDIS_ULR"});
 }
 
-// Expands each {a,b} group of a README variable name, e.g.
-// FLIKPAY_{X,Y}_{KEY,SECRET} into four names.
+// Expands each {a,b} group of a README variable name, e.g. FLIKPAY_{X,Y}_{KEY,SECRET} into four
+// names.
 std::vector<std::string> ExpandBraces(const std::string& pattern) {
   const size_t open = pattern.find('{');
   if (open == std::string::npos) return {pattern};
@@ -163,8 +163,8 @@ TEST(ConfigTest, TheReadmeDocumentsEveryVariable) {
   }
 }
 
-// The binary itself: a setting Kubernetes got wrong must stop the start, not
-// be ignored (this is how FLIKPAY_RECONCILE_INTERVAL=bogus used to start).
+// The binary itself: a setting Kubernetes got wrong must stop the start, not be ignored (this is
+// how FLIKPAY_RECONCILE_INTERVAL=bogus used to start).
 TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
   for (const char* assignment :
        {"FLIKPAY_RECONCILE_INTERVAL=bogus", "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus",

@@ -1,6 +1,6 @@
-// flikpay end to end, the API: every seed scenario, refunds, payouts, the
-// redirect flow, validation, idempotency under concurrency, callbacks that are
-// contradicting, forged or malformed, and the health service.
+// flikpay end to end, the API: every seed scenario, refunds, payouts, the redirect flow,
+// validation, idempotency under concurrency, callbacks that are contradicting, forged or malformed,
+// and the health service.
 #include <atomic>
 #include <cstdio>
 #include <functional>
@@ -48,8 +48,8 @@ TEST_F(ApiTest, EverySeedScenarioEndsInItsStatusThroughGrpc) {
     v1::CreateRtpRequest request = Rtp(c.alias, c.kind);
     v1::Transaction transaction;
     ASSERT_TRUE(Create(A(), request, &transaction).ok()) << c.alias;
-    // The callback may beat the create's own answer: then the create already
-    // returns the final status.
+    // The callback may beat the create's own answer: then the create already returns the final
+    // status.
     EXPECT_TRUE(transaction.status() == v1::TRANSACTION_STATUS_PENDING ||
                 transaction.status() == c.status)
         << c.alias << " " << transaction.status();
@@ -113,8 +113,7 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   EXPECT_EQ(A().Refund(&context, of_refund, &not_a_debit).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 
-  // The failing-refund scenario: the refund ends in ERROR and its 400 cents are
-  // free again.
+  // The failing-refund scenario: the refund ends in ERROR and its 400 cents are free again.
   v1::CreateRtpRequest second_debit =
       Rtp("success.debit_error.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 400);
   ASSERT_TRUE(Create(A(), second_debit, &paid).ok());
@@ -313,8 +312,7 @@ TEST_F(ApiTest, BadlySignedCallbackIsRefusedAndChangesNothing) {
   EXPECT_EQ(PostCallback(replicas_[0]->callback_port, forged.dump(), "sim-in-person-secret"), 200);
   ASSERT_TRUE(Get(B(), request.merchant_transaction_id(), &after).ok());
   EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_SUCCESS);
-  // A valid callback for a transaction flikpay never started is kept and
-  // acknowledged.
+  // A valid callback for a transaction flikpay never started is kept and acknowledged.
   const Json stranger = {{"result", "OK"},
                          {"uuid", "ffffffffffffffffffff"},
                          {"merchantTransactionId", "not-ours"},

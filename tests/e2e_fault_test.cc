@@ -1,7 +1,6 @@
-// flikpay end to end, the fault suite: gateway timeouts, lost, duplicated and
-// reordered callbacks, a Redis outage and a kill -9 during load, and
-// concurrency far beyond what callers send. Each scenario prints what it
-// compared and fails on any difference; the sim's faults are scoped to the
+// flikpay end to end, the fault suite: gateway timeouts, lost, duplicated and reordered callbacks,
+// a Redis outage and a kill -9 during load, and concurrency far beyond what callers send. Each
+// scenario prints what it compared and fails on any difference; the sim's faults are scoped to the
 // scenario's own transactions.
 #include <atomic>
 #include <cstdio>
@@ -54,8 +53,7 @@ TEST_F(FaultTest, GatewayTimeoutLeavesAnUnknownTransactionThatRetriesDoNotResend
 }
 
 TEST_F(FaultTest, ReorderedCallbacksStillEndInTheRightStates) {
-  // The success callback of the first is held back and delivered after the
-  // second's.
+  // The success callback of the first is held back and delivered after the second's.
   const std::string prefix = NewPrefix("reorder");
   AddCallbackFault(
       Json{{"kind", "reorder"}, {"count", 2}, {"merchant_transaction_id_prefix", prefix}});
@@ -256,9 +254,8 @@ TEST_F(FaultTest, Fault8_TwoHundredConcurrentRefundsNeverExceedTheOriginal) {
   EXPECT_EQ(at_bankart, "99.40");
 }
 
-// Creates RTPs on both replicas until `stop`, keeping the ids that were
-// acknowledged (OK) and all that were attempted. Ids are `prefix` followed by
-// the thread and a count.
+// Creates RTPs on both replicas until `stop`, keeping the ids that were acknowledged (OK) and all
+// that were attempted. Ids are `prefix` followed by the thread and a count.
 struct Load {
   // A test that stops at a failed assertion still joins the workers.
   ~Load() { Finish(); }
@@ -344,8 +341,8 @@ TEST_F(FaultTest, Fault5_RedisStoppedDuringLoad_NothingAcknowledgedIsLost) {
   absl::SleepFor(absl::Milliseconds(1500));
   load.Finish();
 
-  // Every debit Bankart created must end SUCCESS in flikpay: acknowledged
-  // ones by their callbacks (retried after 503s), the rest by the reconciler.
+  // Every debit Bankart created must end SUCCESS in flikpay: acknowledged ones by their callbacks
+  // (retried after 503s), the rest by the reconciler.
   const std::set<std::string> at_bankart =
       CreatedAtBankart(SimControl("GET", "/_sim/journal"), prefix);
   const int success = CountSettledAsSuccess(B(), at_bankart);
@@ -435,8 +432,8 @@ TEST_F(FaultTest, Fault6_KillNineOneReplicaDuringLoad_StreamsResumeWithoutGaps) 
   for (const std::string& id : load.acknowledged) {
     EXPECT_TRUE(at_bankart.contains(id)) << id;
   }
-  // Changes the reconciler made after the subscriber's 12 s window are not
-  // asserted; everything settled within it must have been seen exactly once.
+  // Changes the reconciler made after the subscriber's 12 s window are not asserted; everything
+  // settled within it must have been seen exactly once.
   int settled_in_window = 0;
   for (const std::string& id : at_bankart) settled_in_window += finals[id] > 0;
   EXPECT_EQ(seen_once, settled_in_window);

@@ -1,7 +1,6 @@
-// flikpay end to end, the event streams: a change made on one replica streamed
-// from the other, duplicated callbacks making one event, resuming from a
-// cursor, shutdown, a slow subscriber cut off and resumed, and a resume from a
-// trimmed cursor refused.
+// flikpay end to end, the event streams: a change made on one replica streamed from the other,
+// duplicated callbacks making one event, resuming from a cursor, shutdown, a slow subscriber cut
+// off and resumed, and a resume from a trimmed cursor refused.
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -68,8 +67,8 @@ TEST_F(StreamTest, DuplicatedCallbacksMakeOneEvent) {
 }
 
 TEST_F(StreamTest, StreamResumesFromACursorWithoutGapsOrDuplicates) {
-  // Both subscriptions name this test's payouts too: payouts of earlier tests
-  // still settling (by the reconciler, say) must not count as these.
+  // Both subscriptions name this test's payouts too: payouts of earlier tests still settling (by
+  // the reconciler, say) must not count as these.
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(NewId("resume"));
   v1::StreamStatusRequest live;
@@ -82,8 +81,7 @@ TEST_F(StreamTest, StreamResumesFromACursorWithoutGapsOrDuplicates) {
         }
       });
   ASSERT_EQ(first_pass.size(), 6u);  // PENDING and SUCCESS for each
-  // Resume after the second event, on the other replica: exactly the four later
-  // events.
+  // Resume after the second event, on the other replica: exactly the four later events.
   v1::StreamStatusRequest resume = live;
   resume.set_resume_after(first_pass[1].cursor());
   std::vector<v1::StatusEvent> resumed = ReadEvents(*replicas_[0], resume, 5, absl::Seconds(2));
@@ -123,8 +121,8 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   const std::string prefix = NewId("slow");
   v1::StreamStatusRequest request;
   request.add_types(v1::TRANSACTION_TYPE_PAYOUT);
-  // A subscriber whose flow-control window stays small, as a slow consumer's
-  // does: no bandwidth probing, little lookahead.
+  // A subscriber whose flow-control window stays small, as a slow consumer's does: no bandwidth
+  // probing, little lookahead.
   grpc::ChannelArguments slow_args;
   slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   slow_args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 4096);
@@ -133,8 +131,7 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
                                 grpc::InsecureChannelCredentials(), slow_args));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  // Start from a known cursor, so that resuming never depends on having
-  // received anything.
+  // Start from a known cursor, so that resuming never depends on having received anything.
   std::vector<v1::StatusEvent> warmup =
       ReadEvents(*replicas_[1], request, 1, absl::Seconds(5),
                  [&] { EXPECT_TRUE(SuccessfulPayout(B(), prefix + "-warmup", 100).ok()); });
@@ -177,8 +174,7 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << ended.error_message();
   EXPECT_TRUE(absl::StrContains(ended.error_message(), "resume_after=")) << ended.error_message();
   const size_t before_resume = finals.size();
-  // Resume from the last cursor this subscriber received, on the other
-  // replica.
+  // Resume from the last cursor this subscriber received, on the other replica.
   request.set_resume_after(cursor);
   for (const v1::StatusEvent& later :
        ReadEvents(*replicas_[1], request, 100000, absl::Seconds(3))) {
@@ -196,10 +192,9 @@ TEST_F(StreamTest, SlowSubscriberIsEndedAndResumesWithoutLoss) {
   EXPECT_EQ(exactly_once, static_cast<int>(ids.size()));
 }
 
-// A replica keeping only ~10 events trims the shared stream. No other test
-// holds a cursor from before it, so later tests in the same run are not
-// affected; the payouts it leaves to the reconciler (their callbacks go to the
-// stopped replica) are outside every other test's ids.
+// A replica keeping only ~10 events trims the shared stream. No other test holds a cursor from
+// before it, so later tests in the same run are not affected; the payouts it leaves to the
+// reconciler (their callbacks go to the stopped replica) are outside every other test's ids.
 TEST_F(StreamTest, ResumingFromTrimmedEventsIsRefusedNotSilentlyGapped) {
   v1::StreamStatusRequest request;
   request.add_types(v1::TRANSACTION_TYPE_PAYOUT);

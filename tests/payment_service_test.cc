@@ -1,7 +1,7 @@
-// PaymentService's decisions, without processes: what each gateway outcome
-// becomes (for the caller and in the store), idempotency, refund caps, callback
-// mapping and the reconciler's conclusions. The store is the in-memory one
-// (same core::PlanReport as Redis), the gateway a fake that records requests.
+// PaymentService's decisions, without processes: what each gateway outcome becomes (for the caller
+// and in the store), idempotency, refund caps, callback mapping and the reconciler's conclusions.
+// The store is the in-memory one (same core::PlanReport as Redis), the gateway a fake that records
+// requests.
 #include "server/payment_service.h"
 
 #include <string>

@@ -1,5 +1,5 @@
-// The reconciler's choices, one pass at a time: what it checks, what it leaves
-// to another replica or to the next minute's quota, and when it looks again.
+// The reconciler's choices, one pass at a time: what it checks, what it leaves to another replica
+// or to the next minute's quota, and when it looks again.
 #include "server/reconciler.h"
 
 #include "gtest/gtest.h"

@@ -1,6 +1,6 @@
-// Storage owns its format: records written by earlier releases still read, a
-// record written now is still readable by a replica one release behind (rolling
-// upgrades), and every API value has a stored form.
+// Storage owns its format: records written by earlier releases still read, a record written now is
+// still readable by a replica one release behind (rolling upgrades), and every API value has a
+// stored form.
 #include "store/record_codec.h"
 
 #include <string>
@@ -54,8 +54,8 @@ flikpay::v1::Transaction AllFieldsSet() {
   return t;
 }
 
-// AllFieldsSet() as flikpay wrote it into Redis before the stored form had a
-// message of its own (flikpay.v1.Transaction bytes). Never regenerate this:
+// AllFieldsSet() as flikpay wrote it into Redis before the stored form had a message of its own
+// (flikpay.v1.Transaction bytes). Never regenerate this:
 // it stands for data already in production.
 constexpr char kWrittenByEarlierReleases[] =
     "0a08726566756e642d37120a386334623265306139661a133230323631313238"

@@ -1,6 +1,5 @@
-// Each request field is checked by one rule, and the service (for the caller)
-// and the Bankart adapter (before anything leaves the process) answer a bad
-// field with the same message.
+// Each request field is checked by one rule, and the service (for the caller) and the Bankart
+// adapter (before anything leaves the process) answer a bad field with the same message.
 #include "core/request_rules.h"
 
 #include <functional>

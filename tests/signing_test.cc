@@ -14,9 +14,8 @@
 namespace flikpay::gateway {
 namespace {
 
-// The expected values come from the openssl command-line tool, an
-// implementation independent of the code under test (which uses libcrypto's
-// EVP/HMAC calls directly).
+// The expected values come from the openssl command-line tool, an implementation independent of the
+// code under test (which uses libcrypto's EVP/HMAC calls directly).
 std::string RunShell(const std::string& command) {
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return "";
@@ -101,8 +100,8 @@ TEST(Signing, SignatureMatchesAnIndependentHmacOverTheFiveLineMessage) {
 }
 
 TEST(Signing, FixedKnownAnswer) {
-  // Computed once with: printf 'GET\n<sha512 of "">\napplication/json;
-  // charset=utf-8\n Tue, 28 Apr 2026 15:23:40
+  // Computed once with: printf 'GET\n<sha512 of "">\napplication/json; charset=utf-8\n Tue, 28 Apr
+  // 2026 15:23:40
   // GMT\n/api/v3/status/k/getByUuid/u' | openssl dgst -sha512 -hmac secret
   // -binary | base64 -w0
   const SignedParts parts{"GET", "", "application/json; charset=utf-8", kDate,

@@ -1,6 +1,5 @@
-// A StreamStatus subscriber's logic without gRPC or Redis: snapshot, replay,
-// live, each event once, in order, one write at a time, paced replay, bounded
-// buffer.
+// A StreamStatus subscriber's logic without gRPC or Redis: snapshot, replay, live, each event once,
+// in order, one write at a time, paced replay, bounded buffer.
 #include "core/subscription.h"
 
 #include <string>
@@ -12,8 +11,8 @@
 namespace flikpay::core {
 namespace {
 
-// Records what the subscription asks of the transport; writes complete only
-// when the test says so, as a slow client's would.
+// Records what the subscription asks of the transport; writes complete only when the test says so,
+// as a slow client's would.
 class RecordingWriter : public StreamWriter {
  public:
   void Write(const v1::StatusEvent& event) override {

@@ -1,5 +1,5 @@
-// The pure transition every store applies: every status pair from every
-// source, refunds, anomalies, the watch schedule and the uuid index.
+// The pure transition every store applies: every status pair from every source, refunds, anomalies,
+// the watch schedule and the uuid index.
 #include "core/transition.h"
 
 #include <map>
@@ -48,10 +48,9 @@ Report ReportOf(TransactionStatus status, v1::EventSource source) {
 }
 
 // Written out by hand from the README's contract, not derived from Judge:
-// forward only; the same status is a duplicate; a final status never changes,
-// and a different final one after it is an anomaly.
-// Rows: stored; columns: reported (UNKNOWN, PENDING, SUCCESS, CANCELLED,
-// ERROR). A = apply, D = duplicate, L = late (ignored), X = anomaly.
+// forward only; the same status is a duplicate; a final status never changes, and a different final
+// one after it is an anomaly. Rows: stored; columns: reported (UNKNOWN, PENDING, SUCCESS,
+// CANCELLED, ERROR). A = apply, D = duplicate, L = late (ignored), X = anomaly.
 const std::map<TransactionStatus, std::string> kExpected = {
     {kUnknown, "DAAAA"},   {kPending, "LDAAA"}, {kSuccess, "LLDXX"},
     {kCancelled, "LLXDX"}, {kError, "LLXXD"},
@@ -82,8 +81,8 @@ TEST(TransitionTest, EveryStatusPairFromEverySource) {
         const Plan plan = PlanReport(Stored{Record(stored)}, ReportOf(reported, source), {}, kNow);
         EXPECT_EQ(plan.verdict, expected);
         const bool applies = expected == Verdict::kApply;
-        // flikpay's own late answer is no news about Bankart; anyone else's
-        // contradiction is kept for a human.
+        // flikpay's own late answer is no news about Bankart; anyone else's contradiction is kept
+        // for a human.
         const bool anomaly = expected == Verdict::kAnomaly && source != v1::EVENT_SOURCE_RPC;
         EXPECT_EQ(plan.status_changed, applies);
         EXPECT_EQ(plan.anomaly, anomaly);

@@ -54,8 +54,7 @@ Scenario ScenarioForAlias(const std::string& alias) {
   return it == AliasScenarios().end() ? Scenario::kUnknownAlias : it->second;
 }
 
-// The five choices the redirect page offers (seed 000, "Testiranje plačil s
-// simulatorjem").
+// The five choices the redirect page offers (seed 000, "Testiranje plačil s simulatorjem").
 struct Choice {
   const char* key;
   const char* label;
@@ -100,8 +99,7 @@ std::string FormatTimestamp(absl::Time time) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", time, absl::UTCTimeZone());
 }
 
-// Field checks shared by debit, refund and payout; returns an error answer or
-// null.
+// Field checks shared by debit, refund and payout; returns an error answer or null.
 std::optional<Json> ValidateCommon(const Json& body, int64_t& amount_minor) {
   const std::string id = Text(body, "merchantTransactionId");
   if (id.empty() || id.size() > 50) {
@@ -138,8 +136,7 @@ BankartSim::BankartSim(SimOptions options)
     : options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()),
       executor_(std::make_unique<TimedExecutor>(4)) {
-  // Fault injection parks request threads in sleeps; a larger pool keeps other
-  // calls moving.
+  // Fault injection parks request threads in sleeps; a larger pool keeps other calls moving.
   server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
   server_->set_payload_max_length(1 << 20);
   RegisterRoutes();
@@ -250,8 +247,7 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
       absl::AbsDuration(absl::Now() - *sent_at) > options_.request_date_tolerance) {
     return refuse(401, 1004, "Invalid Signature: Date header missing or out of tolerance");
   }
-  // SignedParts only views its strings, so the header values need to outlive
-  // it.
+  // SignedParts only views its strings, so the header values need to outlive it.
   const std::string content_type = request.get_header_value("Content-Type");
   const std::string signature = request.get_header_value("X-Signature");
   const gateway::SignedParts parts{request.method, request.body, content_type, date,
@@ -445,8 +441,7 @@ Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& htt
   ScheduleExpiry(transaction);
   const bool waiting_screen = ExtraText(body, "enableWaitingScreen") == "yes";
   if (transaction.scenario == Scenario::kAwaitingChoice) {
-    // Only an E-commerce payer can be sent to the page; elsewhere a test picks
-    // by HTTP.
+    // Only an E-commerce payer can be sent to the page; elsewhere a test picks by HTTP.
     const bool redirect = connector.kind == Connector::kEcommerce;
     if (redirect) transaction.status = "REDIRECT";
     return AcceptedAnswer(transaction, redirect);
@@ -584,8 +579,7 @@ void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
 }
 
 Json BankartSim::CallbackBody(const Transaction& transaction) const {
-  // A callback carries what the status API answers, with the result in place of
-  // the status.
+  // A callback carries what the status API answers, with the result in place of the status.
   Json body = TransactionJson(transaction);
   body.erase("transactionStatus");
   body["result"] = transaction.status == "SUCCESS" ? "OK" : "ERROR";
@@ -637,8 +631,8 @@ void BankartSim::Dispatch(Delivery delivery) {
 }
 
 void BankartSim::Deliver(Delivery delivery, int attempt) {
-  // Bankart's schedule after an unacknowledged callback: 1 min, 5 min, 15 min,
-  // 1 h, 2 h, 3 h, 12 h, then daily for a week.
+  // Bankart's schedule after an unacknowledged callback: 1 min, 5 min, 15 min, 1 h, 2 h, 3 h, 12 h,
+  // then daily for a week.
   static const absl::Duration kRetryDelays[] = {
       absl::Minutes(1), absl::Minutes(5), absl::Minutes(15), absl::Hours(1),  absl::Hours(2),
       absl::Hours(3),   absl::Hours(12),  absl::Hours(24),   absl::Hours(24), absl::Hours(24),
@@ -649,9 +643,8 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
   request.url = delivery.url;
   request.body = delivery.body;
   request.timeout = attempt == 1 ? options_.callback_timeout : options_.callback_retry_timeout;
-  // One connection per callback: a receiver keeps no idle connection of ours,
-  // so one that stops (a replica shutting down) need not wait for it to time
-  // out.
+  // One connection per callback: a receiver keeps no idle connection of ours, so one that stops (a
+  // replica shutting down) need not wait for it to time out.
   request.headers = {
       {"Connection", "close"},
       {"Content-Type", kContentType},
@@ -716,8 +709,7 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
   }
 
   absl::MutexLock lock(&mutex_);
-  // Bankart's limits: 60 status requests a minute per API user, 10 per
-  // transaction.
+  // Bankart's limits: 60 status requests a minute per API user, 10 per transaction.
   const absl::Time now = absl::Now();
   const absl::Duration window = Scaled(absl::Minutes(1));
   auto prune = [&](std::deque<absl::Time>& calls) {
@@ -848,8 +840,7 @@ void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response
     return;
   }
   transaction.scenario = *scenario;
-  // The real gateway makes its first callback attempt before it redirects the
-  // payer.
+  // The real gateway makes its first callback attempt before it redirects the payer.
   FinishLocked(transaction, *scenario);
   const std::string& target = transaction.status == "SUCCESS"     ? transaction.success_url
                               : transaction.status == "CANCELLED" ? transaction.cancel_url
@@ -920,9 +911,8 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
   auto field_text = [&](const char* key) {
     return body.is_object() ? gateway::JsonText(body, key) : std::string();
   };
-  // Fills `scope` from the optional merchant_transaction_id or
-  // merchant_transaction_id_prefix; false (and a 400 sent) when they are not
-  // one non-empty string.
+  // Fills `scope` from the optional merchant_transaction_id or merchant_transaction_id_prefix;
+  // false (and a 400 sent) when they are not one non-empty string.
   auto field_scope = [&](FaultScope& scope) {
     auto text = [&](const char* key, std::string& out) {
       if (!body.is_object() || !body.contains(key)) return true;

@@ -44,25 +44,21 @@ struct SimOptions {
   std::string api_user;
   std::string api_password;  // accepted as is or as SHA-1 x10
   std::vector<SimConnector> connectors;
-  // Multiplies every delay: scenario callbacks, RTP validity, callback retry
-  // schedule and the status rate-limit window. 0.01 turns the 5-minute
-  // E-commerce validity into 3 s.
+  // Multiplies every delay: scenario callbacks, RTP validity, callback retry schedule and the
+  // status rate-limit window. 0.01 turns the 5-minute E-commerce validity into 3 s.
   double time_scale = 1.0;
-  // When a payer "answers" a request to pay (the real sandbox: up to two
-  // minutes).
+  // When a payer "answers" a request to pay (the real sandbox: up to two minutes).
   absl::Duration scenario_delay = absl::Seconds(5);
   // Requests whose Date is further from now than this are refused (1004).
   absl::Duration request_date_tolerance = absl::Minutes(5);
-  // How long a callback receiver may take to answer: 10 s first, 30 s on
-  // retries.
+  // How long a callback receiver may take to answer: 10 s first, 30 s on retries.
   absl::Duration callback_timeout = absl::Seconds(10);
   absl::Duration callback_retry_timeout = absl::Seconds(30);
 };
 
-// A local stand-in for Bankart's Flik sandbox: the JSON API v3 (debit, refund,
-// payout, status), the seed's test aliases and their scenarios, the redirect
-// page, signed callbacks with the gateway's retry schedule, and a control API
-// (/_sim/...) for fault injection and inspection.
+// A local stand-in for Bankart's Flik sandbox: the JSON API v3 (debit, refund, payout, status), the
+// seed's test aliases and their scenarios, the redirect page, signed callbacks with the gateway's
+// retry schedule, and a control API (/_sim/...) for fault injection and inspection.
 class BankartSim {
  public:
   explicit BankartSim(SimOptions options);
@@ -114,10 +110,9 @@ class BankartSim {
     std::vector<gateway::GatewayError> errors;
   };
 
-  // Which transactions a fault applies to: every one (both fields empty), the
-  // one with this merchantTransactionId, or those whose id starts with
-  // `prefix`. Tests that share one sim scope their faults to their own ids, so
-  // a fault is never taken by another test's transaction.
+  // Which transactions a fault applies to: every one (both fields empty), the one with this
+  // merchantTransactionId, or those whose id starts with `prefix`. Tests that share one sim scope
+  // their faults to their own ids, so a fault is never taken by another test's transaction.
   struct FaultScope {
     std::string merchant_transaction_id;
     std::string prefix;
@@ -149,8 +144,8 @@ class BankartSim {
     int remaining = 0;
     int copies = 2;
     absl::Duration delay;
-    // reorder: the callbacks held so far. Each reorder fault keeps its own
-    // batch, so two scopes reordering at once do not complete each other's.
+    // reorder: the callbacks held so far. Each reorder fault keeps its own batch, so two scopes
+    // reordering at once do not complete each other's.
     std::vector<Delivery> held;
   };
 
@@ -164,8 +159,8 @@ class BankartSim {
   // Authenticates an API request; on failure fills `response` and returns null.
   const SimConnector* Authenticate(const httplib::Request& request, const std::string& api_key,
                                    httplib::Response& response);
-  // Takes the first fault that matches the operation and the transaction's
-  // merchantTransactionId, if any.
+  // Takes the first fault that matches the operation and the transaction's merchantTransactionId,
+  // if any.
   std::optional<ApiFault> TakeFault(const std::string& operation,
                                     const std::string& merchant_transaction_id);
 

@@ -1,5 +1,4 @@
-// bankart-sim: a local stand-in for Bankart's Flik sandbox. See README.md,
-// "bankart-sim".
+// bankart-sim: a local stand-in for Bankart's Flik sandbox. See README.md, "bankart-sim".
 #include <signal.h>
 
 #include <cstdio>

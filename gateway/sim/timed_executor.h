@@ -14,9 +14,8 @@
 
 namespace flikpay::sim {
 
-// Runs tasks at or after a given time on a fixed set of worker threads, so one
-// slow task (a callback to a receiver that hangs) does not hold back the
-// others.
+// Runs tasks at or after a given time on a fixed set of worker threads, so one slow task (a
+// callback to a receiver that hangs) does not hold back the others.
 class TimedExecutor {
  public:
   explicit TimedExecutor(int workers);
@@ -34,8 +33,7 @@ class TimedExecutor {
 
   absl::Mutex mutex_;
   absl::CondVar changed_;
-  // Ordered by due time, then by submission order so equal times keep FIFO
-  // order.
+  // Ordered by due time, then by submission order so equal times keep FIFO order.
   std::map<std::pair<absl::Time, uint64_t>, std::function<void()>> tasks_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;

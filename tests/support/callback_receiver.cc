@@ -25,13 +25,12 @@ CallbackReceiver::CallbackReceiver() {
     }
     response.set_content("OK", "text/plain");
   });
-  // One request per connection: otherwise stop() waits for idle keep-alive
-  // connections to time out, seconds per test.
+  // One request per connection: otherwise stop() waits for idle keep-alive connections to time out,
+  // seconds per test.
   server_.set_keep_alive_max_count(1);
   port_ = server_.bind_to_any_port("127.0.0.1");
   thread_ = std::thread([this] { server_.listen_after_bind(); });
-  // stop() is a no-op until the listen loop runs, so do not hand out the object
-  // before then.
+  // stop() is a no-op until the listen loop runs, so do not hand out the object before then.
   while (!server_.is_running()) absl::SleepFor(absl::Milliseconds(1));
 }
 

@@ -15,24 +15,21 @@
 
 namespace flikpay::testing {
 
-// A real HTTP endpoint on loopback that stands where flikpay's callback
-// listener will: it records every request exactly as received and answers "OK",
-// or fails on purpose.
+// A real HTTP endpoint on loopback that stands where flikpay's callback listener will: it records
+// every request exactly as received and answers "OK", or fails on purpose.
 class CallbackReceiver {
  public:
   CallbackReceiver();
   ~CallbackReceiver();
 
   int port() const { return port_; }
-  // The callbackUrl to hand to the gateway; `query` (without '?') is appended
-  // when set.
+  // The callbackUrl to hand to the gateway; `query` (without '?') is appended when set.
   std::string Url(const std::string& query = "") const;
 
   // The next `count` callbacks are answered HTTP 500, so the sender must retry.
   void FailNext(int count);
 
-  // Waits for the `nth` (1-based) callback whose body mentions
-  // `merchant_transaction_id`.
+  // Waits for the `nth` (1-based) callback whose body mentions `merchant_transaction_id`.
   std::optional<gateway::InboundCallback> WaitFor(const std::string& merchant_transaction_id,
                                                   int nth = 1,
                                                   absl::Duration timeout = absl::Seconds(10));

@@ -41,9 +41,8 @@ void E2eTest::SetUpTestSuite() {
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   redis_dir_ = dir_template;
   std::string line;
-  // Redis cannot pick its own port and tell us, so the port is probed first;
-  // a test binary running alongside may take it in between, and then another
-  // one is tried.
+  // Redis cannot pick its own port and tell us, so the port is probed first; a test binary running
+  // alongside may take it in between, and then another one is tried.
   absl::Status redis_status;
   for (int attempt = 0; attempt < 5 && redis_ == nullptr; ++attempt) {
     redis_port_ = FreePort();
@@ -67,11 +66,10 @@ void E2eTest::SetUpTestSuite() {
 }
 
 void E2eTest::TearDownTestSuite() {
-  // The sim and the replicas keep pooled keep-alive connections to each other,
-  // and an HTTP listener that stops waits for its idle ones to time out
-  // (seconds). Stopped together, each side's exit closes the other's
-  // connections at once; and a replica's gRPC shutdown waits for its open
-  // client connections unless the test's channels are gone first.
+  // The sim and the replicas keep pooled keep-alive connections to each other, and an HTTP listener
+  // that stops waits for its idle ones to time out (seconds). Stopped together, each side's exit
+  // closes the other's connections at once; and a replica's gRPC shutdown waits for its open client
+  // connections unless the test's channels are gone first.
   int exit_status[2] = {0, 0};
   std::vector<std::thread> stoppers;
   for (int i = 0; i < 2; ++i) {
@@ -99,8 +97,8 @@ void E2eTest::TearDownTestSuite() {
 void E2eTest::SetUp() {
   ASSERT_NE(replicas_[0], nullptr);
   ASSERT_NE(replicas_[1], nullptr);
-  // Faults are scoped to their test's ids; clearing them still releases
-  // callbacks an earlier, failed test left held for reordering.
+  // Faults are scoped to their test's ids; clearing them still releases callbacks an earlier,
+  // failed test left held for reordering.
   SimControl("DELETE", "/_sim/faults");
 }
 
@@ -123,8 +121,7 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
       "--out_of_band_api_key=sim-out-of-band-key",
       "--out_of_band_shared_secret=sim-out-of-band-secret", "--payout_api_key=sim-payout-key",
       "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64", "--drain_time=3s",
-      // A fast reconciler, so lost callbacks and unknown outcomes settle in
-      // seconds.
+      // A fast reconciler, so lost callbacks and unknown outcomes settle in seconds.
       "--reconcile_interval=100ms", "--unknown_check_after=300ms", "--pending_check_after=2s",
       "--expiry_grace=1s", "--not_found_grace=1s", "--recheck_after=300ms",
       "--status_queries_per_minute=100000"};

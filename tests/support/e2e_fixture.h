@@ -30,38 +30,36 @@ struct Replica {
   std::unique_ptr<v1::PaymentService::Stub> stub;
 };
 
-// flikpay end to end: a private redis-server, bankart-sim and two
-// flikpay-server replicas on free loopback ports, driven through gRPC like a
-// calling service would. Each test binary derives one fixture from this; its
-// processes are started once per test suite, so each process running tests
-// (every ctest entry runs one case) has its own, and `ctest -j` runs entries
-// side by side. Tests that share the processes in one run must not depend on
-// each other: each uses its own merchant transaction ids and scopes the sim's
-// faults to them.
+// flikpay end to end: a private redis-server, bankart-sim and two flikpay-server replicas on free
+// loopback ports, driven through gRPC like a calling service would. Each test binary derives one
+// fixture from this; its processes are started once per test suite, so each process running tests
+// (every ctest entry runs one case) has its own, and `ctest -j` runs entries side by side. Tests
+// that share the processes in one run must not depend on each other: each uses its own merchant
+// transaction ids and scopes the sim's faults to them.
 class E2eTest : public ::testing::Test {
  public:
   static void SetUpTestSuite();
   static void TearDownTestSuite();
   void SetUp() override;
 
-  // Redis keeps its AOF in a private folder, so a restart on the same port
-  // (the fault suite's outage) finds every write it acknowledged.
+  // Redis keeps its AOF in a private folder, so a restart on the same port (the fault suite's
+  // outage) finds every write it acknowledged.
   static absl::StatusOr<std::unique_ptr<ChildProcess>> StartRedis(std::string* line);
-  // A flikpay-server on this suite's Redis and sim, with a fast reconciler;
-  // null (and a test failure) if it does not start.
+  // A flikpay-server on this suite's Redis and sim, with a fast reconciler; null (and a test
+  // failure) if it does not start.
   static std::unique_ptr<Replica> StartReplica(std::vector<std::string> extra_flags = {});
 
   static v1::PaymentService::Stub& A() { return *replicas_[0]->stub; }
   static v1::PaymentService::Stub& B() { return *replicas_[1]->stub; }
 
   static std::string NewId(absl::string_view prefix);
-  // A fresh prefix for a test's ids, ending in '-' so that no other id
-  // NewId hands out (say counter 12 next to counter 1) starts with it.
+  // A fresh prefix for a test's ids, ending in '-' so that no other id NewId hands out (say counter
+  // 12 next to counter 1) starts with it.
   static std::string NewPrefix(absl::string_view name);
 
   static Json SimControl(const std::string& method, const std::string& path, const Json& body = {});
-  // POST /_sim/faults and /_sim/callback-faults; a refused fault fails the
-  // test rather than leaving it to pass without its fault.
+  // POST /_sim/faults and /_sim/callback-faults; a refused fault fails the test rather than leaving
+  // it to pass without its fault.
   static void AddApiFault(const Json& fault);
   static void AddCallbackFault(const Json& fault);
   // Debits the sim created for this merchant transaction id.
@@ -73,20 +71,17 @@ class E2eTest : public ::testing::Test {
                                   int64_t amount = 1111);
   static grpc::Status Get(v1::PaymentService::Stub& stub, const std::string& id,
                           v1::Transaction* out);
-  // Polls GetStatus until the status is final (callbacks come ~200 ms after a
-  // request).
+  // Polls GetStatus until the status is final (callbacks come ~200 ms after a request).
   static v1::Transaction AwaitFinal(v1::PaymentService::Stub& stub, const std::string& id,
                                     absl::Duration timeout = absl::Seconds(10));
   static v1::Transaction AwaitFinalForFaults(v1::PaymentService::Stub& stub, const std::string& id);
 
-  // How many subscriptions the replica has begun feeding
-  // (flikpay_streams_started_total). A counter, not the open-streams gauge: a
-  // stream of an earlier test ending at the same moment would cancel out the
-  // gauge's increase.
+  // How many subscriptions the replica has begun feeding (flikpay_streams_started_total). A
+  // counter, not the open-streams gauge: a stream of an earlier test ending at the same moment
+  // would cancel out the gauge's increase.
   static int StartedStreams(const Replica& replica);
-  // Reads events from a StreamStatus call on `replica` until `count` arrived
-  // or the time is up. `after_open` runs once the replica feeds the
-  // subscription, so it sees every later change.
+  // Reads events from a StreamStatus call on `replica` until `count` arrived or the time is up.
+  // `after_open` runs once the replica feeds the subscription, so it sees every later change.
   static std::vector<v1::StatusEvent> ReadEvents(const Replica& replica,
                                                  const v1::StreamStatusRequest& request,
                                                  size_t count, absl::Duration timeout,
@@ -95,15 +90,13 @@ class E2eTest : public ::testing::Test {
   struct CreateTally {
     int ok = 0, aborted = 0, other = 0;
   };
-  // Sends the same CreateRtp `threads` x `calls` times at once, alternating
-  // replicas.
+  // Sends the same CreateRtp `threads` x `calls` times at once, alternating replicas.
   static CreateTally CreateConcurrently(const v1::CreateRtpRequest& request, int threads,
                                         int calls);
   // A payout to the sandbox alias that always succeeds.
   static grpc::Status SuccessfulPayout(v1::PaymentService::Stub& stub, const std::string& id,
                                        int64_t amount_minor, const std::string& description = "");
-  // Posts a callback to a replica's callback port, signed with `secret`;
-  // returns the HTTP status.
+  // Posts a callback to a replica's callback port, signed with `secret`; returns the HTTP status.
   static int PostCallback(int port, const std::string& body, const std::string& secret,
                           const std::string& query = "connector=in_person");
 

@@ -1,6 +1,6 @@
 // A Gateway whose answers a test sets, and which remembers what it was asked:
-// the fast tier tests the service's decisions without HTTP. The real adapter is
-// tested against bankart-sim over HTTP.
+// the fast tier tests the service's decisions without HTTP. The real adapter is tested against
+// bankart-sim over HTTP.
 #ifndef FLIKPAY_TESTS_SUPPORT_FAKE_GATEWAY_H_
 #define FLIKPAY_TESTS_SUPPORT_FAKE_GATEWAY_H_
 

@@ -1,6 +1,6 @@
-// A Store in process memory for the fast test tier. It judges reports with the
-// same core::PlanReport as RedisStore and applies each plan under one lock, so
-// what the unit tests see is what Redis stores, without Redis.
+// A Store in process memory for the fast test tier. It judges reports with the same
+// core::PlanReport as RedisStore and applies each plan under one lock, so what the unit tests see
+// is what Redis stores, without Redis.
 #ifndef FLIKPAY_TESTS_SUPPORT_IN_MEMORY_STORE_H_
 #define FLIKPAY_TESTS_SUPPORT_IN_MEMORY_STORE_H_
 
@@ -19,8 +19,7 @@ class InMemoryStore : public store::Store {
  public:
   explicit InMemoryStore(core::SchedulePolicy schedule = {}) : schedule_(schedule) {}
 
-  // While set, every call answers UNAVAILABLE, as RedisStore does when Redis
-  // is down.
+  // While set, every call answers UNAVAILABLE, as RedisStore does when Redis is down.
   void SetUnavailable(bool unavailable);
   // Where the reconciler would look next; nullopt when off the watch list.
   std::optional<absl::Time> NextCheck(const std::string& id);

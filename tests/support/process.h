@@ -12,14 +12,13 @@
 
 namespace flikpay::testing {
 
-// A child process for integration tests (bankart-sim, redis-server,
-// flikpay-server). Its stdout and stderr go to the test's stderr, prefixed with
-// its name; it is stopped with SIGTERM (then SIGKILL) when this object goes
-// away.
+// A child process for integration tests (bankart-sim, redis-server, flikpay-server). Its stdout and
+// stderr go to the test's stderr, prefixed with its name; it is stopped with SIGTERM (then SIGKILL)
+// when this object goes away.
 class ChildProcess {
  public:
-  // Starts `argv` and waits until a line of its output contains `ready_marker`;
-  // returns that line. Fails if the process exits or `timeout` passes first.
+  // Starts `argv` and waits until a line of its output contains `ready_marker`; returns that line.
+  // Fails if the process exits or `timeout` passes first.
   static absl::StatusOr<std::unique_ptr<ChildProcess>> Start(
       std::vector<std::string> argv, const std::string& ready_marker, std::string* ready_line,
       absl::Duration timeout = absl::Seconds(20));
@@ -29,8 +28,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
-  // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status as
-  // waitpid gives it.
+  // SIGTERM, wait up to `grace`, then SIGKILL. Returns the exit status as waitpid gives it.
   int Stop(absl::Duration grace = absl::Seconds(10));
   // SIGKILL without grace: a crash.
   void Kill();
