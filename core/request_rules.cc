@@ -1,6 +1,9 @@
 #include "core/request_rules.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -12,18 +15,49 @@ absl::Status Invalid(absl::string_view field, absl::string_view rule) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", rule));
 }
 
-absl::Status MerchantTransactionId(absl::string_view field, absl::string_view id) {
+namespace {
+
+// Ids appear in Redis keys, logs and Bankart's URLs: a small alphabet keeps every one of them
+// unambiguous.
+absl::Status IdOfAlphabet(absl::string_view field, absl::string_view id, size_t max) {
   if (id.empty()) return Invalid(field, "is required");
-  if (id.size() > kMaxMerchantTransactionId) {
-    return Invalid(field, "must be at most 50 characters");
+  if (id.size() > max) {
+    return Invalid(field, absl::StrCat("must be at most ", max, " characters"));
   }
-  // Ids appear in Redis keys, logs and Bankart's URLs: a small alphabet keeps every one of them
-  // unambiguous.
   const bool allowed = std::all_of(id.begin(), id.end(), [](char c) {
     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
   });
   if (!allowed) {
     return Invalid(field, "may contain only letters, digits, '-', '_' and '.'");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status MerchantTransactionId(absl::string_view field, absl::string_view id) {
+  return IdOfAlphabet(field, id, kMaxMerchantTransactionId);
+}
+
+absl::Status LookupId(absl::string_view field, absl::string_view id) {
+  return IdOfAlphabet(field, id, kMaxLookupId);
+}
+
+absl::Status RefundIds(absl::string_view merchant_transaction_id,
+                       absl::string_view original_merchant_transaction_id) {
+  if (merchant_transaction_id == original_merchant_transaction_id) {
+    return Invalid("merchant_transaction_id", "must differ from the original's");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PayerIp(absl::string_view ip) {
+  if (ip.empty()) return absl::OkStatus();
+  const std::string text(ip);  // inet_pton wants a terminated string
+  unsigned char address[16];
+  if (inet_pton(AF_INET, text.c_str(), address) != 1 &&
+      inet_pton(AF_INET6, text.c_str(), address) != 1) {
+    return Invalid("payer_ip", "must be an IPv4 or IPv6 address");
   }
   return absl::OkStatus();
 }

@@ -20,6 +20,8 @@ inline constexpr size_t kMaxMerchantTerminalId = 100;
 inline constexpr size_t kMaxMerchantMid = 100;
 inline constexpr size_t kMaxUltimateCreditorName = 140;
 inline constexpr size_t kMaxUrl = 2000;
+// Gateway uuids are longer than merchant transaction ids; nothing Bankart issues exceeds this.
+inline constexpr size_t kMaxLookupId = 64;
 
 absl::Status Invalid(absl::string_view field, absl::string_view rule);
 
@@ -36,6 +38,15 @@ absl::Status Url(absl::string_view field, absl::string_view url);
 absl::Status PurposeCode(absl::string_view code, bool structured_reference);
 // The payer's alias may be left out only for E-commerce (Bankart asks the payer on its page).
 absl::Status AliasPresence(bool ecommerce, bool has_alias);
+
+// Empty, or an IPv4 or IPv6 address in text form.
+absl::Status PayerIp(absl::string_view ip);
+// An id to look a transaction up by (merchant transaction id or gateway uuid): required, at most
+// 64 characters of the merchant transaction id alphabet, so it is safe in a Bankart URL path.
+absl::Status LookupId(absl::string_view field, absl::string_view id);
+// A refund is a transaction of its own: it may not reuse its original's id.
+absl::Status RefundIds(absl::string_view merchant_transaction_id,
+                       absl::string_view original_merchant_transaction_id);
 
 // The checks every money-moving request starts with.
 absl::Status MoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,

@@ -23,12 +23,12 @@ bool IsSubscriberNumber(absl::string_view text) { return text.size() == 8 && All
 }  // namespace
 
 absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
-  if (raw.empty()) return absl::InvalidArgumentError("alias is empty");
+  if (raw.empty()) return absl::InvalidArgumentError("is required");
   if (absl::StrContains(raw, '@')) {
     static const std::regex kEmail(R"(^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+\.[A-Za-z]{2,5}$)");
     if (raw.size() > 254 || !std::regex_match(raw.begin(), raw.end(), kEmail)) {
       return absl::InvalidArgumentError(
-          "alias is not a valid e-mail address (letters, digits, '_', '-', '.' "
+          "is not a valid e-mail address (letters, digits, '_', '-', '.' "
           "and a 2-5 letter top-level domain)");
     }
     return Alias{AliasKind::kEmail, std::string(raw)};
@@ -54,7 +54,7 @@ absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
     return Alias{AliasKind::kPhone, absl::StrCat("00386", number.substr(1))};
   }
   return absl::InvalidArgumentError(
-      "alias is neither an e-mail address nor a Slovenian phone number "
+      "is neither an e-mail address nor a Slovenian phone number "
       "(00386XXXXXXXX, +386XXXXXXXX, 386XXXXXXXX or 0XXXXXXXX)");
 }
 

@@ -22,8 +22,9 @@ struct Alias {
 
 // Accepts e-mail addresses (letters, digits, "_-." in the local part and domain, a 2-5 letter
 // top-level domain) and Slovenian phone numbers as "00386XXXXXXXX", "+386XXXXXXXX", "386XXXXXXXX"
-// or "0XXXXXXXX" after dropping "(", ")", "-" and spaces. INVALID_ARGUMENT otherwise; the message
-// never repeats the alias.
+// or "0XXXXXXXX" after dropping "(", ")", "-" and spaces. INVALID_ARGUMENT otherwise, with the rule
+// it broke ("is not a valid e-mail address ...") for the caller to prefix with its field name; the
+// message never repeats the alias.
 absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw);
 
 // What may appear in logs and API answers: "00386*****000", "su***@bankart.flik".

@@ -25,18 +25,6 @@ using Json = nlohmann::json;
 constexpr char kContentType[] = "application/json; charset=utf-8";
 // The adapter re-checks what the service checked (core/request_rules.h), so a request from any
 // other caller cannot reach Bankart malformed either.
-absl::Status ValidateMoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,
-                                   absl::string_view currency, absl::string_view description,
-                                   absl::string_view callback_url) {
-  if (absl::Status s =
-          rules::MoneyMovement(merchant_transaction_id, amount_minor, currency, description);
-      !s.ok()) {
-    return s;
-  }
-  if (callback_url.empty()) return rules::Invalid("callback_url", "is required");
-  return rules::Url("callback_url", callback_url);
-}
-
 void SetIfNotEmpty(Json& object, const char* key, const std::string& value) {
   if (!value.empty()) object[key] = value;
 }
@@ -217,34 +205,12 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
   return outcome;
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
+absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& unchecked,
                                                     absl::Time deadline) {
-  if (absl::Status status =
-          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
-                                request.currency, request.description, request.callback_url);
-      !status.ok()) {
-    return status;
-  }
-  for (const absl::Status& s :
-       {rules::MaxLength("merchant_metadata", request.merchant_metadata,
-                         rules::kMaxMerchantMetadata),
-        rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id,
-                         rules::kMaxMerchantTerminalId),
-        rules::MaxLength("merchant_mid", request.merchant_mid, rules::kMaxMerchantMid),
-        rules::MaxLength("ultimate_creditor_name", request.ultimate_creditor_name,
-                         rules::kMaxUltimateCreditorName),
-        rules::AliasPresence(request.kind == RtpKind::kEcommerce, !request.alias.empty()),
-        rules::PurposeCode(request.purpose_code, request.structured_reference),
-        rules::Url("success_url", request.success_url),
-        rules::Url("cancel_url", request.cancel_url), rules::Url("error_url", request.error_url)}) {
-    if (!s.ok()) return s;
-  }
+  DebitRequest request = unchecked;
+  if (absl::Status s = NormalizeRequest(request); !s.ok()) return s;
   Json extra = Json::object();
-  if (!request.alias.empty()) {
-    absl::StatusOr<Alias> alias = NormalizeAlias(request.alias);
-    if (!alias.ok()) return rules::Invalid("alias", alias.status().message());
-    extra["alias"] = alias->value;
-  }
+  SetIfNotEmpty(extra, "alias", request.alias);
   if (request.structured_reference) {
     extra["referenceType"] = "structured";
     SetIfNotEmpty(extra, "purposeCode", request.purpose_code);
@@ -273,14 +239,10 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& request,
   return Submit(ConnectorFor(request.kind), "debit", body, deadline);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& request,
+absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& unchecked,
                                                      absl::Time deadline) {
-  if (absl::Status status =
-          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
-                                request.currency, request.description, request.callback_url);
-      !status.ok()) {
-    return status;
-  }
+  RefundRequest request = unchecked;
+  if (absl::Status s = NormalizeRequest(request); !s.ok()) return s;
   if (request.reference_uuid.empty()) {
     return rules::Invalid("reference_uuid", "the original payment's gateway uuid is required");
   }
@@ -295,22 +257,16 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& reques
   return Submit(request.connector, "refund", body, deadline);
 }
 
-absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& request,
+absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& unchecked,
                                                      absl::Time deadline) {
-  if (absl::Status status =
-          ValidateMoneyMovement(request.merchant_transaction_id, request.amount_minor,
-                                request.currency, request.description, request.callback_url);
-      !status.ok()) {
-    return status;
-  }
-  absl::StatusOr<Alias> alias = NormalizeAlias(request.alias);
-  if (!alias.ok()) return rules::Invalid("alias", alias.status().message());
+  PayoutRequest request = unchecked;
+  if (absl::Status s = NormalizeRequest(request); !s.ok()) return s;
   Json body = {
       {"merchantTransactionId", request.merchant_transaction_id},
       {"amount", FormatAmount(request.amount_minor)},
       {"currency", "EUR"},  // the only one Flik knows (rules::Currency)
       {"callbackUrl", request.callback_url},
-      {"extraData", {{"alias", alias->value}}},
+      {"extraData", {{"alias", request.alias}}},
   };
   SetIfNotEmpty(body, "description", request.description);
   return Submit(Connector::kPayout, "payout", body, deadline);
@@ -331,12 +287,10 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
                                                          const std::string& lookup,
                                                          absl::string_view id,
                                                          absl::Time deadline) {
-  if (id.empty() || id.size() > 64 || !std::all_of(id.begin(), id.end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-               c == '.';
-      })) {
-    return absl::InvalidArgumentError(
-        "status lookups take an id of letters, digits, '-', '_' and '.'");
+  if (absl::Status s =
+          rules::LookupId(lookup == "getByUuid" ? "uuid" : "merchant_transaction_id", id);
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
   if (!credentials.ok()) return credentials.status();

@@ -1,6 +1,10 @@
 #include "gateway/gateway.h"
 
+#include <initializer_list>
+
 #include "absl/strings/ascii.h"
+#include "core/request_rules.h"
+#include "gateway/alias.h"
 
 namespace flikpay::gateway {
 
@@ -62,6 +66,84 @@ absl::string_view TransactionTypeName(TransactionType type) {
       return "OTHER";
   }
   return "OTHER";
+}
+
+namespace {
+
+absl::Status FirstError(std::initializer_list<absl::Status> checks) {
+  for (const absl::Status& check : checks) {
+    if (!check.ok()) return check;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NormalizeMoneyMovement(const std::string& merchant_transaction_id,
+                                    int64_t amount_minor, std::string& currency,
+                                    const std::string& description,
+                                    const std::string& callback_url) {
+  if (absl::Status s =
+          rules::MoneyMovement(merchant_transaction_id, amount_minor, currency, description);
+      !s.ok()) {
+    return s;
+  }
+  if (callback_url.empty()) return rules::Invalid("callback_url", "is required");
+  if (absl::Status s = rules::Url("callback_url", callback_url); !s.ok()) return s;
+  currency = "EUR";
+  return absl::OkStatus();
+}
+
+absl::Status NormalizeAliasField(std::string& alias) {
+  absl::StatusOr<Alias> normalized = NormalizeAlias(alias);
+  if (!normalized.ok()) return rules::Invalid("alias", normalized.status().message());
+  alias = std::move(normalized->value);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status NormalizeRequest(DebitRequest& request) {
+  if (absl::Status s =
+          NormalizeMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                 request.currency, request.description, request.callback_url);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          rules::AliasPresence(request.kind == RtpKind::kEcommerce, !request.alias.empty());
+      !s.ok()) {
+    return s;
+  }
+  if (!request.alias.empty()) {
+    if (absl::Status s = NormalizeAliasField(request.alias); !s.ok()) return s;
+  }
+  return FirstError({
+      rules::MaxLength("merchant_metadata", request.merchant_metadata, rules::kMaxMerchantMetadata),
+      rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id,
+                       rules::kMaxMerchantTerminalId),
+      rules::MaxLength("merchant_mid", request.merchant_mid, rules::kMaxMerchantMid),
+      rules::MaxLength("ultimate_creditor_name", request.ultimate_creditor_name,
+                       rules::kMaxUltimateCreditorName),
+      rules::PurposeCode(request.purpose_code, request.structured_reference),
+      rules::Url("success_url", request.success_url),
+      rules::Url("cancel_url", request.cancel_url),
+      rules::Url("error_url", request.error_url),
+      rules::PayerIp(request.payer_ip),
+  });
+}
+
+absl::Status NormalizeRequest(RefundRequest& request) {
+  return NormalizeMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                request.currency, request.description, request.callback_url);
+}
+
+absl::Status NormalizeRequest(PayoutRequest& request) {
+  if (absl::Status s =
+          NormalizeMoneyMovement(request.merchant_transaction_id, request.amount_minor,
+                                 request.currency, request.description, request.callback_url);
+      !s.ok()) {
+    return s;
+  }
+  return NormalizeAliasField(request.alias);
 }
 
 TransactionType ParseTransactionType(absl::string_view name) {

@@ -88,6 +88,14 @@ struct PayoutRequest {
   std::string description;
 };
 
+// Every rule a request must meet (core/request_rules), applied in one place: the service runs it
+// before it claims the id, the adapter again before anything leaves the process, and both answer a
+// bad field with the same INVALID_ARGUMENT "<field>: <rule>". On success the alias is in its
+// normal form (00386..., or the e-mail address) and the currency is "EUR".
+absl::Status NormalizeRequest(DebitRequest& request);
+absl::Status NormalizeRequest(RefundRequest& request);
+absl::Status NormalizeRequest(PayoutRequest& request);
+
 enum class ReturnType { kFinished, kRedirect, kHtml, kPending, kError };
 
 // What sending a money-moving request achieved. The distinction that matters:

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "core/cursor.h"
+#include "core/api_rules.h"
 #include "core/subscription.h"
 
 namespace flikpay::server {
@@ -213,16 +213,9 @@ grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
     stream->End(absl::UnavailableError("the server is shutting down"));
     return stream;
   }
-  if (!request->resume_after().empty() && !core::ParseCursor(request->resume_after())) {
-    stream->End(absl::InvalidArgumentError("resume_after: not a cursor from a StatusEvent"));
+  if (absl::Status s = rules::StreamFilter(*request); !s.ok()) {
+    stream->End(s);
     return stream;
-  }
-  for (int type : request->types()) {
-    if (type == v1::TRANSACTION_TYPE_UNSPECIFIED || !v1::TransactionType_IsValid(type)) {
-      stream->End(
-          absl::InvalidArgumentError("types: use TRANSACTION_TYPE_DEBIT, _REFUND or _PAYOUT"));
-      return stream;
-    }
   }
   stream->Start();
   return stream;

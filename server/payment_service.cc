@@ -1,6 +1,5 @@
 #include "server/payment_service.h"
 
-#include <arpa/inet.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/api_rules.h"
 #include "core/request_rules.h"
 #include "core/state_machine.h"
 #include "gateway/alias.h"
@@ -34,14 +34,6 @@ namespace {
 
 using gateway::SubmitOutcome;
 using google::protobuf::util::TimeUtil;
-
-using rules::Invalid;
-
-absl::StatusOr<std::string> NormalizedAlias(const std::string& alias) {
-  absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
-  if (!normalized.ok()) return Invalid("alias", normalized.status().message());
-  return normalized->value;
-}
 
 // The request parameters, reduced to what identifies "the same request".
 std::string Fingerprint(const google::protobuf::Message& normalized_request) {
@@ -171,66 +163,13 @@ absl::StatusOr<bool> PaymentService::Claim(const absl::StatusOr<store::BeginResu
 
 absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpRequest& request,
                                                           absl::Time deadline) {
-  if (absl::Status s =
-          rules::MoneyMovement(request.merchant_transaction_id(), request.amount_minor(),
-                               request.currency(), request.description());
-      !s.ok()) {
-    return s;
-  }
-  if (request.kind() == v1::RTP_KIND_UNSPECIFIED || !v1::RtpKind_IsValid(request.kind())) {
-    return Invalid("kind",
-                   "must be RTP_KIND_ECOMMERCE, RTP_KIND_IN_PERSON or "
-                   "RTP_KIND_OUT_OF_BAND");
-  }
-  v1::CreateRtpRequest normalized = request;
-  normalized.set_currency("EUR");
-  if (absl::Status s =
-          rules::AliasPresence(request.kind() == v1::RTP_KIND_ECOMMERCE, !request.alias().empty());
-      !s.ok()) {
-    return s;
-  }
-  if (!request.alias().empty()) {
-    absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());
-    if (!alias.ok()) return alias.status();
-    normalized.set_alias(*alias);
-  }
-  for (const absl::Status& s :
-       {rules::MaxLength("merchant_metadata", request.merchant_metadata(),
-                         rules::kMaxMerchantMetadata),
-        rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id(),
-                         rules::kMaxMerchantTerminalId),
-        rules::MaxLength("merchant_mid", request.merchant_mid(), rules::kMaxMerchantMid),
-        rules::MaxLength("ultimate_creditor_name", request.ultimate_creditor_name(),
-                         rules::kMaxUltimateCreditorName),
-        rules::PurposeCode(request.purpose_code(), request.structured_reference()),
-        rules::Url("success_url", request.success_url()),
-        rules::Url("cancel_url", request.cancel_url()),
-        rules::Url("error_url", request.error_url())}) {
-    if (!s.ok()) return s;
-  }
-  if (!request.payer_ip().empty()) {
-    unsigned char buffer[16];
-    if (inet_pton(AF_INET, request.payer_ip().c_str(), buffer) != 1 &&
-        inet_pton(AF_INET6, request.payer_ip().c_str(), buffer) != 1) {
-      return Invalid("payer_ip", "must be an IPv4 or IPv6 address");
-    }
-  }
-
-  v1::Transaction initial = NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_DEBIT,
-                                      request.amount_minor(), request.description());
-  initial.set_kind(request.kind());
-  initial.set_alias(gateway::MaskAlias(normalized.alias()));
-  v1::Transaction existing;
-  absl::StatusOr<bool> created =
-      Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
-  if (!created.ok()) return created.status();
-  if (!*created) return existing;
-
+  if (absl::Status s = rules::Kind(request.kind()); !s.ok()) return s;
   gateway::DebitRequest debit;
   debit.kind = ToGatewayKind(request.kind());
   debit.merchant_transaction_id = request.merchant_transaction_id();
   debit.amount_minor = request.amount_minor();
-  debit.alias = normalized.alias();
+  debit.currency = request.currency();
+  debit.alias = request.alias();
   debit.description = request.description();
   debit.success_url = request.success_url();
   debit.cancel_url = request.cancel_url();
@@ -244,6 +183,20 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpReq
   debit.ultimate_creditor_name = request.ultimate_creditor_name();
   debit.payer_ip = request.payer_ip();
   debit.merchant_metadata = request.merchant_metadata();
+  if (absl::Status s = gateway::NormalizeRequest(debit); !s.ok()) return s;
+
+  v1::CreateRtpRequest normalized = request;
+  normalized.set_currency(debit.currency);
+  normalized.set_alias(debit.alias);
+  v1::Transaction initial = NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_DEBIT,
+                                      request.amount_minor(), request.description());
+  initial.set_kind(request.kind());
+  initial.set_alias(gateway::MaskAlias(debit.alias));
+  v1::Transaction existing;
+  absl::StatusOr<bool> created =
+      Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
+  if (!created.ok()) return created.status();
+  if (!*created) return existing;
   return Record(request.merchant_transaction_id(),
                 gateway_.Debit(debit, deadline - config_.store_margin), deadline);
 }
@@ -255,16 +208,19 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
       !s.ok()) {
     return s;
   }
-  if (request.merchant_transaction_id() == request.original_merchant_transaction_id()) {
-    return Invalid("merchant_transaction_id", "must differ from the original's");
+  if (absl::Status s = rules::RefundIds(request.merchant_transaction_id(),
+                                        request.original_merchant_transaction_id());
+      !s.ok()) {
+    return s;
   }
+  // The fields first, so bad input is named before the store is asked for the original;
+  // NormalizeRequest below repeats this with the rest of the refund's rules.
   if (absl::Status s =
           rules::MoneyMovement(request.merchant_transaction_id(), request.amount_minor(),
                                request.currency(), request.description());
       !s.ok()) {
     return s;
   }
-
   absl::StatusOr<v1::Transaction> original = store_.Get(request.original_merchant_transaction_id());
   if (!original.ok()) {
     if (absl::IsNotFound(original.status())) {
@@ -273,8 +229,20 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
     }
     return original.status();
   }
+  absl::StatusOr<gateway::Connector> connector = ConnectorOf(*original);
+  if (!connector.ok()) return connector.status();
+  gateway::RefundRequest refund;
+  refund.connector = *connector;
+  refund.merchant_transaction_id = request.merchant_transaction_id();
+  refund.reference_uuid = original->gateway_uuid();
+  refund.amount_minor = request.amount_minor();
+  refund.currency = request.currency();
+  refund.callback_url = CallbackUrl(*connector);
+  refund.description = request.description();
+  if (absl::Status s = gateway::NormalizeRequest(refund); !s.ok()) return s;
+
   v1::RefundRequest normalized = request;
-  normalized.set_currency("EUR");
+  normalized.set_currency(refund.currency);
   v1::Transaction initial =
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_REFUND,
                 request.amount_minor(), request.description());
@@ -284,56 +252,33 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
       Claim(store_.BeginRefund(initial, Fingerprint(normalized), deadline), existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
-
-  absl::StatusOr<gateway::Connector> connector = ConnectorOf(*original);
-  if (!connector.ok()) {
-    store_.Abandon(request.merchant_transaction_id()).IgnoreError();
-    return connector.status();
-  }
-  gateway::RefundRequest refund;
-  refund.connector = *connector;
-  refund.merchant_transaction_id = request.merchant_transaction_id();
-  refund.reference_uuid = original->gateway_uuid();
-  refund.amount_minor = request.amount_minor();
-  refund.callback_url = CallbackUrl(*connector);
-  refund.description = request.description();
   return Record(request.merchant_transaction_id(),
                 gateway_.Refund(refund, deadline - config_.store_margin), deadline);
 }
 
 absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& request,
                                                        absl::Time deadline) {
-  if (absl::Status s =
-          rules::MoneyMovement(request.merchant_transaction_id(), request.amount_minor(),
-                               request.currency(), request.description());
-      !s.ok()) {
-    return s;
-  }
-  if (request.alias().empty()) {
-    return Invalid("alias", "is required for a payout");
-  }
-  absl::StatusOr<std::string> alias = NormalizedAlias(request.alias());
-  if (!alias.ok()) return alias.status();
+  gateway::PayoutRequest payout;
+  payout.merchant_transaction_id = request.merchant_transaction_id();
+  payout.alias = request.alias();
+  payout.amount_minor = request.amount_minor();
+  payout.currency = request.currency();
+  payout.callback_url = CallbackUrl(gateway::Connector::kPayout);
+  payout.description = request.description();
+  if (absl::Status s = gateway::NormalizeRequest(payout); !s.ok()) return s;
 
   v1::PayoutRequest normalized = request;
-  normalized.set_currency("EUR");
-  normalized.set_alias(*alias);
+  normalized.set_currency(payout.currency);
+  normalized.set_alias(payout.alias);
   v1::Transaction initial =
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_PAYOUT,
                 request.amount_minor(), request.description());
-  initial.set_alias(gateway::MaskAlias(*alias));
+  initial.set_alias(gateway::MaskAlias(payout.alias));
   v1::Transaction existing;
   absl::StatusOr<bool> created =
       Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
-
-  gateway::PayoutRequest payout;
-  payout.merchant_transaction_id = request.merchant_transaction_id();
-  payout.alias = *alias;
-  payout.amount_minor = request.amount_minor();
-  payout.callback_url = CallbackUrl(gateway::Connector::kPayout);
-  payout.description = request.description();
   return Record(request.merchant_transaction_id(),
                 gateway_.Payout(payout, deadline - config_.store_margin), deadline);
 }
@@ -432,23 +377,13 @@ absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(const v1::Transac
 
 absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const v1::GetStatusRequest& request,
                                                           absl::Time deadline) {
-  std::string id;
-  switch (request.id_case()) {
-    case v1::GetStatusRequest::kMerchantTransactionId:
-      if (request.merchant_transaction_id().empty()) {
-        return Invalid("merchant_transaction_id", "is empty");
-      }
-      id = request.merchant_transaction_id();
-      break;
-    case v1::GetStatusRequest::kGatewayUuid: {
-      if (request.gateway_uuid().empty()) return Invalid("gateway_uuid", "is empty");
-      absl::StatusOr<std::string> found = store_.FindByGatewayUuid(request.gateway_uuid());
-      if (!found.ok()) return found.status();
-      id = *found;
-      break;
-    }
-    default:
-      return Invalid("id", "set merchant_transaction_id or gateway_uuid");
+  absl::StatusOr<rules::StatusLookup> lookup = rules::Lookup(request);
+  if (!lookup.ok()) return lookup.status();
+  std::string id = lookup->id;
+  if (lookup->by_gateway_uuid) {
+    absl::StatusOr<std::string> found = store_.FindByGatewayUuid(lookup->id);
+    if (!found.ok()) return found.status();
+    id = *found;
   }
   absl::StatusOr<v1::Transaction> transaction = store_.Get(id);
   if (!transaction.ok() || !request.refresh()) return transaction;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "core/api_rules.h"
 #include "gateway/bankart_gateway.h"
 #include "gtest/gtest.h"
 #include "server/payment_service.h"
@@ -51,6 +52,52 @@ TEST(RequestRulesTest, EachRuleNamesItsField) {
   }
 }
 
+TEST(RequestRulesTest, LookupsAddressesAndRefundIds) {
+  EXPECT_TRUE(rules::PayerIp("").ok());
+  EXPECT_TRUE(rules::PayerIp("46.123.232.123").ok());
+  EXPECT_TRUE(rules::PayerIp("2001:db8::1").ok());
+  EXPECT_EQ(rules::PayerIp("300.1.1.1").message(), "payer_ip: must be an IPv4 or IPv6 address");
+  EXPECT_FALSE(rules::PayerIp("10.0.0.1 ").ok());
+  EXPECT_TRUE(rules::LookupId("uuid", std::string(64, 'a')).ok());
+  EXPECT_EQ(rules::LookupId("uuid", std::string(65, 'a')).message(),
+            "uuid: must be at most 64 characters");
+  EXPECT_FALSE(rules::LookupId("uuid", "../admin").ok());
+  EXPECT_EQ(rules::RefundIds("r-1", "r-1").message(),
+            "merchant_transaction_id: must differ from the original's");
+  EXPECT_TRUE(rules::RefundIds("r-1", "order-1").ok());
+}
+
+TEST(ApiRulesTest, KindLookupAndStreamFilter) {
+  EXPECT_TRUE(rules::Kind(v1::RTP_KIND_IN_PERSON).ok());
+  EXPECT_TRUE(absl::StartsWith(rules::Kind(v1::RTP_KIND_UNSPECIFIED).message(), "kind: "));
+  EXPECT_FALSE(rules::Kind(static_cast<v1::RtpKind>(42)).ok());
+
+  v1::GetStatusRequest get;
+  EXPECT_TRUE(absl::StartsWith(rules::Lookup(get).status().message(), "id: "));
+  get.set_gateway_uuid("abc-123");
+  ASSERT_TRUE(rules::Lookup(get).ok());
+  EXPECT_TRUE(rules::Lookup(get)->by_gateway_uuid);
+  EXPECT_EQ(rules::Lookup(get)->id, "abc-123");
+  get.set_merchant_transaction_id("");
+  EXPECT_EQ(rules::Lookup(get).status().message(), "merchant_transaction_id: is required");
+  get.set_merchant_transaction_id("order/1");
+  EXPECT_FALSE(rules::Lookup(get).ok());
+
+  v1::StreamStatusRequest stream;
+  EXPECT_TRUE(rules::StreamFilter(stream).ok());
+  stream.add_types(v1::TRANSACTION_TYPE_REFUND);
+  EXPECT_TRUE(rules::StreamFilter(stream).ok());
+  stream.add_types(v1::TRANSACTION_TYPE_UNSPECIFIED);
+  EXPECT_TRUE(absl::StartsWith(rules::StreamFilter(stream).message(), "types: "));
+  stream.clear_types();
+  stream.set_resume_after("not-a-cursor");
+  EXPECT_TRUE(absl::StartsWith(rules::StreamFilter(stream).message(), "resume_after: "));
+  stream.clear_resume_after();
+  stream.add_merchant_transaction_ids("order 1");
+  EXPECT_TRUE(
+      absl::StartsWith(rules::StreamFilter(stream).message(), "merchant_transaction_ids: "));
+}
+
 // One bad field, as the caller sends it and as the service hands it on.
 struct BadField {
   const char* field;
@@ -83,6 +130,13 @@ TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
       {"success_url", [](auto& r) { r.set_success_url("ftp://shop"); },
        [](auto& r) { r.success_url = "ftp://shop"; }},
       {"alias", [](auto& r) { r.clear_alias(); }, [](auto& r) { r.alias.clear(); }},
+      {"alias", [](auto& r) { r.set_alias("070 999"); }, [](auto& r) { r.alias = "070 999"; }},
+      {"payer_ip", [](auto& r) { r.set_payer_ip("300.1.1.1"); },
+       [](auto& r) { r.payer_ip = "300.1.1.1"; }},
+      {"merchant_mid", [&](auto& r) { r.set_merchant_mid(long_text); },
+       [&](auto& r) { r.merchant_mid = long_text; }},
+      {"error_url", [](auto& r) { r.set_error_url("https://a b"); },
+       [](auto& r) { r.error_url = "https://a b"; }},
   };
   for (const BadField& c : cases) {
     v1::CreateRtpRequest request;
@@ -108,6 +162,36 @@ TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
     EXPECT_EQ(from_adapter, from_service) << c.field;
   }
   EXPECT_TRUE(fake.debits().empty());
+}
+
+TEST(RequestRulesTest, APayoutsAliasIsCheckedOnceWithOneMessage) {
+  gateway::BankartConfig config;
+  config.base_url = "http://127.0.0.1:9/api/v3";  // never reached
+  config.connectors[gateway::Connector::kPayout] = {"key", "secret"};
+  gateway::BankartGateway adapter(config);
+  testing::FakeGateway fake;
+  testing::InMemoryStore store;
+  server::Metrics metrics;
+  server::PaymentService service(fake, store, metrics, {"https://pay.example/callbacks/bankart"});
+
+  for (const char* alias : {"", "070 999", "someone@nowhere"}) {
+    v1::PayoutRequest request;
+    request.set_merchant_transaction_id("p-1");
+    request.set_amount_minor(500);
+    request.set_alias(alias);
+    const absl::Status from_service =
+        service.Payout(request, absl::Now() + absl::Seconds(5)).status();
+    gateway::PayoutRequest payout;
+    payout.merchant_transaction_id = "p-1";
+    payout.amount_minor = 500;
+    payout.alias = alias;
+    payout.callback_url = "https://pay.example/callbacks/bankart";
+    const absl::Status from_adapter =
+        adapter.Payout(payout, absl::Now() + absl::Seconds(5)).status();
+    EXPECT_TRUE(absl::StartsWith(from_service.message(), "alias: ")) << from_service.message();
+    EXPECT_FALSE(absl::StartsWith(from_service.message(), "alias: alias")) << alias;
+    EXPECT_EQ(from_adapter, from_service) << alias;
+  }
 }
 
 }  // namespace
