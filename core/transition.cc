@@ -28,25 +28,30 @@ void AddHistory(v1::Transaction& record, v1::TransactionStatus from, const Repor
 }
 
 std::optional<absl::Time> NextCheck(const v1::Transaction& next, bool still_in_flight,
-                                    absl::Time flight_deadline, const SchedulePolicy& policy,
+                                    absl::Time flight_deadline, const Report& report,
                                     absl::Time now) {
   if (IsFinal(next.status())) return std::nullopt;
+  const SchedulePolicy& policy = report.schedule;
+  absl::Time check;
   if (next.status() == v1::TRANSACTION_STATUS_PENDING) {
-    absl::Time check = now + policy.pending_check_after;
+    check = now + policy.pending_check_after;
     if (next.has_expires_at()) {
       check =
           std::min(check, absl::FromUnixSeconds(next.expires_at().seconds()) + policy.expiry_grace);
     }
-    return check;
+  } else {
+    // UNKNOWN: while its call may still answer, look only after it could have.
+    check = (still_in_flight ? flight_deadline : now) + policy.unknown_check_after;
   }
-  // UNKNOWN: while its call may still answer, look only after it could have.
-  return (still_in_flight ? flight_deadline : now) + policy.unknown_check_after;
+  if (report.source == v1::EVENT_SOURCE_RECONCILER) {
+    check = std::max(check, now + policy.recheck_after);
+  }
+  return check;
 }
 
 }  // namespace
 
-Plan PlanReport(const Stored& current, const Report& report, const SchedulePolicy& policy,
-                absl::Time now) {
+Plan PlanReport(const Stored& current, const Report& report, absl::Time now) {
   const v1::Transaction& stored = current.record;
   Plan plan;
   plan.next = stored;
@@ -75,6 +80,9 @@ Plan PlanReport(const Stored& current, const Report& report, const SchedulePolic
   plan.flight_deadline = ends_flight ? absl::InfinitePast() : current.flight_deadline;
   if (!record_changed && !ends_flight) {
     plan.next = stored;
+    if (report.source == v1::EVENT_SOURCE_RECONCILER) {
+      plan.next_check = NextCheck(stored, in_flight, current.flight_deadline, report, now);
+    }
     return plan;
   }
   plan.unchanged = false;
@@ -83,7 +91,7 @@ Plan PlanReport(const Stored& current, const Report& report, const SchedulePolic
     *plan.next.mutable_updated_at() = ToTimestamp(now);
   }
   plan.next_check =
-      NextCheck(plan.next, in_flight && !ends_flight, current.flight_deadline, policy, now);
+      NextCheck(plan.next, in_flight && !ends_flight, current.flight_deadline, report, now);
   if (!plan.next.gateway_uuid().empty() && plan.next.gateway_uuid() != stored.gateway_uuid()) {
     plan.new_gateway_uuid = plan.next.gateway_uuid();
   }

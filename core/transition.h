@@ -15,6 +15,24 @@
 
 namespace flikpay::core {
 
+// When the reconciler next looks at a transaction that is not final.
+struct SchedulePolicy {
+  // An UNKNOWN outcome, this long after its gateway call's deadline.
+  absl::Duration unknown_check_after = absl::Seconds(10);
+  // A PENDING transaction with no news (a lost callback).
+  absl::Duration pending_check_after = absl::Minutes(5);
+  // A PENDING request-to-pay, this long after it expired.
+  absl::Duration expiry_grace = absl::Seconds(60);
+  // After a status query, the same transaction is not queried again sooner: Bankart limits
+  // queries per transaction, and the reconciler's retry after a failed query waits this long too.
+  absl::Duration recheck_after = absl::Seconds(10);
+
+  // The first check of a just-claimed id whose call ends by `flight_deadline`.
+  absl::Time FirstCheck(absl::Time flight_deadline) const {
+    return flight_deadline + unknown_check_after;
+  }
+};
+
 // A report about a transaction, from flikpay's own call, a callback or the reconciler.
 struct Report {
   v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNSPECIFIED;
@@ -25,21 +43,8 @@ struct Report {
   std::function<void(v1::Transaction&)> fill;
   // The gateway call is over (successful or not): duplicates of the request stop being ABORTED.
   bool ends_flight = false;
-};
-
-// When the reconciler next looks at a transaction that is not final.
-struct SchedulePolicy {
-  // An UNKNOWN outcome, this long after its gateway call's deadline.
-  absl::Duration unknown_check_after = absl::Seconds(10);
-  // A PENDING transaction with no news (a lost callback).
-  absl::Duration pending_check_after = absl::Minutes(5);
-  // A PENDING request-to-pay, this long after it expired.
-  absl::Duration expiry_grace = absl::Seconds(60);
-
-  // The first check of a just-claimed id whose call ends by `flight_deadline`.
-  absl::Time FirstCheck(absl::Time flight_deadline) const {
-    return flight_deadline + unknown_check_after;
-  }
+  // When to look again while the transaction stays open: the service's reconcile policy.
+  SchedulePolicy schedule;
 };
 
 // The stored state a report is judged against.
@@ -67,7 +72,9 @@ struct Plan {
   bool anomaly = false;
   // The claim's flight deadline after the report (InfinitePast: ended).
   absl::Time flight_deadline = absl::InfinitePast();
-  // When the reconciler should look next; nullopt once final (off the list).
+  // When the reconciler should look next; nullopt once final (off the list) or, for an unchanged
+  // record, when the schedule stays as it is. A reconciler's report always reschedules an open
+  // transaction, even when it changes nothing (the check was made; the next one is due later).
   std::optional<absl::Time> next_check;
   // Set when the record got a gateway uuid it did not have: index it.
   std::optional<std::string> new_gateway_uuid;
@@ -76,10 +83,9 @@ struct Plan {
   std::optional<v1::StatusEvent> event;
 };
 
-// The pure transition: given what is stored, a report, the schedule policy and the time, what to
-// store. Deterministic: `now` is the only clock.
-Plan PlanReport(const Stored& current, const Report& report, const SchedulePolicy& policy,
-                absl::Time now);
+// The pure transition: given what is stored, a report (with its schedule policy) and the time,
+// what to store. Deterministic: `now` is the only clock.
+Plan PlanReport(const Stored& current, const Report& report, absl::Time now);
 
 // Whether `amount_minor` may be refunded from `original` with `reserved` cents already taken by
 // pending and successful refunds: FAILED_PRECONDITION naming the field when not.

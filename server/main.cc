@@ -108,9 +108,6 @@ int main(int argc, char** argv) {
   }
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
-  redis_config.schedule.unknown_check_after = absl::GetFlag(FLAGS_unknown_check_after);
-  redis_config.schedule.pending_check_after = absl::GetFlag(FLAGS_pending_check_after);
-  redis_config.schedule.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
   store::RedisStore store(redis_config);
 
   server::Metrics metrics;
@@ -125,6 +122,10 @@ int main(int argc, char** argv) {
     service_config.public_callback_url =
         absl::StrCat("http://127.0.0.1:", callbacks.port(), "/callbacks/bankart");
   }
+  service_config.schedule.unknown_check_after = absl::GetFlag(FLAGS_unknown_check_after);
+  service_config.schedule.pending_check_after = absl::GetFlag(FLAGS_pending_check_after);
+  service_config.schedule.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
+  service_config.schedule.recheck_after = absl::GetFlag(FLAGS_recheck_after);
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
 
@@ -160,7 +161,6 @@ int main(int argc, char** argv) {
   server::ReconcilerConfig reconciler_config;
   reconciler_config.interval = absl::GetFlag(FLAGS_reconcile_interval);
   reconciler_config.not_found_grace = absl::GetFlag(FLAGS_not_found_grace);
-  reconciler_config.recheck_after = absl::GetFlag(FLAGS_recheck_after);
   reconciler_config.status_queries_per_minute = absl::GetFlag(FLAGS_status_queries_per_minute);
   char host[256] = "flikpay";
   gethostname(host, sizeof(host) - 1);

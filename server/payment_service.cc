@@ -193,8 +193,9 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpReq
   initial.set_kind(request.kind());
   initial.set_alias(gateway::MaskAlias(debit.alias));
   v1::Transaction existing;
-  absl::StatusOr<bool> created =
-      Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
+  absl::StatusOr<bool> created = Claim(store_.Begin(initial, Fingerprint(normalized), deadline,
+                                                    config_.schedule.FirstCheck(deadline)),
+                                       existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
   return Record(request.merchant_transaction_id(),
@@ -249,7 +250,9 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
   initial.set_original_merchant_transaction_id(request.original_merchant_transaction_id());
   v1::Transaction existing;
   absl::StatusOr<bool> created =
-      Claim(store_.BeginRefund(initial, Fingerprint(normalized), deadline), existing);
+      Claim(store_.BeginRefund(initial, Fingerprint(normalized), deadline,
+                               config_.schedule.FirstCheck(deadline)),
+            existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
   return Record(request.merchant_transaction_id(),
@@ -275,8 +278,9 @@ absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& 
                 request.amount_minor(), request.description());
   initial.set_alias(gateway::MaskAlias(payout.alias));
   v1::Transaction existing;
-  absl::StatusOr<bool> created =
-      Claim(store_.Begin(initial, Fingerprint(normalized), deadline), existing);
+  absl::StatusOr<bool> created = Claim(store_.Begin(initial, Fingerprint(normalized), deadline,
+                                                    config_.schedule.FirstCheck(deadline)),
+                                       existing);
   if (!created.ok()) return created.status();
   if (!*created) return existing;
   return Record(request.merchant_transaction_id(),
@@ -336,16 +340,14 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
       report.status = v1::TRANSACTION_STATUS_UNKNOWN;
       break;
   }
-  absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
+  absl::StatusOr<store::ApplyResult> applied = ApplyReport(id, std::move(report));
   if (!applied.ok()) {
-    if (absl::IsUnavailable(applied.status())) ++metrics_.store_unavailable;
     return absl::UnavailableError(absl::StrCat("merchant_transaction_id ", id,
                                                ": the gateway answered but the answer could not be "
                                                "stored; the outcome will be "
                                                "reconciled, do not retry under a new id (",
                                                applied.status().message(), ")"));
   }
-  if (applied->status_changed) ++metrics_.status_changes;
   if (outcome->kind == SubmitOutcome::Kind::kUnknown) {
     const std::string message = absl::StrCat("merchant_transaction_id ", id,
                                              ": the payment gateway did not answer in time; the "
@@ -430,7 +432,13 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
     const absl::Time created = absl::FromUnixSeconds(transaction->created_at().seconds());
     if (transaction->status() != v1::TRANSACTION_STATUS_UNKNOWN ||
         absl::Now() - created < not_found_grace) {
-      return transaction;  // too early to conclude anything
+      // Too early to conclude anything: the status stays, and the plan schedules the next look.
+      GatewayNews nothing_new;
+      nothing_new.status = transaction->status();
+      nothing_new.source = v1::EVENT_SOURCE_RECONCILER;
+      absl::StatusOr<store::ApplyResult> applied = ApplyNews(merchant_transaction_id, nothing_new);
+      if (!applied.ok()) return applied.status();
+      return applied->transaction;
     }
     // Bankart has never heard of it: the request never arrived, nothing was created. Only now may
     // the caller try again, under a new id.
@@ -464,6 +472,12 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& 
       SetError(t, *news.error);
     }
   };
+  return ApplyReport(id, std::move(report));
+}
+
+absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string& id,
+                                                               store::Report report) {
+  report.schedule = config_.schedule;
   absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
   if (!applied.ok()) {
     if (absl::IsUnavailable(applied.status())) ++metrics_.store_unavailable;
@@ -472,10 +486,8 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& 
   if (applied->status_changed) ++metrics_.status_changes;
   if (applied->anomaly) {
     ++metrics_.status_anomalies;
-    Log(LogLevel::kWarning,
-        "anomaly: %s says %s for %s, which is already %s; kept in history "
-        "only",
-        v1::EventSource_Name(news.source), v1::TransactionStatus_Name(news.status), id,
+    Log(LogLevel::kWarning, "anomaly: %s says %s for %s, which is already %s; kept in history only",
+        v1::EventSource_Name(report.source), v1::TransactionStatus_Name(report.status), id,
         v1::TransactionStatus_Name(applied->transaction.status()));
   }
   return applied;

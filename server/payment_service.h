@@ -19,6 +19,8 @@ struct ServiceConfig {
   std::string public_callback_url;
   // Kept back from the caller's deadline to store the gateway's answer before answering.
   absl::Duration store_margin = absl::Milliseconds(250);
+  // When the reconciler looks at a transaction that is not final; every report carries it.
+  core::SchedulePolicy schedule;
 };
 
 // What the gateway said of a transaction, by callback, status query or reconciliation:
@@ -62,6 +64,8 @@ class PaymentService {
   // these to what Bankart is answered.
   absl::Status HandleCallback(const gateway::InboundCallback& callback);
 
+  const core::SchedulePolicy& schedule() const { return config_.schedule; }
+
  private:
   // Claims the id; answers the stored transaction, ALREADY_EXISTS or ABORTED when taken.
   absl::StatusOr<bool> Claim(const absl::StatusOr<store::BeginResult>& claimed,
@@ -72,6 +76,8 @@ class PaymentService {
                                          absl::Time deadline);
   absl::StatusOr<v1::Transaction> Refresh(const v1::Transaction& transaction, absl::Time deadline);
   absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id, const GatewayNews& news);
+  // The one way a report reaches the store: with the schedule policy, counted in the metrics.
+  absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report);
   absl::StatusOr<gateway::Connector> ConnectorOf(const v1::Transaction& transaction);
   std::string CallbackUrl(gateway::Connector connector) const;
 

@@ -27,6 +27,8 @@ void Reconciler::RunOnce() {
   if (absl::StatusOr<store::Store::Backlog> backlog = store_.CheckBacklog(now); backlog.ok()) {
     metrics_.reconciler_backlog = backlog->due;
     metrics_.reconciler_lag_ms = absl::ToInt64Milliseconds(backlog->oldest);
+  } else {
+    StoreFailed("cannot measure the backlog", "", backlog.status());
   }
   absl::StatusOr<std::vector<std::string>> due = store_.DueForCheck(now, config_.batch);
   if (!due.ok()) {
@@ -42,30 +44,54 @@ void Reconciler::RunOnce() {
     store_failures_.Reset();
   }
   for (const std::string& id : *due) {
-    if (stop_.HasBeenNotified()) return;
-    absl::StatusOr<bool> leased = store_.TryLease(id, config_.owner, config_.lease);
-    if (!leased.ok() || !*leased) continue;  // another replica has it
-    absl::StatusOr<bool> quota = store_.TakeStatusQuery(config_.status_queries_per_minute);
-    if (!quota.ok() || !*quota) {
-      // This minute's status queries are spent: the rest waits.
-      store_.ReleaseLease(id, config_.owner).IgnoreError();
-      return;
+    if (stop_.HasBeenNotified() || !CheckOne(id)) return;
+  }
+}
+
+bool Reconciler::CheckOne(const std::string& id) {
+  absl::StatusOr<bool> leased = store_.TryLease(id, config_.owner, config_.lease);
+  if (!leased.ok()) {
+    StoreFailed("cannot lease", id, leased.status());
+    return true;
+  }
+  if (!*leased) return true;  // another replica has it
+  absl::StatusOr<bool> quota = store_.TakeStatusQuery(config_.status_queries_per_minute);
+  if (!quota.ok() || !*quota) {
+    // This minute's status queries are spent (or uncountable): the rest waits, still due.
+    if (!quota.ok()) StoreFailed("cannot count the status-query quota", id, quota.status());
+    if (absl::Status s = store_.ReleaseLease(id, config_.owner); !s.ok()) {
+      StoreFailed("cannot release the lease", id, s);
     }
-    ++metrics_.reconciler_checks;
-    absl::StatusOr<v1::Transaction> result =
-        service_.Reconcile(id, absl::Now() + config_.query_timeout, config_.not_found_grace);
-    if (!result.ok() && !absl::IsNotFound(result.status())) {
-      Log(LogLevel::kWarning, "reconciler: %s not settled: %s", id, result.status().message());
-    }
-    if (!result.ok() && absl::IsNotFound(result.status())) {
-      // The record itself is gone (retention): nothing left to watch.
-      store_.ScheduleCheck(id, absl::InfiniteFuture()).IgnoreError();
-    } else if (!result.ok() || !core::IsFinal(result->status())) {
-      // Not settled yet (or the gateway did not answer): look again later, never sooner than
-      // Bankart's per-transaction limit allows.
-      store_.ScheduleCheck(id, absl::Now() + config_.recheck_after).IgnoreError();
-    }
-    store_.ReleaseLease(id, config_.owner).IgnoreError();
+    return false;
+  }
+  ++metrics_.reconciler_checks;
+  absl::StatusOr<v1::Transaction> result =
+      service_.Reconcile(id, absl::Now() + config_.query_timeout, config_.not_found_grace);
+  // A checked transaction was rescheduled by the report it produced (the service's schedule
+  // policy). What is left here: a record gone with its retention, one that was final already, and
+  // a check that failed.
+  absl::Status scheduled;
+  if (!result.ok() && absl::IsNotFound(result.status())) {
+    scheduled = store_.ScheduleCheck(id, absl::InfiniteFuture());
+  } else if (!result.ok()) {
+    Log(LogLevel::kWarning, "reconciler: %s not settled: %s", id, result.status().message());
+    scheduled = store_.ScheduleCheck(id, absl::Now() + service_.schedule().recheck_after);
+  } else if (core::IsFinal(result->status())) {
+    scheduled = store_.ScheduleCheck(id, absl::InfiniteFuture());
+  }
+  if (!scheduled.ok()) StoreFailed("cannot reschedule", id, scheduled);
+  if (absl::Status s = store_.ReleaseLease(id, config_.owner); !s.ok()) {
+    StoreFailed("cannot release the lease", id, s);
+  }
+  return true;
+}
+
+void Reconciler::StoreFailed(absl::string_view what, absl::string_view id,
+                             const absl::Status& status) {
+  ++metrics_.store_unavailable;
+  if (operation_failures_.ShouldLog()) {
+    Log(LogLevel::kWarning, "reconciler: %s%s%s (%d failures so far): %s", what,
+        id.empty() ? "" : " ", id, operation_failures_.count(), status.message());
   }
 }
 

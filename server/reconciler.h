@@ -20,9 +20,8 @@ struct ReconcilerConfig {
   std::string owner;                           // this replica, for leases
   absl::Duration lease = absl::Seconds(30);
   // Bankart allows 60 status queries a minute per API user (shared by all replicas) and 10 a minute
-  // per transaction; a transaction is not checked again sooner than `recheck_after`.
+  // per transaction (the service's schedule policy keeps to that: recheck_after).
   int status_queries_per_minute = 60;
-  absl::Duration recheck_after = absl::Seconds(10);
   // How long an UNKNOWN transaction the gateway does not know is given before it is ERROR.
   absl::Duration not_found_grace = absl::Seconds(60);
   absl::Duration query_timeout = absl::Seconds(10);
@@ -43,14 +42,21 @@ class Reconciler {
   void RunOnce();
 
  private:
+  // Checks one due transaction, if no other replica has it; false when the minute's quota is spent.
+  bool CheckOne(const std::string& id);
+  // Says that a store operation failed, now and then (the next pass retries it).
+  void StoreFailed(absl::string_view what, absl::string_view id, const absl::Status& status);
+
   PaymentService& service_;
   store::Store& store_;
   Metrics& metrics_;
   ReconcilerConfig config_;
   absl::Notification stop_;
   std::thread thread_;
-  // Passes that could not read the watch list; used by the reconciler thread.
+  // Passes that could not read the watch list, and other store operations that failed; used by the
+  // reconciler thread only.
   RepeatedFailureLog store_failures_{60};
+  RepeatedFailureLog operation_failures_{60};
 };
 
 }  // namespace flikpay::server

@@ -265,13 +265,13 @@ absl::StatusOr<v1::Transaction> Decode(const redisReply* data, const redisReply*
 
 absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
                                               absl::string_view fingerprint,
-                                              absl::Time flight_deadline) {
+                                              absl::Time flight_deadline, absl::Time first_check) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<BeginResult> {
     absl::StatusOr<Reply> reply = connection.Run(
         {"EVAL", kBeginScript, "2", TxKey(initial.merchant_transaction_id()), WatchKey(),
          EncodeRecord(initial), std::string(fingerprint),
          std::to_string(absl::ToInt64Milliseconds(config_.retention)), Millis(flight_deadline),
-         Millis(config_.schedule.FirstCheck(flight_deadline)), initial.merchant_transaction_id()});
+         Millis(first_check), initial.merchant_transaction_id()});
     if (!reply.ok()) return reply.status();
     BeginResult result;
     if ((*reply)->type == REDIS_REPLY_NIL) {
@@ -295,7 +295,8 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
 
 absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refund,
                                                     absl::string_view fingerprint,
-                                                    absl::Time flight_deadline) {
+                                                    absl::Time flight_deadline,
+                                                    absl::Time first_check) {
   // WATCH/MULTI rather than a Lua script: the cap check needs the original's type and status, which
   // live in its protobuf record; decoding that is C++'s job. EXEC fails if anything wrote the
   // original (or the refund id) after WATCH, so two refunds can never both pass the check on the
@@ -343,8 +344,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
            {"HSET", refund_key, "data", EncodeRecord(refund), "fp", std::string(fingerprint),
             "inflight", Millis(flight_deadline), "reserved", "0", "refunded", "0"},
            {"PEXPIRE", refund_key, ttl},
-           {"ZADD", WatchKey(), Millis(config_.schedule.FirstCheck(flight_deadline)),
-            refund.merchant_transaction_id()},
+           {"ZADD", WatchKey(), Millis(first_check), refund.merchant_transaction_id()},
            {"EXEC"}});
       if (!executed.ok()) return executed.status();
       if ((*executed)->type == REDIS_REPLY_NIL) continue;  // someone wrote in between
@@ -426,12 +426,22 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       current.record = *std::move(record);
       current.flight_deadline = FlightDeadline((*stored)->element[2]);
 
-      core::Plan plan = core::PlanReport(current, report, config_.schedule, absl::Now());
+      core::Plan plan = core::PlanReport(current, report, absl::Now());
       ApplyResult result;
       result.status_changed = plan.status_changed;
       result.anomaly = plan.anomaly;
-      if (plan.unchanged) {
+      if (plan.unchanged && !plan.next_check.has_value()) {
         connection.Run({"UNWATCH"}).IgnoreError();
+        result.transaction = std::move(plan.next);
+        return result;
+      }
+      if (plan.unchanged) {
+        // Only the schedule moves; still under WATCH, so a status that changed meanwhile is judged
+        // again rather than put back on the list.
+        absl::StatusOr<Reply> executed = connection.Pipeline(
+            {{"MULTI"}, {"ZADD", WatchKey(), Millis(*plan.next_check), id}, {"EXEC"}});
+        if (!executed.ok()) return executed.status();
+        if ((*executed)->type == REDIS_REPLY_NIL) continue;
         result.transaction = std::move(plan.next);
         return result;
       }

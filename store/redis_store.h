@@ -26,8 +26,6 @@ struct RedisConfig {
   // The event stream keeps about this many events (XADD MAXLEN ~).
   int64_t max_events = 1'000'000;
   int max_idle_connections = 16;
-  // When the reconciler looks at a transaction that is not final.
-  core::SchedulePolicy schedule;
 };
 
 struct RedisEndpoint {
@@ -57,10 +55,10 @@ class RedisStore : public Store {
   ~RedisStore() override;
 
   absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial, absl::string_view fingerprint,
-                                    absl::Time flight_deadline) override;
+                                    absl::Time flight_deadline, absl::Time first_check) override;
   absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
-                                          absl::string_view fingerprint,
-                                          absl::Time flight_deadline) override;
+                                          absl::string_view fingerprint, absl::Time flight_deadline,
+                                          absl::Time first_check) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;

@@ -43,17 +43,20 @@ class Store {
   virtual ~Store() = default;
 
   // Claims `initial.merchant_transaction_id` for a debit or payout, unless it is taken.
-  // `fingerprint` identifies the request parameters.
+  // `fingerprint` identifies the request parameters; the claim's gateway call ends by
+  // `flight_deadline`, and the reconciler looks at the id at `first_check` unless a report
+  // reschedules it first.
   virtual absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
                                             absl::string_view fingerprint,
-                                            absl::Time flight_deadline) = 0;
+                                            absl::Time flight_deadline, absl::Time first_check) = 0;
 
   // Claims the id for a refund and, in the same atomic step, reserves its amount on the original
   // debit. FAILED_PRECONDITION when the original is not a successful debit or less than the amount
   // is left of it (successful and pending refunds count); NOT_FOUND without original.
   virtual absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
                                                   absl::string_view fingerprint,
-                                                  absl::Time flight_deadline) = 0;
+                                                  absl::Time flight_deadline,
+                                                  absl::Time first_check) = 0;
 
   // Forgets a claimed id whose request certainly never reached the gateway (and gives a refund's
   // reservation back), so the caller may retry with the same id.

@@ -13,15 +13,15 @@ using gateway::StatusReport;
 
 class ReconcilerTest : public ::testing::Test {
  protected:
-  ReconcilerTest()
-      : store_(Policy()),
-        service_(gateway_, store_, metrics_,
-                 ServiceConfig{"https://pay.example/callbacks/bankart"}) {}
+  ReconcilerTest() : service_(gateway_, store_, metrics_, Config()) {}
 
-  static core::SchedulePolicy Policy() {
-    core::SchedulePolicy policy;
-    policy.unknown_check_after = absl::ZeroDuration();  // due at once
-    return policy;
+  static ServiceConfig Config() {
+    ServiceConfig config;
+    config.public_callback_url = "https://pay.example/callbacks/bankart";
+    config.schedule.unknown_check_after = absl::ZeroDuration();  // due at once
+    config.schedule.pending_check_after = absl::Minutes(5);
+    config.schedule.recheck_after = absl::Seconds(10);
+    return config;
   }
 
   // A debit whose outcome flikpay does not know: due a check now.
@@ -49,7 +49,6 @@ class ReconcilerTest : public ::testing::Test {
     ReconcilerConfig config;
     config.owner = "replica-a";
     config.status_queries_per_minute = queries_per_minute;
-    config.recheck_after = absl::Seconds(10);
     return Reconciler(service_, store_, metrics_, config);
   }
 
@@ -84,6 +83,55 @@ TEST_F(ReconcilerTest, NotSettledYetIsLookedAtAgainNoSoonerThanBankartAllows) {
   EXPECT_GE(*store_.NextCheck("order-1"), before + absl::Seconds(10));
   reconciler.RunOnce();
   EXPECT_EQ(gateway_.status_queries(), 1) << "not due again yet";
+}
+
+TEST_F(ReconcilerTest, AStillPendingTransactionWaitsThePolicysSilenceNotTheRetryInterval) {
+  UnknownDebit("order-1");
+  BankartSays(StatusReport::Status::kPending);
+  Reconciler reconciler = MakeReconciler();
+  reconciler.RunOnce();                                            // UNKNOWN -> PENDING
+  ASSERT_TRUE(store_.ScheduleCheck("order-1", absl::Now()).ok());  // due again now
+  const absl::Time before = absl::Now();
+  reconciler.RunOnce();  // still PENDING: nothing changes, but the check counts
+  EXPECT_EQ(gateway_.status_queries(), 2);
+  ASSERT_TRUE(store_.NextCheck("order-1").has_value());
+  EXPECT_GE(*store_.NextCheck("order-1"), before + absl::Minutes(5))
+      << "a 72-hour Out-of-Band request must not be polled every recheck_after";
+}
+
+TEST_F(ReconcilerTest, AnIdBankartDoesNotKnowYetIsAskedAgainAfterRecheckAfter) {
+  UnknownDebit("order-1");
+  StatusReport not_found;
+  not_found.found = false;
+  gateway_.AnswerStatus(not_found);
+  Reconciler reconciler = MakeReconciler();
+  const absl::Time before = absl::Now();
+  reconciler.RunOnce();
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN)
+      << "within not_found_grace nothing is concluded";
+  ASSERT_TRUE(store_.NextCheck("order-1").has_value());
+  EXPECT_GE(*store_.NextCheck("order-1"), before + absl::Seconds(10));
+}
+
+TEST_F(ReconcilerTest, AnIdAlreadyFinalLeavesTheWatchList) {
+  UnknownDebit("order-1");
+  BankartSays(StatusReport::Status::kSuccess);
+  Reconciler reconciler = MakeReconciler();
+  reconciler.RunOnce();
+  ASSERT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_TRUE(store_.ScheduleCheck("order-1", absl::Now()).ok());  // a stale entry
+  reconciler.RunOnce();
+  EXPECT_FALSE(store_.NextCheck("order-1").has_value());
+  EXPECT_EQ(gateway_.status_queries(), 1) << "a final transaction is not queried";
+}
+
+TEST_F(ReconcilerTest, StoreFailuresAreCountedNotSwallowed) {
+  UnknownDebit("order-1");
+  store_.SetUnavailable(true);
+  Reconciler reconciler = MakeReconciler();
+  reconciler.RunOnce();
+  EXPECT_GE(metrics_.store_unavailable, 1);
+  store_.SetUnavailable(false);
 }
 
 TEST_F(ReconcilerTest, AGatewayThatDoesNotAnswerIsRetriedLater) {

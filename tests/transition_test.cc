@@ -78,7 +78,7 @@ TEST(TransitionTest, EveryStatusPairFromEverySource) {
         SCOPED_TRACE(testing::Message() << v1::TransactionStatus_Name(stored) << " <- "
                                         << v1::TransactionStatus_Name(reported) << " from "
                                         << v1::EventSource_Name(source));
-        const Plan plan = PlanReport(Stored{Record(stored)}, ReportOf(reported, source), {}, kNow);
+        const Plan plan = PlanReport(Stored{Record(stored)}, ReportOf(reported, source), kNow);
         EXPECT_EQ(plan.verdict, expected);
         const bool applies = expected == Verdict::kApply;
         // flikpay's own late answer is no news about Bankart; anyone else's contradiction is kept
@@ -123,7 +123,7 @@ TEST(TransitionTest, AReportCannotRewriteWhatTheStateMachineOwns) {
     t.clear_history();
     t.set_gateway_uuid("uuid-1");
   };
-  const Plan plan = PlanReport(Stored{stored}, report, {}, kNow);
+  const Plan plan = PlanReport(Stored{stored}, report, kNow);
   EXPECT_EQ(plan.next.status(), kPending);
   EXPECT_EQ(plan.next.version(), 4);  // the uuid is news, nothing else
   EXPECT_EQ(plan.next.refunded_amount_minor(), 200);
@@ -135,9 +135,9 @@ TEST(TransitionTest, AReportCannotRewriteWhatTheStateMachineOwns) {
 TEST(TransitionTest, TheGatewayUuidIsIndexedOnceWhenFirstLearnt) {
   Report report = ReportOf(kPending, v1::EVENT_SOURCE_RPC);
   report.fill = [](v1::Transaction& t) { t.set_gateway_uuid("uuid-7"); };
-  const Plan first = PlanReport(Stored{Record(kUnknown)}, report, {}, kNow);
+  const Plan first = PlanReport(Stored{Record(kUnknown)}, report, kNow);
   EXPECT_EQ(first.new_gateway_uuid, "uuid-7");
-  const Plan again = PlanReport(Stored{first.next}, report, {}, kNow);
+  const Plan again = PlanReport(Stored{first.next}, report, kNow);
   EXPECT_TRUE(again.unchanged);
   EXPECT_FALSE(again.new_gateway_uuid.has_value());
 }
@@ -146,14 +146,13 @@ TEST(TransitionTest, EndingTheFlightIsStoredEvenWhenNothingElseChanges) {
   Report report = ReportOf(kUnknown, v1::EVENT_SOURCE_RPC);
   report.ends_flight = true;
   const Plan in_flight =
-      PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(5)}, report, {}, kNow);
+      PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(5)}, report, kNow);
   EXPECT_FALSE(in_flight.unchanged);
   EXPECT_EQ(in_flight.flight_deadline, absl::InfinitePast());
   EXPECT_EQ(in_flight.next.version(), 3) << "the record itself is the same";
   EXPECT_FALSE(in_flight.event.has_value());
 
-  const Plan lapsed =
-      PlanReport(Stored{Record(kUnknown), kNow - absl::Seconds(5)}, report, {}, kNow);
+  const Plan lapsed = PlanReport(Stored{Record(kUnknown), kNow - absl::Seconds(5)}, report, kNow);
   EXPECT_TRUE(lapsed.unchanged) << "a lapsed claim has nothing to end";
 }
 
@@ -171,7 +170,7 @@ TEST(TransitionTest, RefundsCountWhenTheyEndNotBefore) {
     SCOPED_TRACE(testing::Message() << v1::TransactionStatus_Name(c.from) << " -> "
                                     << v1::TransactionStatus_Name(c.to));
     const Plan plan = PlanReport(Stored{Record(c.from, v1::TRANSACTION_TYPE_REFUND)},
-                                 ReportOf(c.to, v1::EVENT_SOURCE_CALLBACK), {}, kNow);
+                                 ReportOf(c.to, v1::EVENT_SOURCE_CALLBACK), kNow);
     ASSERT_EQ(plan.refund_delta.has_value(), c.has_delta);
     if (!c.has_delta) continue;
     EXPECT_EQ(plan.refund_delta->original_merchant_transaction_id, "order-0");
@@ -180,46 +179,75 @@ TEST(TransitionTest, RefundsCountWhenTheyEndNotBefore) {
   }
 }
 
-TEST(TransitionTest, TheWatchScheduleFollowsTheStatus) {
-  SchedulePolicy policy;
-  policy.unknown_check_after = absl::Seconds(10);
-  policy.pending_check_after = absl::Minutes(5);
-  policy.expiry_grace = absl::Seconds(60);
+// A report under the policy the tests of the schedule use.
+Report Scheduled(TransactionStatus status, v1::EventSource source) {
+  Report report = ReportOf(status, source);
+  report.schedule.unknown_check_after = absl::Seconds(10);
+  report.schedule.pending_check_after = absl::Minutes(5);
+  report.schedule.expiry_grace = absl::Seconds(60);
+  report.schedule.recheck_after = absl::Seconds(20);
+  return report;
+}
 
+TEST(TransitionTest, TheWatchScheduleFollowsTheStatus) {
   // PENDING with no expiry: looked at after pending_check_after of silence.
-  Plan plan =
-      PlanReport(Stored{Record(kUnknown)}, ReportOf(kPending, v1::EVENT_SOURCE_RPC), policy, kNow);
+  Plan plan = PlanReport(Stored{Record(kUnknown)}, Scheduled(kPending, v1::EVENT_SOURCE_RPC), kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Minutes(5));
 
   // An In-Person request that expires in 90 s: checked a grace after expiry.
-  Report expiring = ReportOf(kPending, v1::EVENT_SOURCE_RPC);
+  Report expiring = Scheduled(kPending, v1::EVENT_SOURCE_RPC);
   expiring.fill = [](v1::Transaction& t) {
     t.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(kNow) + 90);
   };
-  plan = PlanReport(Stored{Record(kUnknown)}, expiring, policy, kNow);
+  plan = PlanReport(Stored{Record(kUnknown)}, expiring, kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Seconds(150));
 
   // UNKNOWN whose call may still answer: not before its deadline has passed.
-  Report news = ReportOf(kUnknown, v1::EVENT_SOURCE_RPC);
+  Report news = Scheduled(kUnknown, v1::EVENT_SOURCE_RPC);
   news.fill = [](v1::Transaction& t) { t.set_description("changed"); };
-  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news, policy, kNow);
+  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news, kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Seconds(40));
   // ...and once its call is over, unknown_check_after from now.
   news.ends_flight = true;
-  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news, policy, kNow);
+  plan = PlanReport(Stored{Record(kUnknown), kNow + absl::Seconds(30)}, news, kNow);
   EXPECT_EQ(plan.next_check, kNow + absl::Seconds(10));
 
   // Final: off the list.
-  plan = PlanReport(Stored{Record(kPending)}, ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK), policy,
-                    kNow);
+  plan = PlanReport(Stored{Record(kPending)}, Scheduled(kSuccess, v1::EVENT_SOURCE_CALLBACK), kNow);
   EXPECT_FALSE(plan.next_check.has_value());
-  EXPECT_EQ(policy.FirstCheck(kNow), kNow + absl::Seconds(10));
+  EXPECT_EQ(news.schedule.FirstCheck(kNow), kNow + absl::Seconds(10));
+}
+
+TEST(TransitionTest, AReconcilerCheckThatFindsNothingNewStillDecidesTheNextCheck) {
+  // Bankart still says PENDING: nothing to store, but the check was made, so the next one is
+  // pending_check_after away, not the reconciler's retry interval.
+  Plan plan =
+      PlanReport(Stored{Record(kPending)}, Scheduled(kPending, v1::EVENT_SOURCE_RECONCILER), kNow);
+  EXPECT_TRUE(plan.unchanged);
+  EXPECT_FALSE(plan.event.has_value());
+  EXPECT_EQ(plan.next_check, kNow + absl::Minutes(5));
+
+  // Still UNKNOWN (Bankart does not know it yet): never sooner than recheck_after, although
+  // unknown_check_after is shorter.
+  plan =
+      PlanReport(Stored{Record(kUnknown)}, Scheduled(kUnknown, v1::EVENT_SOURCE_RECONCILER), kNow);
+  EXPECT_EQ(plan.next_check, kNow + absl::Seconds(20));
+
+  // The same unchanged news from a callback leaves the schedule alone.
+  plan = PlanReport(Stored{Record(kPending)}, Scheduled(kPending, v1::EVENT_SOURCE_CALLBACK), kNow);
+  EXPECT_TRUE(plan.unchanged);
+  EXPECT_FALSE(plan.next_check.has_value());
+
+  // A final record is never put back on the list.
+  plan =
+      PlanReport(Stored{Record(kSuccess)}, Scheduled(kPending, v1::EVENT_SOURCE_RECONCILER), kNow);
+  EXPECT_FALSE(plan.next_check.has_value());
 }
 
 TEST(TransitionTest, TheSamePlanForTheSameInput) {
   Report report = ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK);
-  const Plan a = PlanReport(Stored{Record(kPending)}, report, {}, kNow);
-  const Plan b = PlanReport(Stored{Record(kPending)}, report, {}, kNow);
+  const Plan a = PlanReport(Stored{Record(kPending)}, report, kNow);
+  const Plan b = PlanReport(Stored{Record(kPending)}, report, kNow);
   EXPECT_EQ(a.next.SerializeAsString(), b.next.SerializeAsString());
   EXPECT_EQ(a.event->SerializeAsString(), b.event->SerializeAsString());
 }

@@ -50,11 +50,11 @@ store::BeginResult InMemoryStore::Existing(const Entry& entry,
 }
 
 store::BeginResult InMemoryStore::Create(const v1::Transaction& initial,
-                                         absl::string_view fingerprint,
-                                         absl::Time flight_deadline) {
+                                         absl::string_view fingerprint, absl::Time flight_deadline,
+                                         absl::Time first_check) {
   const std::string& id = initial.merchant_transaction_id();
   records_[id] = Entry{initial, std::string(fingerprint), flight_deadline};
-  watch_[id] = schedule_.FirstCheck(flight_deadline);
+  watch_[id] = first_check;
   store::BeginResult result;
   result.created = true;
   result.in_flight = true;
@@ -64,19 +64,21 @@ store::BeginResult InMemoryStore::Create(const v1::Transaction& initial,
 
 absl::StatusOr<store::BeginResult> InMemoryStore::Begin(const v1::Transaction& initial,
                                                         absl::string_view fingerprint,
-                                                        absl::Time flight_deadline) {
+                                                        absl::Time flight_deadline,
+                                                        absl::Time first_check) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const std::string& id = initial.merchant_transaction_id();
   if (auto it = records_.find(id); it != records_.end()) {
     return Existing(it->second, fingerprint);
   }
-  return Create(initial, fingerprint, flight_deadline);
+  return Create(initial, fingerprint, flight_deadline, first_check);
 }
 
 absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(const v1::Transaction& refund,
                                                               absl::string_view fingerprint,
-                                                              absl::Time flight_deadline) {
+                                                              absl::Time flight_deadline,
+                                                              absl::Time first_check) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const std::string& id = refund.merchant_transaction_id();
@@ -93,7 +95,7 @@ absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(const v1::Transact
     return refundable;
   }
   original->second.reserved += refund.amount_minor();
-  return Create(refund, fingerprint, flight_deadline);
+  return Create(refund, fingerprint, flight_deadline, first_check);
 }
 
 absl::Status InMemoryStore::Abandon(absl::string_view merchant_transaction_id) {
@@ -145,10 +147,13 @@ absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view mercha
   }
   Entry& entry = it->second;
   core::Stored current{Read(entry), entry.flight_deadline};
-  core::Plan plan = core::PlanReport(current, report, schedule_, absl::Now());
+  core::Plan plan = core::PlanReport(current, report, absl::Now());
   store::ApplyResult result;
   result.status_changed = plan.status_changed;
   result.anomaly = plan.anomaly;
+  if (plan.unchanged && plan.next_check.has_value()) {
+    watch_[std::string(merchant_transaction_id)] = *plan.next_check;
+  }
   if (!plan.unchanged) {
     const std::string id(merchant_transaction_id);
     entry.record = plan.next;

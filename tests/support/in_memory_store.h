@@ -17,7 +17,7 @@ namespace flikpay::testing {
 
 class InMemoryStore : public store::Store {
  public:
-  explicit InMemoryStore(core::SchedulePolicy schedule = {}) : schedule_(schedule) {}
+  InMemoryStore() = default;
 
   // While set, every call answers UNAVAILABLE, as RedisStore does when Redis is down.
   void SetUnavailable(bool unavailable);
@@ -28,10 +28,12 @@ class InMemoryStore : public store::Store {
 
   absl::StatusOr<store::BeginResult> Begin(const v1::Transaction& initial,
                                            absl::string_view fingerprint,
-                                           absl::Time flight_deadline) override;
+                                           absl::Time flight_deadline,
+                                           absl::Time first_check) override;
   absl::StatusOr<store::BeginResult> BeginRefund(const v1::Transaction& refund,
                                                  absl::string_view fingerprint,
-                                                 absl::Time flight_deadline) override;
+                                                 absl::Time flight_deadline,
+                                                 absl::Time first_check) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;
@@ -68,11 +70,11 @@ class InMemoryStore : public store::Store {
   store::BeginResult Existing(const Entry& entry, absl::string_view fingerprint) const;
   // Claims the id: a new record, in flight, on the watch list.
   store::BeginResult Create(const v1::Transaction& initial, absl::string_view fingerprint,
-                            absl::Time flight_deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+                            absl::Time flight_deadline, absl::Time first_check)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<v1::StatusEvent> EventsAfter(absl::string_view cursor, int max_count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  const core::SchedulePolicy schedule_;
   absl::Mutex mutex_;
   bool unavailable_ ABSL_GUARDED_BY(mutex_) = false;
   std::map<std::string, Entry, std::less<>> records_ ABSL_GUARDED_BY(mutex_);
