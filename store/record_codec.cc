@@ -119,4 +119,27 @@ absl::StatusOr<api::Transaction> DecodeRecord(absl::string_view bytes) {
   return FromRecord(record);
 }
 
+std::string EncodeEvent(const api::StatusEvent& event) {
+  stored::EventRecord record;
+  *record.mutable_transaction() = ToRecord(event.transaction());
+  record.set_previous_status(ToRecord(event.previous_status()));
+  record.set_source(ToRecord(event.source()));
+  if (event.has_occurred_at()) *record.mutable_occurred_at() = event.occurred_at();
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<api::StatusEvent> DecodeEvent(absl::string_view bytes, absl::string_view cursor) {
+  stored::EventRecord record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("stored event is unreadable");
+  }
+  api::StatusEvent event;
+  event.set_cursor(std::string(cursor));
+  *event.mutable_transaction() = FromRecord(record.transaction());
+  event.set_previous_status(FromRecord(record.previous_status()));
+  event.set_source(FromRecord(record.source()));
+  if (record.has_occurred_at()) *event.mutable_occurred_at() = record.occurred_at();
+  return event;
+}
+
 }  // namespace flikpay::store

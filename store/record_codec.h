@@ -1,5 +1,5 @@
-// The stored form of a transaction (flikpay.storage.v1.TransactionRecord) and the conversion to and
-// from the API's flikpay.v1.Transaction, done only at the store's edge so the two can evolve apart.
+// The stored forms of a transaction and of a status event (flikpay.storage.v1) and the conversion
+// to and from the API's messages, done only at the store's edge so the two can evolve apart.
 #ifndef FLIKPAY_STORE_RECORD_CODEC_H_
 #define FLIKPAY_STORE_RECORD_CODEC_H_
 
@@ -20,6 +20,12 @@ flikpay::v1::Transaction FromRecord(const storage::v1::TransactionRecord& record
 std::string EncodeRecord(const flikpay::v1::Transaction& transaction);
 // DATA_LOSS when the bytes are not a record.
 absl::StatusOr<flikpay::v1::Transaction> DecodeRecord(absl::string_view bytes);
+
+// An event as the stream keeps it (storage::v1::EventRecord), and back with its entry id as cursor.
+std::string EncodeEvent(const flikpay::v1::StatusEvent& event);
+// DATA_LOSS when the bytes are not an event.
+absl::StatusOr<flikpay::v1::StatusEvent> DecodeEvent(absl::string_view bytes,
+                                                     absl::string_view cursor);
 
 }  // namespace flikpay::store
 

@@ -472,7 +472,7 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       }
       if (plan.event.has_value()) {
         commands.push_back({"XADD", EventsKey(), "MAXLEN", "~", std::to_string(config_.max_events),
-                            "*", "e", plan.event->SerializeAsString()});
+                            "*", "e", EncodeEvent(*plan.event)});
       }
       commands.push_back({"EXEC"});
       absl::StatusOr<Reply> executed = connection.Pipeline(commands);
@@ -508,17 +508,14 @@ absl::StatusOr<std::vector<v1::StatusEvent>> DecodeEntries(const redisReply* ent
     const redisReply* entry = entries->element[i];
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
     const redisReply* fields = entry->element[1];
-    v1::StatusEvent event;
     for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-      if (ReplyString(fields->element[f]) == "e") {
-        const redisReply* value = fields->element[f + 1];
-        if (!event.ParseFromArray(value->str, static_cast<int>(value->len))) {
-          return absl::DataLossError("stored event is unreadable");
-        }
-      }
+      if (ReplyString(fields->element[f]) != "e") continue;
+      const redisReply* value = fields->element[f + 1];
+      absl::StatusOr<v1::StatusEvent> event =
+          DecodeEvent(absl::string_view(value->str, value->len), ReplyString(entry->element[0]));
+      if (!event.ok()) return event.status();
+      events.push_back(*std::move(event));
     }
-    event.set_cursor(ReplyString(entry->element[0]));
-    events.push_back(std::move(event));
   }
   return events;
 }

@@ -120,5 +120,50 @@ TEST(RecordCodecTest, UnreadableBytesAreDataLoss) {
   EXPECT_EQ(DecodeRecord("\xff\xff\xff").status().code(), absl::StatusCode::kDataLoss);
 }
 
+// A refund's status change, as the stream carries it.
+flikpay::v1::StatusEvent AnEvent() {
+  flikpay::v1::StatusEvent event;
+  *event.mutable_transaction() = AllFieldsSet();
+  event.set_previous_status(flikpay::v1::TRANSACTION_STATUS_PENDING);
+  event.set_source(flikpay::v1::EVENT_SOURCE_CALLBACK);
+  event.mutable_occurred_at()->set_seconds(1'800'000'042);
+  return event;
+}
+
+// AnEvent() as flikpay wrote it into the stream before events had a stored form of their own
+// (flikpay.v1.StatusEvent bytes, no cursor). Never regenerate this.
+constexpr char kEventWrittenByEarlierReleases[] =
+    "12bb020a08726566756e642d37120a386334623265306139661a133230323631"
+    "3132382d3863346232653061396620022803300338d209420345555252226874"
+    "7470733a2f2f676174657761792e6578616d706c652f72656469726563742f31"
+    "5a0608aca6a7da0662060880a4a7da066a0908aaa4a7da06108827724208d70f"
+    "1214416c69617320646f6573206e6f742065786973741a023033220d756e6b6e"
+    "6f776e20616c6961732a1455706f7261626e696b206e65206f627374616a617a"
+    "0d3030333836372a2a2a2a3030308201076f726465722d378a01085047544153"
+    "494d379001049a010e0a060881a4a7da061001180220019a01350a0608aaa4a7"
+    "da061003180520022a25636f6e7472616469637473207468652066696e616c20"
+    "7374617475733b2069676e6f726564a2010c5349303020323032362d31311802"
+    "20022a0608aaa4a7da06";
+
+TEST(RecordCodecTest, AnEventWrittenByEarlierReleasesStillReads) {
+  absl::StatusOr<flikpay::v1::StatusEvent> read =
+      DecodeEvent(absl::HexStringToBytes(kEventWrittenByEarlierReleases), "1700000000000-3");
+  ASSERT_TRUE(read.ok()) << read.status();
+  flikpay::v1::StatusEvent expected = AnEvent();
+  expected.set_cursor("1700000000000-3");
+  std::string differences;
+  MessageDifferencer differencer;
+  differencer.ReportDifferencesToString(&differences);
+  EXPECT_TRUE(differencer.Compare(expected, *read)) << differences;
+}
+
+TEST(RecordCodecTest, AnEventWrittenNowReadsInEveryRelease) {
+  const std::string bytes = EncodeEvent(AnEvent());
+  flikpay::v1::StatusEvent as_before;  // a replica one release behind
+  ASSERT_TRUE(as_before.ParseFromString(bytes));
+  EXPECT_TRUE(MessageDifferencer::Equals(AnEvent(), as_before));
+  EXPECT_EQ(DecodeEvent("\xff\xff", "1-0").status().code(), absl::StatusCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace flikpay::store
