@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/container/flat_hash_set.h"
@@ -9,6 +10,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
@@ -119,8 +121,80 @@ absl::Status ApplyEnvironment(const Getenv& getenv) {
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat(variable, ": ", error));
+      const bool from_file = getenv(file_variable.c_str()) != nullptr;
+      return absl::InvalidArgumentError(
+          absl::StrCat(from_file ? file_variable : variable, ": ", error));
     }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+enum class Range { kPositive, kNotNegative };
+
+// What each number and duration flag accepts beyond its type. A typed flag missing here fails
+// ValidateServerFlags, so a new one cannot skip the check.
+const std::map<std::string, Range>& Ranges() {
+  static const auto* ranges = new std::map<std::string, Range>{
+      {"retention", Range::kPositive},
+      {"max_events", Range::kPositive},
+      {"stream_buffer", Range::kPositive},
+      {"callback_date_tolerance", Range::kPositive},
+      {"max_connection_age", Range::kPositive},
+      {"reconcile_interval", Range::kPositive},
+      {"unknown_check_after", Range::kNotNegative},
+      {"pending_check_after", Range::kPositive},
+      {"expiry_grace", Range::kNotNegative},
+      {"not_found_grace", Range::kNotNegative},
+      {"recheck_after", Range::kPositive},
+      {"status_queries_per_minute", Range::kPositive},
+      {"drain_time", Range::kNotNegative},
+  };
+  return *ranges;
+}
+
+absl::Status OutOfRange(const absl::CommandLineFlag& flag, absl::string_view rule) {
+  return absl::InvalidArgumentError(absl::StrCat(flag.Name(), " (",
+                                                 EnvironmentVariable(flag.Name()), "): ", rule,
+                                                 ", not ", flag.CurrentValue()));
+}
+
+}  // namespace
+
+absl::Status ValidateServerFlags() {
+  for (const absl::CommandLineFlag* flag : ServerFlags()) {
+    if (flag->IsOfType<std::string>()) continue;
+    auto range = Ranges().find(std::string(flag->Name()));
+    if (range == Ranges().end()) {
+      return absl::InternalError(absl::StrCat(flag->Name(), ": no range defined"));
+    }
+    int sign = 0;
+    if (flag->IsOfType<absl::Duration>()) {
+      absl::Duration value;
+      if (!absl::ParseDuration(flag->CurrentValue(), &value)) {
+        return OutOfRange(*flag, "must be a duration");
+      }
+      sign = value < absl::ZeroDuration() ? -1 : (value > absl::ZeroDuration() ? 1 : 0);
+    } else {
+      int64_t value = 0;
+      if (!absl::SimpleAtoi(flag->CurrentValue(), &value)) {
+        return OutOfRange(*flag, "must be a number");
+      }
+      sign = value < 0 ? -1 : (value > 0 ? 1 : 0);
+    }
+    if (range->second == Range::kPositive && sign <= 0) {
+      return OutOfRange(*flag, "must be greater than zero");
+    }
+    if (range->second == Range::kNotNegative && sign < 0) {
+      return OutOfRange(*flag, "must not be negative");
+    }
+  }
+  const std::string password_mode = absl::GetFlag(FLAGS_password_mode);
+  if (password_mode != "sha1" && password_mode != "plain") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("password_mode (FLIKPAY_PASSWORD_MODE): must be sha1 or plain, not \"",
+                     password_mode, "\""));
   }
   return absl::OkStatus();
 }

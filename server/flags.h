@@ -63,6 +63,11 @@ using Getenv = std::function<const char*(const char*)>;
 // naming the variable; nothing is half-applied that the caller should keep.
 absl::Status ApplyEnvironment(const Getenv& getenv);
 
+// The values each flag accepts beyond its type (durations and counts in range, known modes),
+// checked once the environment and the command line are applied: INVALID_ARGUMENT naming the flag
+// and its variable, e.g. "stream_buffer (FLIKPAY_STREAM_BUFFER): must be greater than zero, not 0".
+absl::Status ValidateServerFlags();
+
 // FLIKPAY_* variables in `environ` that name no flag (a typo in a deployment would otherwise be
 // silently ignored): the caller warns about them.
 std::vector<std::string> UnknownEnvironmentVariables(char** environ);

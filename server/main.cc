@@ -49,6 +49,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = server::ValidateServerFlags(); !s.ok()) {
+    std::fprintf(stderr, "flikpay-server: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
   absl::StatusOr<server::LogLevel> log_level =
       server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!log_level.ok()) {
@@ -58,13 +62,6 @@ int main(int argc, char** argv) {
   }
   server::SetLogLevel(*log_level);
   const std::string password_mode = absl::GetFlag(FLAGS_password_mode);
-  if (password_mode != "sha1" && password_mode != "plain") {
-    std::fprintf(stderr,
-                 "flikpay-server: password_mode (FLIKPAY_PASSWORD_MODE): "
-                 "\"%s\" is neither sha1 nor plain\n",
-                 password_mode.c_str());
-    return 2;
-  }
 
   sigset_t signals;
   sigemptyset(&signals);

@@ -102,6 +102,51 @@ TEST(ConfigTest, ABadValueIsAnErrorNamingTheVariableAndChangesNothing) {
   EXPECT_GE(typed_flags, 10);
 }
 
+// Zero or below, written the way the flag parses it.
+std::string NegativeValue(const absl::CommandLineFlag& flag) {
+  return flag.IsOfType<absl::Duration>() ? "-1s" : "-1";
+}
+
+TEST(ConfigTest, EveryNumberAndDurationHasARangeThatNamesTheVariable) {
+  absl::FlagSaver restore_defaults;
+  ASSERT_TRUE(ValidateServerFlags().ok()) << "the defaults are valid";
+  int checked = 0;
+  for (absl::CommandLineFlag* flag : ServerFlags()) {
+    if (flag->IsOfType<std::string>()) continue;
+    absl::FlagSaver restore;
+    std::string error;
+    ASSERT_TRUE(flag->ParseFrom(NegativeValue(*flag), &error)) << flag->Name() << ": " << error;
+    const absl::Status status = ValidateServerFlags();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << flag->Name();
+    EXPECT_TRUE(absl::StartsWith(
+        status.message(),
+        absl::StrCat(flag->Name(), " (", EnvironmentVariable(flag->Name()), "): ")))
+        << status.message();
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
+
+  absl::FlagSaver restore;
+  absl::SetFlag(&FLAGS_stream_buffer, 0);
+  EXPECT_EQ(ValidateServerFlags().message(),
+            "stream_buffer (FLIKPAY_STREAM_BUFFER): must be greater than zero, not 0");
+  absl::SetFlag(&FLAGS_stream_buffer, 1);
+  absl::SetFlag(&FLAGS_unknown_check_after, absl::ZeroDuration());
+  EXPECT_TRUE(ValidateServerFlags().ok()) << "zero is allowed where only negative is not";
+  absl::SetFlag(&FLAGS_password_mode, "md5");
+  EXPECT_TRUE(absl::StartsWith(ValidateServerFlags().message(), "password_mode (FLIKPAY_"));
+}
+
+TEST(ConfigTest, AnUnparsableFileValueNamesTheFileVariable) {
+  absl::FlagSaver restore_defaults;
+  const std::string path = ::testing::TempDir() + "/retention";
+  std::ofstream(path) << "thirty days\n";
+  FakeEnvironment environment;
+  environment.Set("FLIKPAY_RETENTION_FILE", path);
+  const absl::Status status = ApplyEnvironment(environment.getenv());
+  EXPECT_TRUE(absl::StartsWith(status.message(), "FLIKPAY_RETENTION_FILE: ")) << status.message();
+}
+
 TEST(ConfigTest, SecretsComeFromMountedFilesWithoutTheTrailingNewline) {
   absl::FlagSaver restore_defaults;
   const std::string path = ::testing::TempDir() + "/api_password";
@@ -170,9 +215,12 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
        {"FLIKPAY_RECONCILE_INTERVAL=bogus", "FLIKPAY_STATUS_QUERIES_PER_MINUTE=bogus",
         "FLIKPAY_DRAIN_TIME=bogus", "FLIKPAY_PASSWORD_MODE=md5",
         "FLIKPAY_REDIS_URL=http://127.0.0.1:6379", "FLIKPAY_REDIS_URL=redis://h:99999",
-        "FLIKPAY_LOG_LEVEL=loud"}) {
-    const std::string command = absl::StrCat("env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k ",
-                                             FLIKPAY_SERVER_PATH, " 2>&1");
+        "FLIKPAY_LOG_LEVEL=loud", "FLIKPAY_RETENTION=-1h", "FLIKPAY_STREAM_BUFFER=0",
+        "FLIKPAY_STATUS_QUERIES_PER_MINUTE=0", "FLIKPAY_RECHECK_AFTER=-10s"}) {
+    // `timeout`: a server that wrongly starts is stopped (exit 124) instead of hanging the test.
+    const std::string command = absl::StrCat(
+        "env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k timeout 10 ", FLIKPAY_SERVER_PATH,
+        " --grpc_addr=127.0.0.1:0 --callback_addr=127.0.0.1:0", " --admin_addr=127.0.0.1:0 2>&1");
     FILE* pipe = popen(command.c_str(), "r");
     ASSERT_NE(pipe, nullptr);
     std::string output;
