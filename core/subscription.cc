@@ -167,8 +167,7 @@ void Subscription::OverflowLocked() {
 // the last one it received: that is where it resumes. The last one written here is a hint.
 std::string Subscription::ResumeHintLocked() const {
   return absl::StrCat(
-      "; resume with resume_after=<the cursor of the last event you "
-      "received>",
+      "; resume with resume_after=<the cursor of the last event you received>",
       sent_cursor_.empty() ? "" : absl::StrCat(" (last written: ", sent_cursor_, ")"));
 }
 

@@ -122,8 +122,7 @@ absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,
   if (original.type() != v1::TRANSACTION_TYPE_DEBIT ||
       original.status() != v1::TRANSACTION_STATUS_SUCCESS) {
     return absl::FailedPreconditionError(
-        "original_merchant_transaction_id: only a successful debit can be "
-        "refunded");
+        "original_merchant_transaction_id: only a successful debit can be refunded");
   }
   const int64_t left = original.amount_minor() - reserved;
   if (amount_minor > left) {

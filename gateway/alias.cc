@@ -28,8 +28,8 @@ absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
     static const std::regex kEmail(R"(^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+\.[A-Za-z]{2,5}$)");
     if (raw.size() > 254 || !std::regex_match(raw.begin(), raw.end(), kEmail)) {
       return absl::InvalidArgumentError(
-          "is not a valid e-mail address (letters, digits, '_', '-', '.' "
-          "and a 2-5 letter top-level domain)");
+          "is not a valid e-mail address (letters, digits, '_', '-', '.' and a 2-5 letter "
+          "top-level domain)");
     }
     return Alias{AliasKind::kEmail, std::string(raw)};
   }
@@ -54,8 +54,8 @@ absl::StatusOr<Alias> NormalizeAlias(absl::string_view raw) {
     return Alias{AliasKind::kPhone, absl::StrCat("00386", number.substr(1))};
   }
   return absl::InvalidArgumentError(
-      "is neither an e-mail address nor a Slovenian phone number "
-      "(00386XXXXXXXX, +386XXXXXXXX, 386XXXXXXXX or 0XXXXXXXX)");
+      "is neither an e-mail address nor a Slovenian phone number (00386XXXXXXXX, +386XXXXXXXX, "
+      "386XXXXXXXX or 0XXXXXXXX)");
 }
 
 std::string MaskAlias(absl::string_view alias) {

@@ -70,8 +70,8 @@ void EventHub::ReadLoop() {
       ++metrics_.store_unavailable;
       if (read_failures_.ShouldLog()) {
         Log(LogLevel::kWarning,
-            "event hub: cannot read the event stream (%d tries so far), "
-            "ending this replica's streams: %s",
+            "event hub: cannot read the event stream (%d tries so far), ending this replica's "
+            "streams: %s",
             read_failures_.count(), events.status().message());
       }
       // Subscribers cannot be fed: end them so they resume elsewhere (or here, later) from their

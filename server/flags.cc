@@ -21,16 +21,14 @@ ABSL_FLAG(std::string, admin_addr, "0.0.0.0:9090",
           "HTTP listen address for /healthz, /readyz and /metrics (never public)");
 ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0", "Redis, redis://host:port/db");
 ABSL_FLAG(std::string, gateway_url, "https://gateway.bankart.si/api/v3",
-          "Bankart's API v3 base URL (the local bankart-sim: "
-          "http://127.0.0.1:8480/api/v3)");
-ABSL_FLAG(std::string, public_callback_url, "",
-          "the URL Bankart calls back (default: http://127.0.0.1:<callback "
-          "port>/callbacks/bankart)");
+          "Bankart's API v3 base URL (the local bankart-sim: http://127.0.0.1:8480/api/v3)");
+ABSL_FLAG(
+    std::string, public_callback_url, "",
+    "the URL Bankart calls back (default: http://127.0.0.1:<callback port>/callbacks/bankart)");
 ABSL_FLAG(std::string, api_user, "", "Bankart API username");
 ABSL_FLAG(std::string, api_password, "", "Bankart API password (secret)");
 ABSL_FLAG(std::string, password_mode, "sha1",
-          "how the API password is sent: sha1 (SHA-1 x10, Bankart's clients) "
-          "or plain");
+          "how the API password is sent: sha1 (SHA-1 x10, Bankart's clients) or plain");
 ABSL_FLAG(std::string, ecommerce_api_key, "", "E-commerce connector API key");
 ABSL_FLAG(std::string, ecommerce_shared_secret, "", "E-commerce connector shared secret");
 ABSL_FLAG(std::string, in_person_api_key, "", "In-Person connector API key");
@@ -40,22 +38,18 @@ ABSL_FLAG(std::string, out_of_band_shared_secret, "", "Out-of-Band connector sha
 ABSL_FLAG(std::string, payout_api_key, "", "Payout connector API key");
 ABSL_FLAG(std::string, payout_shared_secret, "", "Payout connector shared secret");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
-          "how long transaction records and idempotency keys are kept (at "
-          "least 30 days)");
+          "how long transaction records and idempotency keys are kept (at least 30 days)");
 ABSL_FLAG(int64_t, max_events, 1000000, "status events kept in the Redis stream (approx.)");
 ABSL_FLAG(int64_t, stream_buffer, 1024,
           "events a StreamStatus subscriber may fall behind before it is ended");
 ABSL_FLAG(absl::Duration, callback_date_tolerance, absl::Seconds(60),
           "how far a callback's Date may be from now");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(10),
-          "gRPC connections are closed after this long so streams rebalance "
-          "onto new pods");
+          "gRPC connections are closed after this long so streams rebalance onto new pods");
 ABSL_FLAG(absl::Duration, reconcile_interval, absl::Seconds(1),
-          "how often each replica's reconciler looks for transactions due a "
-          "status check");
+          "how often each replica's reconciler looks for transactions due a status check");
 ABSL_FLAG(absl::Duration, unknown_check_after, absl::Seconds(10),
-          "an UNKNOWN outcome is first checked this long after its gateway "
-          "call ended");
+          "an UNKNOWN outcome is first checked this long after its gateway call ended");
 ABSL_FLAG(absl::Duration, pending_check_after, absl::Minutes(5),
           "a PENDING transaction with no news this long is checked (lost callbacks)");
 ABSL_FLAG(absl::Duration, expiry_grace, absl::Seconds(60),
@@ -63,17 +57,13 @@ ABSL_FLAG(absl::Duration, expiry_grace, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, not_found_grace, absl::Seconds(60),
           "an UNKNOWN transaction Bankart does not know after this long is ERROR");
 ABSL_FLAG(absl::Duration, recheck_after, absl::Seconds(10),
-          "the reconciler checks one transaction at most this often (Bankart: "
-          "10/min)");
+          "the reconciler checks one transaction at most this often (Bankart: 10/min)");
 ABSL_FLAG(int32_t, status_queries_per_minute, 60,
-          "status queries all replicas together may make per minute (Bankart: "
-          "60 per API user)");
+          "status queries all replicas together may make per minute (Bankart: 60 per API user)");
 ABSL_FLAG(std::string, log_level, "info",
-          "the least severe log entries written: debug, info, warning or "
-          "error");
+          "the least severe log entries written: debug, info, warning or error");
 ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
-          "on SIGTERM: how long unary calls may take to finish (below "
-          "Kubernetes' 30 s)");
+          "on SIGTERM: how long unary calls may take to finish (below Kubernetes' 30 s)");
 
 namespace flikpay::server {
 namespace {

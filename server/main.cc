@@ -32,9 +32,8 @@ extern char** environ;
 int main(int argc, char** argv) {
   using namespace flikpay;  // NOLINT: main wires the whole program together
   absl::SetProgramUsageMessage(
-      "flikpay-server: Flik payments through Bankart over gRPC.\n"
-      "Every flag may also be set as FLIKPAY_<FLAG NAME> (secrets also as "
-      "..._FILE).");
+      "flikpay-server: Flik payments through Bankart over gRPC.\nEvery flag may also be set as "
+      "FLIKPAY_<FLAG NAME> (secrets also as ..._FILE).");
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view path) {
     return absl::StrContains(path, "server/flags");

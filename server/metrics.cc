@@ -24,8 +24,7 @@ std::string Metrics::Render() const {
   Append(out, "flikpay_callbacks_duplicate_total", "counter",
          "Callbacks that changed nothing (duplicates and late reports).", callbacks_duplicate);
   Append(out, "flikpay_status_anomalies_total", "counter",
-         "Reports contradicting a final status (kept in the history, status "
-         "unchanged).",
+         "Reports contradicting a final status (kept in the history, status unchanged).",
          status_anomalies);
   Append(out, "flikpay_status_changes_total", "counter", "Status changes stored.", status_changes);
   Append(out, "flikpay_gateway_unknown_outcomes_total", "counter",

@@ -22,12 +22,9 @@
 namespace flikpay::server {
 
 const char kAliasDoesNotExistPayerMessage[] =
-    "Vnesli ste napačen kontaktni podatek (alias). Svoj alias lahko preverite "
-    "v nastavitvah v "
-    "aplikaciji za Flik plačila. Običajno je to telefonska številka ali "
-    "e-mail. Če še nimate "
-    "omogočenega Flik plačevanja, je postopek registracije opisan na sledeči "
-    "povezavi: "
+    "Vnesli ste napačen kontaktni podatek (alias). Svoj alias lahko preverite v nastavitvah v "
+    "aplikaciji za Flik plačila. Običajno je to telefonska številka ali e-mail. Če še nimate "
+    "omogočenega Flik plačevanja, je postopek registracije opisan na sledeči povezavi: "
     "https://www.flik.si/#zacni-z-uporabo";
 
 namespace {
@@ -152,10 +149,9 @@ absl::StatusOr<bool> PaymentService::Claim(const absl::StatusOr<store::BeginResu
                      " is already used by a request with different parameters"));
   }
   if (claimed->in_flight) {
-    return absl::AbortedError(absl::StrCat("merchant_transaction_id ",
-                                           claimed->transaction.merchant_transaction_id(),
-                                           ": the first request with this id is still being "
-                                           "processed; retry shortly"));
+    return absl::AbortedError(
+        absl::StrCat("merchant_transaction_id ", claimed->transaction.merchant_transaction_id(),
+                     ": the first request with this id is still being processed; retry shortly"));
   }
   answer = claimed->transaction;
   return false;
@@ -294,11 +290,9 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
     // Certainly not sent: forget the claim so the caller can retry with the same id.
     store_.Abandon(id).IgnoreError();
     if (absl::IsInvalidArgument(outcome.status())) return outcome.status();
-    return absl::UnavailableError(
-        absl::StrCat("merchant_transaction_id ", id,
-                     ": the payment gateway could not be reached and nothing "
-                     "was sent; retry with the same "
-                     "id"));
+    return absl::UnavailableError(absl::StrCat(
+        "merchant_transaction_id ", id,
+        ": the payment gateway could not be reached and nothing was sent; retry with the same id"));
   }
   store::Report report;
   report.source = v1::EVENT_SOURCE_RPC;
@@ -342,18 +336,17 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
   }
   absl::StatusOr<store::ApplyResult> applied = ApplyReport(id, std::move(report));
   if (!applied.ok()) {
-    return absl::UnavailableError(absl::StrCat("merchant_transaction_id ", id,
-                                               ": the gateway answered but the answer could not be "
-                                               "stored; the outcome will be "
-                                               "reconciled, do not retry under a new id (",
-                                               applied.status().message(), ")"));
+    return absl::UnavailableError(
+        absl::StrCat("merchant_transaction_id ", id,
+                     ": the gateway answered but the answer could not be stored; the outcome will "
+                     "be reconciled, do not retry under a new id (",
+                     applied.status().message(), ")"));
   }
   if (outcome->kind == SubmitOutcome::Kind::kUnknown) {
-    const std::string message = absl::StrCat("merchant_transaction_id ", id,
-                                             ": the payment gateway did not answer in time; the "
-                                             "payment may exist. flikpay will find "
-                                             "out: watch GetStatus or StreamStatus, and retry only "
-                                             "with the same id");
+    const std::string message = absl::StrCat(
+        "merchant_transaction_id ", id,
+        ": the payment gateway did not answer in time; the payment may exist. flikpay will find "
+        "out: watch GetStatus or StreamStatus, and retry only with the same id");
     return absl::Now() >= deadline ? absl::DeadlineExceededError(message)
                                    : absl::UnavailableError(message);
   }
@@ -403,9 +396,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(const v1::Transaction& t
           : gateway_.StatusByUuid(*connector, transaction.gateway_uuid(), deadline);
   if (!report.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("the gateway's status API did not answer; stored status "
-                     "returned by GetStatus without "
-                     "refresh (",
+        absl::StrCat("the gateway's status API did not answer; stored status returned by GetStatus "
+                     "without refresh (",
                      report.status().message(), ")"));
   }
   if (!report->found) return transaction;

@@ -259,8 +259,8 @@ TEST(RefundRuleTest, OnlyASuccessfulDebitAndNeverMoreThanIsLeft) {
   const absl::Status over = CheckRefundable(debit, 600, 401);
   EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(over.message(),
-            "amount_minor: 401 exceeds what is left of the original payment "
-            "(400 cents, counting pending refunds)");
+            "amount_minor: 401 exceeds what is left of the original payment (400 cents, counting "
+            "pending refunds)");
   for (TransactionStatus status : {kUnknown, kPending, kCancelled, kError}) {
     const absl::Status s = CheckRefundable(Record(status), 0, 1);
     EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);

@@ -791,10 +791,8 @@ void BankartSim::HandleRedirectPage(const httplib::Request& request, httplib::Re
   }
   const Transaction& transaction = it->second;
   std::string html = absl::StrCat(
-      "<!DOCTYPE html><html lang=\"sl\"><head><meta charset=\"utf-8\">"
-      "<title>Flik – bankart-sim</title></head><body><h1>Flik plačilo "
-      "(simulator)</h1>"
-      "<p>Znesek: ",
+      "<!DOCTYPE html><html lang=\"sl\"><head><meta charset=\"utf-8\"><title>Flik – "
+      "bankart-sim</title></head><body><h1>Flik plačilo (simulator)</h1><p>Znesek: ",
       gateway::FormatAmount(transaction.amount_minor), " ", HtmlEscape(transaction.currency),
       "</p><p>Transakcija: ", HtmlEscape(transaction.merchant_transaction_id),
       "</p><p>Status: ", transaction.status, "</p>");
@@ -828,8 +826,8 @@ void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response
   if (!scenario.has_value()) {
     response.status = 400;
     response.set_content(
-        "scenario must be one of success, cancel, error, "
-        "success_refund_success, success_refund_error",
+        "scenario must be one of success, cancel, error, success_refund_success, "
+        "success_refund_error",
         "text/plain");
     return;
   }
@@ -927,9 +925,10 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
         (scope.merchant_transaction_id.empty() || scope.prefix.empty())) {
       return true;
     }
-    reply(400, Json{{"error",
-                     "merchant_transaction_id or "
-                     "merchant_transaction_id_prefix: one non-empty string"}});
+    reply(
+        400,
+        Json{{"error",
+              "merchant_transaction_id or merchant_transaction_id_prefix: one non-empty string"}});
     return false;
   };
   if (request.method == "POST" && path == "/_sim/faults") {
@@ -946,8 +945,8 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
                      [&](const char* kind) { return fault.kind == kind; }) ||
         fault.remaining <= 0) {
       reply(400, Json{{"error",
-                       "kind must be timeout_before, timeout_after, error_before, "
-                       "error_after, slow or rate_limit; count > 0"}});
+                       "kind must be timeout_before, timeout_after, error_before, error_after, "
+                       "slow or rate_limit; count > 0"}});
       return;
     }
     absl::MutexLock lock(&mutex_);

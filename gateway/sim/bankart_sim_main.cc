@@ -15,9 +15,8 @@
 #include "gateway/sim/bankart_sim.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8480",
-          "host:port to serve the API, the redirect page and the control API "
-          "on; port 0 "
-          "picks a free port (the chosen one is printed on stdout)");
+          "host:port to serve the API, the redirect page and the control API on; port 0 picks a "
+          "free port (the chosen one is printed on stdout)");
 ABSL_FLAG(std::string, public_url, "",
           "base URL put into redirectUrl answers (default: http://<listen>)");
 ABSL_FLAG(std::string, api_user, "flikpay-sim", "the API username requests must carry");
@@ -28,12 +27,11 @@ ABSL_FLAG(std::vector<std::string>, connector,
                                     "in_person=sim-in-person-key:sim-in-person-secret",
                                     "out_of_band=sim-out-of-band-key:sim-out-of-band-secret",
                                     "payout=sim-payout-key:sim-payout-secret"}),
-          "comma-separated connectors as KIND=API_KEY:SHARED_SECRET, KIND one "
-          "of ecommerce, "
+          "comma-separated connectors as KIND=API_KEY:SHARED_SECRET, KIND one of ecommerce, "
           "in_person, out_of_band, payout");
 ABSL_FLAG(double, time_scale, 1.0,
-          "multiplies every delay (scenario answers, RTP validity, callback retries, "
-          "rate-limit window); 0.01 makes 5 minutes 3 seconds");
+          "multiplies every delay (scenario answers, RTP validity, callback retries, rate-limit "
+          "window); 0.01 makes 5 minutes 3 seconds");
 ABSL_FLAG(absl::Duration, scenario_delay, absl::Seconds(5),
           "how long after a request the simulated payer answers (before scaling)");
 ABSL_FLAG(absl::Duration, request_date_tolerance, absl::Minutes(5),
@@ -43,8 +41,8 @@ ABSL_FLAG(absl::Duration, callback_timeout, absl::Seconds(10),
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "A local stand-in for Bankart's Flik sandbox (JSON API v3).\n"
-      "Usage: bankart-sim [--listen=127.0.0.1:8480] [--time_scale=0.01] ...");
+      "A local stand-in for Bankart's Flik sandbox (JSON API v3).\nUsage: bankart-sim "
+      "[--listen=127.0.0.1:8480] [--time_scale=0.01] ...");
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view path) {
     return absl::StrContains(path, "bankart_sim_main");
