@@ -59,7 +59,7 @@ void EventHub::ReadLoop() {
       // Start from the newest event: sinks replay anything older from the store themselves.
       absl::StatusOr<std::string> latest = store_.LatestCursor();
       if (!latest.ok()) {
-        absl::SleepFor(absl::Milliseconds(200));
+        ReadFailed("cannot find where the event stream ends", latest.status());
         continue;
       }
       cursor = *latest;
@@ -67,17 +67,7 @@ void EventHub::ReadLoop() {
     absl::StatusOr<std::vector<v1::StatusEvent>> events =
         store_.WaitForEvents(cursor, 256, absl::Milliseconds(500));
     if (!events.ok()) {
-      ++metrics_.store_unavailable;
-      if (read_failures_.ShouldLog()) {
-        Log(LogLevel::kWarning,
-            "event hub: cannot read the event stream (%d tries so far), ending this replica's "
-            "streams: %s",
-            read_failures_.count(), events.status().message());
-      }
-      // Subscribers cannot be fed: end them so they resume elsewhere (or here, later) from their
-      // last cursor rather than wait silently.
-      AbortAll("the event store is unavailable");
-      absl::SleepFor(absl::Milliseconds(200));
+      ReadFailed("cannot read the event stream", events.status());
       continue;
     }
     if (read_failures_.count() > 0) {
@@ -91,6 +81,18 @@ void EventHub::ReadLoop() {
     }
     cursor = events->back().cursor();
   }
+}
+
+void EventHub::ReadFailed(absl::string_view what, const absl::Status& status) {
+  ++metrics_.store_unavailable;
+  if (read_failures_.ShouldLog()) {
+    Log(LogLevel::kWarning, "event hub: %s (%d tries so far), ending this replica's streams: %s",
+        what, read_failures_.count(), status.message());
+  }
+  // Subscribers cannot be fed: end them so they resume elsewhere (or here, later) from their last
+  // cursor rather than wait silently.
+  AbortAll("the event store is unavailable");
+  absl::SleepFor(absl::Milliseconds(200));
 }
 
 }  // namespace flikpay::server

@@ -45,6 +45,8 @@ class EventHub {
 
  private:
   void ReadLoop();
+  // Counts and (now and then) logs a failed read, ends every stream and pauses before the retry.
+  void ReadFailed(absl::string_view what, const absl::Status& status);
 
   store::Store& store_;
   Metrics& metrics_;

@@ -288,7 +288,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
                                                        absl::Time deadline) {
   if (!outcome.ok()) {
     // Certainly not sent: forget the claim so the caller can retry with the same id.
-    store_.Abandon(id).IgnoreError();
+    Forget(id);
     if (absl::IsInvalidArgument(outcome.status())) return outcome.status();
     return absl::UnavailableError(absl::StrCat(
         "merchant_transaction_id ", id,
@@ -315,7 +315,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
       break;
     case SubmitOutcome::Kind::kDeclined:
       if (outcome->retryable) {
-        store_.Abandon(id).IgnoreError();
+        Forget(id);
         return absl::UnavailableError(
             absl::StrCat("merchant_transaction_id ", id, ": the payment gateway is busy (",
                          outcome->errors.empty() ? 0 : outcome->errors[0].code,
@@ -351,6 +351,16 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
                                    : absl::UnavailableError(message);
   }
   return applied->transaction;
+}
+
+void PaymentService::Forget(const std::string& id) {
+  if (absl::Status s = store_.Abandon(id); !s.ok()) {
+    // The claim stays until its deadline; the reconciler then learns from Bankart that nothing was
+    // created. Until then a retry with this id is ABORTED.
+    if (absl::IsUnavailable(s)) ++metrics_.store_unavailable;
+    Log(LogLevel::kWarning, "cannot release the claim on %s after a request that was not sent: %s",
+        id, s.message());
+  }
 }
 
 absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(const v1::Transaction& transaction) {

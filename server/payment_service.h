@@ -79,6 +79,8 @@ class PaymentService {
   // The one way a report reaches the store: with the schedule policy, counted in the metrics.
   absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report);
   absl::StatusOr<gateway::Connector> ConnectorOf(const v1::Transaction& transaction);
+  // Abandons the claim on an id whose request was certainly not sent, saying so if it cannot.
+  void Forget(const std::string& id);
   std::string CallbackUrl(gateway::Connector connector) const;
 
   gateway::Gateway& gateway_;
