@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "core/address.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
 
@@ -22,14 +23,11 @@ HttpListener::HttpListener() : server_(std::make_unique<httplib::Server>()) {
 HttpListener::~HttpListener() { Stop(); }
 
 absl::Status HttpListener::Start(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(absl::StrCat("not host:port: ", address));
-  }
-  const std::string host = address.substr(0, colon);
-  port_ =
-      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  absl::StatusOr<core::HostPort> parsed = core::ParseHostPort(address);
+  if (!parsed.ok()) return parsed.status();
+  port_ = parsed->port == 0
+              ? server_->bind_to_any_port(parsed->host)
+              : (server_->bind_to_port(parsed->host, parsed->port) ? parsed->port : -1);
   if (port_ <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   // stop() is a no-op until the listen loop runs.

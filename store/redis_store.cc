@@ -74,25 +74,7 @@ class RedisStore::Connection {
 
   // Sends one command (binary-safe arguments). UNAVAILABLE when the connection fails; the
   // connection is then dropped instead of going back to the pool.
-  absl::StatusOr<Reply> Run(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lengths;
-    for (const std::string& arg : args) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    void* raw =
-        redisCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data());
-    if (raw == nullptr) {
-      broken_ = true;
-      return absl::UnavailableError(absl::StrCat("redis: ", context_->errstr));
-    }
-    Reply reply(static_cast<redisReply*>(raw));
-    if (reply->type == REDIS_REPLY_ERROR) {
-      return absl::InternalError(absl::StrCat("redis: ", ReplyString(reply.get())));
-    }
-    return reply;
-  }
+  absl::StatusOr<Reply> Run(const std::vector<std::string>& args) { return Pipeline({args}); }
 
   // Sends every command before reading any answer (one round trip for a MULTI/EXEC block) and
   // returns the last answer, or the first error after reading them all so the connection stays in
@@ -261,6 +243,27 @@ absl::StatusOr<v1::Transaction> Decode(const redisReply* data, const redisReply*
   return transaction;
 }
 
+BeginResult Claimed(const v1::Transaction& initial) {
+  BeginResult result;
+  result.created = true;
+  result.in_flight = true;
+  result.transaction = initial;
+  return result;
+}
+
+// What is stored under an id someone claimed first, from its hash fields data, fp, inflight and
+// refunded (in that order).
+absl::StatusOr<BeginResult> AlreadyClaimed(redisReply* const* fields,
+                                           absl::string_view fingerprint) {
+  absl::StatusOr<v1::Transaction> stored = Decode(fields[0], fields[3]);
+  if (!stored.ok()) return stored.status();
+  BeginResult result;
+  result.transaction = *std::move(stored);
+  result.same_request = ReplyString(fields[1]) == fingerprint;
+  result.in_flight = StillInFlight(fields[2]);
+  return result;
+}
+
 }  // namespace
 
 absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
@@ -273,23 +276,11 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
          std::to_string(absl::ToInt64Milliseconds(config_.retention)), Millis(flight_deadline),
          Millis(first_check), initial.merchant_transaction_id()});
     if (!reply.ok()) return reply.status();
-    BeginResult result;
-    if ((*reply)->type == REDIS_REPLY_NIL) {
-      result.created = true;
-      result.in_flight = true;
-      result.transaction = initial;
-      return result;
-    }
+    if ((*reply)->type == REDIS_REPLY_NIL) return Claimed(initial);
     if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements != 4) {
       return absl::InternalError("redis: unexpected answer to the begin script");
     }
-    redisReply** fields = (*reply)->element;
-    absl::StatusOr<v1::Transaction> stored = Decode(fields[0], fields[3]);
-    if (!stored.ok()) return stored.status();
-    result.transaction = *std::move(stored);
-    result.same_request = ReplyString(fields[1]) == fingerprint;
-    result.in_flight = StillInFlight(fields[2]);
-    return result;
+    return AlreadyClaimed((*reply)->element, fingerprint);
   });
 }
 
@@ -312,14 +303,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
       if (!existing.ok()) return existing.status();
       if ((*existing)->element[0]->type != REDIS_REPLY_NIL) {
         connection.Run({"UNWATCH"}).IgnoreError();
-        BeginResult result;
-        absl::StatusOr<v1::Transaction> stored =
-            Decode((*existing)->element[0], (*existing)->element[3]);
-        if (!stored.ok()) return stored.status();
-        result.transaction = *std::move(stored);
-        result.same_request = ReplyString((*existing)->element[1]) == fingerprint;
-        result.in_flight = StillInFlight((*existing)->element[2]);
-        return result;
+        return AlreadyClaimed((*existing)->element, fingerprint);
       }
       absl::StatusOr<Reply> original =
           connection.Run({"HMGET", original_key, "data", "reserved", "refunded"});
@@ -348,11 +332,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
            {"EXEC"}});
       if (!executed.ok()) return executed.status();
       if ((*executed)->type == REDIS_REPLY_NIL) continue;  // someone wrote in between
-      BeginResult result;
-      result.created = true;
-      result.in_flight = true;
-      result.transaction = refund;
-      return result;
+      return Claimed(refund);
     }
     return absl::AbortedError("too many concurrent writers on the original payment; retry");
   });

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "core/address.h"
 #include "gateway/sim/bankart_sim.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:8480",
@@ -52,12 +53,14 @@ int main(int argc, char** argv) {
 
   flikpay::sim::SimOptions options;
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &options.port)) {
-    std::fprintf(stderr, "bankart-sim: --listen must be host:port\n");
+  absl::StatusOr<flikpay::core::HostPort> listen_at = flikpay::core::ParseHostPort(listen);
+  if (!listen_at.ok()) {
+    std::fprintf(stderr, "bankart-sim: --listen: %s\n",
+                 std::string(listen_at.status().message()).c_str());
     return 2;
   }
-  options.host = listen.substr(0, colon);
+  options.host = listen_at->host;
+  options.port = listen_at->port;
   options.public_url = absl::GetFlag(FLAGS_public_url);
   options.api_user = absl::GetFlag(FLAGS_api_user);
   options.api_password = absl::GetFlag(FLAGS_api_password);
