@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "core/request_rules.h"
 #include "gateway/alias.h"
+#include "gateway/bankart_answers.h"
 #include "gateway/callback_parser.h"
 #include "gateway/money.h"
 #include "gateway/signing.h"
@@ -27,48 +28,6 @@ constexpr char kContentType[] = "application/json; charset=utf-8";
 // other caller cannot reach Bankart malformed either.
 void SetIfNotEmpty(Json& object, const char* key, const std::string& value) {
   if (!value.empty()) object[key] = value;
-}
-
-std::optional<ReturnType> ParseReturnType(absl::string_view text) {
-  const std::string upper = absl::AsciiStrToUpper(text);
-  if (upper == "FINISHED") return ReturnType::kFinished;
-  if (upper == "REDIRECT") return ReturnType::kRedirect;
-  if (upper == "HTML") return ReturnType::kHtml;
-  if (upper == "PENDING") return ReturnType::kPending;
-  if (upper == "ERROR") return ReturnType::kError;
-  return std::nullopt;
-}
-
-std::optional<StatusReport::Status> ParseTransactionStatus(absl::string_view text) {
-  const std::string upper = absl::AsciiStrToUpper(text);
-  if (upper == "SUCCESS") return StatusReport::Status::kSuccess;
-  if (upper == "PENDING") return StatusReport::Status::kPending;
-  if (upper == "REDIRECT") return StatusReport::Status::kRedirect;
-  if (upper == "CANCELLED") return StatusReport::Status::kCancelled;
-  if (upper == "ERROR") return StatusReport::Status::kError;
-  return std::nullopt;
-}
-
-// Codes after which the same request may succeed later: rate limit, maintenance, temporarily
-// unavailable.
-bool IsRetryableCode(int code) { return code == 1009 || code == 1010 || code == 3003; }
-
-SubmitOutcome Unknown(std::string reason, int http_status = 0) {
-  SubmitOutcome outcome;
-  outcome.kind = SubmitOutcome::Kind::kUnknown;
-  outcome.unknown_reason = std::move(reason);
-  outcome.http_status = http_status;
-  return outcome;
-}
-
-std::optional<absl::Time> ParseExpires(absl::string_view text) {
-  absl::Time time;
-  std::string error;
-  if (text.empty() || !absl::ParseTime("%Y-%m-%d %H:%M:%S", std::string(text), absl::UTCTimeZone(),
-                                       &time, &error)) {
-    return std::nullopt;
-  }
-  return time;
 }
 
 std::string QueryParameter(absl::string_view request_uri, absl::string_view name) {
@@ -151,58 +110,11 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
       return absl::UnavailableError(
           absl::StrCat("the gateway could not be reached: ", exchange->failure_reason));
     case HttpExchange::Failure::kNoAnswer:
-      return Unknown(absl::StrCat("no answer from the gateway: ", exchange->failure_reason));
+      return UnknownOutcome(absl::StrCat("no answer from the gateway: ", exchange->failure_reason));
     case HttpExchange::Failure::kNone:
       break;
   }
-  const HttpResponse& response = exchange->response;
-  // 5xx includes 504 and Cloudflare's 522: the gateway may have created the transaction.
-  if (response.status >= 500) {
-    return Unknown(absl::StrCat("gateway answered HTTP ", response.status), response.status);
-  }
-  const Json answer = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
-  SubmitOutcome outcome;
-  outcome.http_status = static_cast<int>(response.status);
-  if (answer.is_discarded() || !answer.is_object()) {
-    if (response.status < 300) {
-      return Unknown("the gateway's answer is not JSON", response.status);
-    }
-    outcome.kind = SubmitOutcome::Kind::kDeclined;
-    outcome.errors.push_back(
-        GatewayError{1001, absl::StrCat("gateway answered HTTP ", response.status), "", ""});
-    outcome.retryable = response.status == 429;
-    return outcome;
-  }
-  outcome.uuid = JsonText(answer, "uuid");
-  outcome.purchase_id = JsonText(answer, "purchaseId");
-  outcome.redirect_url = JsonText(answer, "redirectUrl");
-  if (auto extra = answer.find("extraData"); extra != answer.end() && extra->is_object()) {
-    outcome.adapter_reference_id = JsonText(*extra, "adapterReferenceId");
-    outcome.expires_at = ParseExpires(JsonText(*extra, "expiresDateTime"));
-  }
-  const bool success = answer.value("success", false);
-  const std::optional<ReturnType> return_type = ParseReturnType(JsonText(answer, "returnType"));
-  if (response.status < 300 && success && return_type.has_value() &&
-      *return_type != ReturnType::kError) {
-    outcome.kind = SubmitOutcome::Kind::kAccepted;
-    outcome.return_type = *return_type;
-    return outcome;
-  }
-  if (response.status < 300 && success && !return_type.has_value()) {
-    return Unknown("the gateway's answer has no returnType", response.status);
-  }
-  outcome.kind = SubmitOutcome::Kind::kDeclined;
-  outcome.return_type = ReturnType::kError;
-  outcome.errors = ParseGatewayErrors(answer);
-  if (outcome.errors.empty()) {
-    outcome.errors.push_back(GatewayError{
-        1000, absl::StrCat("gateway refused the request (HTTP ", response.status, ")"), "", ""});
-  }
-  outcome.retryable = response.status == 429;
-  for (const GatewayError& error : outcome.errors) {
-    outcome.retryable |= IsRetryableCode(error.code);
-  }
-  return outcome;
+  return ParseSubmitAnswer(static_cast<int>(exchange->response.status), exchange->response.body);
 }
 
 absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& unchecked,
@@ -317,43 +229,7 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
       last_error = absl::UnavailableError(
           absl::StrCat("gateway status API answered HTTP ", exchange->response.status));
     } else {
-      const Json answer = Json::parse(exchange->response.body, nullptr,
-                                      /*allow_exceptions=*/false);
-      if (answer.is_discarded() || !answer.is_object()) {
-        return absl::InternalError("the gateway's status answer is not JSON");
-      }
-      StatusReport report;
-      report.errors = ParseGatewayErrors(answer);
-      if (!answer.value("success", false)) {
-        for (const GatewayError& error : report.errors) {
-          if (error.code == 8001) return report;  // found == false
-        }
-        return absl::FailedPreconditionError(absl::StrCat(
-            "gateway refused the status query",
-            report.errors.empty() ? "" : absl::StrCat(" (", report.errors[0].code, ")")));
-      }
-      std::optional<StatusReport::Status> status =
-          ParseTransactionStatus(JsonText(answer, "transactionStatus"));
-      if (!status.has_value()) {
-        return absl::InternalError("the gateway's status answer has no known status");
-      }
-      report.found = true;
-      report.status = *status;
-      report.uuid = JsonText(answer, "uuid");
-      report.merchant_transaction_id = JsonText(answer, "merchantTransactionId");
-      report.purchase_id = JsonText(answer, "purchaseId");
-      report.type = ParseTransactionType(JsonText(answer, "transactionType"));
-      report.currency = JsonText(answer, "currency");
-      report.reference_uuid = JsonText(answer, "referenceUuid");
-      if (auto extra = answer.find("extraData"); extra != answer.end()) {
-        report.adapter_reference_id = JsonText(*extra, "adapterReferenceId");
-      }
-      if (std::string amount = JsonText(answer, "amount"); !amount.empty()) {
-        absl::StatusOr<int64_t> minor = ParseAmount(amount);
-        if (!minor.ok()) return absl::InternalError(minor.status().message());
-        report.amount_minor = *minor;
-      }
-      return report;
+      return ParseStatusAnswer(exchange->response.body);
     }
     if (attempt == config_.status_max_attempts || absl::Now() + wait >= deadline) break;
     absl::SleepFor(wait);

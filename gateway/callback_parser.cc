@@ -52,37 +52,43 @@ absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
   if (root.is_discarded() || !root.is_object()) {
     return absl::InvalidArgumentError("callback body is not a JSON object");
   }
+  JsonReader fields(root);
   CallbackEvent event;
-  absl::StatusOr<CallbackEvent::Result> result = ParseResult(JsonText(root, "result"));
-  if (!result.ok()) return result.status();
-  event.result = *result;
-  event.uuid = JsonText(root, "uuid");
-  event.merchant_transaction_id = JsonText(root, "merchantTransactionId");
-  event.purchase_id = JsonText(root, "purchaseId");
-  event.raw_type = JsonText(root, "transactionType");
-  event.payment_method = JsonText(root, "paymentMethod");
-  event.currency = JsonText(root, "currency");
-  event.reference_uuid = JsonText(root, "referenceUuid");
-  event.merchant_metadata = JsonText(root, "merchantMetaData");
-  event.errors = ParseGatewayErrors(root);
-  std::string auth_code;
-  if (auto it = root.find("extraData"); it != root.end() && it->is_object()) {
-    event.adapter_reference_id = JsonText(*it, "adapterReferenceId");
-    auth_code = JsonText(*it, "authCode");
-  }
-  if (auto it = root.find("returnData"); it != root.end() && it->is_object()) {
+  const std::string result_text = fields.Text("result");
+  event.uuid = fields.Text("uuid");
+  event.merchant_transaction_id = fields.Text("merchantTransactionId");
+  event.purchase_id = fields.Text("purchaseId");
+  event.raw_type = fields.Text("transactionType");
+  event.payment_method = fields.Text("paymentMethod");
+  event.currency = fields.Text("currency");
+  event.reference_uuid = fields.Text("referenceUuid");
+  event.merchant_metadata = fields.Text("merchantMetaData");
+  event.errors = ParseGatewayErrors(fields);
+  JsonReader extra = fields.Object("extraData");
+  event.adapter_reference_id = extra.Text("adapterReferenceId");
+  const std::string auth_code = extra.Text("authCode");
+  if (fields.Has("returnData")) {
+    JsonReader card_fields = fields.Object("returnData");
     CardData card;
-    card.brand = JsonText(*it, "binBrand");
-    if (card.brand.empty()) card.brand = absl::AsciiStrToUpper(JsonText(*it, "type"));
-    card.first_six_digits = JsonText(*it, "firstSixDigits");
-    card.last_four_digits = JsonText(*it, "lastFourDigits");
-    card.card_holder = JsonText(*it, "cardHolder");
-    card.expiry_month = JsonText(*it, "expiryMonth");
-    card.expiry_year = JsonText(*it, "expiryYear");
+    const std::string bin_brand = card_fields.Text("binBrand");
+    const std::string type = card_fields.Text("type");
+    card.brand = bin_brand.empty() ? absl::AsciiStrToUpper(type) : bin_brand;
+    card.first_six_digits = card_fields.Text("firstSixDigits");
+    card.last_four_digits = card_fields.Text("lastFourDigits");
+    card.card_holder = card_fields.Text("cardHolder");
+    card.expiry_month = card_fields.Text("expiryMonth");
+    card.expiry_year = card_fields.Text("expiryYear");
     card.auth_code = FirstSix(auth_code);
     event.card = std::move(card);
   }
-  if (absl::Status status = CheckRequiredAndAmount(event, JsonText(root, "amount")); !status.ok()) {
+  const std::string amount = fields.Text("amount");
+  if (absl::Status malformed = fields.status(); !malformed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("callback ", malformed.message()));
+  }
+  absl::StatusOr<CallbackEvent::Result> result = ParseResult(result_text);
+  if (!result.ok()) return result.status();
+  event.result = *result;
+  if (absl::Status status = CheckRequiredAndAmount(event, amount); !status.ok()) {
     return status;
   }
   return event;
@@ -154,24 +160,18 @@ std::string JsonText(const Json& object, absl::string_view key) {
   return "";
 }
 
-std::vector<GatewayError> ParseGatewayErrors(const Json& object) {
-  std::vector<GatewayError> errors;
-  auto read = [](const Json& entry) {
+std::vector<GatewayError> ParseGatewayErrors(JsonReader& object) {
+  // API answers spell them errorCode/errorMessage, callbacks and status answers code/message.
+  auto read = [](JsonReader& entry) {
     GatewayError error;
-    std::string code = JsonText(entry, "errorCode");
-    if (code.empty()) code = JsonText(entry, "code");
-    error.code = ToErrorCode(code);
-    error.message = JsonText(entry, "errorMessage");
-    if (error.message.empty()) error.message = JsonText(entry, "message");
-    error.adapter_code = JsonText(entry, "adapterCode");
-    error.adapter_message = JsonText(entry, "adapterMessage");
+    error.code = entry.Has("errorCode") ? entry.Code("errorCode") : entry.Code("code");
+    error.message = entry.Has("errorMessage") ? entry.Text("errorMessage") : entry.Text("message");
+    error.adapter_code = entry.Has("adapterCode") ? entry.Token("adapterCode") : "";
+    error.adapter_message = entry.Text("adapterMessage");
     return error;
   };
-  if (auto it = object.find("errors"); it != object.end() && it->is_array()) {
-    for (const Json& entry : *it) {
-      if (entry.is_object()) errors.push_back(read(entry));
-    }
-  }
+  std::vector<GatewayError> errors;
+  for (JsonReader& entry : object.Objects("errors")) errors.push_back(read(entry));
   GatewayError top = read(object);
   if (top.code != 0 || !top.message.empty()) {
     bool listed = false;

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "gateway/gateway.h"
+#include "gateway/json_reader.h"
 #include "nlohmann/json.hpp"
 
 namespace flikpay::gateway {
@@ -18,9 +19,11 @@ absl::StatusOr<CallbackEvent> ParseCallbackBody(absl::string_view body);
 // Bankart's error lists come in two spellings (errorCode/errorMessage in API answers, code/message
 // in callbacks and status answers); both are read. A top-level errorCode/errorMessage (or
 // code/message) is read as one more entry.
-std::vector<GatewayError> ParseGatewayErrors(const nlohmann::json& object);
+// Every value's type is checked (JsonReader): a mismatch shows in `object.status()`.
+std::vector<GatewayError> ParseGatewayErrors(JsonReader& object);
 
-// The string value of a JSON member that may be a string or a number; "" when absent.
+// The string value of a JSON member that may be a string or a number; "" when absent. Lenient, for
+// JSON flikpay trusts (the stand-in's journal in tests); never for what the gateway sends.
 std::string JsonText(const nlohmann::json& object, absl::string_view key);
 
 }  // namespace flikpay::gateway

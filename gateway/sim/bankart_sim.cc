@@ -333,7 +333,8 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
     } else {
       answer = Payout(*connector, body, http_status, created_uuid);
     }
-    const std::vector<GatewayError> errors = gateway::ParseGatewayErrors(answer);
+    gateway::JsonReader answer_fields(answer);
+    const std::vector<GatewayError> errors = gateway::ParseGatewayErrors(answer_fields);
     RecordRequest(Json{{"operation", operation},
                        {"connector", gateway::ConnectorName(connector->kind)},
                        {"merchantTransactionId", merchant_transaction_id},
