@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -91,14 +92,24 @@ std::string FormatHttpDate(absl::Time time) {
 }
 
 absl::StatusOr<absl::Time> ParseHttpDate(absl::string_view text) {
-  absl::Time time;
-  std::string error;
-  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(text), absl::UTCTimeZone(), &time,
-                       &error)) {
-    return absl::InvalidArgumentError(
-        "date is not an RFC 7231 date like \"Tue, 28 Apr 2026 15:23:40 GMT\"");
+  // RFC 7231 §7.1.1.1: the preferred form, then the two obsolete ones a recipient must accept.
+  // Seed 001's signing example formats with PHP's "D, d M Y H:i:s T" in UTC, which prints "UTC",
+  // and a numeric zone ("+0000") is seen from other IXOPAY-family clients; all mean the same.
+  static constexpr const char* kForms[] = {
+      "%a, %d %b %Y %H:%M:%S GMT",  // IMF-fixdate
+      "%a, %d %b %Y %H:%M:%S UTC",  // PHP's T in UTC
+      "%a, %d %b %Y %H:%M:%S %z",   // numeric zone
+      "%A, %d-%b-%y %H:%M:%S GMT",  // RFC 850
+      "%a %b %d %H:%M:%S %Y",       // asctime(); cctz lets a space match the day's padding
+  };
+  const std::string date(absl::StripAsciiWhitespace(text));
+  for (const char* form : kForms) {
+    absl::Time time;
+    std::string error;
+    if (absl::ParseTime(form, date, absl::UTCTimeZone(), &time, &error)) return time;
   }
-  return time;
+  return absl::InvalidArgumentError(
+      "date is not an RFC 7231 date like \"Tue, 28 Apr 2026 15:23:40 GMT\"");
 }
 
 std::string HashPassword(absl::string_view password, int rounds) {

@@ -659,6 +659,33 @@ TEST_F(BankartSimTest, XmlCallbackSignedTheV2WayIsVerified) {
   EXPECT_EQ(event->amount_minor, 499);
 }
 
+// Seed 001 signs with PHP's "D, d M Y H:i:s T" in UTC ("... UTC"); other senders use a numeric
+// zone. A callback dated any of these ways (or in RFC 7231's obsolete forms) verifies.
+TEST_F(BankartSimTest, ACallbackDatedInAnyHttpDateFormIsAccepted) {
+  const std::string body = R"({"result":"OK","uuid":"abc123","merchantTransactionId":"order-1",)"
+                           R"("transactionType":"DEBIT","amount":"4.99","currency":"EUR"})";
+  const ConnectorCredentials& ecommerce = SimConnectors().at(Connector::kEcommerce);
+  const absl::Time now = absl::Now();
+  for (const char* form :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%a, %d %b %Y %H:%M:%S UTC", "%a, %d %b %Y %H:%M:%S +0000",
+        "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    const std::string date = absl::FormatTime(form, now, absl::UTCTimeZone());
+    const std::string uri = "/callbacks/bankart?connector=ecommerce";
+    InboundCallback callback;
+    callback.method = "POST";
+    callback.request_uri = uri;
+    callback.body = body;
+    callback.headers = {
+        {"content-type", "application/json; charset=utf-8"},
+        {"date", date},
+        {"x-signature",
+         Sign(ecommerce.shared_secret,
+              SignedParts{"POST", body, "application/json; charset=utf-8", date, uri})}};
+    absl::StatusOr<CallbackEvent> event = gateway_->VerifyCallback(callback);
+    EXPECT_TRUE(event.ok()) << date << ": " << event.status();
+  }
+}
+
 TEST_F(BankartSimTest, TimeoutAfterTheGatewayCreatedTheDebitIsUnknownAndFindable) {
   Control("POST", "/_sim/faults",
           Json{{"kind", "timeout_after"}, {"operation", "debit"}, {"delay_ms", 1500}});

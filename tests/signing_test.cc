@@ -157,6 +157,23 @@ TEST(Signing, HttpDatesRoundTrip) {
   EXPECT_FALSE(ParseHttpDate("").ok());
 }
 
+// Every form a sender may use for the same instant: RFC 7231's preferred and obsolete forms, PHP's
+// "D, d M Y H:i:s T" in UTC (seed 001's signing example), and a numeric zone.
+TEST(Signing, EveryDateFormOfTheSameInstantParses) {
+  const absl::Time time = absl::FromUnixSeconds(1777389820);  // 2026-04-28 15:23:40 UTC
+  for (const char* form : {"Tue, 28 Apr 2026 15:23:40 GMT", "Tue, 28 Apr 2026 15:23:40 UTC",
+                           "Tue, 28 Apr 2026 15:23:40 +0000", "Tue, 28 Apr 2026 17:23:40 +0200",
+                           "Tuesday, 28-Apr-26 15:23:40 GMT", "Tue Apr 28 15:23:40 2026"}) {
+    absl::StatusOr<absl::Time> parsed = ParseHttpDate(form);
+    ASSERT_TRUE(parsed.ok()) << form << ": " << parsed.status();
+    EXPECT_EQ(*parsed, time) << form;
+  }
+  const absl::Time single_digit_day = absl::FromUnixSeconds(1775459020);  // 2026-04-06 07:03:40
+  EXPECT_EQ(*ParseHttpDate("Mon Apr  6 07:03:40 2026"), single_digit_day);
+  EXPECT_FALSE(ParseHttpDate("Tue, 28 Apr 2026 15:23:40 CET").ok());
+  EXPECT_EQ(FormatHttpDate(time), "Tue, 28 Apr 2026 15:23:40 GMT") << "flikpay sends GMT";
+}
+
 TEST(Signing, Base64RoundTrips) {
   EXPECT_EQ(Base64Encode("user:pass"), "dXNlcjpwYXNz");
   EXPECT_EQ(*Base64Decode("dXNlcjpwYXNz"), "user:pass");
