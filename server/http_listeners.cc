@@ -40,6 +40,19 @@ void HttpListener::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+int CallbackHttpStatus(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    default:
+      return 503;
+  }
+}
+
 void InstallCallbackRoutes(HttpListener& listener, PaymentService& service) {
   listener.server().Post("/callbacks/bankart", [&service](const httplib::Request& request,
                                                           httplib::Response& response) {

@@ -35,6 +35,10 @@ class HttpListener {
   int port_ = 0;
 };
 
+// The HTTP answer to a callback for PaymentService::HandleCallback's status: 200 (body "OK"), 401,
+// 400, or 503 for anything that should make Bankart retry.
+int CallbackHttpStatus(const absl::Status& status);
+
 // POST /callbacks/bankart: Bankart's signed callbacks. Public-facing; gRPC stays internal.
 void InstallCallbackRoutes(HttpListener& listener, PaymentService& service);
 

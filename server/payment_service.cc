@@ -542,17 +542,4 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   return absl::OkStatus();
 }
 
-int CallbackHttpStatus(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    default:
-      return 503;
-  }
-}
-
 }  // namespace flikpay::server

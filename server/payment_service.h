@@ -60,8 +60,8 @@ class PaymentService {
 
   // A gateway callback as received. UNAUTHENTICATED for a bad or stale signature, INVALID_ARGUMENT
   // for a malformed body (nothing stored in either case), UNAVAILABLE when the change could not be
-  // stored (Bankart retries); OK once it is stored, or kept as unmatched. CallbackHttpStatus maps
-  // these to what Bankart is answered.
+  // stored (Bankart retries); OK once it is stored, or kept as unmatched. The callback listener
+  // maps these to HTTP (CallbackHttpStatus in http_listeners.h).
   absl::Status HandleCallback(const gateway::InboundCallback& callback);
 
   const core::SchedulePolicy& schedule() const { return config_.schedule; }
@@ -88,10 +88,6 @@ class PaymentService {
   Metrics& metrics_;
   ServiceConfig config_;
 };
-
-// The HTTP answer to a callback for HandleCallback's status: 200 (body "OK"), 401, 400, or 503 for
-// anything that should make Bankart retry.
-int CallbackHttpStatus(const absl::Status& status);
 
 // The text Bankart asks merchants to show a payer whose alias does not exist (error 2007).
 extern const char kAliasDoesNotExistPayerMessage[];

@@ -235,37 +235,13 @@ TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
   ASSERT_TRUE(Create(A(), debit, &paid).ok());
   ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
             v1::TRANSACTION_STATUS_SUCCESS);
-  std::atomic<int64_t> accepted_amount{0};
-  std::atomic<int> accepted{0}, refused{0};
-  std::vector<std::thread> callers;
-  for (int i = 0; i < 30; ++i) {  // 30 x 70 = 2100 cents asked, 1000 available
-    callers.emplace_back([&, i] {
-      v1::RefundRequest request;
-      request.set_merchant_transaction_id(NewId("cr"));
-      request.set_original_merchant_transaction_id(debit.merchant_transaction_id());
-      request.set_amount_minor(70);
-      v1::Transaction out;
-      grpc::ClientContext context;
-      grpc::Status status = (i % 2 == 0 ? A() : B()).Refund(&context, request, &out);
-      if (status.ok()) {
-        ++accepted;
-        accepted_amount += 70;
-      } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-        ++refused;
-      }
-    });
-  }
-  for (std::thread& caller : callers) caller.join();
-  std::printf("concurrent refunds: %d accepted (%lld cents), %d refused\n", accepted.load(),
-              static_cast<long long>(accepted_amount.load()), refused.load());
-  EXPECT_EQ(accepted, 14);  // 14 x 70 = 980 <= 1000 < 15 x 70
-  EXPECT_EQ(refused, 16);
-  // Bankart's own record agrees.
-  for (const Json& entry : SimControl("GET", "/_sim/transactions")) {
-    if (gateway::JsonText(entry, "uuid") == paid.gateway_uuid()) {
-      EXPECT_EQ(gateway::JsonText(entry, "refundedOrPendingAmount"), "9.80");
-    }
-  }
+  // 30 x 70 = 2100 cents asked, 1000 available.
+  const RefundTally refunds = RefundConcurrently(debit.merchant_transaction_id(), 70, 30, 1);
+  std::printf("concurrent refunds: %d accepted (%d cents), %d refused, %d other\n",
+              refunds.accepted, refunds.accepted * 70, refunds.refused, refunds.other);
+  EXPECT_EQ(refunds.accepted, 14);  // 14 x 70 = 980 <= 1000 < 15 x 70
+  EXPECT_EQ(refunds.refused, 16);
+  EXPECT_EQ(RefundedAtBankart(paid.gateway_uuid()), "9.80") << "Bankart's own record agrees";
 }
 
 TEST_F(ApiTest, ContradictingCallbackAfterAFinalStateIsRecordedNotApplied) {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "server/http_listeners.h"
 #include "tests/support/fake_gateway.h"
 #include "tests/support/in_memory_store.h"
 
@@ -272,6 +273,75 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
   EXPECT_TRUE(service_.HandleCallback({}).ok());
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(metrics_.status_anomalies, 1);
+}
+
+TEST_F(PaymentServiceTest, ACallbackWithOnlyTheGatewayUuidFindsItsTransaction) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  gateway::CallbackEvent by_uuid = CallbackFor("", gateway::CallbackEvent::Result::kOk);
+  by_uuid.uuid = "uuid-1";
+  gateway_.AnswerCallbacks(by_uuid);
+  EXPECT_TRUE(service_.HandleCallback({}).ok());
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_TRUE(store_.UnmatchedCallbacks().empty());
+
+  gateway::CallbackEvent unknown_uuid = CallbackFor("", gateway::CallbackEvent::Result::kOk);
+  unknown_uuid.uuid = "uuid-nobody";
+  gateway_.AnswerCallbacks(unknown_uuid);
+  EXPECT_TRUE(service_.HandleCallback({}).ok()) << "acknowledged, so Bankart stops retrying";
+  EXPECT_EQ(store_.UnmatchedCallbacks().size(), 1u);
+}
+
+TEST_F(PaymentServiceTest, ACallbackOfATransactionTypeFlikpayNeverStartsIsKeptAsideUnapplied) {
+  // E.g. a chargeback or a capture Bankart reports under a known id: never a status change of the
+  // debit.
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  gateway::CallbackEvent other = CallbackFor("order-1", gateway::CallbackEvent::Result::kError);
+  other.type = gateway::TransactionType::kOther;
+  gateway_.AnswerCallbacks(other);
+  gateway::InboundCallback callback;
+  callback.body = R"({"transactionType":"CHARGEBACK"})";
+  EXPECT_TRUE(service_.HandleCallback(callback).ok());
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_PENDING);
+  EXPECT_EQ(store_.UnmatchedCallbacks(), std::vector<std::string>{callback.body});
+  EXPECT_EQ(metrics_.callbacks_unmatched, 1);
+}
+
+TEST_F(PaymentServiceTest, APayoutSendsTheNormalizedAliasAndIsIdempotent) {
+  gateway_.AnswerSends(Accepted(gateway::ReturnType::kFinished));
+  v1::PayoutRequest request;
+  request.set_merchant_transaction_id("payout-1");
+  request.set_amount_minor(2500);
+  request.set_alias("070 999 555");
+  request.set_description("winnings");
+  absl::StatusOr<v1::Transaction> paid = service_.Payout(request, Soon());
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  EXPECT_EQ(paid->type(), v1::TRANSACTION_TYPE_PAYOUT);
+  EXPECT_EQ(paid->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(paid->alias().find("999555"), std::string::npos) << "stored masked: " << paid->alias();
+  ASSERT_EQ(gateway_.payouts().size(), 1u);
+  const gateway::PayoutRequest sent = gateway_.payouts()[0];
+  EXPECT_EQ(sent.alias, "0038670999555");
+  EXPECT_EQ(sent.amount_minor, 2500);
+  EXPECT_EQ(sent.currency, "EUR");
+  EXPECT_EQ(sent.callback_url, "https://pay.example/callbacks/bankart?connector=payout");
+
+  // The same request again (the alias written another way): the stored payout, nothing sent.
+  request.set_alias("+38670999555");
+  absl::StatusOr<v1::Transaction> again = service_.Payout(request, Soon());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->version(), paid->version());
+  EXPECT_EQ(gateway_.payouts().size(), 1u);
+
+  request.set_amount_minor(2600);
+  EXPECT_EQ(service_.Payout(request, Soon()).status().code(), absl::StatusCode::kAlreadyExists);
+  request.set_merchant_transaction_id("payout-2");
+  request.clear_alias();
+  absl::Status missing = service_.Payout(request, Soon()).status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(missing.message(), "alias: ")) << missing.message();
+  EXPECT_EQ(gateway_.payouts().size(), 1u);
 }
 
 TEST_F(PaymentServiceTest, UnmatchedCallbacksAreKeptAndStoreOutagesRetried) {

@@ -214,7 +214,7 @@ v1::Transaction E2eTest::AwaitFinal(v1::PaymentService::Stub& stub, const std::s
   const absl::Time deadline = absl::Now() + timeout;
   v1::Transaction transaction;
   while (absl::Now() < deadline) {
-    if (Get(stub, id, &transaction).ok() && IsFinalStatus(transaction.status())) {
+    if (Get(stub, id, &transaction).ok() && core::IsFinal(transaction.status())) {
       return transaction;
     }
     absl::SleepFor(absl::Milliseconds(25));
@@ -243,7 +243,8 @@ int E2eTest::StartedStreams(const Replica& replica) {
 std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
                                                  const v1::StreamStatusRequest& request,
                                                  size_t count, absl::Duration timeout,
-                                                 std::function<void()> after_open) {
+                                                 std::function<void()> after_open,
+                                                 bool expect_all) {
   const int started_before = StartedStreams(replica);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -254,13 +255,21 @@ std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
     while (StartedStreams(replica) <= started_before && absl::Now() < give_up) {
       absl::SleepFor(absl::Milliseconds(10));
     }
+    if (StartedStreams(replica) <= started_before) {
+      ADD_FAILURE() << "the replica did not start feeding the subscription within 5 s";
+    }
     after_open();
   }
   std::vector<v1::StatusEvent> events;
   v1::StatusEvent event;
   while (events.size() < count && reader->Read(&event)) events.push_back(event);
   context.TryCancel();
-  reader->Finish().ok();
+  const grpc::Status ended = reader->Finish();
+  if (expect_all && events.size() < count) {
+    ADD_FAILURE() << "StreamStatus gave " << events.size() << " of " << count << " events within "
+                  << absl::FormatDuration(timeout) << "; the stream ended with "
+                  << ended.error_code() << " " << ended.error_message();
+  }
   return events;
 }
 
@@ -316,9 +325,41 @@ int E2eTest::PostCallback(int port, const std::string& body, const std::string& 
   return static_cast<int>(http.Send(request).response.status);
 }
 
-bool E2eTest::IsFinalStatus(v1::TransactionStatus status) {
-  return status == v1::TRANSACTION_STATUS_SUCCESS || status == v1::TRANSACTION_STATUS_CANCELLED ||
-         status == v1::TRANSACTION_STATUS_ERROR;
+E2eTest::RefundTally E2eTest::RefundConcurrently(const std::string& original, int64_t amount_minor,
+                                                 int threads, int calls) {
+  std::atomic<int> accepted{0}, refused{0}, other{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < threads; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < calls; ++i) {
+        v1::RefundRequest request;
+        request.set_merchant_transaction_id(NewId("cr"));
+        request.set_original_merchant_transaction_id(original);
+        request.set_amount_minor(amount_minor);
+        v1::Transaction out;
+        grpc::ClientContext context;
+        grpc::Status status = ((t + i) % 2 == 0 ? A() : B()).Refund(&context, request, &out);
+        if (status.ok()) {
+          ++accepted;
+        } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+          ++refused;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (std::thread& caller : callers) caller.join();
+  return {accepted.load(), refused.load(), other.load()};
+}
+
+std::string E2eTest::RefundedAtBankart(const std::string& gateway_uuid) {
+  for (const Json& entry : SimControl("GET", "/_sim/transactions")) {
+    if (gateway::JsonText(entry, "uuid") == gateway_uuid) {
+      return gateway::JsonText(entry, "refundedOrPendingAmount");
+    }
+  }
+  return "";
 }
 
 }  // namespace flikpay::testing

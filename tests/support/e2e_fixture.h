@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/state_machine.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -80,12 +81,15 @@ class E2eTest : public ::testing::Test {
   // counter, not the open-streams gauge: a stream of an earlier test ending at the same moment
   // would cancel out the gauge's increase.
   static int StartedStreams(const Replica& replica);
-  // Reads events from a StreamStatus call on `replica` until `count` arrived or the time is up.
-  // `after_open` runs once the replica feeds the subscription, so it sees every later change.
+  // Reads events from a StreamStatus call on `replica` until `count` arrived or the time is up
+  // (then it fails the test, saying how many arrived; `expect_all` false for a reader that only
+  // drains what comes). `after_open` runs once the replica feeds the subscription, so it sees every
+  // later change; a subscription the replica never starts feeding fails the test too.
   static std::vector<v1::StatusEvent> ReadEvents(const Replica& replica,
                                                  const v1::StreamStatusRequest& request,
                                                  size_t count, absl::Duration timeout,
-                                                 std::function<void()> after_open = nullptr);
+                                                 std::function<void()> after_open = nullptr,
+                                                 bool expect_all = true);
 
   struct CreateTally {
     int ok = 0, aborted = 0, other = 0;
@@ -100,10 +104,20 @@ class E2eTest : public ::testing::Test {
   static int PostCallback(int port, const std::string& body, const std::string& secret,
                           const std::string& query = "connector=in_person");
 
-  static bool IsFinalStatus(v1::TransactionStatus status);
   static bool IsFinalStatusOf(const v1::StatusEvent& event) {
-    return IsFinalStatus(event.transaction().status());
+    return core::IsFinal(event.transaction().status());
   }
+
+  struct RefundTally {
+    int accepted = 0, refused = 0, other = 0;
+  };
+  // Sends `threads` x `calls` refunds of `amount_minor` each of `original` at once, alternating
+  // replicas; refused = FAILED_PRECONDITION (the cap).
+  static RefundTally RefundConcurrently(const std::string& original, int64_t amount_minor,
+                                        int threads, int calls);
+  // What bankart-sim counts as refunded or pending of the debit with this uuid ("9.80"); "" when
+  // it does not know the debit.
+  static std::string RefundedAtBankart(const std::string& gateway_uuid);
 
   static inline std::unique_ptr<ChildProcess> redis_;
   static inline std::unique_ptr<ChildProcess> sim_;

@@ -36,6 +36,10 @@ class FakeGateway : public gateway::Gateway {
     absl::MutexLock lock(&mutex_);
     return refunds_;
   }
+  std::vector<gateway::PayoutRequest> payouts() {
+    absl::MutexLock lock(&mutex_);
+    return payouts_;
+  }
   int status_queries() {
     absl::MutexLock lock(&mutex_);
     return status_queries_;
@@ -53,10 +57,10 @@ class FakeGateway : public gateway::Gateway {
     refunds_.push_back(request);
     return send_answer_;
   }
-  absl::StatusOr<gateway::SubmitOutcome> Payout(const gateway::PayoutRequest&,
+  absl::StatusOr<gateway::SubmitOutcome> Payout(const gateway::PayoutRequest& request,
                                                 absl::Time) override {
     absl::MutexLock lock(&mutex_);
-    ++payouts_;
+    payouts_.push_back(request);
     return send_answer_;
   }
   absl::StatusOr<gateway::StatusReport> StatusByUuid(gateway::Connector, absl::string_view,
@@ -87,7 +91,7 @@ class FakeGateway : public gateway::Gateway {
       absl::UnauthenticatedError("the test set no answer");
   std::vector<gateway::DebitRequest> debits_ ABSL_GUARDED_BY(mutex_);
   std::vector<gateway::RefundRequest> refunds_ ABSL_GUARDED_BY(mutex_);
-  int payouts_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::vector<gateway::PayoutRequest> payouts_ ABSL_GUARDED_BY(mutex_);
   int status_queries_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/address.h"
 
 namespace flikpay::testing {
 
@@ -127,12 +128,8 @@ int ChildProcess::Stop(absl::Duration grace) {
 void ChildProcess::Kill() { Reap(SIGKILL, absl::Seconds(5)); }
 
 int PortFromLine(const std::string& line) {
-  const size_t colon = line.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(line.substr(colon + 1), &port)) {
-    return 0;
-  }
-  return port;
+  absl::StatusOr<core::HostPort> address = core::ParseHostPort(line);
+  return address.ok() ? address->port : 0;
 }
 
 }  // namespace flikpay::testing
