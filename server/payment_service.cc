@@ -136,25 +136,36 @@ std::string PaymentService::CallbackUrl(gateway::Connector connector) const {
                       "connector=", gateway::ConnectorName(connector));
 }
 
-absl::StatusOr<bool> PaymentService::Claim(const absl::StatusOr<store::BeginResult>& claimed,
-                                           v1::Transaction& answer) {
+absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
+    const v1::Transaction& initial, const google::protobuf::Message& normalized_request,
+    absl::Time deadline, absl::FunctionRef<absl::StatusOr<SubmitOutcome>(absl::Time)> send) {
+  const std::string& id = initial.merchant_transaction_id();
+  const std::string fingerprint = Fingerprint(normalized_request);
+  const absl::Time first_check = config_.schedule.FirstCheck(deadline);
+  // A refund's claim also reserves its amount on the original, in the same atomic step.
+  absl::StatusOr<store::BeginResult> claimed =
+      initial.type() == v1::TRANSACTION_TYPE_REFUND
+          ? store_.BeginRefund(initial, fingerprint, deadline, first_check)
+          : store_.Begin(initial, fingerprint, deadline, first_check);
   if (!claimed.ok()) {
     if (absl::IsUnavailable(claimed.status())) ++metrics_.store_unavailable;
     return claimed.status();
   }
-  if (claimed->created) return true;
-  if (!claimed->same_request) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("merchant_transaction_id ", claimed->transaction.merchant_transaction_id(),
-                     " is already used by a request with different parameters"));
+  if (!claimed->created) {
+    if (!claimed->same_request) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("merchant_transaction_id ", id,
+                       " is already used by a request with different parameters"));
+    }
+    if (claimed->in_flight) {
+      return absl::AbortedError(
+          absl::StrCat("merchant_transaction_id ", id,
+                       ": the first request with this id is still being processed; retry shortly"));
+    }
+    return claimed->transaction;
   }
-  if (claimed->in_flight) {
-    return absl::AbortedError(
-        absl::StrCat("merchant_transaction_id ", claimed->transaction.merchant_transaction_id(),
-                     ": the first request with this id is still being processed; retry shortly"));
-  }
-  answer = claimed->transaction;
-  return false;
+  // The margin leaves time to store the gateway's answer before the caller's deadline.
+  return Record(id, send(deadline - config_.store_margin), deadline);
 }
 
 absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpRequest& request,
@@ -188,14 +199,8 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpReq
                                       request.amount_minor(), request.description());
   initial.set_kind(request.kind());
   initial.set_alias(gateway::MaskAlias(debit.alias));
-  v1::Transaction existing;
-  absl::StatusOr<bool> created = Claim(store_.Begin(initial, Fingerprint(normalized), deadline,
-                                                    config_.schedule.FirstCheck(deadline)),
-                                       existing);
-  if (!created.ok()) return created.status();
-  if (!*created) return existing;
-  return Record(request.merchant_transaction_id(),
-                gateway_.Debit(debit, deadline - config_.store_margin), deadline);
+  return ClaimAndSend(initial, normalized, deadline,
+                      [&](absl::Time send_by) { return gateway_.Debit(debit, send_by); });
 }
 
 absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& request,
@@ -244,15 +249,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_REFUND,
                 request.amount_minor(), request.description());
   initial.set_original_merchant_transaction_id(request.original_merchant_transaction_id());
-  v1::Transaction existing;
-  absl::StatusOr<bool> created =
-      Claim(store_.BeginRefund(initial, Fingerprint(normalized), deadline,
-                               config_.schedule.FirstCheck(deadline)),
-            existing);
-  if (!created.ok()) return created.status();
-  if (!*created) return existing;
-  return Record(request.merchant_transaction_id(),
-                gateway_.Refund(refund, deadline - config_.store_margin), deadline);
+  return ClaimAndSend(initial, normalized, deadline,
+                      [&](absl::Time send_by) { return gateway_.Refund(refund, send_by); });
 }
 
 absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& request,
@@ -273,14 +271,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& 
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_PAYOUT,
                 request.amount_minor(), request.description());
   initial.set_alias(gateway::MaskAlias(payout.alias));
-  v1::Transaction existing;
-  absl::StatusOr<bool> created = Claim(store_.Begin(initial, Fingerprint(normalized), deadline,
-                                                    config_.schedule.FirstCheck(deadline)),
-                                       existing);
-  if (!created.ok()) return created.status();
-  if (!*created) return existing;
-  return Record(request.merchant_transaction_id(),
-                gateway_.Payout(payout, deadline - config_.store_margin), deadline);
+  return ClaimAndSend(initial, normalized, deadline,
+                      [&](absl::Time send_by) { return gateway_.Payout(payout, send_by); });
 }
 
 absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,

@@ -4,10 +4,12 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "flikpay/v1/payment_service.pb.h"
 #include "gateway/gateway.h"
+#include "google/protobuf/message.h"
 #include "server/metrics.h"
 #include "store/store.h"
 
@@ -67,9 +69,13 @@ class PaymentService {
   const core::SchedulePolicy& schedule() const { return config_.schedule; }
 
  private:
-  // Claims the id; answers the stored transaction, ALREADY_EXISTS or ABORTED when taken.
-  absl::StatusOr<bool> Claim(const absl::StatusOr<store::BeginResult>& claimed,
-                             v1::Transaction& answer);
+  // Claims the id of `initial` (with the fingerprint of the normalized request) and, if it was
+  // free, sends the request and records the outcome. A taken id answers the stored transaction,
+  // ALREADY_EXISTS (other parameters) or ABORTED (the first request is still in flight).
+  absl::StatusOr<v1::Transaction> ClaimAndSend(
+      const v1::Transaction& initial, const google::protobuf::Message& normalized_request,
+      absl::Time deadline,
+      absl::FunctionRef<absl::StatusOr<gateway::SubmitOutcome>(absl::Time)> send);
   // Records what the gateway said about a money-moving request and answers the caller.
   absl::StatusOr<v1::Transaction> Record(const std::string& merchant_transaction_id,
                                          const absl::StatusOr<gateway::SubmitOutcome>& outcome,

@@ -131,23 +131,11 @@ TEST_F(FaultTest, Fault3_LostCallbacks_ReconcilerFindsTheFinalStates) {
       {"success.debit@bankart.flik", v1::TRANSACTION_STATUS_SUCCESS},
       {"cancel.debit@bankart.flik", v1::TRANSACTION_STATUS_CANCELLED},
       {"error.debit@bankart.flik", v1::TRANSACTION_STATUS_ERROR}};
-  std::vector<v1::CreateRtpRequest> requests;
-  v1::StreamStatusRequest subscription;
-  for (const auto& [alias, status] : cases) {
-    requests.push_back(Rtp(alias, v1::RTP_KIND_OUT_OF_BAND));
-    requests.back().set_merchant_transaction_id(absl::StrCat(prefix, requests.size()));
-    subscription.add_merchant_transaction_ids(requests.back().merchant_transaction_id());
-  }
-  // Ask for one more than expected: a second event per change would show.
-  std::vector<v1::StatusEvent> events = ReadEvents(
-      *replicas_[1], subscription, 7, absl::Seconds(8),
-      [&] {
-        for (const v1::CreateRtpRequest& request : requests) {
-          v1::Transaction out;
-          EXPECT_TRUE(Create(A(), request, &out).ok());
-        }
-      },
-      /*expect_all=*/false);
+  std::vector<std::string> aliases;
+  for (const auto& [alias, status] : cases) aliases.push_back(alias);
+  const std::vector<v1::CreateRtpRequest> requests =
+      RtpsFor(prefix, aliases, v1::RTP_KIND_OUT_OF_BAND);
+  const std::vector<v1::StatusEvent> events = CreateWhileWatching(requests, A(), *replicas_[1], 6);
   std::map<std::string, std::vector<TransactionStatus>> seen;
   for (const v1::StatusEvent& event : events) {
     seen[event.transaction().merchant_transaction_id()].push_back(event.transaction().status());
@@ -177,23 +165,10 @@ TEST_F(FaultTest, Fault4_CallbacksDuplicatedFiveTimesAndReordered) {
       v1::TRANSACTION_STATUS_SUCCESS,   v1::TRANSACTION_STATUS_CANCELLED,
       v1::TRANSACTION_STATUS_ERROR,     v1::TRANSACTION_STATUS_SUCCESS,
       v1::TRANSACTION_STATUS_CANCELLED, v1::TRANSACTION_STATUS_ERROR};
-  std::vector<v1::CreateRtpRequest> requests;
-  v1::StreamStatusRequest subscription;
-  for (const char* alias : aliases) {
-    requests.push_back(Rtp(alias, v1::RTP_KIND_IN_PERSON));
-    requests.back().set_merchant_transaction_id(absl::StrCat(prefix, requests.size()));
-    subscription.add_merchant_transaction_ids(requests.back().merchant_transaction_id());
-  }
-  std::vector<v1::StatusEvent> events = ReadEvents(
-      *replicas_[0], subscription, 13, absl::Seconds(8),
-      [&] {
-        for (const v1::CreateRtpRequest& request : requests) {
-          v1::Transaction out;
-          EXPECT_TRUE(Create(B(), request, &out).ok());
-          absl::SleepFor(absl::Milliseconds(60));
-        }
-      },
-      /*expect_all=*/false);  // one more than expected: a duplicate event would show
+  const std::vector<v1::CreateRtpRequest> requests =
+      RtpsFor(prefix, {std::begin(aliases), std::end(aliases)}, v1::RTP_KIND_IN_PERSON);
+  const std::vector<v1::StatusEvent> events =
+      CreateWhileWatching(requests, B(), *replicas_[0], 12, absl::Milliseconds(60));
   std::printf("fault 4: %zu events for 6 transactions (want 12)\n", events.size());
   EXPECT_EQ(events.size(), 12u);
   for (size_t i = 0; i < requests.size(); ++i) {

@@ -105,16 +105,28 @@ struct BadField {
   std::function<void(gateway::DebitRequest&)> in_adapter;
 };
 
-TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
-  gateway::BankartConfig config;
-  config.base_url = "http://127.0.0.1:9/api/v3";  // never reached
-  config.connectors[gateway::Connector::kOutOfBand] = {"key", "secret"};
-  gateway::BankartGateway adapter(config);
-  testing::FakeGateway fake;
-  testing::InMemoryStore store;
-  server::Metrics metrics;
-  server::PaymentService service(fake, store, metrics, {"https://pay.example/callbacks/bankart"});
+// The service (over a fake gateway) and the real adapter (whose gateway is never reached: every
+// request here is refused before it is sent), side by side.
+class ServiceAndAdapterTest : public ::testing::Test {
+ protected:
+  static gateway::BankartConfig AdapterConfig() {
+    gateway::BankartConfig config;
+    config.base_url = "http://127.0.0.1:9/api/v3";  // never reached
+    for (gateway::Connector connector : gateway::kAllConnectors) {
+      config.connectors[connector] = {"key", "secret"};
+    }
+    return config;
+  }
 
+  gateway::BankartGateway adapter_{AdapterConfig()};
+  testing::FakeGateway fake_;
+  testing::InMemoryStore store_;
+  server::Metrics metrics_;
+  server::PaymentService service_{fake_, store_, metrics_,
+                                  server::ServiceConfig{"https://pay.example/callbacks/bankart"}};
+};
+
+TEST_F(ServiceAndAdapterTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
   const std::string long_text(256, 'x');
   const BadField cases[] = {
       {"merchant_transaction_id", [](auto& r) { r.set_merchant_transaction_id("order 1"); },
@@ -146,7 +158,7 @@ TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
     request.set_alias("0038670999000");
     c.in_api(request);
     const absl::Status from_service =
-        service.CreateRtp(request, absl::Now() + absl::Seconds(5)).status();
+        service_.CreateRtp(request, absl::Now() + absl::Seconds(5)).status();
 
     gateway::DebitRequest debit;
     debit.kind = gateway::RtpKind::kOutOfBand;
@@ -155,39 +167,31 @@ TEST(RequestRulesTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
     debit.alias = "0038670999000";
     debit.callback_url = "https://pay.example/callbacks/bankart";
     c.in_adapter(debit);
-    const absl::Status from_adapter = adapter.Debit(debit, absl::Now() + absl::Seconds(5)).status();
+    const absl::Status from_adapter =
+        adapter_.Debit(debit, absl::Now() + absl::Seconds(5)).status();
 
     EXPECT_EQ(from_service.code(), absl::StatusCode::kInvalidArgument) << c.field;
     EXPECT_TRUE(absl::StartsWith(from_service.message(), c.field)) << from_service.message();
     EXPECT_EQ(from_adapter, from_service) << c.field;
   }
-  EXPECT_TRUE(fake.debits().empty());
+  EXPECT_TRUE(fake_.debits().empty());
 }
 
-TEST(RequestRulesTest, APayoutsAliasIsCheckedOnceWithOneMessage) {
-  gateway::BankartConfig config;
-  config.base_url = "http://127.0.0.1:9/api/v3";  // never reached
-  config.connectors[gateway::Connector::kPayout] = {"key", "secret"};
-  gateway::BankartGateway adapter(config);
-  testing::FakeGateway fake;
-  testing::InMemoryStore store;
-  server::Metrics metrics;
-  server::PaymentService service(fake, store, metrics, {"https://pay.example/callbacks/bankart"});
-
+TEST_F(ServiceAndAdapterTest, APayoutsAliasIsCheckedOnceWithOneMessage) {
   for (const char* alias : {"", "070 999", "someone@nowhere"}) {
     v1::PayoutRequest request;
     request.set_merchant_transaction_id("p-1");
     request.set_amount_minor(500);
     request.set_alias(alias);
     const absl::Status from_service =
-        service.Payout(request, absl::Now() + absl::Seconds(5)).status();
+        service_.Payout(request, absl::Now() + absl::Seconds(5)).status();
     gateway::PayoutRequest payout;
     payout.merchant_transaction_id = "p-1";
     payout.amount_minor = 500;
     payout.alias = alias;
     payout.callback_url = "https://pay.example/callbacks/bankart";
     const absl::Status from_adapter =
-        adapter.Payout(payout, absl::Now() + absl::Seconds(5)).status();
+        adapter_.Payout(payout, absl::Now() + absl::Seconds(5)).status();
     EXPECT_TRUE(absl::StartsWith(from_service.message(), "alias: ")) << from_service.message();
     EXPECT_FALSE(absl::StartsWith(from_service.message(), "alias: alias")) << alias;
     EXPECT_EQ(from_adapter, from_service) << alias;

@@ -273,6 +273,36 @@ std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
   return events;
 }
 
+std::vector<v1::CreateRtpRequest> E2eTest::RtpsFor(const std::string& prefix,
+                                                   const std::vector<std::string>& aliases,
+                                                   v1::RtpKind kind) {
+  std::vector<v1::CreateRtpRequest> requests;
+  for (const std::string& alias : aliases) {
+    requests.push_back(Rtp(alias, kind));
+    requests.back().set_merchant_transaction_id(absl::StrCat(prefix, requests.size()));
+  }
+  return requests;
+}
+
+std::vector<v1::StatusEvent> E2eTest::CreateWhileWatching(
+    const std::vector<v1::CreateRtpRequest>& requests, v1::PaymentService::Stub& create_on,
+    const Replica& watch_on, size_t expected, absl::Duration pause) {
+  v1::StreamStatusRequest subscription;
+  for (const v1::CreateRtpRequest& request : requests) {
+    subscription.add_merchant_transaction_ids(request.merchant_transaction_id());
+  }
+  return ReadEvents(
+      watch_on, subscription, expected + 1, absl::Seconds(8),
+      [&] {
+        for (const v1::CreateRtpRequest& request : requests) {
+          v1::Transaction out;
+          EXPECT_TRUE(Create(create_on, request, &out).ok()) << request.merchant_transaction_id();
+          absl::SleepFor(pause);
+        }
+      },
+      /*expect_all=*/false);
+}
+
 E2eTest::CreateTally E2eTest::CreateConcurrently(const v1::CreateRtpRequest& request, int threads,
                                                  int calls) {
   std::atomic<int> ok{0}, aborted{0}, other{0};

@@ -91,6 +91,17 @@ class E2eTest : public ::testing::Test {
                                                  std::function<void()> after_open = nullptr,
                                                  bool expect_all = true);
 
+  // One request to pay per alias, with ids `prefix` followed by 1, 2, ...
+  static std::vector<v1::CreateRtpRequest> RtpsFor(const std::string& prefix,
+                                                   const std::vector<std::string>& aliases,
+                                                   v1::RtpKind kind);
+  // Creates `requests` on `create_on`, `pause` apart, while a StreamStatus on `watch_on` follows
+  // their ids, and returns what that stream delivered within 8 s: up to one event more than
+  // `expected`, so a duplicate event would show.
+  static std::vector<v1::StatusEvent> CreateWhileWatching(
+      const std::vector<v1::CreateRtpRequest>& requests, v1::PaymentService::Stub& create_on,
+      const Replica& watch_on, size_t expected, absl::Duration pause = absl::ZeroDuration());
+
   struct CreateTally {
     int ok = 0, aborted = 0, other = 0;
   };
