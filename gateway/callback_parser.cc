@@ -45,6 +45,10 @@ absl::Status CheckRequiredAndAmount(CallbackEvent& event, absl::string_view amou
   return absl::OkStatus();
 }
 
+std::string Trimmed(absl::string_view text) {
+  return std::string(absl::StripAsciiWhitespace(text));
+}
+
 std::string FirstSix(absl::string_view code) { return std::string(code.substr(0, 6)); }
 
 absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
@@ -55,17 +59,18 @@ absl::StatusOr<CallbackEvent> ParseJson(absl::string_view body) {
   JsonReader fields(root);
   CallbackEvent event;
   const std::string result_text = fields.Text("result");
-  event.uuid = fields.Text("uuid");
-  event.merchant_transaction_id = fields.Text("merchantTransactionId");
-  event.purchase_id = fields.Text("purchaseId");
+  // Seed 000's sample callback carries ids with leading spaces; the ids themselves never have any.
+  event.uuid = Trimmed(fields.Text("uuid"));
+  event.merchant_transaction_id = Trimmed(fields.Text("merchantTransactionId"));
+  event.purchase_id = Trimmed(fields.Text("purchaseId"));
   event.raw_type = fields.Text("transactionType");
   event.payment_method = fields.Text("paymentMethod");
   event.currency = fields.Text("currency");
-  event.reference_uuid = fields.Text("referenceUuid");
+  event.reference_uuid = Trimmed(fields.Text("referenceUuid"));
   event.merchant_metadata = fields.Text("merchantMetaData");
   event.errors = ParseGatewayErrors(fields);
   JsonReader extra = fields.Object("extraData");
-  event.adapter_reference_id = extra.Text("adapterReferenceId");
+  event.adapter_reference_id = Trimmed(extra.Text("adapterReferenceId"));
   const std::string auth_code = extra.Text("authCode");
   if (fields.Has("returnData")) {
     JsonReader card_fields = fields.Object("returnData");

@@ -74,6 +74,34 @@ gateway::RtpKind ToGatewayKind(v1::RtpKind kind) {
   }
 }
 
+bool HasCode(const std::vector<gateway::GatewayError>& errors, int code) {
+  return std::any_of(errors.begin(), errors.end(),
+                     [code](const gateway::GatewayError& error) { return error.code == code; });
+}
+
+// The error that explains a failure: the payer's decline (2002) or an alias that does not exist
+// (2007) wherever it stands in the list (Bankart may list a generic error first), else the first.
+std::optional<gateway::GatewayError> DecisiveError(
+    const std::vector<gateway::GatewayError>& errors) {
+  for (int code : {2002, 2007}) {
+    for (const gateway::GatewayError& error : errors) {
+      if (error.code == code) return error;
+    }
+  }
+  if (errors.empty()) return std::nullopt;
+  return errors.front();
+}
+
+// One rule for callbacks, status answers and declined sends, so the same payer decline cannot end
+// as ERROR one way and CANCELLED another: a failure is CANCELLED when the gateway says so
+// (transactionStatus CANCELLED) or lists error 2002 "user cancelled" (IXOPAY's error list, seed
+// 000's cancel.debit scenario); every other failure is ERROR.
+v1::TransactionStatus FailureStatus(bool gateway_says_cancelled,
+                                    const std::vector<gateway::GatewayError>& errors) {
+  return gateway_says_cancelled || HasCode(errors, 2002) ? v1::TRANSACTION_STATUS_CANCELLED
+                                                         : v1::TRANSACTION_STATUS_ERROR;
+}
+
 void SetError(v1::Transaction& transaction, const gateway::GatewayError& error) {
   v1::TransactionError* out = transaction.mutable_error();
   out->set_code(error.code);
@@ -90,10 +118,7 @@ v1::TransactionStatus StatusOfCallback(const gateway::CallbackEvent& event) {
     case gateway::CallbackEvent::Result::kPending:
       return v1::TRANSACTION_STATUS_PENDING;
     case gateway::CallbackEvent::Result::kError:
-      for (const gateway::GatewayError& error : event.errors) {
-        if (error.code == 2002) return v1::TRANSACTION_STATUS_CANCELLED;
-      }
-      return v1::TRANSACTION_STATUS_ERROR;
+      return FailureStatus(false, event.errors);
   }
   return v1::TRANSACTION_STATUS_ERROR;
 }
@@ -106,11 +131,11 @@ v1::TransactionStatus StatusOfReport(const gateway::StatusReport& report) {
     case gateway::StatusReport::Status::kRedirect:
       return v1::TRANSACTION_STATUS_PENDING;
     case gateway::StatusReport::Status::kCancelled:
-      return v1::TRANSACTION_STATUS_CANCELLED;
+      return FailureStatus(true, report.errors);
     case gateway::StatusReport::Status::kError:
-      return v1::TRANSACTION_STATUS_ERROR;
+      return FailureStatus(false, report.errors);
   }
-  return v1::TRANSACTION_STATUS_PENDING;
+  return v1::TRANSACTION_STATUS_UNKNOWN;
 }
 
 GatewayNews NewsOfReport(const gateway::StatusReport& report, v1::EventSource source) {
@@ -120,7 +145,7 @@ GatewayNews NewsOfReport(const gateway::StatusReport& report, v1::EventSource so
   news.uuid = report.uuid;
   news.purchase_id = report.purchase_id;
   news.adapter_reference_id = report.adapter_reference_id;
-  if (!report.errors.empty()) news.error = report.errors[0];
+  news.error = DecisiveError(report.errors);
   return news;
 }
 
@@ -306,17 +331,26 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
       };
       break;
     case SubmitOutcome::Kind::kDeclined:
-      if (outcome->retryable) {
+      if (outcome->retryable && outcome->uuid.empty()) {
         Forget(id);
         return absl::UnavailableError(
             absl::StrCat("merchant_transaction_id ", id, ": the payment gateway is busy (",
                          outcome->errors.empty() ? 0 : outcome->errors[0].code,
                          ") and created nothing; retry with the same id"));
       }
-      report.status = v1::TRANSACTION_STATUS_ERROR;
+      if (outcome->retryable) {
+        // "Retry later", yet with a uuid: the transaction exists at Bankart, and a retry would be
+        // refused as a duplicate id (3004). Keep the record; the status API tells its true state.
+        report.status = v1::TRANSACTION_STATUS_UNKNOWN;
+        report.fill = [&outcome](v1::Transaction& t) { t.set_gateway_uuid(outcome->uuid); };
+        break;
+      }
+      report.status = FailureStatus(false, outcome->errors);
       report.fill = [&outcome](v1::Transaction& t) {
         if (!outcome->uuid.empty()) t.set_gateway_uuid(outcome->uuid);
-        if (!outcome->errors.empty()) SetError(t, outcome->errors[0]);
+        if (std::optional<gateway::GatewayError> error = DecisiveError(outcome->errors)) {
+          SetError(t, *error);
+        }
       };
       break;
     case SubmitOutcome::Kind::kUnknown:
@@ -326,6 +360,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
       report.status = v1::TRANSACTION_STATUS_UNKNOWN;
       break;
   }
+  const bool report_status_unknown = report.status == v1::TRANSACTION_STATUS_UNKNOWN;
   absl::StatusOr<store::ApplyResult> applied = ApplyReport(id, std::move(report));
   if (!applied.ok()) {
     return absl::UnavailableError(
@@ -334,11 +369,12 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
                      "be reconciled, do not retry under a new id (",
                      applied.status().message(), ")"));
   }
-  if (outcome->kind == SubmitOutcome::Kind::kUnknown) {
+  if (report_status_unknown) {
     const std::string message = absl::StrCat(
         "merchant_transaction_id ", id,
-        ": the payment gateway did not answer in time; the payment may exist. flikpay will find "
-        "out: watch GetStatus or StreamStatus, and retry only with the same id");
+        ": the payment gateway did not answer in time (or asked to retry later, having created "
+        "it); the payment may exist. flikpay will find out: watch GetStatus or StreamStatus, and "
+        "retry only with the same id");
     return absl::Now() >= deadline ? absl::DeadlineExceededError(message)
                                    : absl::UnavailableError(message);
   }
@@ -513,8 +549,8 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   news.uuid = event->uuid;
   news.purchase_id = event->purchase_id;
   news.adapter_reference_id = event->adapter_reference_id;
-  if (event->result == gateway::CallbackEvent::Result::kError && !event->errors.empty()) {
-    news.error = event->errors[0];
+  if (event->result == gateway::CallbackEvent::Result::kError) {
+    news.error = DecisiveError(event->errors);
   }
   absl::StatusOr<store::ApplyResult> applied =
       id.empty() || event->type == gateway::TransactionType::kOther

@@ -5,17 +5,18 @@
 namespace flikpay::gateway {
 namespace {
 
+// Seed 000's sample as printed, leading spaces in the ids included.
 TEST(ParseCallbackBody, ReadsTheFlikJsonCallbackOfSeed000) {
   absl::StatusOr<CallbackEvent> event = ParseCallbackBody(R"({
     "result": "OK",
-    "uuid": "c5b92e902dc9e4b0edea",
-    "merchantTransactionId": "Flik-20210413133336-d3898",
+    "uuid": " c5b92e902dc9e4b0edea",
+    "merchantTransactionId": " Flik-20210413133336-d3898",
     "purchaseId": "20210413-c5b92e902dc9e4b0edea",
     "transactionType": "DEBIT",
     "paymentMethod": "FlikPayments",
     "amount": "11.11",
     "currency": "EUR",
-    "extraData": {"adapterReferenceId": "PGTASI20IT5100410416121751elbN05"}
+    "extraData": {"adapterReferenceId": " PGTASI20IT5100410416121751elbN05"}
   })");
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->result, CallbackEvent::Result::kOk);

@@ -125,6 +125,69 @@ TEST_F(PaymentServiceTest, ADeclineIsStoredAsErrorWithTheGatewaysReason) {
   EXPECT_FALSE(store_.NextCheck("order-1").has_value()) << "final: not watched";
 }
 
+TEST_F(PaymentServiceTest, ARetryLaterAnswerCarryingAUuidKeepsTheRecordForTheStatusApi) {
+  // Bankart created the transaction (it has a uuid) and still said 1009: a retry would be 3004.
+  SubmitOutcome busy_but_created = Declined(1009, /*retryable=*/true);
+  busy_but_created.uuid = "uuid-7";
+  gateway_.AnswerSends(busy_but_created);
+  const absl::Status answer = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  EXPECT_EQ(answer.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(answer.message(), "retry only with the same id")) << answer;
+  ASSERT_TRUE(store_.Get("order-1").ok()) << "kept, not forgotten";
+  EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN);
+  EXPECT_EQ(*store_.FindByGatewayUuid("uuid-7"), "order-1");
+  EXPECT_TRUE(store_.NextCheck("order-1").has_value()) << "the reconciler will ask";
+
+  gateway::StatusReport found;
+  found.found = true;
+  found.status = gateway::StatusReport::Status::kPending;
+  gateway_.AnswerStatus(found);
+  EXPECT_EQ(service_.Reconcile("order-1", Soon(), absl::Seconds(60))->status(),
+            v1::TRANSACTION_STATUS_PENDING);
+}
+
+// The same payer decline, however it is reported, ends CANCELLED; other failures end ERROR.
+TEST_F(PaymentServiceTest, APayerDeclineIsCancelledByCallbackStatusQueryOrSendAlike) {
+  const std::vector<gateway::GatewayError> declined = {{1003, "processing failed", "", ""},
+                                                       {2002, "cancelled by payer", "", ""}};
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(Rtp("by-callback"), Soon()).ok());
+  gateway::CallbackEvent callback =
+      CallbackFor("by-callback", gateway::CallbackEvent::Result::kError);
+  callback.errors = declined;
+  gateway_.AnswerCallbacks(callback);
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+  EXPECT_EQ(store_.Get("by-callback")->status(), v1::TRANSACTION_STATUS_CANCELLED);
+  EXPECT_EQ(store_.Get("by-callback")->error().code(), 2002) << "the decisive error is kept";
+
+  ASSERT_TRUE(service_.CreateRtp(Rtp("by-status"), Soon()).ok());
+  gateway::StatusReport report;
+  report.found = true;
+  report.status = gateway::StatusReport::Status::kError;  // the gateway's own word: ERROR
+  report.errors = declined;
+  gateway_.AnswerStatus(report);
+  EXPECT_EQ(service_.Reconcile("by-status", Soon(), absl::Seconds(60))->status(),
+            v1::TRANSACTION_STATUS_CANCELLED);
+
+  SubmitOutcome refused = Declined(2002);
+  gateway_.AnswerSends(refused);
+  EXPECT_EQ(service_.CreateRtp(Rtp("by-send"), Soon())->status(), v1::TRANSACTION_STATUS_CANCELLED);
+
+  gateway_.AnswerSends(Declined(2003));
+  EXPECT_EQ(service_.CreateRtp(Rtp("declined-by-bank"), Soon())->status(),
+            v1::TRANSACTION_STATUS_ERROR);
+}
+
+TEST_F(PaymentServiceTest, TheAliasTextIsShownWhenError2007IsAnywhereInTheList) {
+  SubmitOutcome outcome = Declined(1003);
+  outcome.errors.push_back({2007, "Alias does not exist", "03", ""});
+  gateway_.AnswerSends(outcome);
+  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(Rtp("order-1"), Soon());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->error().code(), 2007);
+  EXPECT_EQ(created->error().payer_message(), kAliasDoesNotExistPayerMessage);
+}
+
 TEST_F(PaymentServiceTest, ARetryableDeclineForgetsTheIdSoTheSameIdCanRetry) {
   gateway_.AnswerSends(Declined(1009, /*retryable=*/true));
   const absl::Status busy = service_.CreateRtp(Rtp("order-1"), Soon()).status();
