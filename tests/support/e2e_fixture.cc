@@ -197,6 +197,11 @@ v1::CreateRtpRequest E2eTest::Rtp(const std::string& alias, v1::RtpKind kind, in
   request.set_kind(kind);
   request.set_alias(alias);
   request.set_description("end-to-end test");
+  // What a web shop sends; E-commerce needs them (the others ignore them).
+  request.set_payer_ip("46.123.232.123");
+  request.set_success_url("https://shop.example/success");
+  request.set_cancel_url("https://shop.example/cancel");
+  request.set_error_url("https://shop.example/error");
   return request;
 }
 
@@ -256,7 +261,9 @@ std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
       absl::SleepFor(absl::Milliseconds(10));
     }
     if (StartedStreams(replica) <= started_before) {
-      ADD_FAILURE() << "the replica did not start feeding the subscription within 5 s";
+      ADD_FAILURE() << "replica grpc=" << replica.grpc_port
+                    << " did not start feeding the subscription {" << request.ShortDebugString()
+                    << "} within 5 s; " << count << " events expected";
     }
     after_open();
   }
@@ -266,9 +273,11 @@ std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
   context.TryCancel();
   const grpc::Status ended = reader->Finish();
   if (expect_all && events.size() < count) {
-    ADD_FAILURE() << "StreamStatus gave " << events.size() << " of " << count << " events within "
-                  << absl::FormatDuration(timeout) << "; the stream ended with "
-                  << ended.error_code() << " " << ended.error_message();
+    ADD_FAILURE() << "StreamStatus {" << request.ShortDebugString()
+                  << "} on replica grpc=" << replica.grpc_port << " gave " << events.size()
+                  << " of " << count << " events expected within " << absl::FormatDuration(timeout)
+                  << "; the stream ended with " << ended.error_code() << " "
+                  << ended.error_message();
   }
   return events;
 }
@@ -389,6 +398,7 @@ std::string E2eTest::RefundedAtBankart(const std::string& gateway_uuid) {
       return gateway::JsonText(entry, "refundedOrPendingAmount");
     }
   }
+  ADD_FAILURE() << "bankart-sim has no transaction " << gateway_uuid;
   return "";
 }
 

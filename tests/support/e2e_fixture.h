@@ -82,9 +82,10 @@ class E2eTest : public ::testing::Test {
   // would cancel out the gauge's increase.
   static int StartedStreams(const Replica& replica);
   // Reads events from a StreamStatus call on `replica` until `count` arrived or the time is up
-  // (then it fails the test, saying how many arrived; `expect_all` false for a reader that only
-  // drains what comes). `after_open` runs once the replica feeds the subscription, so it sees every
-  // later change; a subscription the replica never starts feeding fails the test too.
+  // (then it fails the test, naming the subscription and how many of `count` arrived;
+  // `expect_all` false for a reader that only drains what comes). `after_open` runs once the
+  // replica feeds the subscription, so it sees every later change; a subscription the replica never
+  // starts feeding fails the test too.
   static std::vector<v1::StatusEvent> ReadEvents(const Replica& replica,
                                                  const v1::StreamStatusRequest& request,
                                                  size_t count, absl::Duration timeout,
@@ -126,8 +127,8 @@ class E2eTest : public ::testing::Test {
   // replicas; refused = FAILED_PRECONDITION (the cap).
   static RefundTally RefundConcurrently(const std::string& original, int64_t amount_minor,
                                         int threads, int calls);
-  // What bankart-sim counts as refunded or pending of the debit with this uuid ("9.80"); "" when
-  // it does not know the debit.
+  // What bankart-sim counts as refunded or pending of the debit with this uuid ("9.80"); a debit
+  // it does not know fails the test (and gives "").
   static std::string RefundedAtBankart(const std::string& gateway_uuid);
 
   static inline std::unique_ptr<ChildProcess> redis_;
