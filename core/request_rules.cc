@@ -114,6 +114,15 @@ absl::Status AliasPresence(bool ecommerce, bool has_alias) {
   return absl::OkStatus();
 }
 
+absl::Status RequiredFields(std::initializer_list<Needed> fields) {
+  for (const Needed& field : fields) {
+    if (field.needed && field.value.empty()) {
+      return Invalid(field.field, absl::StrCat("is required for ", field.flow));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,
                            absl::string_view currency, absl::string_view description) {
   if (absl::Status s = MerchantTransactionId("merchant_transaction_id", merchant_transaction_id);

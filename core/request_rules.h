@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -47,6 +48,16 @@ absl::Status LookupId(absl::string_view field, absl::string_view id);
 // A refund is a transaction of its own: it may not reuse its original's id.
 absl::Status RefundIds(absl::string_view merchant_transaction_id,
                        absl::string_view original_merchant_transaction_id);
+
+// A field a flow needs (seed 000): `flow` names it, e.g. "an E-commerce request that redirects the
+// payer". INVALID_ARGUMENT "<field>: is required for <flow>" for the first one needed and empty.
+struct Needed {
+  absl::string_view field;
+  absl::string_view value;
+  bool needed;
+  absl::string_view flow;
+};
+absl::Status RequiredFields(std::initializer_list<Needed> fields);
 
 // The checks every money-moving request starts with.
 absl::Status MoneyMovement(absl::string_view merchant_transaction_id, int64_t amount_minor,

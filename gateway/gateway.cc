@@ -101,6 +101,14 @@ absl::Status NormalizeAliasField(std::string& alias) {
 
 }  // namespace
 
+constexpr absl::string_view kRedirectFlow =
+    "an E-commerce request that redirects the payer (no alias, or enable_waiting_screen not false)";
+
+bool Redirects(const DebitRequest& request) {
+  return request.kind == RtpKind::kEcommerce &&
+         (request.alias.empty() || request.enable_waiting_screen.value_or(true));
+}
+
 absl::Status NormalizeRequest(DebitRequest& request) {
   if (absl::Status s =
           NormalizeMoneyMovement(request.merchant_transaction_id, request.amount_minor,
@@ -128,6 +136,20 @@ absl::Status NormalizeRequest(DebitRequest& request) {
       rules::Url("cancel_url", request.cancel_url),
       rules::Url("error_url", request.error_url),
       rules::PayerIp(request.payer_ip),
+      rules::RequiredFields({
+          // Bankart sends the payer back to one of them when its pages are done (seed 000).
+          {"success_url", request.success_url, Redirects(request), kRedirectFlow},
+          {"cancel_url", request.cancel_url, Redirects(request), kRedirectFlow},
+          {"error_url", request.error_url, Redirects(request), kRedirectFlow},
+          // "V tem polju posredujte IP naslov uporabnika, ki je potrdil nakup" (seed 000): the
+          // shopper's address, which only an online purchase has.
+          {"payer_ip", request.payer_ip, request.kind == RtpKind::kEcommerce,
+           "E-commerce (the IP address of the payer who confirmed the purchase)"},
+          // The reference is taken from the description (seed 000); the seed gives no stricter
+          // format (its own example is free text).
+          {"description", request.description, request.structured_reference,
+           "structured_reference (the description is the reference)"},
+      }),
   });
 }
 

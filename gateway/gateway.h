@@ -61,6 +61,8 @@ struct DebitRequest {
   // optional and defaults to OTHR at the bank.
   bool structured_reference = false;
   std::string purpose_code;
+  // Sent as enableWaitingScreen yes/no when set; unset leaves Bankart's default (redirect for
+  // E-commerce only).
   std::optional<bool> enable_waiting_screen;
   std::string merchant_mid;
   std::string merchant_terminal_id;
@@ -87,6 +89,10 @@ struct PayoutRequest {
   std::string callback_url;
   std::string description;
 };
+
+// Whether Bankart sends the payer's browser to its pages: E-commerce without an alias (to type it),
+// or with the waiting screen not switched off (seed 000: the default for E-commerce only).
+bool Redirects(const DebitRequest& request);
 
 // Every rule a request must meet (core/request_rules), applied in one place: the service runs it
 // before it claims the id, the adapter again before anything leaves the process, and both answer a

@@ -209,7 +209,9 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpReq
   debit.callback_url = CallbackUrl(gateway::ConnectorFor(debit.kind));
   debit.structured_reference = request.structured_reference();
   debit.purpose_code = request.purpose_code();
-  if (request.enable_waiting_screen()) debit.enable_waiting_screen = true;
+  if (request.has_enable_waiting_screen()) {
+    debit.enable_waiting_screen = request.enable_waiting_screen();
+  }
   debit.merchant_mid = request.merchant_mid();
   debit.merchant_terminal_id = request.merchant_terminal_id();
   debit.ultimate_creditor_name = request.ultimate_creditor_name();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/api_rules.h"
 #include "gateway/bankart_gateway.h"
 #include "gtest/gtest.h"
@@ -175,6 +176,73 @@ TEST_F(ServiceAndAdapterTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
     EXPECT_EQ(from_adapter, from_service) << c.field;
   }
   EXPECT_TRUE(fake_.debits().empty());
+}
+
+// Seed 000's flows need fields the others do not: the three return URLs when Bankart redirects the
+// payer, the payer's IP address for E-commerce, the description when it is a structured reference.
+TEST_F(ServiceAndAdapterTest, EachFlowRequiresWhatTheSeedSaysItNeeds) {
+  struct Flow {
+    const char* missing;  // "" = complete
+    std::function<void(v1::CreateRtpRequest&)> shape;
+  };
+  const Flow flows[] = {
+      {"success_url", [](auto& r) { r.clear_success_url(); }},
+      {"cancel_url", [](auto& r) { r.clear_cancel_url(); }},
+      {"error_url", [](auto& r) { r.clear_error_url(); }},
+      {"payer_ip", [](auto& r) { r.clear_payer_ip(); }},
+      {"success_url",
+       [](auto& r) {  // an alias alone does not switch the redirect off
+         r.set_alias("success.debit@bankart.flik");
+         r.clear_success_url();
+       }},
+      {"",
+       [](auto& r) {  // with the waiting screen off, nothing redirects: no URLs needed
+         r.set_alias("success.debit@bankart.flik");
+         r.set_enable_waiting_screen(false);
+         r.clear_success_url();
+         r.clear_cancel_url();
+         r.clear_error_url();
+       }},
+      {"success_url",
+       [](auto& r) {  // without an alias the payer must type it on Bankart's page
+         r.set_enable_waiting_screen(false);
+         r.clear_success_url();
+       }},
+      {"",
+       [](auto& r) {  // In-Person: no redirect and no shopper's IP address
+         r.set_kind(v1::RTP_KIND_IN_PERSON);
+         r.set_alias("success.debit@bankart.flik");
+         r.clear_success_url();
+         r.clear_payer_ip();
+       }},
+      {"description",
+       [](auto& r) {
+         r.set_structured_reference(true);
+         r.clear_description();
+       }},
+  };
+  int n = 0;
+  for (const Flow& flow : flows) {
+    v1::CreateRtpRequest request;
+    request.set_merchant_transaction_id(absl::StrCat("flow-", ++n));
+    request.set_amount_minor(500);
+    request.set_kind(v1::RTP_KIND_ECOMMERCE);
+    request.set_description("order 7");
+    request.set_payer_ip("46.123.232.123");
+    request.set_success_url("https://shop.example/ok");
+    request.set_cancel_url("https://shop.example/cancel");
+    request.set_error_url("https://shop.example/error");
+    flow.shape(request);
+    const absl::Status status =
+        service_.CreateRtp(request, absl::Now() + absl::Seconds(5)).status();
+    if (std::string(flow.missing).empty()) {
+      EXPECT_NE(status.code(), absl::StatusCode::kInvalidArgument) << n << ": " << status;
+    } else {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << n;
+      EXPECT_TRUE(absl::StartsWith(status.message(), absl::StrCat(flow.missing, ": is required")))
+          << n << ": " << status.message();
+    }
+  }
 }
 
 TEST_F(ServiceAndAdapterTest, APayoutsAliasIsCheckedOnceWithOneMessage) {
