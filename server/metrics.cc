@@ -23,6 +23,9 @@ std::string Metrics::Render() const {
          "Verified callbacks for transactions flikpay does not know.", callbacks_unmatched);
   Append(out, "flikpay_callbacks_duplicate_total", "counter",
          "Callbacks that changed nothing (duplicates and late reports).", callbacks_duplicate);
+  Append(out, "flikpay_portal_refunds_total", "counter",
+         "Refunds made in Bankart's portal, recorded against their debit from the callback.",
+         portal_refunds);
   Append(out, "flikpay_status_anomalies_total", "counter",
          "Reports contradicting a final status (kept in the history, status unchanged).",
          status_anomalies);

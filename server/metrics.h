@@ -14,6 +14,7 @@ struct Metrics {
   std::atomic<int64_t> callbacks_rejected{0};   // bad signature, stale or malformed
   std::atomic<int64_t> callbacks_unmatched{0};  // verified, but for an unknown transaction
   std::atomic<int64_t> callbacks_duplicate{0};  // changed nothing
+  std::atomic<int64_t> portal_refunds{0};       // refunds made in Bankart's portal, recorded
   std::atomic<int64_t> status_anomalies{0};     // contradicting final states
   std::atomic<int64_t> status_changes{0};
   std::atomic<int64_t> gateway_unknown_outcomes{0};

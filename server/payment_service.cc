@@ -558,6 +558,17 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
       id.empty() || event->type == gateway::TransactionType::kOther
           ? absl::NotFoundError("not a transaction flikpay started")
           : ApplyNews(id, news);
+  if (absl::IsNotFound(applied.status()) && event->type == gateway::TransactionType::kRefund) {
+    // A refund flikpay never sent: made in Bankart's portal (seed 000, "Refund with/without
+    // Postback"). It still counts against its debit's cap.
+    absl::StatusOr<std::string> recorded = RecordPortalRefund(*event);
+    if (!recorded.ok() && !absl::IsNotFound(recorded.status())) {
+      if (absl::IsUnavailable(recorded.status())) return retry_later;
+      Log(LogLevel::kWarning, "refund callback %s for a known debit not recorded: %s", event->uuid,
+          recorded.status().message());
+    }
+    if (recorded.ok()) applied = ApplyNews(*recorded, news);
+  }
   if (absl::IsNotFound(applied.status())) {
     if (!store_.RecordUnmatchedCallback(callback.body).ok()) {
       ++metrics_.store_unavailable;
@@ -570,6 +581,41 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   ++metrics_.callbacks_accepted;
   if (!applied->status_changed) ++metrics_.callbacks_duplicate;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
+    const gateway::CallbackEvent& event) {
+  std::string reference_uuid = event.reference_uuid;
+  if (reference_uuid.empty() && !event.uuid.empty()) {
+    // The callback does not name the debit: the status API does. Which connector the refund was
+    // made on is unknown here; the debit's kinds each have their own, so ask each.
+    for (gateway::Connector connector : gateway::kAllConnectors) {
+      absl::StatusOr<gateway::StatusReport> report =
+          gateway_.StatusByUuid(connector, event.uuid, absl::Now() + absl::Seconds(5));
+      if (report.ok() && report->found && !report->reference_uuid.empty()) {
+        reference_uuid = report->reference_uuid;
+        break;
+      }
+    }
+  }
+  if (reference_uuid.empty()) return absl::NotFoundError("the refund names no debit");
+  if (event.amount_minor.value_or(0) <= 0) {
+    return absl::InvalidArgumentError("the refund has no amount");
+  }
+  absl::StatusOr<std::string> original = store_.FindByGatewayUuid(reference_uuid);
+  if (!original.ok()) return original.status();
+  const std::string id = event.merchant_transaction_id.empty()
+                             ? absl::StrCat("portal-refund-", event.uuid)
+                             : event.merchant_transaction_id;
+  v1::Transaction refund = NewRecord(id, v1::TRANSACTION_TYPE_REFUND, *event.amount_minor,
+                                     "refund made in Bankart's portal");
+  refund.set_original_merchant_transaction_id(*original);
+  const absl::Time now = absl::Now();
+  absl::StatusOr<store::BeginResult> claimed =
+      store_.BeginRefund(refund, "portal", now, config_.schedule.FirstCheck(now));
+  if (!claimed.ok()) return claimed.status();
+  ++metrics_.portal_refunds;
+  return id;
 }
 
 }  // namespace flikpay::server

@@ -85,6 +85,10 @@ class PaymentService {
   // The one way a report reaches the store: with the schedule policy, counted in the metrics.
   absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report);
   absl::StatusOr<gateway::Connector> ConnectorOf(const v1::Transaction& transaction);
+  // Records a refund callback flikpay did not start as a refund of the debit it names (by
+  // referenceUuid, or the status API's answer), reserving its amount like any refund; answers the
+  // refund's id. NOT_FOUND when no debit of flikpay's is named.
+  absl::StatusOr<std::string> RecordPortalRefund(const gateway::CallbackEvent& event);
   // Abandons the claim on an id whose request was certainly not sent, saying so if it cannot.
   void Forget(const std::string& id);
   std::string CallbackUrl(gateway::Connector connector) const;

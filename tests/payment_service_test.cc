@@ -407,6 +407,71 @@ TEST_F(PaymentServiceTest, APayoutSendsTheNormalizedAliasAndIsIdempotent) {
   EXPECT_EQ(gateway_.payouts().size(), 1u);
 }
 
+// Seed 000: refunds can also be made in Bankart's portal; their callbacks name an id flikpay never
+// issued. They are refunds of flikpay's debit all the same, and count against its cap.
+TEST_F(PaymentServiceTest, ARefundMadeInBankartsPortalIsRecordedAgainstItsDebit) {
+  SuccessfulDebit("order-1", 1000);  // uuid-1
+  gateway::CallbackEvent portal = CallbackFor("portal-4711", gateway::CallbackEvent::Result::kOk);
+  portal.type = gateway::TransactionType::kRefund;
+  portal.uuid = "uuid-refund-9";
+  portal.reference_uuid = "uuid-1";
+  portal.amount_minor = 600;
+  gateway_.AnswerCallbacks(portal);
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+
+  absl::StatusOr<v1::Transaction> refund = store_.Get("portal-4711");
+  ASSERT_TRUE(refund.ok()) << refund.status();
+  EXPECT_EQ(refund->type(), v1::TRANSACTION_TYPE_REFUND);
+  EXPECT_EQ(refund->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(refund->original_merchant_transaction_id(), "order-1");
+  EXPECT_EQ(refund->amount_minor(), 600);
+  EXPECT_EQ(refund->history().rbegin()->source(), v1::EVENT_SOURCE_CALLBACK);
+  EXPECT_EQ(*store_.FindByGatewayUuid("uuid-refund-9"), "portal-4711");
+  EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 600);
+  EXPECT_TRUE(store_.UnmatchedCallbacks().empty());
+  EXPECT_EQ(metrics_.portal_refunds, 1);
+  const std::vector<v1::StatusEvent> events = *store_.ReadEvents("", 100);
+  EXPECT_EQ(events.back().transaction().merchant_transaction_id(), "portal-4711");
+
+  // Bankart retries the same callback: nothing counted twice.
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+  EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 600);
+
+  // What is left is what flikpay may still refund.
+  gateway_.AnswerSends(Accepted());
+  EXPECT_EQ(service_.Refund(RefundOf("refund-2", "order-1", 500), Soon()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(service_.Refund(RefundOf("refund-3", "order-1", 400), Soon()).ok());
+}
+
+TEST_F(PaymentServiceTest, APortalRefundWithoutReferenceUuidIsLinkedThroughTheStatusApi) {
+  SuccessfulDebit("order-1", 1000);
+  gateway::CallbackEvent portal = CallbackFor("portal-4712", gateway::CallbackEvent::Result::kOk);
+  portal.type = gateway::TransactionType::kRefund;
+  portal.uuid = "uuid-refund-10";
+  portal.amount_minor = 250;
+  gateway::StatusReport report;
+  report.found = true;
+  report.status = gateway::StatusReport::Status::kSuccess;
+  report.uuid = "uuid-refund-10";
+  report.reference_uuid = "uuid-1";
+  gateway_.AnswerStatus(report);
+  gateway_.AnswerCallbacks(portal);
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+  EXPECT_EQ(store_.Get("portal-4712")->original_merchant_transaction_id(), "order-1");
+  EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 250);
+  EXPECT_GE(gateway_.status_queries(), 1);
+
+  // A refund of a debit flikpay does not know stays unmatched.
+  portal.merchant_transaction_id = "portal-4713";
+  portal.uuid = "uuid-refund-11";
+  portal.reference_uuid = "uuid-of-someone-else";
+  gateway_.AnswerCallbacks(portal);
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+  EXPECT_TRUE(absl::IsNotFound(store_.Get("portal-4713").status()));
+  EXPECT_EQ(store_.UnmatchedCallbacks().size(), 1u);
+}
+
 TEST_F(PaymentServiceTest, UnmatchedCallbacksAreKeptAndStoreOutagesRetried) {
   gateway_.AnswerCallbacks(CallbackFor("nobody-knows", gateway::CallbackEvent::Result::kOk));
   gateway::InboundCallback callback;
