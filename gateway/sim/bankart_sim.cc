@@ -11,17 +11,37 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "gateway/alias.h"
-#include "gateway/callback_parser.h"
-#include "gateway/money.h"
-#include "gateway/signing.h"
+#include "gateway/sim/sim_protocol.h"
 
 namespace flikpay::sim {
+
+absl::string_view ConnectorKindName(ConnectorKind kind) {
+  switch (kind) {
+    case ConnectorKind::kEcommerce:
+      return "ecommerce";
+    case ConnectorKind::kInPerson:
+      return "in_person";
+    case ConnectorKind::kOutOfBand:
+      return "out_of_band";
+    case ConnectorKind::kPayout:
+      return "payout";
+  }
+  return "";
+}
+
+std::optional<ConnectorKind> ParseConnectorKind(absl::string_view name) {
+  for (ConnectorKind kind : {ConnectorKind::kEcommerce, ConnectorKind::kInPerson,
+                             ConnectorKind::kOutOfBand, ConnectorKind::kPayout}) {
+    if (name == ConnectorKindName(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 using Json = nlohmann::json;
-using gateway::GatewayError;
-using gateway::TransactionType;
+using Error = BankartSim::Error;
+using TransactionType = BankartSim::TransactionType;
 using Scenario = BankartSim::Scenario;
 
 constexpr char kContentType[] = "application/json; charset=utf-8";
@@ -88,11 +108,83 @@ Json DeclinedAnswer(int code, absl::string_view message) {
               {"errors", Json::array({Json{{"errorCode", code}, {"errorMessage", message}}})}};
 }
 
-std::string Text(const Json& body, absl::string_view key) { return gateway::JsonText(body, key); }
+// A string field of a JSON object; "" when absent or of another type, which every caller treats
+// as missing.
+std::string Text(const Json& object, absl::string_view key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+absl::string_view TypeName(TransactionType type) {
+  switch (type) {
+    case TransactionType::kDebit:
+      return "DEBIT";
+    case TransactionType::kRefund:
+      return "REFUND";
+    case TransactionType::kPayout:
+      return "PAYOUT";
+  }
+  return "";
+}
+
+// Seed 000, "P2eM tipi plačila": a request to pay is valid 5 minutes (E-commerce), 90 seconds
+// (In-Person) or 72 hours (Out-of-Band).
+absl::Duration RtpValidity(ConnectorKind kind) {
+  switch (kind) {
+    case ConnectorKind::kInPerson:
+      return absl::Seconds(90);
+    case ConnectorKind::kOutOfBand:
+      return absl::Hours(72);
+    default:
+      return absl::Minutes(5);
+  }
+}
+
+// The error code of an answer this stand-in built, for the journal; 0 when it carries none.
+int AnswerErrorCode(const Json& answer) {
+  if (auto it = answer.find("errorCode"); it != answer.end() && it->is_number_integer()) {
+    return it->get<int>();
+  }
+  if (auto it = answer.find("errors"); it != answer.end() && it->is_array() && !it->empty()) {
+    const Json& first = it->front();
+    if (auto code = first.find("errorCode"); code != first.end() && code->is_number_integer()) {
+      return code->get<int>();
+    }
+  }
+  return 0;
+}
 
 std::string HtmlEscape(absl::string_view text) {
   return absl::StrReplaceAll(text,
                              {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
+}
+
+struct CallbackExchange {
+  int status = 0;  // 0: no answer
+  std::string body;
+  std::string transport_error;
+};
+
+// One callback POST on a connection of its own: a receiver keeps no idle connection of ours, so one
+// that stops (a replica shutting down) need not wait for it to time out. The path is sent exactly
+// as signed.
+CallbackExchange PostCallback(const std::string& url, const std::string& request_uri,
+                              const httplib::Headers& headers, const std::string& body,
+                              absl::Duration timeout) {
+  const size_t scheme_end = url.find("://");
+  const std::string origin =
+      url.substr(0, url.find_first_of("/?#", scheme_end == std::string::npos ? 0 : scheme_end + 3));
+  httplib::Client client(origin);
+  if (!client.is_valid()) return {0, "", "unsupported callback URL"};
+  client.set_connection_timeout(absl::ToChronoMicroseconds(std::min(timeout, absl::Seconds(3))));
+  client.set_read_timeout(absl::ToChronoMicroseconds(timeout));
+  client.set_write_timeout(absl::ToChronoMicroseconds(timeout));
+  client.set_keep_alive(false);
+  client.set_url_encode(false);
+  httplib::Result result = client.Post(request_uri, headers, body, kContentType);
+  if (!result) return {0, "", httplib::to_string(result.error())};
+  return {result->status, result->body, ""};
 }
 
 std::string FormatTimestamp(absl::Time time) {
@@ -105,8 +197,8 @@ std::optional<Json> ValidateCommon(const Json& body, int64_t& amount_minor) {
   if (id.empty() || id.size() > 50) {
     return ErrorAnswer(1002, "merchantTransactionId is required, at most 50 characters");
   }
-  absl::StatusOr<int64_t> amount = gateway::ParseAmount(Text(body, "amount"));
-  if (!amount.ok() || *amount <= 0) {
+  std::optional<int64_t> amount = ParseAmount(Text(body, "amount"));
+  if (!amount.has_value() || *amount <= 0) {
     return ErrorAnswer(1002, "amount must be a positive decimal with at most 2 decimals");
   }
   amount_minor = *amount;
@@ -127,7 +219,25 @@ std::optional<Json> ValidateCommon(const Json& body, int64_t& amount_minor) {
 
 std::string ExtraText(const Json& body, absl::string_view key) {
   auto it = body.find("extraData");
-  return it == body.end() ? "" : gateway::JsonText(*it, key);
+  return it == body.end() ? "" : Text(*it, key);
+}
+
+// extraData.enableWaitingScreen, which seed 000 gives as "Vrednost: yes/no"; JSON booleans mean the
+// same. Leaves `value` empty when the field is absent or null; false when it is anything else.
+bool ReadWaitingScreen(const Json& body, std::optional<bool>& value) {
+  auto extra = body.find("extraData");
+  if (extra == body.end() || !extra->is_object()) return true;
+  auto field = extra->find("enableWaitingScreen");
+  if (field == extra->end() || field->is_null()) return true;
+  if (field->is_boolean()) {
+    value = field->get<bool>();
+    return true;
+  }
+  if (field->is_string() && (*field == "yes" || *field == "no")) {
+    value = *field == "yes";
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -205,8 +315,9 @@ void BankartSim::RegisterRoutes() {
   server_->Get(
       R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
       [this](const httplib::Request& q, httplib::Response& r) { HandleRedirectPage(q, r); });
-  server_->Post(R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
-                [this](const httplib::Request& q, httplib::Response& r) { HandleChoice(q, r); });
+  server_->Post(
+      R"(/redirect/([0-9a-f]+)/([0-9a-f]+))",
+      [this](const httplib::Request& q, httplib::Response& r) { HandleRedirectForm(q, r); });
   auto control = [this](const httplib::Request& q, httplib::Response& r) { HandleControl(q, r); };
   server_->Get(R"(/_sim/.*)", control);
   server_->Post(R"(/_sim/.*)", control);
@@ -225,12 +336,12 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
   const std::string expected_user = absl::StrCat(options_.api_user, ":");
   bool credentials_ok = false;
   if (absl::StartsWith(authorization, "Basic ")) {
-    absl::StatusOr<std::string> decoded = gateway::Base64Decode(authorization.substr(6));
-    if (decoded.ok() && absl::StartsWith(*decoded, expected_user)) {
+    std::optional<std::string> decoded = Base64Decode(authorization.substr(6));
+    if (decoded.has_value() && absl::StartsWith(*decoded, expected_user)) {
       const std::string password = decoded->substr(expected_user.size());
-      credentials_ok =
-          gateway::ConstantTimeEquals(password, options_.api_password) ||
-          gateway::ConstantTimeEquals(password, gateway::HashPassword(options_.api_password));
+      // GATEWAY.md: the documents send the password as is, the public clients as SHA-1 x10.
+      credentials_ok = ConstantTimeEquals(password, options_.api_password) ||
+                       ConstantTimeEquals(password, Sha1HexRounds(options_.api_password, 10));
     }
   }
   if (!credentials_ok) return refuse(401, 1000, "Invalid API username or password");
@@ -242,17 +353,17 @@ const SimConnector* BankartSim::Authenticate(const httplib::Request& request,
 
   std::string date = request.get_header_value("X-Date");
   if (date.empty()) date = request.get_header_value("Date");
-  absl::StatusOr<absl::Time> sent_at = gateway::ParseHttpDate(date);
-  if (!sent_at.ok() ||
+  std::optional<absl::Time> sent_at = ParseHttpDate(date);
+  if (!sent_at.has_value() ||
       absl::AbsDuration(absl::Now() - *sent_at) > options_.request_date_tolerance) {
     return refuse(401, 1004, "Invalid Signature: Date header missing or out of tolerance");
   }
-  // SignedParts only views its strings, so the header values need to outlive it.
+  // SignatureInput only views its strings, so the header values need to outlive it.
   const std::string content_type = request.get_header_value("Content-Type");
   const std::string signature = request.get_header_value("X-Signature");
-  const gateway::SignedParts parts{request.method, request.body, content_type, date,
-                                   request.target};
-  if (!gateway::VerifySignature(connector->shared_secret, parts, signature)) {
+  const SignatureInput signed_input{request.method, request.body, content_type, date,
+                                    request.target};
+  if (!SignatureMatches(connector->shared_secret, signed_input, signature)) {
     return refuse(401, 1004, "Invalid Signature");
   }
   return connector;
@@ -303,7 +414,7 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
     }
     absl::MutexLock lock(&mutex_);
     RecordRequest(Json{{"operation", operation},
-                       {"connector", gateway::ConnectorName(connector->kind)},
+                       {"connector", ConnectorKindName(connector->kind)},
                        {"merchantTransactionId", merchant_transaction_id},
                        {"httpStatus", status},
                        {"fault", fault_kind},
@@ -333,14 +444,12 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
     } else {
       answer = Payout(*connector, body, http_status, created_uuid);
     }
-    gateway::JsonReader answer_fields(answer);
-    const std::vector<GatewayError> errors = gateway::ParseGatewayErrors(answer_fields);
     RecordRequest(Json{{"operation", operation},
-                       {"connector", gateway::ConnectorName(connector->kind)},
+                       {"connector", ConnectorKindName(connector->kind)},
                        {"merchantTransactionId", merchant_transaction_id},
                        {"uuid", created_uuid},
                        {"httpStatus", http_status},
-                       {"errorCode", errors.empty() ? 0 : errors.front().code},
+                       {"errorCode", AnswerErrorCode(answer)},
                        {"fault", fault_kind},
                        {"created", !created_uuid.empty()}});
   }
@@ -380,25 +489,27 @@ BankartSim::Transaction& BankartSim::NewTransaction(const SimConnector& connecto
   return it->second;
 }
 
-Json BankartSim::AcceptedAnswer(const Transaction& transaction, bool redirect) const {
+std::string BankartSim::RedirectUrl(const Transaction& transaction) const {
+  return absl::StrCat(options_.public_url, "/redirect/", transaction.uuid, "/",
+                      transaction.redirect_token);
+}
+
+Json BankartSim::AcceptedAnswer(const Transaction& transaction) const {
   Json answer = {{"success", true},
                  {"uuid", transaction.uuid},
                  {"purchaseId", transaction.purchase_id},
-                 {"returnType", redirect ? "REDIRECT" : "PENDING"},
+                 {"returnType", transaction.redirect ? "REDIRECT" : "PENDING"},
                  {"paymentMethod", "FlikPayments"},
                  {"extraData",
                   {{"expiresDateTime", FormatTimestamp(transaction.expires_at)},
                    {"adapterReferenceId", transaction.adapter_reference_id}}}};
-  if (redirect) {
-    answer["redirectUrl"] = absl::StrCat(options_.public_url, "/redirect/", transaction.uuid, "/",
-                                         transaction.redirect_token);
-  }
+  if (transaction.redirect) answer["redirectUrl"] = RedirectUrl(transaction);
   return answer;
 }
 
 Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& http_status,
                        std::string& created_uuid) {
-  if (connector.kind == Connector::kPayout) {
+  if (connector.kind == ConnectorKind::kPayout) {
     return DeclinedAnswer(1007, "Debit is not enabled on a payout connector");
   }
   int64_t amount_minor = 0;
@@ -406,16 +517,31 @@ Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& htt
     http_status = 400;
     return *error;
   }
+  std::optional<bool> waiting_screen;
+  if (!ReadWaitingScreen(body, waiting_screen)) {
+    http_status = 400;
+    return ErrorAnswer(1002, "extraData.enableWaitingScreen must be yes or no");
+  }
+  // Seed 000, "enableWaitingScreen": "Vrednost: yes/no določa način delovanja, s preusmeritvijo ali
+  // brez. Preusmeritev kupca je privzeti način delovanja le pri e-commerce transakcijah." (yes/no
+  // picks the flow with or without redirect; redirecting the payer is the default for E-commerce
+  // only), and "Odgovor na API klic – brez preusmeritve": PENDING "je privzeti način delovanja
+  // prodajnega mesta In-Person (inperson), Out-of-Band (oob)".
+  const bool redirect = waiting_screen.value_or(connector.kind == ConnectorKind::kEcommerce);
   const std::string alias = ExtraText(body, "alias");
   if (!alias.empty()) {
-    absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
-    if (!normalized.ok() || normalized->value != alias) {
+    if (!IsNormalisedAlias(alias)) {
       http_status = 400;
       return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
     }
-  } else if (connector.kind != Connector::kEcommerce) {
+  } else if (connector.kind != ConnectorKind::kEcommerce) {
     http_status = 400;
     return ErrorAnswer(1002, "extraData.alias is required on this connector");
+  } else if (!redirect) {
+    // Without an alias only the gateway's alias-entry page can find the payer, and that page is
+    // what enableWaitingScreen "no" turns off.
+    http_status = 400;
+    return ErrorAnswer(1002, "extraData.alias is required when enableWaitingScreen is no");
   }
   if (const std::string purpose = ExtraText(body, "purposeCode");
       !purpose.empty() &&
@@ -426,29 +552,33 @@ Json BankartSim::Debit(const SimConnector& connector, const Json& body, int& htt
   if (by_merchant_id_.contains({connector.api_key, Text(body, "merchantTransactionId")})) {
     return DeclinedAnswer(3004, "Duplicate transaction id");
   }
-  const gateway::RtpKind kind = connector.kind == Connector::kInPerson ? gateway::RtpKind::kInPerson
-                                : connector.kind == Connector::kOutOfBand
-                                    ? gateway::RtpKind::kOutOfBand
-                                    : gateway::RtpKind::kEcommerce;
   Transaction& transaction = NewTransaction(connector, TransactionType::kDebit, body, amount_minor);
   created_uuid = transaction.uuid;
-  transaction.expires_at = absl::Now() + Scaled(gateway::RtpValidity(kind));
-  transaction.scenario = alias.empty() ? Scenario::kAwaitingChoice : ScenarioForAlias(alias);
+  transaction.expires_at = absl::Now() + Scaled(RtpValidity(connector.kind));
+  transaction.redirect = redirect;
+  transaction.redirect_token = NewId(32);
+  if (redirect) transaction.status = "REDIRECT";
+  ScheduleExpiry(transaction.uuid, transaction.expires_at);
+  if (alias.empty()) {
+    // Seed 000: "Če alias ni posredovan v API klicu, se kupcu prikaže vnosna maska, kjer bo pozvan
+    // k vnosu aliasa" (without an alias in the call the payer is shown a form to type it in).
+    transaction.scenario = Scenario::kAwaitingAlias;
+  } else {
+    TakeAlias(transaction, alias);
+  }
+  return AcceptedAnswer(transaction);
+}
+
+void BankartSim::TakeAlias(Transaction& transaction, const std::string& alias) {
+  transaction.alias = alias;
+  transaction.scenario = ScenarioForAlias(alias);
   if (transaction.scenario == Scenario::kPayoutSuccess ||
       transaction.scenario == Scenario::kPayoutError) {
     transaction.scenario = Scenario::kUnknownAlias;  // payout aliases cannot pay
   }
-  transaction.redirect_token = NewId(32);
-  ScheduleExpiry(transaction);
-  const bool waiting_screen = ExtraText(body, "enableWaitingScreen") == "yes";
-  if (transaction.scenario == Scenario::kAwaitingChoice) {
-    // Only an E-commerce payer can be sent to the page; elsewhere a test picks by HTTP.
-    const bool redirect = connector.kind == Connector::kEcommerce;
-    if (redirect) transaction.status = "REDIRECT";
-    return AcceptedAnswer(transaction, redirect);
-  }
-  ScheduleScenario(transaction);
-  return AcceptedAnswer(transaction, connector.kind == Connector::kEcommerce && waiting_screen);
+  // The redirect aliases wait for a pick on the scenario page (or by the control API); every other
+  // alias gets the request to pay in its app, which answers after the scenario delay.
+  if (transaction.scenario != Scenario::kAwaitingChoice) ScheduleScenario(transaction);
 }
 
 Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& http_status,
@@ -471,6 +601,8 @@ Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& ht
   if (original.status != "SUCCESS") {
     return DeclinedAnswer(3002, "Refund is only allowed for a successful payment");
   }
+  // Seed 000: "Vračilo na more biti višje od zneska, ki je bil plačan ob prvotnem nakupu" (a refund
+  // cannot exceed what the original purchase paid).
   if (amount_minor > original.amount_minor - original.refund_reserved_minor) {
     return DeclinedAnswer(1002, "Refund exceeds the amount left of the original payment");
   }
@@ -482,12 +614,12 @@ Json BankartSim::Refund(const SimConnector& connector, const Json& body, int& ht
       original_scenario == Scenario::kSuccessRefundError ? Scenario::kError : Scenario::kSuccess;
   refund.expires_at = absl::Now() + Scaled(absl::Minutes(5));
   ScheduleScenario(refund);
-  return AcceptedAnswer(refund, /*redirect=*/false);
+  return AcceptedAnswer(refund);
 }
 
 Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& http_status,
                         std::string& created_uuid) {
-  if (connector.kind != Connector::kPayout) {
+  if (connector.kind != ConnectorKind::kPayout) {
     return DeclinedAnswer(1007, "Payout is only enabled on the payout connector");
   }
   int64_t amount_minor = 0;
@@ -496,8 +628,7 @@ Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& ht
     return *error;
   }
   const std::string alias = ExtraText(body, "alias");
-  absl::StatusOr<gateway::Alias> normalized = gateway::NormalizeAlias(alias);
-  if (!normalized.ok() || normalized->value != alias) {
+  if (!IsNormalisedAlias(alias)) {
     http_status = 400;
     return ErrorAnswer(1002, "extraData.alias must be 00386XXXXXXXX or an e-mail address");
   }
@@ -512,7 +643,7 @@ Json BankartSim::Payout(const SimConnector& connector, const Json& body, int& ht
                                                          : Scenario::kUnknownAlias;
   payout.expires_at = absl::Now() + Scaled(absl::Minutes(5));
   ScheduleScenario(payout);
-  return AcceptedAnswer(payout, /*redirect=*/false);
+  return AcceptedAnswer(payout);
 }
 
 void BankartSim::ScheduleScenario(const Transaction& transaction) {
@@ -521,20 +652,35 @@ void BankartSim::ScheduleScenario(const Transaction& transaction) {
   RunLater(Scaled(options_.scenario_delay), [this, uuid, scenario] { Finish(uuid, scenario); });
 }
 
-void BankartSim::ScheduleExpiry(const Transaction& transaction) {
-  const std::string uuid = transaction.uuid;
-  RunLater(transaction.expires_at - absl::Now(), [this, uuid] {
-    absl::MutexLock lock(&mutex_);
-    auto it = transactions_.find(uuid);
-    if (it == transactions_.end()) return;
-    Transaction& expiring = it->second;
-    if (expiring.status != "PENDING" && expiring.status != "REDIRECT") return;
-    expiring.errors = {GatewayError{2005, "Transaction expired", "EXPIRED",
-                                    "Request to pay was not confirmed in time"}};
-    expiring.status = "ERROR";
-    Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id, expiring.callback_url,
-                      CallbackBody(expiring).dump(), expiring.connector->shared_secret});
-  });
+void BankartSim::ScheduleExpiry(const std::string& uuid, absl::Time when) {
+  RunLater(when - absl::Now(), [this, uuid] { Expire(uuid); });
+}
+
+void BankartSim::Expire(const std::string& uuid) {
+  absl::MutexLock lock(&mutex_);
+  auto it = transactions_.find(uuid);
+  if (it == transactions_.end()) return;
+  Transaction& expiring = it->second;
+  if (expiring.status != "PENDING" && expiring.status != "REDIRECT") return;
+  if (expiring.connector->kind == ConnectorKind::kEcommerce && !expiring.requery_until) {
+    // Seed 000, after the countdown screen: "V primeru, da kupec ne potrdi plačila oziroma Payment
+    // Gateway ne prejme rezultata o statusu plačila, bo Payment Gateway po izteku veljavnosti
+    // zahtevka ponovno poskušal pridobiti informacijo in po preteku vsaj 45 sekund ponovno poslal
+    // poizvedbo. V tem času se kupcu osveži prikaz z novim odštevalnikom. To velja le v primeru
+    // tipa transakcij e-commerce." (When the payer has not confirmed or no result came, the gateway
+    // asks again after the request expired and waits at least 45 seconds, showing the payer a new
+    // countdown; E-commerce only.) An answer that comes in this window still decides the payment.
+    expiring.requery_until = absl::Now() + Scaled(options_.ecommerce_requery_window);
+    ScheduleExpiry(expiring.uuid, *expiring.requery_until);
+    return;
+  }
+  // Seed 000, expiresDateTime: after the validity the gateway "sporoči neuspelo transakcijo na
+  // callbackUrl" (reports the failed transaction to the callbackUrl).
+  expiring.errors = {
+      Error{2005, "Transaction expired", "EXPIRED", "Request to pay was not confirmed in time"}};
+  expiring.status = "ERROR";
+  Dispatch(Delivery{expiring.uuid, expiring.merchant_transaction_id, expiring.callback_url,
+                    CallbackBody(expiring).dump(), expiring.connector->shared_secret});
 }
 
 void BankartSim::Finish(const std::string& uuid, Scenario outcome) {
@@ -553,19 +699,22 @@ void BankartSim::FinishLocked(Transaction& transaction, Scenario outcome) {
       break;
     case Scenario::kCancel:
       transaction.status = "CANCELLED";
-      transaction.errors = {GatewayError{2002, "Transaction cancelled by payer", "CANCELLED",
-                                         "Payer rejected the request to pay"}};
+      transaction.errors = {Error{2002, "Transaction cancelled by payer", "CANCELLED",
+                                  "Payer rejected the request to pay"}};
       break;
     case Scenario::kUnknownAlias:
       transaction.status = "ERROR";
-      transaction.errors = {GatewayError{2007, "Alias does not exist", "03", "Did not exist"}};
+      // Seed 000, "Zavrnitev transakcije zaradi neobstoječega aliasa": message "Alias does not
+      // exist", code 2007, adapterMessage "Did not exist", adapterCode 03.
+      transaction.errors = {Error{2007, "Alias does not exist", "03", "Did not exist"}};
       break;
+    case Scenario::kAwaitingAlias:
     case Scenario::kAwaitingChoice:
       return;
     default:
       transaction.status = "ERROR";
-      transaction.errors = {GatewayError{1003, "Transaction could not be processed", "96",
-                                         "Technical error at the payer's bank"}};
+      transaction.errors = {Error{1003, "Transaction could not be processed", "96",
+                                  "Technical error at the payer's bank"}};
       break;
   }
   if (transaction.type == TransactionType::kRefund && transaction.status != "SUCCESS") {
@@ -638,26 +787,20 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
       absl::Minutes(1), absl::Minutes(5), absl::Minutes(15), absl::Hours(1),  absl::Hours(2),
       absl::Hours(3),   absl::Hours(12),  absl::Hours(24),   absl::Hours(24), absl::Hours(24),
       absl::Hours(24),  absl::Hours(24),  absl::Hours(24),   absl::Hours(24)};
-  const std::string date = gateway::FormatHttpDate(absl::Now());
-  gateway::HttpRequest request;
-  request.method = "POST";
-  request.url = delivery.url;
-  request.body = delivery.body;
-  request.timeout = attempt == 1 ? options_.callback_timeout : options_.callback_retry_timeout;
-  // One connection per callback: a receiver keeps no idle connection of ours, so one that stops (a
-  // replica shutting down) need not wait for it to time out.
-  request.headers = {
-      {"Connection", "close"},
-      {"Content-Type", kContentType},
+  const std::string date = FormatHttpDate(absl::Now(), options_.callback_date_format);
+  const std::string request_uri = RequestUriOf(delivery.url);
+  const httplib::Headers headers = {
       {"Date", date},
-      {"X-Signature", gateway::Sign(delivery.shared_secret,
-                                    gateway::SignedParts{"POST", delivery.body, kContentType, date,
-                                                         gateway::RequestUriOf(delivery.url)})},
+      {"X-Signature",
+       Signature(delivery.shared_secret,
+                 SignatureInput{"POST", delivery.body, kContentType, date, request_uri})},
   };
-  const gateway::HttpExchange exchange = http_.Send(request);
-  const bool acknowledged = exchange.failure == gateway::HttpExchange::Failure::kNone &&
-                            exchange.response.status == 200 &&
-                            absl::StripAsciiWhitespace(exchange.response.body) == "OK";
+  const CallbackExchange exchange =
+      PostCallback(delivery.url, request_uri, headers, delivery.body,
+                   attempt == 1 ? options_.callback_timeout : options_.callback_retry_timeout);
+  // Seed 001 and GATEWAY.md: acknowledged is HTTP 200 with the body "OK"; anything else is retried.
+  const bool acknowledged =
+      exchange.status == 200 && absl::StripAsciiWhitespace(exchange.body) == "OK";
   const bool retry = !acknowledged && attempt <= static_cast<int>(std::size(kRetryDelays));
   {
     absl::MutexLock lock(&mutex_);
@@ -666,8 +809,8 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
          {"merchantTransactionId", delivery.merchant_transaction_id},
          {"attempt", attempt},
          {"copy", delivery.copy},
-         {"httpStatus", exchange.response.status},
-         {"transportError", exchange.failure_reason},
+         {"httpStatus", exchange.status},
+         {"transportError", exchange.transport_error},
          {"acknowledged", acknowledged},
          {"result", Text(Json::parse(delivery.body, nullptr, false), "result")},
          {"at", FormatTimestamp(absl::Now())}});
@@ -759,9 +902,9 @@ Json BankartSim::TransactionJson(const Transaction& transaction) const {
                  {"uuid", transaction.uuid},
                  {"merchantTransactionId", transaction.merchant_transaction_id},
                  {"purchaseId", transaction.purchase_id},
-                 {"transactionType", gateway::TransactionTypeName(transaction.type)},
+                 {"transactionType", TypeName(transaction.type)},
                  {"paymentMethod", "FlikPayments"},
-                 {"amount", gateway::FormatAmount(transaction.amount_minor)},
+                 {"amount", FormatAmount(transaction.amount_minor)},
                  {"currency", transaction.currency},
                  {"extraData", {{"adapterReferenceId", transaction.adapter_reference_id}}}};
   if (!transaction.reference_uuid.empty()) {
@@ -769,7 +912,7 @@ Json BankartSim::TransactionJson(const Transaction& transaction) const {
   }
   if (!transaction.errors.empty()) {
     Json errors = Json::array();
-    for (const GatewayError& error : transaction.errors) {
+    for (const Error& error : transaction.errors) {
       errors.push_back({{"message", error.message},
                         {"code", std::to_string(error.code)},
                         {"adapterMessage", error.adapter_message},
@@ -779,6 +922,77 @@ Json BankartSim::TransactionJson(const Transaction& transaction) const {
   }
   return answer;
 }
+
+std::string BankartSim::PageHtml(const Transaction& transaction, absl::string_view notice) const {
+  const std::string action =
+      absl::StrCat("/redirect/", transaction.uuid, "/", transaction.redirect_token);
+  const bool waiting = transaction.scenario != Scenario::kAwaitingAlias &&
+                       transaction.scenario != Scenario::kAwaitingChoice;
+  // The waiting screen reloads itself, so the payer's browser learns of the answer and is sent on.
+  std::string html = absl::StrCat(
+      "<!DOCTYPE html><html lang=\"sl\"><head><meta charset=\"utf-8\">",
+      waiting ? "<meta http-equiv=\"refresh\" content=\"2\">" : "",
+      "<title>Flik – bankart-sim</title></head><body><h1>Flik plačilo (simulator)</h1><p>Znesek: ",
+      FormatAmount(transaction.amount_minor), " ", HtmlEscape(transaction.currency),
+      "</p><p>Transakcija: ", HtmlEscape(transaction.merchant_transaction_id),
+      "</p><p>Status: ", transaction.status, "</p>");
+  if (!notice.empty()) absl::StrAppend(&html, "<p class=\"error\">", HtmlEscape(notice), "</p>");
+  if (transaction.scenario == Scenario::kAwaitingAlias) {
+    absl::StrAppend(&html, "<form method=\"post\" action=\"", action,
+                    "\"><label>Vnesite svoj Flik alias (telefonska številka ali e-mail): <input "
+                    "name=\"alias\" autocomplete=\"tel email\"></label><button "
+                    "type=\"submit\">Potrdi</button></form>");
+  } else if (transaction.scenario == Scenario::kAwaitingChoice) {
+    // Seed 000, "Testiranje plačil s simulatorjem": in the sandbox "se ta odštevalnik nadomesti s
+    // stranjo z naborom testnih scenarijev" (the countdown is replaced by a page of test
+    // scenarios).
+    absl::StrAppend(&html, "<p>Izberite scenarij:</p>");
+    for (const Choice& choice : kChoices) {
+      absl::StrAppend(&html, "<form method=\"post\" action=\"", action,
+                      "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
+                      "\"><button type=\"submit\">", choice.label, "</button></form>");
+    }
+  } else if (transaction.connector->kind == ConnectorKind::kEcommerce) {
+    // Seed 000: the gateway "kupcu pokaže okno z odštevalnikom časa" (shows a countdown), renewed
+    // for the re-query window after expiry.
+    const absl::Time deadline = transaction.requery_until.value_or(transaction.expires_at);
+    absl::StrAppend(
+        &html, "<p>Potrdite plačilo v aplikaciji Flik. Preostali čas: <span id=\"countdown\">",
+        std::max<int64_t>(0, absl::ToInt64Seconds(deadline - absl::Now())), "</span> s</p>");
+  } else if (transaction.connector->kind == ConnectorKind::kOutOfBand) {
+    // Seed 000: for in-person and oob no countdown is shown; for the latter "se prikaže le ekran,
+    // kjer se vidi znesek plačila in do kdaj je zahtevek veljaven" (only the amount and until when
+    // the request is valid).
+    absl::StrAppend(&html, "<p>Zahtevek je veljaven do: ", FormatTimestamp(transaction.expires_at),
+                    " UTC</p>");
+  } else {
+    absl::StrAppend(&html, "<p>Potrdite plačilo v aplikaciji Flik.</p>");
+  }
+  absl::StrAppend(&html, "</body></html>");
+  return html;
+}
+
+namespace {
+
+// Seed 000, after the countdown screen: "Ko kupec potrdi ali zavrne zahtevek za plačilo, bo
+// preusmerjen nazaj na trgovčevo stran" with successUrl (confirmed and paid), cancelUrl (declined)
+// and errorUrl (technical error, insufficient funds, ...).
+void ReturnPayer(const std::string& status, const std::string& success_url,
+                 const std::string& cancel_url, const std::string& error_url,
+                 httplib::Response& response) {
+  const std::string& target = status == "SUCCESS"     ? success_url
+                              : status == "CANCELLED" ? cancel_url
+                                                      : error_url;
+  if (target.empty()) {
+    response.set_content(absl::StrCat("Payment ", status), "text/plain");
+  } else {
+    response.set_redirect(target, 303);
+  }
+}
+
+bool IsOpen(absl::string_view status) { return status == "PENDING" || status == "REDIRECT"; }
+
+}  // namespace
 
 void BankartSim::HandleRedirectPage(const httplib::Request& request, httplib::Response& response) {
   const std::string uuid = request.matches[1];
@@ -791,31 +1005,17 @@ void BankartSim::HandleRedirectPage(const httplib::Request& request, httplib::Re
     return;
   }
   const Transaction& transaction = it->second;
-  std::string html = absl::StrCat(
-      "<!DOCTYPE html><html lang=\"sl\"><head><meta charset=\"utf-8\"><title>Flik – "
-      "bankart-sim</title></head><body><h1>Flik plačilo (simulator)</h1><p>Znesek: ",
-      gateway::FormatAmount(transaction.amount_minor), " ", HtmlEscape(transaction.currency),
-      "</p><p>Transakcija: ", HtmlEscape(transaction.merchant_transaction_id),
-      "</p><p>Status: ", transaction.status, "</p>");
-  if (transaction.scenario == Scenario::kAwaitingChoice &&
-      (transaction.status == "REDIRECT" || transaction.status == "PENDING")) {
-    absl::StrAppend(&html, "<p>Izberite scenarij:</p>");
-    for (const Choice& choice : kChoices) {
-      absl::StrAppend(&html, "<form method=\"post\" action=\"/redirect/", uuid, "/", token,
-                      "\"><input type=\"hidden\" name=\"scenario\" value=\"", choice.key,
-                      "\"><button type=\"submit\">", choice.label, "</button></form>");
-    }
-  } else {
-    absl::StrAppend(&html, "<p>Počakajte na potrditev v aplikaciji Flik.</p>");
+  if (!IsOpen(transaction.status)) {
+    ReturnPayer(transaction.status, transaction.success_url, transaction.cancel_url,
+                transaction.error_url, response);
+    return;
   }
-  absl::StrAppend(&html, "</body></html>");
-  response.set_content(html, "text/html; charset=utf-8");
+  response.set_content(PageHtml(transaction, ""), "text/html; charset=utf-8");
 }
 
-void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response& response) {
+void BankartSim::HandleRedirectForm(const httplib::Request& request, httplib::Response& response) {
   const std::string uuid = request.matches[1];
   const std::string token = request.matches[2];
-  std::optional<Scenario> scenario = ParseChoice(request.get_param_value("scenario"));
   absl::MutexLock lock(&mutex_);
   auto it = transactions_.find(uuid);
   if (it == transactions_.end() || it->second.redirect_token != token) {
@@ -824,31 +1024,49 @@ void BankartSim::HandleChoice(const httplib::Request& request, httplib::Response
     return;
   }
   Transaction& transaction = it->second;
+  if (request.has_param("alias")) {
+    if (transaction.scenario != Scenario::kAwaitingAlias || !IsOpen(transaction.status)) {
+      response.status = 409;
+      response.set_content("This payment is no longer waiting for an alias", "text/plain");
+      return;
+    }
+    // Seed 000: with Bankart's own entry form the merchant need not validate the alias ("V
+    // primeru, da je v uporabi Bankartova vnosna maska, ta validacija ni potrebna"): the form does.
+    std::optional<std::string> alias = NormaliseTypedAlias(request.get_param_value("alias"));
+    if (!alias.has_value()) {
+      response.status = 400;
+      response.set_content(
+          PageHtml(transaction,
+                   "Neveljaven alias: vnesite telefonsko številko (npr. 041 123 456 ali +386 41 "
+                   "123 456) ali e-mail naslov."),
+          "text/html; charset=utf-8");
+      return;
+    }
+    TakeAlias(transaction, *alias);
+    // Post/redirect/get: the page now shows the scenarios or the waiting screen.
+    response.set_redirect(RedirectUrl(transaction), 303);
+    return;
+  }
+  std::optional<Scenario> scenario = ParseChoice(request.get_param_value("scenario"));
   if (!scenario.has_value()) {
     response.status = 400;
     response.set_content(
-        "scenario must be one of success, cancel, error, success_refund_success, "
+        "post alias, or scenario as one of success, cancel, error, success_refund_success, "
         "success_refund_error",
         "text/plain");
     return;
   }
-  if (transaction.scenario != Scenario::kAwaitingChoice ||
-      (transaction.status != "REDIRECT" && transaction.status != "PENDING")) {
+  if (transaction.scenario != Scenario::kAwaitingChoice || !IsOpen(transaction.status)) {
     response.status = 409;
     response.set_content("This payment is no longer waiting for a choice", "text/plain");
     return;
   }
   transaction.scenario = *scenario;
-  // The real gateway makes its first callback attempt before it redirects the payer.
+  // Seed 000, "Rezultat plačila": the gateway makes its first callback attempt before it
+  // redirects the payer ("pred preusmeritvijo kupca na trgovčevo stran").
   FinishLocked(transaction, *scenario);
-  const std::string& target = transaction.status == "SUCCESS"     ? transaction.success_url
-                              : transaction.status == "CANCELLED" ? transaction.cancel_url
-                                                                  : transaction.error_url;
-  if (target.empty()) {
-    response.set_content(absl::StrCat("Payment ", transaction.status), "text/plain");
-  } else {
-    response.set_redirect(target, 303);
-  }
+  ReturnPayer(transaction.status, transaction.success_url, transaction.cancel_url,
+              transaction.error_url, response);
 }
 
 void BankartSim::RecordRequest(Json entry) {
@@ -876,8 +1094,8 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     Json list = Json::array();
     for (const auto& [uuid, transaction] : transactions_) {
       Json entry = TransactionJson(transaction);
-      entry["connector"] = gateway::ConnectorName(transaction.connector->kind);
-      entry["refundedOrPendingAmount"] = gateway::FormatAmount(transaction.refund_reserved_minor);
+      entry["connector"] = ConnectorKindName(transaction.connector->kind);
+      entry["refundedOrPendingAmount"] = FormatAmount(transaction.refund_reserved_minor);
       list.push_back(std::move(entry));
     }
     reply(200, list);
@@ -907,9 +1125,7 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
                ? body[key].get<int>()
                : fallback;
   };
-  auto field_text = [&](const char* key) {
-    return body.is_object() ? gateway::JsonText(body, key) : std::string();
-  };
+  auto field_text = [&](const char* key) { return Text(body, key); };
   // Fills `scope` from the optional merchant_transaction_id or merchant_transaction_id_prefix;
   // false (and a 400 sent) when they are not one non-empty string.
   auto field_scope = [&](FaultScope& scope) {
@@ -985,7 +1201,10 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
       reply(404, Json{{"error", "unknown uuid"}});
       return;
     }
-    if (!scenario.has_value() || it->second.scenario != Scenario::kAwaitingChoice) {
+    // A test may also pick for a payer who has not typed an alias yet: it stands for both pages.
+    if (!scenario.has_value() || !IsOpen(it->second.status) ||
+        (it->second.scenario != Scenario::kAwaitingChoice &&
+         it->second.scenario != Scenario::kAwaitingAlias)) {
       reply(409, Json{{"error", "not waiting for a choice, or unknown scenario"}});
       return;
     }

@@ -15,8 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "gateway/gateway.h"
-#include "gateway/http_client.h"
+#include "gateway/sim/sim_protocol.h"
 #include "gateway/sim/timed_executor.h"
 #include "nlohmann/json.hpp"
 
@@ -28,10 +27,15 @@ struct Response;
 
 namespace flikpay::sim {
 
-using gateway::Connector;
+// The stand-in names its own connectors and types rather than borrowing flikpay's (see
+// sim_protocol.h for why it shares no code with the adapter).
+enum class ConnectorKind { kEcommerce, kInPerson, kOutOfBand, kPayout };
+// "ecommerce", "in_person", "out_of_band", "payout", as --connector and the journal write them.
+absl::string_view ConnectorKindName(ConnectorKind kind);
+std::optional<ConnectorKind> ParseConnectorKind(absl::string_view name);
 
 struct SimConnector {
-  Connector kind = Connector::kEcommerce;
+  ConnectorKind kind = ConnectorKind::kEcommerce;
   std::string api_key;
   std::string shared_secret;
 };
@@ -54,6 +58,12 @@ struct SimOptions {
   // How long a callback receiver may take to answer: 10 s first, 30 s on retries.
   absl::Duration callback_timeout = absl::Seconds(10);
   absl::Duration callback_retry_timeout = absl::Seconds(30);
+  // How callbacks write their Date header. Senders differ (sim_protocol.h, "HTTP dates"), so a
+  // receiver is tested against each.
+  DateForm callback_date_format = DateForm::kGmt;
+  // Seed 000: when an E-commerce request to pay expires unanswered, the gateway asks again and
+  // waits "at least 45 seconds" (scaled like every delay) before it gives up.
+  absl::Duration ecommerce_requery_window = absl::Seconds(45);
 };
 
 // A local stand-in for Bankart's Flik sandbox: the JSON API v3 (debit, refund, payout, status), the
@@ -82,7 +92,17 @@ class BankartSim {
     kPayoutSuccess,
     kPayoutError,
     kUnknownAlias,
+    kAwaitingAlias,   // redirect flow without an alias: the payer has not typed one yet
     kAwaitingChoice,  // redirect flow: the payer has not picked yet
+  };
+
+  enum class TransactionType { kDebit, kRefund, kPayout };
+
+  struct Error {
+    int code = 0;
+    std::string message;
+    std::string adapter_code;
+    std::string adapter_message;
   };
 
  private:
@@ -92,7 +112,7 @@ class BankartSim {
     std::string merchant_transaction_id;
     std::string adapter_reference_id;
     const SimConnector* connector = nullptr;
-    gateway::TransactionType type = gateway::TransactionType::kDebit;
+    TransactionType type = TransactionType::kDebit;
     std::string status;  // PENDING, REDIRECT, SUCCESS, CANCELLED, ERROR
     int64_t amount_minor = 0;
     std::string currency;
@@ -105,9 +125,14 @@ class BankartSim {
     std::string reference_uuid;
     int64_t refund_reserved_minor = 0;  // debits: pending + successful refunds
     Scenario scenario = Scenario::kSuccess;
+    // The payer is on the gateway's pages (alias entry, scenarios, waiting screen) and is sent
+    // back to the merchant's URL once the payment is decided.
+    bool redirect = false;
     std::string redirect_token;
     absl::Time expires_at;
-    std::vector<gateway::GatewayError> errors;
+    // E-commerce only: after expires_at, the window in which the gateway asks again (seed 000).
+    std::optional<absl::Time> requery_until;
+    std::vector<Error> errors;
   };
 
   // Which transactions a fault applies to: every one (both fields empty), the one with this
@@ -153,7 +178,7 @@ class BankartSim {
   void HandleTransaction(const httplib::Request& request, httplib::Response& response);
   void HandleStatus(const httplib::Request& request, httplib::Response& response);
   void HandleRedirectPage(const httplib::Request& request, httplib::Response& response);
-  void HandleChoice(const httplib::Request& request, httplib::Response& response);
+  void HandleRedirectForm(const httplib::Request& request, httplib::Response& response);
   void HandleControl(const httplib::Request& request, httplib::Response& response);
 
   // Authenticates an API request; on failure fills `response` and returns null.
@@ -170,17 +195,24 @@ class BankartSim {
                         std::string& created_uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   nlohmann::json Payout(const SimConnector& connector, const nlohmann::json& body, int& http_status,
                         std::string& created_uuid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  Transaction& NewTransaction(const SimConnector& connector, gateway::TransactionType type,
+  Transaction& NewTransaction(const SimConnector& connector, TransactionType type,
                               const nlohmann::json& body, int64_t amount_minor)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  nlohmann::json AcceptedAnswer(const Transaction& transaction, bool redirect) const;
+  nlohmann::json AcceptedAnswer(const Transaction& transaction) const;
+  std::string RedirectUrl(const Transaction& transaction) const;
+  std::string PageHtml(const Transaction& transaction, absl::string_view notice) const;
 
   // Moves a transaction to its final status (once) and sends its callback.
   void Finish(const std::string& uuid, Scenario outcome) ABSL_LOCKS_EXCLUDED(mutex_);
   void FinishLocked(Transaction& transaction, Scenario outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ScheduleScenario(const Transaction& transaction) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ScheduleExpiry(const Transaction& transaction) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ScheduleExpiry(const std::string& uuid, absl::Time when)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void Expire(const std::string& uuid) ABSL_LOCKS_EXCLUDED(mutex_);
+  // The payer has typed `alias` on the alias-entry page, or a test chose for them.
+  void TakeAlias(Transaction& transaction, const std::string& alias)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   nlohmann::json CallbackBody(const Transaction& transaction) const;
   void Dispatch(Delivery delivery) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Deliver(Delivery delivery, int attempt) ABSL_LOCKS_EXCLUDED(mutex_);
@@ -195,7 +227,6 @@ class BankartSim {
   std::unique_ptr<httplib::Server> server_;
   std::thread server_thread_;
   int port_ = 0;
-  gateway::HttpClient http_;
   absl::Mutex mutex_;
   std::unique_ptr<TimedExecutor> executor_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, Transaction> transactions_ ABSL_GUARDED_BY(mutex_);  // by uuid

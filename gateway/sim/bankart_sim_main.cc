@@ -39,6 +39,13 @@ ABSL_FLAG(absl::Duration, request_date_tolerance, absl::Minutes(5),
           "how far a request's Date may be from now before it is refused (1004)");
 ABSL_FLAG(absl::Duration, callback_timeout, absl::Seconds(10),
           "how long a callback receiver may take to answer the first attempt");
+ABSL_FLAG(std::string, callback_date_format, "gmt",
+          "how callbacks write their Date header: gmt (\"Sun, 29 Nov 2026 04:05:06 GMT\"), utc "
+          "(\"... UTC\", as seed 001's PHP example prints it) or numeric (\"... +0000\")");
+ABSL_FLAG(
+    absl::Duration, ecommerce_requery_window, absl::Seconds(45),
+    "after an E-commerce request to pay expires unanswered, how long the gateway still asks "
+    "the payer's bank before it reports error 2005 (seed 000: at least 45 s; before scaling)");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -68,6 +75,18 @@ int main(int argc, char** argv) {
   options.scenario_delay = absl::GetFlag(FLAGS_scenario_delay);
   options.request_date_tolerance = absl::GetFlag(FLAGS_request_date_tolerance);
   options.callback_timeout = absl::GetFlag(FLAGS_callback_timeout);
+  options.ecommerce_requery_window = absl::GetFlag(FLAGS_ecommerce_requery_window);
+  std::optional<flikpay::sim::DateForm> date_form =
+      flikpay::sim::ParseDateFormName(absl::GetFlag(FLAGS_callback_date_format));
+  if (!date_form.has_value()) {
+    std::fprintf(stderr, "bankart-sim: --callback_date_format must be gmt, utc or numeric\n");
+    return 2;
+  }
+  options.callback_date_format = *date_form;
+  if (options.ecommerce_requery_window < absl::ZeroDuration()) {
+    std::fprintf(stderr, "bankart-sim: --ecommerce_requery_window must not be negative\n");
+    return 2;
+  }
   if (options.time_scale <= 0) {
     std::fprintf(stderr, "bankart-sim: --time_scale must be positive\n");
     return 2;
@@ -78,8 +97,8 @@ int main(int argc, char** argv) {
         kind_rest.size() == 2
             ? std::vector<std::string>(absl::StrSplit(kind_rest[1], absl::MaxSplits(':', 1)))
             : std::vector<std::string>();
-    std::optional<flikpay::gateway::Connector> kind =
-        flikpay::gateway::ParseConnectorName(kind_rest[0]);
+    std::optional<flikpay::sim::ConnectorKind> kind =
+        flikpay::sim::ParseConnectorKind(kind_rest[0]);
     if (!kind || key_secret.size() != 2 || key_secret[0].empty() || key_secret[1].empty()) {
       std::fprintf(stderr, "bankart-sim: --connector entries are KIND=API_KEY:SHARED_SECRET\n");
       return 2;
