@@ -27,6 +27,10 @@ void AddHistory(v1::Transaction& record, v1::TransactionStatus from, const Repor
   if (note != nullptr) change->set_note(note);
 }
 
+absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
+  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+}
+
 std::optional<absl::Time> NextCheck(const v1::Transaction& next, bool still_in_flight,
                                     absl::Time flight_deadline, const Report& report,
                                     absl::Time now) {
@@ -34,10 +38,18 @@ std::optional<absl::Time> NextCheck(const v1::Transaction& next, bool still_in_f
   const SchedulePolicy& policy = report.schedule;
   absl::Time check;
   if (next.status() == v1::TRANSACTION_STATUS_PENDING) {
-    check = now + policy.pending_check_after;
+    absl::Duration wait = policy.pending_check_after;
+    if (report.source == v1::EVENT_SOURCE_RECONCILER && next.has_updated_at()) {
+      // Still PENDING after a check: wait as long as nothing has happened so far (doubling).
+      wait = std::clamp(now - FromTimestamp(next.updated_at()), policy.pending_check_after,
+                        std::max(policy.pending_check_after, policy.pending_check_max));
+    }
+    check = now + wait;
+    // Bankart sends an expiry callback; if that is lost, look once a grace after the expiry.
     if (next.has_expires_at()) {
-      check =
-          std::min(check, absl::FromUnixSeconds(next.expires_at().seconds()) + policy.expiry_grace);
+      const absl::Time after_expiry =
+          absl::FromUnixSeconds(next.expires_at().seconds()) + policy.expiry_grace;
+      if (after_expiry > now) check = std::min(check, after_expiry);
     }
   } else {
     // UNKNOWN: while its call may still answer, look only after it could have.

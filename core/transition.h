@@ -19,8 +19,11 @@ namespace flikpay::core {
 struct SchedulePolicy {
   // An UNKNOWN outcome, this long after its gateway call's deadline.
   absl::Duration unknown_check_after = absl::Seconds(10);
-  // A PENDING transaction with no news (a lost callback).
+  // A PENDING transaction with no news (a lost callback) is first checked after this; while it
+  // stays PENDING, each check waits as long as the silence has lasted (doubling), at most
+  // pending_check_max. A 72-hour Out-of-Band request costs about 75 queries, not 26,000.
   absl::Duration pending_check_after = absl::Minutes(5);
+  absl::Duration pending_check_max = absl::Hours(1);
   // A PENDING request-to-pay, this long after it expired.
   absl::Duration expiry_grace = absl::Seconds(60);
   // After a status query, the same transaction is not queried again sooner: Bankart limits

@@ -59,7 +59,15 @@ ABSL_FLAG(absl::Duration, not_found_grace, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, recheck_after, absl::Seconds(10),
           "the reconciler checks one transaction at most this often (Bankart: 10/min)");
 ABSL_FLAG(int32_t, status_queries_per_minute, 60,
-          "status queries all replicas together may make per minute (Bankart: 60 per API user)");
+          "status queries all replicas together may make per --status_quota_window (Bankart: 60 "
+          "per API user per 60 s); spent by priority: unknown outcomes, refreshes, expired, silent "
+          "PENDING");
+ABSL_FLAG(absl::Duration, status_quota_window, absl::Seconds(60),
+          "the sliding window of Bankart's status-query quota (shorter only against a stand-in "
+          "whose time runs faster)");
+ABSL_FLAG(absl::Duration, pending_check_max, absl::Hours(1),
+          "the longest wait between two checks of a silent PENDING transaction (each waits as "
+          "long as the silence so far, from --pending_check_after up to this)");
 ABSL_FLAG(std::string, log_level, "info",
           "the least severe log entries written: debug, info, warning or error");
 ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
@@ -139,6 +147,8 @@ const std::map<std::string, Range>& Ranges() {
       {"not_found_grace", Range::kNotNegative},
       {"recheck_after", Range::kPositive},
       {"status_queries_per_minute", Range::kPositive},
+      {"status_quota_window", Range::kPositive},
+      {"pending_check_max", Range::kPositive},
       {"drain_time", Range::kNotNegative},
   };
   return *ranges;

@@ -43,6 +43,8 @@ ABSL_DECLARE_FLAG(absl::Duration, expiry_grace);
 ABSL_DECLARE_FLAG(absl::Duration, not_found_grace);
 ABSL_DECLARE_FLAG(absl::Duration, recheck_after);
 ABSL_DECLARE_FLAG(int32_t, status_queries_per_minute);
+ABSL_DECLARE_FLAG(absl::Duration, status_quota_window);
+ABSL_DECLARE_FLAG(absl::Duration, pending_check_max);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(absl::Duration, drain_time);
 

@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
   service_config.schedule.pending_check_after = absl::GetFlag(FLAGS_pending_check_after);
   service_config.schedule.expiry_grace = absl::GetFlag(FLAGS_expiry_grace);
   service_config.schedule.recheck_after = absl::GetFlag(FLAGS_recheck_after);
+  service_config.schedule.pending_check_max = absl::GetFlag(FLAGS_pending_check_max);
+  service_config.status_queries_per_window = absl::GetFlag(FLAGS_status_queries_per_minute);
+  service_config.status_quota_window = absl::GetFlag(FLAGS_status_quota_window);
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
 
@@ -157,7 +160,6 @@ int main(int argc, char** argv) {
   server::ReconcilerConfig reconciler_config;
   reconciler_config.interval = absl::GetFlag(FLAGS_reconcile_interval);
   reconciler_config.not_found_grace = absl::GetFlag(FLAGS_not_found_grace);
-  reconciler_config.status_queries_per_minute = absl::GetFlag(FLAGS_status_queries_per_minute);
   char host[256] = "flikpay";
   gethostname(host, sizeof(host) - 1);
   reconciler_config.owner = absl::StrCat(host, "/", getpid());

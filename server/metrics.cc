@@ -39,6 +39,9 @@ std::string Metrics::Render() const {
          "StreamStatus subscriptions the hub began feeding.", streams_started);
   Append(out, "flikpay_streams_overflowed_total", "counter",
          "Subscriptions ended because the subscriber fell too far behind.", streams_overflowed);
+  Append(out, "flikpay_status_queries_deferred_total", "counter",
+         "Status queries put off because their priority's share of Bankart's quota was spent.",
+         status_queries_deferred);
   Append(out, "flikpay_reconciler_checks_total", "counter", "Status queries the reconciler made.",
          reconciler_checks);
   Append(out, "flikpay_reconciler_resolved_total", "counter",

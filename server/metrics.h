@@ -23,6 +23,7 @@ struct Metrics {
   std::atomic<int64_t> streams_started{0};  // subscriptions the hub began feeding
   std::atomic<int64_t> streams_overflowed{0};
   std::atomic<int64_t> reconciler_checks{0};
+  std::atomic<int64_t> status_queries_deferred{0};  // refused by the quota share of their class
   std::atomic<int64_t> reconciler_resolved{0};
   std::atomic<int64_t> reconciler_backlog{0};
   std::atomic<int64_t> reconciler_lag_ms{0};

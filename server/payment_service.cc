@@ -383,6 +383,24 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
   return applied->transaction;
 }
 
+absl::Status PaymentService::TakeStatusQuery(core::QueryPriority priority) {
+  const int ceiling = core::QuotaCeiling(priority, config_.status_queries_per_window);
+  absl::StatusOr<bool> granted = store_.TakeStatusQuery(ceiling, config_.status_quota_window);
+  if (!granted.ok()) {
+    if (absl::IsUnavailable(granted.status())) ++metrics_.store_unavailable;
+    return granted.status();
+  }
+  if (!*granted) {
+    ++metrics_.status_queries_deferred;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "Bankart's status queries are rationed (", config_.status_queries_per_window, " per ",
+        absl::FormatDuration(config_.status_quota_window), " for all replicas, ", ceiling,
+        " of them for a ", core::QueryPriorityName(priority),
+        "); retry in a few seconds, or read the stored status without refresh"));
+  }
+  return absl::OkStatus();
+}
+
 void PaymentService::Forget(const std::string& id) {
   if (absl::Status s = store_.Abandon(id); !s.ok()) {
     // The claim stays until its deadline; the reconciler then learns from Bankart that nothing was
@@ -429,6 +447,9 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(const v1::Transaction& t
                                                         absl::Time deadline) {
   absl::StatusOr<gateway::Connector> connector = ConnectorOf(transaction);
   if (!connector.ok()) return connector.status();
+  if (absl::Status quota = TakeStatusQuery(core::QueryPriority::kCallerRefresh); !quota.ok()) {
+    return quota;
+  }
   absl::StatusOr<gateway::StatusReport> report =
       transaction.gateway_uuid().empty()
           ? gateway_.StatusByMerchantTransactionId(*connector,
@@ -454,6 +475,11 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
   if (!transaction.ok() || core::IsFinal(transaction->status())) return transaction;
   absl::StatusOr<gateway::Connector> connector = ConnectorOf(*transaction);
   if (!connector.ok()) return connector.status();
+  if (absl::Status quota =
+          TakeStatusQuery(core::PriorityOf(*transaction, config_.schedule, absl::Now()));
+      !quota.ok()) {
+    return quota;
+  }
   // By merchantTransactionId: an UNKNOWN transaction may have no uuid yet.
   absl::StatusOr<gateway::StatusReport> report =
       gateway_.StatusByMerchantTransactionId(*connector, merchant_transaction_id, deadline);
@@ -590,6 +616,10 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
     // The callback does not name the debit: the status API does. Which connector the refund was
     // made on is unknown here; the debit's kinds each have their own, so ask each.
     for (gateway::Connector connector : gateway::kAllConnectors) {
+      if (absl::Status quota = TakeStatusQuery(core::QueryPriority::kCallerRefresh); !quota.ok()) {
+        // Answered 503: Bankart retries the callback later, when the quota has room.
+        return absl::UnavailableError(quota.message());
+      }
       absl::StatusOr<gateway::StatusReport> report =
           gateway_.StatusByUuid(connector, event.uuid, absl::Now() + absl::Seconds(5));
       if (report.ok() && report->found && !report->reference_uuid.empty()) {

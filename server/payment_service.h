@@ -7,6 +7,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/status_quota.h"
 #include "flikpay/v1/payment_service.pb.h"
 #include "gateway/gateway.h"
 #include "google/protobuf/message.h"
@@ -23,6 +24,9 @@ struct ServiceConfig {
   absl::Duration store_margin = absl::Milliseconds(250);
   // When the reconciler looks at a transaction that is not final; every report carries it.
   core::SchedulePolicy schedule;
+  // Bankart's status-query quota per API user, shared by all replicas: this many in any window.
+  int status_queries_per_window = 60;
+  absl::Duration status_quota_window = absl::Seconds(60);
 };
 
 // What the gateway said of a transaction, by callback, status query or reconciliation:
@@ -67,6 +71,7 @@ class PaymentService {
   absl::Status HandleCallback(const gateway::InboundCallback& callback);
 
   const core::SchedulePolicy& schedule() const { return config_.schedule; }
+  absl::Duration status_quota_window() const { return config_.status_quota_window; }
 
  private:
   // Claims the id of `initial` (with the fingerprint of the normalized request) and, if it was
@@ -89,6 +94,9 @@ class PaymentService {
   // referenceUuid, or the status API's answer), reserving its amount like any refund; answers the
   // refund's id. NOT_FOUND when no debit of flikpay's is named.
   absl::StatusOr<std::string> RecordPortalRefund(const gateway::CallbackEvent& event);
+  // Takes one query of the priority's share of the status-query quota (core/status_quota.h);
+  // RESOURCE_EXHAUSTED when that share of the window is spent.
+  absl::Status TakeStatusQuery(core::QueryPriority priority);
   // Abandons the claim on an id whose request was certainly not sent, saying so if it cannot.
   void Forget(const std::string& id);
   std::string CallbackUrl(gateway::Connector connector) const;

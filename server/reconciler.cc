@@ -55,18 +55,21 @@ bool Reconciler::CheckOne(const std::string& id) {
     return true;
   }
   if (!*leased) return true;  // another replica has it
-  absl::StatusOr<bool> quota = store_.TakeStatusQuery(config_.status_queries_per_minute);
-  if (!quota.ok() || !*quota) {
-    // This minute's status queries are spent (or uncountable): the rest waits, still due.
-    if (!quota.ok()) StoreFailed("cannot count the status-query quota", id, quota.status());
+  absl::StatusOr<v1::Transaction> result =
+      service_.Reconcile(id, absl::Now() + config_.query_timeout, config_.not_found_grace);
+  if (absl::IsResourceExhausted(result.status())) {
+    // Its class's share of the status-query quota is spent: move it behind the others due, so a
+    // pass over many silent PENDING ones still reaches the UNKNOWN outcome after them.
+    if (absl::Status s = store_.ScheduleCheck(id, absl::Now() + service_.status_quota_window() / 4);
+        !s.ok()) {
+      StoreFailed("cannot defer", id, s);
+    }
     if (absl::Status s = store_.ReleaseLease(id, config_.owner); !s.ok()) {
       StoreFailed("cannot release the lease", id, s);
     }
-    return false;
+    return true;
   }
   ++metrics_.reconciler_checks;
-  absl::StatusOr<v1::Transaction> result =
-      service_.Reconcile(id, absl::Now() + config_.query_timeout, config_.not_found_grace);
   // A checked transaction was rescheduled by the report it produced (the service's schedule
   // policy). What is left here: a record gone with its retention, one that was final already, and
   // a check that failed.

@@ -19,9 +19,6 @@ struct ReconcilerConfig {
   int batch = 20;                              // transactions per pass
   std::string owner;                           // this replica, for leases
   absl::Duration lease = absl::Seconds(30);
-  // Bankart allows 60 status queries a minute per API user (shared by all replicas) and 10 a minute
-  // per transaction (the service's schedule policy keeps to that: recheck_after).
-  int status_queries_per_minute = 60;
   // How long an UNKNOWN transaction the gateway does not know is given before it is ERROR.
   absl::Duration not_found_grace = absl::Seconds(60);
   absl::Duration query_timeout = absl::Seconds(10);
@@ -42,7 +39,8 @@ class Reconciler {
   void RunOnce();
 
  private:
-  // Checks one due transaction, if no other replica has it; false when the minute's quota is spent.
+  // Checks one due transaction, if no other replica has it (the service takes the status query
+  // from Bankart's quota by the transaction's priority); false to end the pass.
   bool CheckOne(const std::string& id);
   // Says that a store operation failed, now and then (the next pass retries it).
   void StoreFailed(absl::string_view what, absl::string_view id, const absl::Status& status);

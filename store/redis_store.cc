@@ -1,6 +1,7 @@
 #include "store/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <unistd.h>
 
 #include <utility>
 
@@ -26,6 +27,20 @@ constexpr int kMaxOptimisticRounds = 200;
 
 // Begin is a single create-if-absent, so a Lua script is the simplest atomic form: it returns the
 // stored fields when the id is taken, nil after creating the record.
+// A sliding window, as Bankart counts: the queries granted in the last ARGV[1] ms, as a sorted set
+// scored by Redis' own clock (one clock for every replica). One more is granted while fewer than
+// ARGV[2] are in it.
+constexpr char kTakeQueryScript[] = R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now, time[1] .. '.' .. time[2] .. '.' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+)lua";
+
 constexpr char kBeginScript[] = R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HMGET', KEYS[1], 'data', 'fp', 'inflight', 'refunded')
@@ -156,7 +171,9 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
   return endpoint;
 }
 
-RedisStore::RedisStore(RedisConfig config) : config_(std::move(config)) {
+RedisStore::RedisStore(RedisConfig config)
+    : config_(std::move(config)),
+      nonce_prefix_(absl::StrCat(getpid(), ".", absl::ToUnixNanos(absl::Now()))) {
   // main checks the URL at start-up; a bad one here keeps the defaults, whose connection failures
   // say where they tried.
   endpoint_ = ParseRedisUrl(config_.url).value_or(RedisEndpoint{});
@@ -178,8 +195,8 @@ std::string RedisStore::LeaseKey(absl::string_view id) const {
   return absl::StrCat(config_.key_prefix, "lease:", id);
 }
 
-std::string RedisStore::StatusQuotaKey(absl::Time now) const {
-  return absl::StrCat(config_.key_prefix, "statusquota:", absl::ToUnixSeconds(now) / 60);
+std::string RedisStore::StatusQuotaKey() const {
+  return absl::StrCat(config_.key_prefix, "statusquota");
 }
 
 std::string RedisStore::EventsKey() const { return absl::StrCat(config_.key_prefix, "events"); }
@@ -594,13 +611,16 @@ return 0
   });
 }
 
-absl::StatusOr<bool> RedisStore::TakeStatusQuery(int per_minute) {
+absl::StatusOr<bool> RedisStore::TakeStatusQuery(int limit, absl::Duration window) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
-    const std::string key = StatusQuotaKey(absl::Now());
-    absl::StatusOr<Reply> count = connection.Run({"INCR", key});
-    if (!count.ok()) return count.status();
-    if ((*count)->integer == 1) connection.Run({"EXPIRE", key, "120"}).IgnoreError();
-    return (*count)->integer <= per_minute;
+    // The member must be unique within a microsecond across replicas and connections.
+    const std::string nonce = std::to_string(query_nonce_.fetch_add(1)) + "@" + nonce_prefix_;
+    absl::StatusOr<Reply> granted =
+        connection.Run({"EVAL", kTakeQueryScript, "1", StatusQuotaKey(),
+                        std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(window))),
+                        std::to_string(limit), nonce});
+    if (!granted.ok()) return granted.status();
+    return (*granted)->integer == 1;
   });
 }
 

@@ -1,6 +1,8 @@
 #ifndef FLIKPAY_STORE_REDIS_STORE_H_
 #define FLIKPAY_STORE_REDIS_STORE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,7 +48,7 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 //   watch                         sorted set: ids not final, scored by when the reconciler
 //                                 should look (ms)
 //   lease:{id}                    which replica is reconciling the id
-//   statusquota:{minute}          status queries made this minute
+//   statusquota                   sorted set: status queries granted in the sliding window
 //   events                        stream of StatusEvent (field "e"); entry ids are the cursors
 //   unmatched                     list of verified callbacks for unknown transactions
 class RedisStore : public Store {
@@ -79,7 +81,7 @@ class RedisStore : public Store {
                                 absl::Duration ttl) override;
   absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                             absl::string_view owner) override;
-  absl::StatusOr<bool> TakeStatusQuery(int per_minute) override;
+  absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
 
   class Connection;
@@ -96,12 +98,15 @@ class RedisStore : public Store {
   std::string UuidKey(absl::string_view uuid) const;
   std::string WatchKey() const;
   std::string LeaseKey(absl::string_view id) const;
-  std::string StatusQuotaKey(absl::Time now) const;
+  std::string StatusQuotaKey() const;
   std::string EventsKey() const;
   std::string UnmatchedKey() const;
 
   RedisConfig config_;
   RedisEndpoint endpoint_;
+  // Makes this process's entries in the status-query window distinct from every other replica's.
+  const std::string nonce_prefix_;
+  std::atomic<uint64_t> query_nonce_{0};
   absl::Mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mutex_);
 };

@@ -100,9 +100,10 @@ class Store {
   // Gives the lease back, if `owner` still holds it.
   virtual absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                                     absl::string_view owner) = 0;
-  // Takes one status query from the quota shared by all replicas (Bankart allows 60 a minute per
-  // API user); false when this minute's quota is used up.
-  virtual absl::StatusOr<bool> TakeStatusQuery(int per_minute) = 0;
+  // Takes one status query from the quota shared by all replicas: granted (true) while fewer than
+  // `limit` were granted in the last `window` (Bankart allows 60 per 60 s per API user). A class
+  // of lower priority passes a lower limit (core/status_quota.h).
+  virtual absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) = 0;
   struct Backlog {
     int64_t due = 0;                               // transactions whose check time has passed
     absl::Duration oldest = absl::ZeroDuration();  // how long the oldest of them has waited

@@ -2,6 +2,10 @@
 // or to the next minute's quota, and when it looks again.
 #include "server/reconciler.h"
 
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/support/fake_gateway.h"
 #include "tests/support/in_memory_store.h"
@@ -13,7 +17,15 @@ using gateway::StatusReport;
 
 class ReconcilerTest : public ::testing::Test {
  protected:
-  ReconcilerTest() : service_(gateway_, store_, metrics_, Config()) {}
+  ReconcilerTest() { service_.emplace(gateway_, store_, metrics_, Config()); }
+
+  // Bankart's status-query quota: `limit` per `window`, shared by priority.
+  void UseQuota(int limit, absl::Duration window = absl::Seconds(60)) {
+    ServiceConfig config = Config();
+    config.status_queries_per_window = limit;
+    config.status_quota_window = window;
+    service_.emplace(gateway_, store_, metrics_, config);
+  }
 
   static ServiceConfig Config() {
     ServiceConfig config;
@@ -34,7 +46,7 @@ class ReconcilerTest : public ::testing::Test {
     request.set_amount_minor(700);
     request.set_kind(v1::RTP_KIND_IN_PERSON);
     request.set_alias("success.debit@bankart.flik");
-    ASSERT_EQ(service_.CreateRtp(request, absl::Now() + absl::Seconds(5)).status().code(),
+    ASSERT_EQ(service_->CreateRtp(request, absl::Now() + absl::Seconds(5)).status().code(),
               absl::StatusCode::kUnavailable);
   }
 
@@ -45,17 +57,17 @@ class ReconcilerTest : public ::testing::Test {
     gateway_.AnswerStatus(report);
   }
 
-  Reconciler MakeReconciler(int queries_per_minute = 60) {
+  Reconciler MakeReconciler(int batch = 20) {
     ReconcilerConfig config;
     config.owner = "replica-a";
-    config.status_queries_per_minute = queries_per_minute;
-    return Reconciler(service_, store_, metrics_, config);
+    config.batch = batch;
+    return Reconciler(*service_, store_, metrics_, config);
   }
 
   testing::FakeGateway gateway_;
   testing::InMemoryStore store_;
   Metrics metrics_;
-  PaymentService service_;
+  std::optional<PaymentService> service_;
 };
 
 TEST_F(ReconcilerTest, AnUnknownOutcomeIsSettledFromTheStatusApi) {
@@ -154,21 +166,80 @@ TEST_F(ReconcilerTest, ATransactionLeasedByAnotherReplicaIsLeftToIt) {
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN);
 }
 
-TEST_F(ReconcilerTest, TheSharedQuotaStopsThePassAndKeepsTheRestDue) {
+TEST_F(ReconcilerTest, TheSharedQuotaIsNeverExceededAndWhatIsRefusedWaitsItsTurn) {
+  UseQuota(1);
   UnknownDebit("order-1");
   UnknownDebit("order-2");
   BankartSays(StatusReport::Status::kSuccess);
-  Reconciler reconciler = MakeReconciler(/*queries_per_minute=*/1);
+  Reconciler reconciler = MakeReconciler();
   reconciler.RunOnce();
-  EXPECT_EQ(gateway_.status_queries(), 1);
+  reconciler.RunOnce();
+  EXPECT_EQ(gateway_.status_queries(), 1) << "one query in the window, however many passes";
   const int settled = (store_.Get("order-1")->status() == v1::TRANSACTION_STATUS_SUCCESS) +
                       (store_.Get("order-2")->status() == v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(settled, 1);
-  EXPECT_EQ(store_.DueForCheck(absl::Now(), 10)->size(), 1u)
-      << "the other stays due for the next minute";
+  EXPECT_GE(metrics_.status_queries_deferred, 1);
   for (const char* id : {"order-1", "order-2"}) {
     EXPECT_TRUE(*store_.TryLease(id, "replica-b", absl::Seconds(30))) << id;
   }
+}
+
+// Many open requests to pay due at once cannot starve an UNKNOWN outcome: silent PENDING ones may
+// take only half the window, and the ones refused move behind the rest.
+TEST_F(ReconcilerTest, UnknownOutcomesAreSettledFirstWhateverElseIsDue) {
+  UseQuota(10);
+  gateway::SubmitOutcome pending;
+  pending.kind = gateway::SubmitOutcome::Kind::kAccepted;
+  pending.return_type = gateway::ReturnType::kPending;
+  pending.expires_at = absl::Now() + absl::Hours(72);
+  gateway_.AnswerSends(pending);
+  for (int i = 0; i < 40; ++i) {
+    v1::CreateRtpRequest request;
+    request.set_merchant_transaction_id(absl::StrCat("oob-", i));
+    request.set_amount_minor(700);
+    request.set_kind(v1::RTP_KIND_OUT_OF_BAND);
+    request.set_alias("success.debit@bankart.flik");
+    ASSERT_TRUE(service_->CreateRtp(request, absl::Now() + absl::Seconds(5)).ok());
+    ASSERT_TRUE(store_.ScheduleCheck(request.merchant_transaction_id(), absl::Now()).ok());
+  }
+  UnknownDebit("unknown-1");
+  UnknownDebit("unknown-2");
+  BankartSays(StatusReport::Status::kPending);
+  Reconciler reconciler = MakeReconciler(/*batch=*/20);
+  for (int pass = 0; pass < 4; ++pass) reconciler.RunOnce();
+  EXPECT_EQ(store_.Get("unknown-1")->status(), v1::TRANSACTION_STATUS_PENDING) << "settled";
+  EXPECT_EQ(store_.Get("unknown-2")->status(), v1::TRANSACTION_STATUS_PENDING) << "settled";
+  EXPECT_LE(gateway_.status_queries(), 10) << "never more than the window allows";
+  EXPECT_LE(gateway_.status_queries() - 2, 5) << "silent PENDING ones take half at most";
+}
+
+TEST_F(ReconcilerTest, ARefreshTakesFromTheSameQuota) {
+  UseQuota(2);
+  gateway::SubmitOutcome accepted;
+  accepted.kind = gateway::SubmitOutcome::Kind::kAccepted;
+  accepted.return_type = gateway::ReturnType::kPending;
+  accepted.uuid = "uuid-1";
+  gateway_.AnswerSends(accepted);
+  v1::CreateRtpRequest request;
+  request.set_merchant_transaction_id("order-1");
+  request.set_amount_minor(700);
+  request.set_kind(v1::RTP_KIND_IN_PERSON);
+  request.set_alias("success.debit@bankart.flik");
+  ASSERT_TRUE(service_->CreateRtp(request, absl::Now() + absl::Seconds(5)).ok());
+  BankartSays(StatusReport::Status::kPending);
+  v1::GetStatusRequest refresh;
+  refresh.set_merchant_transaction_id("order-1");
+  refresh.set_refresh(true);
+  // 90 % of 2 rounds down to 1: the last query of the window stays for an unknown outcome.
+  EXPECT_TRUE(service_->GetStatus(refresh, absl::Now() + absl::Seconds(5)).ok());
+  const absl::Status refused =
+      service_->GetStatus(refresh, absl::Now() + absl::Seconds(5)).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(refused.message(), "without refresh")) << refused;
+  EXPECT_EQ(gateway_.status_queries(), 1);
+  refresh.set_refresh(false);
+  EXPECT_TRUE(service_->GetStatus(refresh, absl::Now() + absl::Seconds(5)).ok())
+      << "a plain read needs no quota";
 }
 
 }  // namespace

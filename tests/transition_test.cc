@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "core/cursor.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 
 namespace flikpay::core {
@@ -242,6 +243,39 @@ TEST(TransitionTest, AReconcilerCheckThatFindsNothingNewStillDecidesTheNextCheck
   plan =
       PlanReport(Stored{Record(kSuccess)}, Scheduled(kPending, v1::EVENT_SOURCE_RECONCILER), kNow);
   EXPECT_FALSE(plan.next_check.has_value());
+}
+
+// A 72-hour Out-of-Band request nobody answers, and whose callbacks are all lost: the reconciler
+// checks it by the plan's schedule alone. Its checks back off (each waits as long as the silence so
+// far) to one an hour, instead of one every recheck_after.
+TEST(TransitionTest, ASilentPendingRequestIsPolledWithBackoffBoundedPerHour) {
+  Report check = Scheduled(kPending, v1::EVENT_SOURCE_RECONCILER);  // 5 min first, at most 1 h
+  check.schedule.pending_check_max = absl::Hours(1);
+  v1::Transaction record = Record(kPending);
+  *record.mutable_updated_at() =
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow));
+  record.mutable_expires_at()->set_seconds(absl::ToUnixSeconds(kNow + absl::Hours(72)));
+  absl::Time now = kNow + absl::Minutes(5);  // the first check, pending_check_after after creation
+  std::vector<absl::Time> checks;
+  while (now < kNow + absl::Hours(72)) {
+    checks.push_back(now);
+    const Plan plan = PlanReport(Stored{record}, check, now);
+    ASSERT_TRUE(plan.next_check.has_value());
+    ASSERT_GT(*plan.next_check, now);
+    now = *plan.next_check;
+  }
+  // 5, 10, 20, 40, 80 min, then hourly: 75 checks in 72 h (Bankart allows 10 a minute).
+  EXPECT_EQ(checks[1] - checks[0], absl::Minutes(5));
+  EXPECT_EQ(checks[2] - checks[1], absl::Minutes(10));
+  EXPECT_EQ(checks[3] - checks[2], absl::Minutes(20));
+  EXPECT_EQ(checks.size(), 75u);
+  int last_hour = 0;
+  for (absl::Time at : checks) last_hour += at >= kNow + absl::Hours(71);
+  EXPECT_LE(last_hour, 1) << "at most one query an hour once the silence is long";
+  // ...and one more just after it expires, in case Bankart's expiry callback is lost.
+  const Plan near_expiry =
+      PlanReport(Stored{record}, check, kNow + absl::Hours(71) + absl::Minutes(30));
+  EXPECT_EQ(near_expiry.next_check, kNow + absl::Hours(72) + absl::Seconds(60));
 }
 
 TEST(TransitionTest, TheSamePlanForTheSameInput) {

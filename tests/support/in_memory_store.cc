@@ -278,10 +278,16 @@ absl::Status InMemoryStore::ReleaseLease(absl::string_view merchant_transaction_
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> InMemoryStore::TakeStatusQuery(int per_minute) {
+absl::StatusOr<bool> InMemoryStore::TakeStatusQuery(int limit, absl::Duration window) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
-  return ++status_queries_ <= per_minute;
+  const absl::Time now = absl::Now();
+  while (!granted_queries_.empty() && granted_queries_.front() <= now - window) {
+    granted_queries_.pop_front();
+  }
+  if (static_cast<int>(granted_queries_.size()) >= limit) return false;
+  granted_queries_.push_back(now);
+  return true;
 }
 
 absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(absl::Time now) {

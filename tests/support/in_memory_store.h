@@ -4,6 +4,7 @@
 #ifndef FLIKPAY_TESTS_SUPPORT_IN_MEMORY_STORE_H_
 #define FLIKPAY_TESTS_SUPPORT_IN_MEMORY_STORE_H_
 
+#include <deque>
 #include <map>
 #include <string>
 #include <vector>
@@ -54,7 +55,7 @@ class InMemoryStore : public store::Store {
                                 absl::Duration ttl) override;
   absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                             absl::string_view owner) override;
-  absl::StatusOr<bool> TakeStatusQuery(int per_minute) override;
+  absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
 
  private:
@@ -83,7 +84,7 @@ class InMemoryStore : public store::Store {
   std::map<std::string, std::string, std::less<>> leases_ ABSL_GUARDED_BY(mutex_);
   std::vector<v1::StatusEvent> events_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> unmatched_ ABSL_GUARDED_BY(mutex_);
-  int status_queries_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::deque<absl::Time> granted_queries_ ABSL_GUARDED_BY(mutex_);  // oldest first
 };
 
 }  // namespace flikpay::testing
