@@ -195,6 +195,8 @@ TEST_F(BankartSimTest, EveryDebitScenarioForBothAliasFormsAndEveryRtpKind) {
     for (const DebitScenario& scenario : kDebitScenarios) {
       for (const char* alias : {scenario.email, scenario.phone}) {
         DebitRequest request = Rtp(kind, alias);
+        // E-commerce without redirect (seed 000: redirect is its default, "no" switches it off).
+        if (kind == RtpKind::kEcommerce) request.enable_waiting_screen = false;
         const absl::Time before = absl::Now();
         SubmitOutcome outcome = MustAccept(gateway_->Debit(request, Soon()));
         EXPECT_EQ(outcome.return_type, ReturnType::kPending) << alias;
@@ -381,8 +383,18 @@ TEST_F(BankartSimTest, RedirectFlowThroughThePageLikeABrowser) {
   ASSERT_TRUE(absl::StartsWith(outcome.redirect_url, BaseUrl() + "/redirect/"))
       << outcome.redirect_url;
 
+  // Without an alias Bankart's page asks the payer for it first (seed 000).
   HttpRequest page;
   page.url = outcome.redirect_url;
+  HttpExchange asked = http_.Send(page);
+  ASSERT_EQ(asked.response.status, 200);
+  EXPECT_TRUE(absl::StrContains(asked.response.body, "name=\"alias\"")) << asked.response.body;
+  HttpRequest typed;
+  typed.method = "POST";
+  typed.url = outcome.redirect_url;
+  typed.body = "alias=redirect%40bankart.flik";
+  typed.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  EXPECT_EQ(http_.Send(typed).response.status, 303);
   HttpExchange shown = http_.Send(page);
   ASSERT_EQ(shown.response.status, 200);
   for (const char* choice : {"\"success\"", "\"cancel\"", "\"error\"", "\"success_refund_success\"",
