@@ -187,6 +187,14 @@ std::string RedisStore::TxKey(absl::string_view id) const {
 
 std::string RedisStore::WatchKey() const { return absl::StrCat(config_.key_prefix, "watch"); }
 
+std::string RedisStore::UnknownWatchKey() const {
+  return absl::StrCat(config_.key_prefix, "watch:unknown");
+}
+
+std::string RedisStore::WatchKeyFor(const v1::Transaction& transaction) const {
+  return transaction.status() == v1::TRANSACTION_STATUS_UNKNOWN ? UnknownWatchKey() : WatchKey();
+}
+
 std::string RedisStore::UuidKey(absl::string_view uuid) const {
   return absl::StrCat(config_.key_prefix, "uuid:", uuid);
 }
@@ -288,7 +296,7 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
                                               absl::Time flight_deadline, absl::Time first_check) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<BeginResult> {
     absl::StatusOr<Reply> reply = connection.Run(
-        {"EVAL", kBeginScript, "2", TxKey(initial.merchant_transaction_id()), WatchKey(),
+        {"EVAL", kBeginScript, "2", TxKey(initial.merchant_transaction_id()), UnknownWatchKey(),
          EncodeRecord(initial), std::string(fingerprint),
          std::to_string(absl::ToInt64Milliseconds(config_.retention)), Millis(flight_deadline),
          Millis(first_check), initial.merchant_transaction_id()});
@@ -345,7 +353,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
            {"HSET", refund_key, "data", EncodeRecord(refund), "fp", std::string(fingerprint),
             "inflight", Millis(flight_deadline), "reserved", "0", "refunded", "0"},
            {"PEXPIRE", refund_key, ttl},
-           {"ZADD", WatchKey(), Millis(first_check), refund.merchant_transaction_id()},
+           {"ZADD", UnknownWatchKey(), Millis(first_check), refund.merchant_transaction_id()},
            {"EXEC"}});
       if (!executed.ok()) return executed.status();
       if ((*executed)->type == REDIS_REPLY_NIL) continue;  // someone wrote in between
@@ -365,7 +373,10 @@ absl::Status RedisStore::Abandon(absl::string_view merchant_transaction_id) {
         Decode((*stored)->element[0], (*stored)->element[1]);
     if (!transaction.ok()) return transaction.status();
     std::vector<std::vector<std::string>> commands = {
-        {"MULTI"}, {"DEL", key}, {"ZREM", WatchKey(), std::string(merchant_transaction_id)}};
+        {"MULTI"},
+        {"DEL", key},
+        {"ZREM", WatchKey(), std::string(merchant_transaction_id)},
+        {"ZREM", UnknownWatchKey(), std::string(merchant_transaction_id)}};
     if (transaction->type() == v1::TRANSACTION_TYPE_REFUND) {
       commands.push_back({"HINCRBY", TxKey(transaction->original_merchant_transaction_id()),
                           "reserved", std::to_string(-transaction->amount_minor())});
@@ -436,7 +447,7 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
         // Only the schedule moves; still under WATCH, so a status that changed meanwhile is judged
         // again rather than put back on the list.
         absl::StatusOr<Reply> executed = connection.Pipeline(
-            {{"MULTI"}, {"ZADD", WatchKey(), Millis(*plan.next_check), id}, {"EXEC"}});
+            {{"MULTI"}, {"ZADD", WatchKeyFor(plan.next), Millis(*plan.next_check), id}, {"EXEC"}});
         if (!executed.ok()) return executed.status();
         if ((*executed)->type == REDIS_REPLY_NIL) continue;
         result.transaction = std::move(plan.next);
@@ -450,9 +461,14 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
            plan.flight_deadline == absl::InfinitePast() ? "0" : Millis(plan.flight_deadline)},
           {"PEXPIRE", key, ttl}};
       if (plan.next_check.has_value()) {
-        commands.push_back({"ZADD", WatchKey(), Millis(*plan.next_check), id});
+        // An UNKNOWN outcome waits on a list of its own, read first: a crowd of open requests to
+        // pay cannot push it back.
+        const std::string target = WatchKeyFor(plan.next);
+        commands.push_back({"ZADD", target, Millis(*plan.next_check), id});
+        commands.push_back({"ZREM", target == WatchKey() ? UnknownWatchKey() : WatchKey(), id});
       } else {
         commands.push_back({"ZREM", WatchKey(), id});
+        commands.push_back({"ZREM", UnknownWatchKey(), id});
       }
       if (plan.new_gateway_uuid.has_value()) {
         commands.push_back({"SET", UuidKey(*plan.new_gateway_uuid), id, "PX", ttl});
@@ -566,12 +582,17 @@ absl::StatusOr<std::string> RedisStore::LatestCursor() {
 
 absl::StatusOr<std::vector<std::string>> RedisStore::DueForCheck(absl::Time now, int max_count) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<std::vector<std::string>> {
-    absl::StatusOr<Reply> reply = connection.Run({"ZRANGEBYSCORE", WatchKey(), "-inf", Millis(now),
-                                                  "LIMIT", "0", std::to_string(max_count)});
-    if (!reply.ok()) return reply.status();
     std::vector<std::string> ids;
-    for (size_t i = 0; i < (*reply)->elements; ++i) {
-      ids.push_back(ReplyString((*reply)->element[i]));
+    // Unknown outcomes first, then the rest, oldest first in each.
+    for (const std::string& key : {UnknownWatchKey(), WatchKey()}) {
+      const int left = max_count - static_cast<int>(ids.size());
+      if (left <= 0) break;
+      absl::StatusOr<Reply> reply = connection.Run(
+          {"ZRANGEBYSCORE", key, "-inf", Millis(now), "LIMIT", "0", std::to_string(left)});
+      if (!reply.ok()) return reply.status();
+      for (size_t i = 0; i < (*reply)->elements; ++i) {
+        ids.push_back(ReplyString((*reply)->element[i]));
+      }
     }
     return ids;
   });
@@ -579,9 +600,15 @@ absl::StatusOr<std::vector<std::string>> RedisStore::DueForCheck(absl::Time now,
 
 absl::Status RedisStore::ScheduleCheck(absl::string_view merchant_transaction_id, absl::Time when) {
   return WithConnection([&](Connection& connection) -> absl::Status {
-    // XX: only transactions still on the list (a final one was removed by Apply).
+    const std::string id(merchant_transaction_id);
+    if (when == absl::InfiniteFuture()) {
+      return connection.Pipeline({{"ZREM", WatchKey(), id}, {"ZREM", UnknownWatchKey(), id}})
+          .status();
+    }
+    // XX: only on the list it is on (a final one was removed by Apply).
     return connection
-        .Run({"ZADD", WatchKey(), "XX", Millis(when), std::string(merchant_transaction_id)})
+        .Pipeline({{"ZADD", WatchKey(), "XX", Millis(when), id},
+                   {"ZADD", UnknownWatchKey(), "XX", Millis(when), id}})
         .status();
   });
 }
@@ -589,11 +616,20 @@ absl::Status RedisStore::ScheduleCheck(absl::string_view merchant_transaction_id
 absl::StatusOr<bool> RedisStore::TryLease(absl::string_view merchant_transaction_id,
                                           absl::string_view owner, absl::Duration ttl) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
-    absl::StatusOr<Reply> reply =
-        connection.Run({"SET", LeaseKey(merchant_transaction_id), std::string(owner), "NX", "PX",
-                        std::to_string(absl::ToInt64Milliseconds(ttl))});
+    // Only while it is still due: a replica working from a list read before another replica
+    // checked and rescheduled it must not check it again.
+    static constexpr char kLeaseIfDue[] = R"lua(
+local due = redis.call('ZSCORE', KEYS[2], ARGV[1]) or redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not due or tonumber(due) > tonumber(ARGV[4]) then return 0 end
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+return 0
+)lua";
+    const std::string id(merchant_transaction_id);
+    absl::StatusOr<Reply> reply = connection.Run(
+        {"EVAL", kLeaseIfDue, "3", LeaseKey(id), UnknownWatchKey(), WatchKey(), id,
+         std::string(owner), std::to_string(absl::ToInt64Milliseconds(ttl)), Millis(absl::Now())});
     if (!reply.ok()) return reply.status();
-    return (*reply)->type != REDIS_REPLY_NIL;
+    return (*reply)->integer == 1;
   });
 }
 
@@ -627,14 +663,16 @@ absl::StatusOr<bool> RedisStore::TakeStatusQuery(int limit, absl::Duration windo
 absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<Store::Backlog> {
     Backlog backlog;
-    absl::StatusOr<Reply> due = connection.Run({"ZCOUNT", WatchKey(), "-inf", Millis(now)});
-    if (!due.ok()) return due.status();
-    backlog.due = (*due)->integer;
-    absl::StatusOr<Reply> oldest = connection.Run({"ZRANGE", WatchKey(), "0", "0", "WITHSCORES"});
-    if (!oldest.ok()) return oldest.status();
-    if ((*oldest)->elements == 2) {
-      const absl::Time first = absl::FromUnixMillis(ReplyInt((*oldest)->element[1]));
-      if (first < now) backlog.oldest = now - first;
+    for (const std::string& key : {UnknownWatchKey(), WatchKey()}) {
+      absl::StatusOr<Reply> due = connection.Run({"ZCOUNT", key, "-inf", Millis(now)});
+      if (!due.ok()) return due.status();
+      backlog.due += (*due)->integer;
+      absl::StatusOr<Reply> oldest = connection.Run({"ZRANGE", key, "0", "0", "WITHSCORES"});
+      if (!oldest.ok()) return oldest.status();
+      if ((*oldest)->elements == 2) {
+        const absl::Time first = absl::FromUnixMillis(ReplyInt((*oldest)->element[1]));
+        if (first < now) backlog.oldest = std::max(backlog.oldest, now - first);
+      }
     }
     return backlog;
   });

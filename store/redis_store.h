@@ -45,8 +45,8 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 //                                 deadline, ms; 0 when over), reserved (debits: cents of pending
 //                                 and successful refunds), refunded (debits: successful refunds)
 //   uuid:{gateway uuid}           the merchant_transaction_id
-//   watch                         sorted set: ids not final, scored by when the reconciler
-//                                 should look (ms)
+//   watch:unknown, watch          sorted sets: ids not final (UNKNOWN ones on the first, read
+//                                 first), scored by when the reconciler should look (ms)
 //   lease:{id}                    which replica is reconciling the id
 //   statusquota                   sorted set: status queries granted in the sliding window
 //   events                        stream of StatusEvent (field "e"); entry ids are the cursors
@@ -97,6 +97,9 @@ class RedisStore : public Store {
   std::string TxKey(absl::string_view id) const;
   std::string UuidKey(absl::string_view uuid) const;
   std::string WatchKey() const;
+  std::string UnknownWatchKey() const;
+  // The watch list a transaction belongs on: unknown outcomes apart, so they are read first.
+  std::string WatchKeyFor(const v1::Transaction& transaction) const;
   std::string LeaseKey(absl::string_view id) const;
   std::string StatusQuotaKey() const;
   std::string EventsKey() const;

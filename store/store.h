@@ -94,7 +94,9 @@ class Store {
   virtual absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now, int max_count) = 0;
   virtual absl::Status ScheduleCheck(absl::string_view merchant_transaction_id,
                                      absl::Time when) = 0;
-  // One replica at a time works on a transaction: true when this `owner` got the lease.
+  // One replica at a time works on a transaction: true when this `owner` got the lease, which it
+  // gets only while the transaction is still due (another replica may have checked and
+  // rescheduled it since the list was read). DueForCheck lists unknown outcomes first.
   virtual absl::StatusOr<bool> TryLease(absl::string_view merchant_transaction_id,
                                         absl::string_view owner, absl::Duration ttl) = 0;
   // Gives the lease back, if `owner` still holds it.

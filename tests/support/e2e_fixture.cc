@@ -61,7 +61,7 @@ void E2eTest::SetUpTestSuite() {
   sim_ = *std::move(sim);
   sim_port_ = PortFromLine(line);
   for (std::unique_ptr<Replica>& replica : replicas_) {
-    replica = StartReplica();
+    replica = StartReplica(replica_flags_);
   }
 }
 

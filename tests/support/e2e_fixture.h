@@ -131,6 +131,9 @@ class E2eTest : public ::testing::Test {
   // it does not know fails the test (and gives "").
   static std::string RefundedAtBankart(const std::string& gateway_uuid);
 
+  // Flags every replica of the suite gets after the defaults (so they win); a suite sets them in
+  // its own SetUpTestSuite before calling this one's.
+  static inline std::vector<std::string> replica_flags_;
   static inline std::unique_ptr<ChildProcess> redis_;
   static inline std::unique_ptr<ChildProcess> sim_;
   static inline int redis_port_ = 0;

@@ -1,5 +1,6 @@
 #include "tests/support/in_memory_store.h"
 
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -240,13 +241,18 @@ absl::StatusOr<bool> InMemoryStore::CanResumeFrom(absl::string_view) {
 absl::StatusOr<std::vector<std::string>> InMemoryStore::DueForCheck(absl::Time now, int max_count) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
-  std::vector<std::pair<absl::Time, std::string>> due;
+  // Unknown outcomes first, then the rest, oldest first in each (as RedisStore's two lists).
+  std::vector<std::tuple<bool, absl::Time, std::string>> due;
   for (const auto& [id, when] : watch_) {
-    if (when <= now) due.emplace_back(when, id);
+    if (when > now) continue;
+    auto record = records_.find(id);
+    const bool unknown = record != records_.end() &&
+                         record->second.record.status() == v1::TRANSACTION_STATUS_UNKNOWN;
+    due.emplace_back(!unknown, when, id);
   }
   std::sort(due.begin(), due.end());
   std::vector<std::string> ids;
-  for (const auto& [when, id] : due) {
+  for (const auto& [later, when, id] : due) {
     if (static_cast<int>(ids.size()) >= max_count) break;
     ids.push_back(id);
   }
@@ -266,7 +272,16 @@ absl::StatusOr<bool> InMemoryStore::TryLease(absl::string_view merchant_transact
                                              absl::string_view owner, absl::Duration) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
+  auto due = watch_.find(merchant_transaction_id);
+  if (due == watch_.end() || due->second > absl::Now()) return false;
   return leases_.emplace(std::string(merchant_transaction_id), std::string(owner)).second;
+}
+
+std::optional<std::string> InMemoryStore::LeaseOwner(const std::string& id) {
+  absl::MutexLock lock(&mutex_);
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::Status InMemoryStore::ReleaseLease(absl::string_view merchant_transaction_id,

@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ class InMemoryStore : public store::Store {
   // Where the reconciler would look next; nullopt when off the watch list.
   std::optional<absl::Time> NextCheck(const std::string& id);
   int64_t Reserved(const std::string& id);
+  // Which replica holds the reconciler's lease on the id, if any.
+  std::optional<std::string> LeaseOwner(const std::string& id);
   std::vector<std::string> UnmatchedCallbacks();
 
   absl::StatusOr<store::BeginResult> Begin(const v1::Transaction& initial,
