@@ -120,6 +120,10 @@ class E2eTest : public ::testing::Test {
     return core::IsFinal(event.transaction().status());
   }
 
+  // Every debit scenario of seed 000 (both alias forms, every kind) through gRPC on replica A,
+  // each ending in its status by Bankart's callback (source CALLBACK) as read on replica B.
+  static void ExpectEverySeedScenario();
+
   struct RefundTally {
     int accepted = 0, refused = 0, other = 0;
   };
@@ -134,6 +138,8 @@ class E2eTest : public ::testing::Test {
   // Flags every replica of the suite gets after the defaults (so they win); a suite sets them in
   // its own SetUpTestSuite before calling this one's.
   static inline std::vector<std::string> replica_flags_;
+  // The same for the stand-in.
+  static inline std::vector<std::string> sim_flags_;
   static inline std::unique_ptr<ChildProcess> redis_;
   static inline std::unique_ptr<ChildProcess> sim_;
   static inline int redis_port_ = 0;
