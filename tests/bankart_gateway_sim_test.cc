@@ -18,6 +18,7 @@
 #include "gateway/signing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/bankart_known_answers.h"
 #include "tests/support/callback_receiver.h"
 #include "tests/support/process.h"
 
@@ -669,6 +670,33 @@ TEST_F(BankartSimTest, XmlCallbackSignedTheV2WayIsVerified) {
   EXPECT_EQ(event->merchant_transaction_id, "order-1");
   EXPECT_EQ(event->connector, Connector::kEcommerce);
   EXPECT_EQ(event->amount_minor, 499);
+}
+
+// Seed 000's sample callback, signed as the documents say with the Date in each form (known answers
+// shared with the stand-in's tests), verifies; its ids arrive trimmed.
+TEST(BankartCallbackKnownAnswers, TheSeedsSampleCallbackVerifiesWithEachDateForm) {
+  namespace known = ::flikpay::testing::known_answers;
+  BankartConfig config;
+  config.base_url = "http://127.0.0.1:9/api/v3";  // never called
+  config.connectors[Connector::kEcommerce] = {"api-key", known::kSecret};
+  config.callback_date_tolerance = absl::Hours(24 * 365 * 100);  // the documents' dates are fixed
+  BankartGateway gateway(config);
+  for (const known::DatedSignature& dated : known::kSeedCallbackSignatures) {
+    InboundCallback callback;
+    callback.method = "POST";
+    callback.request_uri = known::kSeedCallbackUri;
+    callback.body = known::kSeedCallback;
+    callback.headers = {{"content-type", known::kContentType},
+                        {"date", dated.date},
+                        {"x-signature", dated.signature}};
+    absl::StatusOr<CallbackEvent> event = gateway.VerifyCallback(callback);
+    ASSERT_TRUE(event.ok()) << dated.date << ": " << event.status();
+    EXPECT_EQ(event->merchant_transaction_id, "Flik-20210413133336-d3898");
+    EXPECT_EQ(event->uuid, "c5b92e902dc9e4b0edea");
+    EXPECT_EQ(event->amount_minor, 1111);
+    callback.body.replace(callback.body.find("11.11"), 5, "99.99");
+    EXPECT_EQ(gateway.VerifyCallback(callback).status().code(), absl::StatusCode::kUnauthenticated);
+  }
 }
 
 // Seed 001 signs with PHP's "D, d M Y H:i:s T" in UTC ("... UTC"); other senders use a numeric

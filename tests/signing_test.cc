@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/support/bankart_known_answers.h"
 
 namespace flikpay::gateway {
 namespace {
@@ -140,6 +141,30 @@ TEST(Signing, AnyChangeToASignedPartBreaksTheSignature) {
       kSecret, {c.method, c.body, c.content_type, kDate, "/callbacks/bankart"}, signature));
   EXPECT_FALSE(VerifySignature(kSecret, parts, ""));
   EXPECT_FALSE(VerifySignature(kSecret, parts, signature.substr(1)));
+}
+
+namespace known = ::flikpay::testing::known_answers;
+
+// The same published values the stand-in is pinned to (tests/sim_protocol_test.cc): the adapter and
+// the stand-in agree because each agrees with the documents, not because they share code.
+TEST(Signing, SignsTheSeedsSampleDebitAndAStatusQueryAsTheDocumentsDo) {
+  EXPECT_EQ(HexDigest(BodyHash::kSha512, known::kSeedDebit), known::kSeedDebitBodySha512);
+  EXPECT_EQ(Sign(known::kSecret, {"POST", known::kSeedDebit, known::kContentType, known::kDate,
+                                  known::kSeedDebitUri}),
+            known::kSeedDebitSignature);
+  EXPECT_EQ(Sign(known::kSecret, {"GET", "", known::kContentType, known::kDate, known::kStatusUri}),
+            known::kStatusSignature);
+  for (const known::DatedSignature& dated : known::kSeedCallbackSignatures) {
+    EXPECT_EQ(Sign(known::kSecret, {"POST", known::kSeedCallback, known::kContentType, dated.date,
+                                    known::kSeedCallbackUri}),
+              dated.signature)
+        << dated.date;
+  }
+  // The openssl command line agrees on one of them.
+  const std::string message =
+      absl::StrCat("POST\n", known::kSeedDebitBodySha512, "\n", known::kContentType, "\n",
+                   known::kDate, "\n", known::kSeedDebitUri);
+  EXPECT_EQ(OpensslSignature(known::kSecret, message), known::kSeedDebitSignature);
 }
 
 TEST(Signing, PasswordIsSha1HexTenTimes) {

@@ -22,33 +22,19 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "tests/support/bankart_known_answers.h"
 
 namespace flikpay::sim {
 namespace {
 
-// Seed 001's placeholder secret: hash_hmac('sha512', $signatureMessage, 'THE_SHARED_SECRET', true).
-constexpr char kSecret[] = "THE_SHARED_SECRET";
-// GATEWAY.md: "Content-Type: application/json; charset=utf-8" (sent on GET too).
-constexpr char kContentType[] = "application/json; charset=utf-8";
-// GATEWAY.md's Date example.
-constexpr char kDate[] = "Tue, 28 Apr 2026 15:23:40 GMT";
-
-// Seed 000's sample debit ("Primer vsebine klica na gateway"), as compact JSON (the seed's copy has
-// a trailing comma after the alias, which no JSON encoder writes).
-constexpr char kSeedDebit[] =
-    R"({"merchantTransactionId":"Flik-20210413133336-d3898","amount":"11.11","currency":"EUR",)"
-    R"("successUrl":"https://naslov.trgovca.si/success","errorUrl":"https://naslov.trgovca.si/error",)"
-    R"("cancelUrl":"https://naslov.trgovca.si/cancel","callbackUrl":"https://naslov.trgovca.si/callback",)"
-    R"("description":"sporočilo kupcu","extraData":{"alias":"0038641147148"},)"
-    R"("customer":{"ipAddress":"46.123.232.123"},"language":"sl"})";
-// Seed 000's sample callback ("Rezultat plačila"), leading spaces in the ids as printed there.
-constexpr char kSeedCallback[] =
-    R"({"result":"OK","uuid":" c5b92e902dc9e4b0edea","merchantTransactionId":" Flik-20210413133336-d3898",)"
-    R"("purchaseId":"20210413-c5b92e902dc9e4b0edea","transactionType":"DEBIT","paymentMethod":"FlikPayments",)"
-    R"("amount":"11.11","currency":"EUR","extraData":{"adapterReferenceId":" PGTASI20IT5100410416121751elbN05"}})";
-// Seed 000's callback URL example: "CallbackUrl:
-// https://naslov.trgovca.si/callback?transactionId=1234".
-constexpr char kSeedCallbackUri[] = "/callback?transactionId=1234";
+// The documents' known answers, shared with the adapter's tests (signing_test) so both sides are
+// pinned to the same published values.
+using ::flikpay::testing::known_answers::kContentType;
+using ::flikpay::testing::known_answers::kDate;
+using ::flikpay::testing::known_answers::kSecret;
+using ::flikpay::testing::known_answers::kSeedCallback;
+using ::flikpay::testing::known_answers::kSeedCallbackUri;
+using ::flikpay::testing::known_answers::kSeedDebit;
 
 TEST(SimProtocolTest, DigestsMatchPublishedVectors) {
   // FIPS 180-2, SHA-512 of "" and of "abc"; RFC 1321, MD5 of "".
@@ -106,8 +92,7 @@ TEST(SimProtocolTest, SignsTheSeedsSampleDebit) {
             "application/json; charset=utf-8\n"
             "Tue, 28 Apr 2026 15:23:40 GMT\n"
             "/api/v3/transaction/api-key/debit");
-  const std::string expected =
-      "UOTYRGzYhVHAKTnTVTvWE6X2gKyNB46rdAuxKe3EUVFLahfFnuA+GXBoYkFMzRafSHqKKhtf3wrXPPDWXAm+nQ==";
+  const std::string expected = ::flikpay::testing::known_answers::kSeedDebitSignature;
   EXPECT_EQ(Signature(kSecret, input), expected);
   EXPECT_TRUE(SignatureMatches(kSecret, input, expected));
   EXPECT_FALSE(SignatureMatches("another secret", input, expected));
@@ -128,22 +113,12 @@ TEST(SimProtocolTest, SignsAStatusQueryOverTheEmptyBody) {
       "2"
       "877eec2f63b931bd47417a81a538327af927da3e\napplication/json; charset=utf-8\nTue, 28 Apr 2026 "
       "15:23:40 GMT\n/api/v3/status/api-key/getByUuid/c5b92e902dc9e4b0edea");
-  EXPECT_EQ(
-      Signature(kSecret, input),
-      "bCzrcy8KFH9FZ0GZuhRu8zeYhLQrM1CZPyH4hr+3IDNqQ8kNdqxUWEy6Zi9QIPElvC/iawHh0+u2o0tZ51K3IA==");
+  EXPECT_EQ(Signature(kSecret, input), ::flikpay::testing::known_answers::kStatusSignature);
 }
 
 TEST(SimProtocolTest, SignsTheSeedsSampleCallbackWithEachDateForm) {
   // The Date is signed exactly as sent, so each form gives its own signature.
-  const std::pair<const char*, const char*> cases[] = {
-      {"Sun, 29 Nov 2026 04:05:06 GMT",
-       "g4yedcf4Bal347dpANyjdR0/W4C9DWu6v0vOTr1pMdKBHqhYnho4AnzCS3PzEYAtldL6vF31SGvyZt3Y8EdMDQ=="},
-      {"Sun, 29 Nov 2026 04:05:06 UTC",
-       "1ppGsAmomaa7xyg36BztBRUs3OboAs5R4BC81euQgpQ2aiCBC3zzKPheTzcJhGGwwPCFWdg7ZPlZ0xRf6GgoPQ=="},
-      {"Sun, 29 Nov 2026 04:05:06 +0000",
-       "V2bmaCAj/EgvIhHMx0ueclQTtROQEAjFG4sUkxZU2jftaGaL64xp5u2YKDYgL06yKxVfheOq/9/tuYhFCLFmWA=="},
-  };
-  for (const auto& [date, signature] : cases) {
+  for (const auto& [date, signature] : ::flikpay::testing::known_answers::kSeedCallbackSignatures) {
     EXPECT_EQ(Signature(kSecret, {"POST", kSeedCallback, kContentType, date, kSeedCallbackUri}),
               signature)
         << date;
