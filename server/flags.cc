@@ -58,10 +58,10 @@ ABSL_FLAG(absl::Duration, not_found_grace, absl::Seconds(60),
           "an UNKNOWN transaction Bankart does not know after this long is ERROR");
 ABSL_FLAG(absl::Duration, recheck_after, absl::Seconds(10),
           "the reconciler checks one transaction at most this often (Bankart: 10/min)");
-ABSL_FLAG(int32_t, status_queries_per_minute, 60,
-          "status queries all replicas together may make per --status_quota_window (Bankart: 60 "
-          "per API user per 60 s); spent by priority: unknown outcomes, refreshes, expired, silent "
-          "PENDING");
+ABSL_FLAG(int32_t, status_queries_per_minute, 54,
+          "status queries all replicas together may make per --status_quota_window (Bankart allows "
+          "60 per API user per 60 s; 10 % is kept back for queries still on their way when the "
+          "window moves); spent by priority: unknown outcomes, refreshes, expired, silent PENDING");
 ABSL_FLAG(absl::Duration, status_quota_window, absl::Seconds(60),
           "the sliding window of Bankart's status-query quota (shorter only against a stand-in "
           "whose time runs faster)");

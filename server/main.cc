@@ -75,6 +75,9 @@ int main(int argc, char** argv) {
   gateway_config.password_mode =
       password_mode == "plain" ? gateway::PasswordMode::kPlain : gateway::PasswordMode::kSha1Rounds;
   gateway_config.callback_date_tolerance = absl::GetFlag(FLAGS_callback_date_tolerance);
+  // Each status query spends one of Bankart's shared per-minute quota (PaymentService takes it
+  // first), so the adapter may not add attempts of its own; the reconciler's schedule retries.
+  gateway_config.status_max_attempts = 1;
   const std::pair<gateway::Connector, std::pair<std::string, std::string>> connectors[] = {
       {gateway::Connector::kEcommerce,
        {absl::GetFlag(FLAGS_ecommerce_api_key), absl::GetFlag(FLAGS_ecommerce_shared_secret)}},

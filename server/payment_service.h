@@ -25,7 +25,7 @@ struct ServiceConfig {
   // When the reconciler looks at a transaction that is not final; every report carries it.
   core::SchedulePolicy schedule;
   // Bankart's status-query quota per API user, shared by all replicas: this many in any window.
-  int status_queries_per_window = 60;
+  int status_queries_per_window = 54;
   absl::Duration status_quota_window = absl::Seconds(60);
 };
 

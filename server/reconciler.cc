@@ -44,17 +44,18 @@ void Reconciler::RunOnce() {
     store_failures_.Reset();
   }
   for (const std::string& id : *due) {
-    if (stop_.HasBeenNotified() || !CheckOne(id)) return;
+    if (stop_.HasBeenNotified()) return;
+    CheckOne(id);
   }
 }
 
-bool Reconciler::CheckOne(const std::string& id) {
+void Reconciler::CheckOne(const std::string& id) {
   absl::StatusOr<bool> leased = store_.TryLease(id, config_.owner, config_.lease);
   if (!leased.ok()) {
     StoreFailed("cannot lease", id, leased.status());
-    return true;
+    return;
   }
-  if (!*leased) return true;  // another replica has it
+  if (!*leased) return;  // another replica has it
   absl::StatusOr<v1::Transaction> result =
       service_.Reconcile(id, absl::Now() + config_.query_timeout, config_.not_found_grace);
   if (absl::IsResourceExhausted(result.status())) {
@@ -67,7 +68,7 @@ bool Reconciler::CheckOne(const std::string& id) {
     if (absl::Status s = store_.ReleaseLease(id, config_.owner); !s.ok()) {
       StoreFailed("cannot release the lease", id, s);
     }
-    return true;
+    return;
   }
   ++metrics_.reconciler_checks;
   // A checked transaction was rescheduled by the report it produced (the service's schedule
@@ -86,7 +87,6 @@ bool Reconciler::CheckOne(const std::string& id) {
   if (absl::Status s = store_.ReleaseLease(id, config_.owner); !s.ok()) {
     StoreFailed("cannot release the lease", id, s);
   }
-  return true;
 }
 
 void Reconciler::StoreFailed(absl::string_view what, absl::string_view id,

@@ -40,8 +40,8 @@ class Reconciler {
 
  private:
   // Checks one due transaction, if no other replica has it (the service takes the status query
-  // from Bankart's quota by the transaction's priority); false to end the pass.
-  bool CheckOne(const std::string& id);
+  // from Bankart's quota by the transaction's priority).
+  void CheckOne(const std::string& id);
   // Says that a store operation failed, now and then (the next pass retries it).
   void StoreFailed(absl::string_view what, absl::string_view id, const absl::Status& status);
 

@@ -141,6 +141,14 @@ TEST(BankartAnswersTest, TheAnswerThatOnceKilledTheServerIsAnUnknownOutcome) {
   EXPECT_TRUE(absl::StrContains(outcome.unknown_reason, "expected")) << outcome.unknown_reason;
 }
 
+TEST(BankartAnswersTest, AWrongTypeInARefusalIsUnknownToo) {
+  // A 4xx whose body cannot be read as Bankart's error list says nothing certain either.
+  const SubmitOutcome outcome =
+      ParseSubmitAnswer(422, R"({"success": false, "errorCode": "x", "uuid": ["u1"]})");
+  EXPECT_EQ(outcome.kind, SubmitOutcome::Kind::kUnknown);
+  EXPECT_TRUE(absl::StrContains(outcome.unknown_reason, "expected")) << outcome.unknown_reason;
+}
+
 TEST(BankartAnswersTest, CodesArriveAsIntegersOrDigits) {
   const SubmitOutcome outcome = ParseSubmitAnswer(
       400, R"({"success": false, "errors": [{"errorCode": "1009", "adapterCode": 200}]})");
