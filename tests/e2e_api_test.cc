@@ -26,6 +26,24 @@ class ApiTest : public ::flikpay::testing::E2eTest {};
 
 TEST_F(ApiTest, EverySeedScenarioEndsInItsStatusThroughGrpc) { ExpectEverySeedScenario(); }
 
+// Seed 000: redirecting the payer is E-commerce's default; with the waiting screen off and the
+// payer's alias known, the answer is PENDING with nowhere to send the browser, and the result comes
+// by callback.
+TEST_F(ApiTest, ECommerceWithoutRedirectIsPendingAndSettlesByCallback) {
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE);
+  request.set_enable_waiting_screen(false);
+  v1::Transaction created;
+  ASSERT_TRUE(Create(A(), request, &created).ok());
+  EXPECT_TRUE(created.redirect_url().empty()) << created.redirect_url();
+  EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+
+  v1::CreateRtpRequest redirected = Rtp("success.debit@bankart.flik", v1::RTP_KIND_ECOMMERCE);
+  v1::Transaction sent_to_page;
+  ASSERT_TRUE(Create(A(), redirected, &sent_to_page).ok());
+  EXPECT_FALSE(sent_to_page.redirect_url().empty()) << "unset: E-commerce's default, redirect";
+}
+
 TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   v1::CreateRtpRequest debit =
       Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_OUT_OF_BAND, 1000);

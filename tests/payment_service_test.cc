@@ -109,6 +109,22 @@ TEST_F(PaymentServiceTest, AnAcceptedDebitIsPendingWithWhatTheGatewaySaid) {
   EXPECT_EQ(*store_.FindByGatewayUuid("uuid-1"), "order-1");
 }
 
+TEST_F(PaymentServiceTest, TheWaitingScreenIsSentOnlyWhenTheCallerChose) {
+  gateway_.AnswerSends(Accepted());
+  v1::CreateRtpRequest request = Rtp("order-1");
+  ASSERT_TRUE(service_.CreateRtp(request, Soon()).ok());
+  request.set_merchant_transaction_id("order-2");
+  request.set_enable_waiting_screen(false);
+  ASSERT_TRUE(service_.CreateRtp(request, Soon()).ok());
+  request.set_merchant_transaction_id("order-3");
+  request.set_enable_waiting_screen(true);
+  ASSERT_TRUE(service_.CreateRtp(request, Soon()).ok());
+  ASSERT_EQ(gateway_.debits().size(), 3u);
+  EXPECT_FALSE(gateway_.debits()[0].enable_waiting_screen.has_value()) << "unset: the default";
+  EXPECT_EQ(gateway_.debits()[1].enable_waiting_screen, false);
+  EXPECT_EQ(gateway_.debits()[2].enable_waiting_screen, true);
+}
+
 TEST_F(PaymentServiceTest, AFinishedDebitIsSuccessAtOnce) {
   gateway_.AnswerSends(Accepted(gateway::ReturnType::kFinished));
   EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon())->status(), v1::TRANSACTION_STATUS_SUCCESS);
