@@ -170,7 +170,8 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
   // A refund's claim also reserves its amount on the original, in the same atomic step.
   absl::StatusOr<store::BeginResult> claimed =
       initial.type() == v1::TRANSACTION_TYPE_REFUND
-          ? store_.BeginRefund(initial, fingerprint, deadline, first_check)
+          ? store_.BeginRefund(initial, fingerprint, deadline, first_check,
+                               store::RefundCap::kEnforce)
           : store_.Begin(initial, fingerprint, deadline, first_check);
   if (!claimed.ok()) {
     if (absl::IsUnavailable(claimed.status())) ++metrics_.store_unavailable;
@@ -615,7 +616,10 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
   if (reference_uuid.empty() && !event.uuid.empty()) {
     // The callback does not name the debit: the status API does. Which connector the refund was
     // made on is unknown here; the debit's kinds each have their own, so ask each.
-    for (gateway::Connector connector : gateway::kAllConnectors) {
+    // A refund is of a debit: only the debit connectors can know it.
+    for (gateway::Connector connector :
+         {gateway::Connector::kEcommerce, gateway::Connector::kInPerson,
+          gateway::Connector::kOutOfBand}) {
       if (absl::Status quota = TakeStatusQuery(core::QueryPriority::kCallerRefresh); !quota.ok()) {
         // Answered 503: Bankart retries the callback later, when the quota has room.
         return absl::UnavailableError(quota.message());
@@ -634,6 +638,11 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
   }
   absl::StatusOr<std::string> original = store_.FindByGatewayUuid(reference_uuid);
   if (!original.ok()) return original.status();
+  absl::StatusOr<v1::Transaction> debit = store_.Get(*original);
+  if (!debit.ok()) return debit.status();
+  if (debit->type() != v1::TRANSACTION_TYPE_DEBIT) {
+    return absl::NotFoundError("the refund's reference is not a debit of flikpay's");
+  }
   const std::string id = event.merchant_transaction_id.empty()
                              ? absl::StrCat("portal-refund-", event.uuid)
                              : event.merchant_transaction_id;
@@ -641,10 +650,18 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
                                      "refund made in Bankart's portal");
   refund.set_original_merchant_transaction_id(*original);
   const absl::Time now = absl::Now();
-  absl::StatusOr<store::BeginResult> claimed =
-      store_.BeginRefund(refund, "portal", now, config_.schedule.FirstCheck(now));
+  absl::StatusOr<store::BeginResult> claimed = store_.BeginRefund(
+      refund, "portal", now, config_.schedule.FirstCheck(now), store::RefundCap::kRecordBeyond);
   if (!claimed.ok()) return claimed.status();
-  ++metrics_.portal_refunds;
+  if (claimed->created) ++metrics_.portal_refunds;
+  if (claimed->beyond_cap) {
+    // Bankart refunded more than flikpay believed was left (or a debit flikpay has not seen
+    // succeed): the money moved, so the record follows Bankart; someone should look.
+    ++metrics_.status_anomalies;
+    Log(LogLevel::kWarning,
+        "anomaly: refund %s made in Bankart's portal exceeds what flikpay held refundable of %s",
+        id, *original);
+  }
   return id;
 }
 

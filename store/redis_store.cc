@@ -312,7 +312,7 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
 absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refund,
                                                     absl::string_view fingerprint,
                                                     absl::Time flight_deadline,
-                                                    absl::Time first_check) {
+                                                    absl::Time first_check, RefundCap cap) {
   // WATCH/MULTI rather than a Lua script: the cap check needs the original's type and status, which
   // live in its protobuf record; decoding that is C++'s job. EXEC fails if anything wrote the
   // original (or the refund id) after WATCH, so two refunds can never both pass the check on the
@@ -340,9 +340,9 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
       absl::StatusOr<v1::Transaction> debit =
           Decode((*original)->element[0], (*original)->element[2]);
       if (!debit.ok()) return debit.status();
-      if (absl::Status refundable = core::CheckRefundable(*debit, ReplyInt((*original)->element[1]),
-                                                          refund.amount_minor());
-          !refundable.ok()) {
+      const absl::Status refundable =
+          core::CheckRefundable(*debit, ReplyInt((*original)->element[1]), refund.amount_minor());
+      if (!refundable.ok() && cap == RefundCap::kEnforce) {
         connection.Run({"UNWATCH"}).IgnoreError();
         return refundable;
       }
@@ -357,7 +357,9 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
            {"EXEC"}});
       if (!executed.ok()) return executed.status();
       if ((*executed)->type == REDIS_REPLY_NIL) continue;  // someone wrote in between
-      return Claimed(refund);
+      BeginResult claimed = Claimed(refund);
+      claimed.beyond_cap = !refundable.ok();
+      return claimed;
     }
     return absl::AbortedError("too many concurrent writers on the original payment; retry");
   });

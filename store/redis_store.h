@@ -60,7 +60,7 @@ class RedisStore : public Store {
                                     absl::Time flight_deadline, absl::Time first_check) override;
   absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
                                           absl::string_view fingerprint, absl::Time flight_deadline,
-                                          absl::Time first_check) override;
+                                          absl::Time first_check, RefundCap cap) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;

@@ -23,6 +23,16 @@ struct BeginResult {
   bool same_request = true;
   // Whether the call that created it is still talking to the gateway.
   bool in_flight = false;
+  // A refund recorded with RefundCap::kRecordBeyond that flikpay's own cap would have refused.
+  bool beyond_cap = false;
+};
+
+// Whether a refund's claim is held to what is left of its debit.
+enum class RefundCap {
+  kEnforce,  // flikpay is about to ask Bankart: refuse what does not fit
+  // Bankart has already made it (in its portal): record it whatever flikpay believed was left,
+  // and say so (BeginResult::beyond_cap).
+  kRecordBeyond,
 };
 
 // Reports are judged by the core's pure transition (core/transition.h).
@@ -56,7 +66,7 @@ class Store {
   virtual absl::StatusOr<BeginResult> BeginRefund(const v1::Transaction& refund,
                                                   absl::string_view fingerprint,
                                                   absl::Time flight_deadline,
-                                                  absl::Time first_check) = 0;
+                                                  absl::Time first_check, RefundCap cap) = 0;
 
   // Forgets a claimed id whose request certainly never reached the gateway (and gives a refund's
   // reservation back), so the caller may retry with the same id.

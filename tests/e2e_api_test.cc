@@ -44,6 +44,39 @@ TEST_F(ApiTest, ECommerceWithoutRedirectIsPendingAndSettlesByCallback) {
   EXPECT_FALSE(sent_to_page.redirect_url().empty()) << "unset: E-commerce's default, redirect";
 }
 
+// Seed 000's "Refund with Postback" made in Bankart's portal: flikpay learns of it from the
+// callback alone, records it against its debit and counts it against the cap.
+TEST_F(ApiTest, ARefundMadeInBankartsPortalCountsAgainstItsDebit) {
+  v1::CreateRtpRequest debit =
+      Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 1000);
+  v1::Transaction paid;
+  ASSERT_TRUE(Create(A(), debit, &paid).ok());
+  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
+  const Json made =
+      SimControl("POST", absl::StrCat("/_sim/transactions/", paid.gateway_uuid(), "/portal-refund"),
+                 Json{{"amount", "6.00"}});
+  ASSERT_TRUE(made.is_object() && made.contains("merchantTransactionId")) << made.dump();
+  const std::string portal_id = made["merchantTransactionId"].get<std::string>();
+  const v1::Transaction refund = AwaitFinal(B(), portal_id);
+  EXPECT_EQ(refund.type(), v1::TRANSACTION_TYPE_REFUND);
+  EXPECT_EQ(refund.status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(refund.original_merchant_transaction_id(), debit.merchant_transaction_id());
+  EXPECT_EQ(refund.amount_minor(), 600);
+  v1::Transaction debit_now;
+  ASSERT_TRUE(Get(A(), debit.merchant_transaction_id(), &debit_now).ok());
+  EXPECT_EQ(debit_now.refunded_amount_minor(), 600);
+  // 4.00 is left: flikpay refuses 5.00 itself, as Bankart would.
+  v1::RefundRequest too_much;
+  too_much.set_merchant_transaction_id(NewId("r"));
+  too_much.set_original_merchant_transaction_id(debit.merchant_transaction_id());
+  too_much.set_amount_minor(500);
+  v1::Transaction out;
+  grpc::ClientContext context;
+  EXPECT_EQ(A().Refund(&context, too_much, &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
 TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   v1::CreateRtpRequest debit =
       Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_OUT_OF_BAND, 1000);

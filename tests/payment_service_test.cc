@@ -460,6 +460,28 @@ TEST_F(PaymentServiceTest, ARefundMadeInBankartsPortalIsRecordedAgainstItsDebit)
   EXPECT_TRUE(service_.Refund(RefundOf("refund-3", "order-1", 400), Soon()).ok());
 }
 
+// The money has moved at Bankart: a portal refund is recorded even where flikpay's cap would have
+// refused it (its own refund still pending, say), and counted as an anomaly to look at.
+TEST_F(PaymentServiceTest, APortalRefundBeyondWhatFlikpayHeldRefundableIsRecordedAsAnAnomaly) {
+  SuccessfulDebit("order-1", 1000);
+  SubmitOutcome refund_accepted = Accepted();
+  refund_accepted.uuid = "uuid-refund-1";
+  gateway_.AnswerSends(refund_accepted);
+  ASSERT_TRUE(service_.Refund(RefundOf("refund-1", "order-1", 800), Soon()).ok());  // pending
+  gateway::CallbackEvent portal = CallbackFor("portal-9", gateway::CallbackEvent::Result::kOk);
+  portal.type = gateway::TransactionType::kRefund;
+  portal.uuid = "uuid-refund-9";
+  portal.reference_uuid = "uuid-1";
+  portal.amount_minor = 500;
+  gateway_.AnswerCallbacks(portal);
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+  ASSERT_TRUE(store_.Get("portal-9").ok()) << "recorded, not parked";
+  EXPECT_EQ(store_.Get("portal-9")->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 500);
+  EXPECT_EQ(metrics_.status_anomalies, 1);
+  EXPECT_TRUE(store_.UnmatchedCallbacks().empty());
+}
+
 TEST_F(PaymentServiceTest, APortalRefundWithoutReferenceUuidIsLinkedThroughTheStatusApi) {
   SuccessfulDebit("order-1", 1000);
   gateway::CallbackEvent portal = CallbackFor("portal-4712", gateway::CallbackEvent::Result::kOk);

@@ -1190,6 +1190,38 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
     return;
   }
   if (request.method == "POST" && absl::StartsWith(path, "/_sim/transactions/") &&
+      absl::EndsWith(path, "/portal-refund")) {
+    // Seed 000: a refund can also be made in Bankart's portal ("Refund with Postback"): the
+    // merchant learns of it only from the refund's callback, under an id it never issued.
+    // /_sim/transactions/{debit uuid}/portal-refund {"amount": "1.00"}.
+    const std::string uuid(path.substr(19, path.size() - 19 - 14));
+    absl::MutexLock lock(&mutex_);
+    auto it = transactions_.find(uuid);
+    if (it == transactions_.end()) {
+      reply(404, Json{{"error", "unknown uuid"}});
+      return;
+    }
+    const Json refund_body = {{"merchantTransactionId", absl::StrCat("portal-", NewId(12))},
+                              {"referenceUuid", uuid},
+                              {"amount", field_text("amount")},
+                              {"currency", "EUR"},
+                              {"callbackUrl", it->second.callback_url},
+                              {"description", "Refund made in the portal"}};
+    int http_status = 200;
+    std::string created_uuid;
+    const Json answer = Refund(*it->second.connector, refund_body, http_status, created_uuid);
+    RecordRequest(Json{{"operation", "portal-refund"},
+                       {"merchantTransactionId", Text(refund_body, "merchantTransactionId")},
+                       {"uuid", created_uuid},
+                       {"httpStatus", http_status},
+                       {"created", !created_uuid.empty()}});
+    reply(created_uuid.empty() ? 409 : 200,
+          Json{{"answer", answer},
+               {"merchantTransactionId", Text(refund_body, "merchantTransactionId")},
+               {"uuid", created_uuid}});
+    return;
+  }
+  if (request.method == "POST" && absl::StartsWith(path, "/_sim/transactions/") &&
       absl::EndsWith(path, "/choose")) {
     // The redirect page's choice without a browser:
     // /_sim/transactions/{uuid}/choose.

@@ -79,7 +79,8 @@ absl::StatusOr<store::BeginResult> InMemoryStore::Begin(const v1::Transaction& i
 absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(const v1::Transaction& refund,
                                                               absl::string_view fingerprint,
                                                               absl::Time flight_deadline,
-                                                              absl::Time first_check) {
+                                                              absl::Time first_check,
+                                                              store::RefundCap cap) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const std::string& id = refund.merchant_transaction_id();
@@ -90,13 +91,13 @@ absl::StatusOr<store::BeginResult> InMemoryStore::BeginRefund(const v1::Transact
   if (original == records_.end()) {
     return absl::NotFoundError("original_merchant_transaction_id: no such transaction");
   }
-  if (absl::Status refundable = core::CheckRefundable(
-          Read(original->second), original->second.reserved, refund.amount_minor());
-      !refundable.ok()) {
-    return refundable;
-  }
+  const absl::Status refundable = core::CheckRefundable(
+      Read(original->second), original->second.reserved, refund.amount_minor());
+  if (!refundable.ok() && cap == store::RefundCap::kEnforce) return refundable;
   original->second.reserved += refund.amount_minor();
-  return Create(refund, fingerprint, flight_deadline, first_check);
+  store::BeginResult created = Create(refund, fingerprint, flight_deadline, first_check);
+  created.beyond_cap = !refundable.ok();
+  return created;
 }
 
 absl::Status InMemoryStore::Abandon(absl::string_view merchant_transaction_id) {
