@@ -12,6 +12,7 @@ packages=(
   libhiredis-dev libcurl4-openssl-dev libcpp-httplib-dev  # Redis, Bankart client, HTTP listeners
   libgtest-dev libgmock-dev redis-server redis-tools openssl curl clang-format  # tests and checks
   clang  # checks Abseil's lock annotations (-Wthread-safety); GCC cannot
+  libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the parser fuzzing
 )
 # grpcurl (the tool the run command prints) is built with Go; Debian's Go when none is installed.
 if [ "${FLIKPAY_SKIP_GO_TOOLS:-0}" != 1 ] && ! command -v go >/dev/null 2>&1; then

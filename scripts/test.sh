@@ -62,6 +62,18 @@ if [ "${FLIKPAY_TEST_SANITIZERS:-1}" = 0 ]; then
   echo "== sanitizer pass skipped (FLIKPAY_TEST_SANITIZERS=0)"
   exit 0
 fi
+# Everything flikpay reads from Bankart, fuzzed: a crash, an exception or a sanitizer report in
+# the parsers of its answers and callbacks fails the run. Bounded in time, on a copy of the seeds.
+echo "== fuzzing the parsers of Bankart's answers and callbacks (20 s)"
+CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLIKPAY_FUZZ=ON \
+  -DFLIKPAY_BUILD_TESTS=OFF >/dev/null
+cmake --build build-fuzz --target bankart_answers_fuzz
+fuzz_corpus=$(mktemp -d)
+cp tests/fuzz/corpus/* "$fuzz_corpus"
+build-fuzz/tests/fuzz/bankart_answers_fuzz -max_total_time=20 -print_final_stats=1 \
+  "$fuzz_corpus" 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==[0-9]+==ERROR)"
+rm -rf "$fuzz_corpus"
+
 # halt_on_error: the first sanitizer report fails the run.
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
