@@ -59,7 +59,7 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # scripts/fresh-check.sh sets FLIKPAY_TEST_SANITIZERS=0: on its bare root it proves the install,
 # and this machine's run has already checked the code under the sanitizers.
 if [ "${FLIKPAY_TEST_SANITIZERS:-1}" = 0 ]; then
-  echo "== sanitizer pass skipped (FLIKPAY_TEST_SANITIZERS=0)"
+  echo "== fuzzing and sanitizer pass skipped (FLIKPAY_TEST_SANITIZERS=0)"
   exit 0
 fi
 # Everything flikpay reads from Bankart, fuzzed: a crash, an exception or a sanitizer report in
