@@ -21,6 +21,7 @@
 #include "tests/support/bankart_known_answers.h"
 #include "tests/support/callback_receiver.h"
 #include "tests/support/process.h"
+#include "tests/support/sim_suite.h"
 
 namespace flikpay::gateway {
 namespace {
@@ -48,28 +49,17 @@ const std::map<Connector, ConnectorCredentials>& SimConnectors() {
 
 absl::Time Soon(absl::Duration in = absl::Seconds(10)) { return absl::Now() + in; }
 
-class BankartSimTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    std::string line;
-    absl::StatusOr<std::unique_ptr<ChildProcess>> child = ChildProcess::Start(
-        {BANKART_SIM_PATH, "--listen=127.0.0.1:0", absl::StrCat("--time_scale=", kTimeScale),
-         "--scenario_delay=5s", "--callback_timeout=2s"},
-        "listening on", &line);
-    ASSERT_TRUE(child.ok()) << child.status();
-    sim_ = child->release();
-    port_ = ::flikpay::testing::PortFromLine(line);
+struct AdapterSimFlags {
+  static std::vector<std::string> Flags() {
+    return {absl::StrCat("--time_scale=", kTimeScale), "--scenario_delay=5s",
+            "--callback_timeout=2s"};
   }
-  static void TearDownTestSuite() {
-    // A clean exit on SIGTERM; under the sanitizers a leak or UB report would make it non-zero.
-    const int status = sim_->Stop();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "bankart-sim status " << status;
-    delete sim_;
-    sim_ = nullptr;
-  }
+};
 
+class BankartSimTest : public ::flikpay::testing::SimSuite<AdapterSimFlags> {
+ protected:
   void SetUp() override {
-    ASSERT_NE(sim_, nullptr);
+    SimSuite::SetUp();
     Control("DELETE", "/_sim/faults");
     receiver_ = std::make_unique<CallbackReceiver>();
     gateway_ = std::make_unique<BankartGateway>(Config());
@@ -154,8 +144,6 @@ class BankartSimTest : public ::testing::Test {
     return event.ok() ? *event : CallbackEvent{};
   }
 
-  static inline ChildProcess* sim_ = nullptr;
-  static inline int port_ = 0;
   HttpClient http_;
   std::unique_ptr<CallbackReceiver> receiver_;
   std::unique_ptr<BankartGateway> gateway_;

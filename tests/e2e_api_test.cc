@@ -50,9 +50,7 @@ TEST_F(ApiTest, ARefundMadeInBankartsPortalCountsAgainstItsDebit) {
   v1::CreateRtpRequest debit =
       Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 1000);
   v1::Transaction paid;
-  ASSERT_TRUE(Create(A(), debit, &paid).ok());
-  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
-            v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(debit, &paid));
   const Json made =
       SimControl("POST", absl::StrCat("/_sim/transactions/", paid.gateway_uuid(), "/portal-refund"),
                  Json{{"amount", "6.00"}});
@@ -81,9 +79,7 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   v1::CreateRtpRequest debit =
       Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_OUT_OF_BAND, 1000);
   v1::Transaction paid;
-  ASSERT_TRUE(Create(A(), debit, &paid).ok());
-  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
-            v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(debit, &paid));
 
   auto refund = [&](int64_t amount, v1::Transaction* out) {
     v1::RefundRequest request;
@@ -235,9 +231,7 @@ TEST_F(ApiTest, ConcurrentRefundsOnTwoReplicasNeverExceedTheOriginal) {
   v1::CreateRtpRequest debit =
       Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 1000);
   v1::Transaction paid;
-  ASSERT_TRUE(Create(A(), debit, &paid).ok());
-  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
-            v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(debit, &paid));
   // 30 x 70 = 2100 cents asked, 1000 available.
   const RefundTally refunds = RefundConcurrently(debit.merchant_transaction_id(), 70, 30, 1);
   std::printf("concurrent refunds: %d accepted (%d cents), %d refused, %d other\n",

@@ -193,9 +193,7 @@ TEST_F(FaultTest, Fault8_TwoHundredConcurrentRefundsNeverExceedTheOriginal) {
   v1::CreateRtpRequest debit =
       Rtp("success.debit_success.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 10000);
   v1::Transaction paid;
-  ASSERT_TRUE(Create(A(), debit, &paid).ok());
-  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
-            v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(debit, &paid));
   const RefundTally refunds = RefundConcurrently(debit.merchant_transaction_id(), 70, 20, 10);
   const std::string at_bankart = RefundedAtBankart(paid.gateway_uuid());
   std::printf(

@@ -23,6 +23,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/callback_receiver.h"
 #include "tests/support/process.h"
+#include "tests/support/sim_suite.h"
 
 namespace flikpay::sim {
 namespace {
@@ -71,24 +72,15 @@ Answer ToAnswer(const httplib::Result& result) {
   return answer;
 }
 
-class SimFlowsTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    std::string line;
-    absl::StatusOr<std::unique_ptr<ChildProcess>> child =
-        ChildProcess::Start(SimArgs(), "listening on", &line);
-    ASSERT_TRUE(child.ok()) << child.status();
-    sim_ = child->release();
-    port_ = ::flikpay::testing::PortFromLine(line);
+struct FlowsSimFlags {
+  static std::vector<std::string> Flags() {
+    std::vector<std::string> args = SimArgs();
+    return {args.begin() + 2, args.end()};  // after the binary and --listen
   }
-  static void TearDownTestSuite() {
-    const int status = sim_->Stop();
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "bankart-sim status " << status;
-    delete sim_;
-    sim_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(sim_, nullptr); }
+};
 
+class SimFlowsTest : public ::flikpay::testing::SimSuite<FlowsSimFlags> {
+ protected:
   static std::string NewId(absl::string_view prefix) {
     static std::atomic<int> counter{0};
     return absl::StrCat(prefix, "-", absl::ToUnixMillis(absl::Now()), "-", counter++);
@@ -156,8 +148,6 @@ class SimFlowsTest : public ::testing::Test {
     return ToAnswer(client.Post(path.c_str(), body.dump(), "application/json"));
   }
 
-  static inline ChildProcess* sim_ = nullptr;
-  static inline int port_ = 0;
   CallbackReceiver receiver_;
 };
 

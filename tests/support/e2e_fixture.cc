@@ -285,6 +285,13 @@ std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,
   return events;
 }
 
+void E2eTest::PaidDebit(const v1::CreateRtpRequest& debit, v1::Transaction* created) {
+  ASSERT_TRUE(Create(A(), debit, created).ok()) << debit.alias();
+  ASSERT_EQ(AwaitFinal(A(), debit.merchant_transaction_id()).status(),
+            v1::TRANSACTION_STATUS_SUCCESS)
+      << debit.alias();
+}
+
 std::vector<v1::CreateRtpRequest> E2eTest::RtpsFor(const std::string& prefix,
                                                    const std::vector<std::string>& aliases,
                                                    v1::RtpKind kind) {

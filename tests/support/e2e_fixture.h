@@ -92,6 +92,9 @@ class E2eTest : public ::testing::Test {
                                                  std::function<void()> after_open = nullptr,
                                                  bool expect_all = true);
 
+  // Creates `debit` on replica A (its answer in `created`) and waits until Bankart's callback has
+  // made it SUCCESS, a fatal failure otherwise: the start of every refund test.
+  static void PaidDebit(const v1::CreateRtpRequest& debit, v1::Transaction* created);
   // One request to pay per alias, with ids `prefix` followed by 1, 2, ...
   static std::vector<v1::CreateRtpRequest> RtpsFor(const std::string& prefix,
                                                    const std::vector<std::string>& aliases,
