@@ -17,6 +17,7 @@
 // five-line JSON v3 form.
 #include "gateway/sim/sim_protocol.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -102,6 +103,20 @@ TEST(SimProtocolTest, SignsTheSeedsSampleDebit) {
   SignatureInput other_date = input;
   other_date.date = "Tue, 28 Apr 2026 15:23:41 GMT";
   EXPECT_FALSE(SignatureMatches(kSecret, other_date, expected));
+}
+
+// Seed 001's PHP and C# samples sign six lines, an empty "additionals" line before the URI; the
+// v3 message of GATEWAY.md has five. The stand-in holds to the five-line form, so an adapter that
+// signed the six-line one would be refused here before it is refused by Bankart.
+TEST(SimProtocolTest, RefusesTheSixLineFormOfSeed001sSample) {
+  const SignatureInput input{"POST", kSeedDebit, kContentType, kDate,
+                             "/api/v3/transaction/api-key/debit"};
+  const std::string five_lines = SignatureMessage(input);
+  const size_t uri = five_lines.rfind('\n');
+  const std::string six_lines = five_lines.substr(0, uri) + "\n" + five_lines.substr(uri);
+  ASSERT_EQ(std::count(six_lines.begin(), six_lines.end(), '\n'), 5);
+  EXPECT_FALSE(SignatureMatches(kSecret, input, HmacSha512Base64(kSecret, six_lines)));
+  EXPECT_TRUE(SignatureMatches(kSecret, input, HmacSha512Base64(kSecret, five_lines)));
 }
 
 TEST(SimProtocolTest, SignsAStatusQueryOverTheEmptyBody) {
