@@ -71,6 +71,18 @@ gateway::CallbackEvent CallbackFor(const std::string& id, gateway::CallbackEvent
   return event;
 }
 
+// The successful callback of a refund made in Bankart's portal: an id flikpay never issued, the
+// debit named by `reference_uuid` (empty: not named).
+gateway::CallbackEvent PortalRefund(const std::string& id, const std::string& uuid,
+                                    const std::string& reference_uuid, int64_t amount) {
+  gateway::CallbackEvent event = CallbackFor(id, gateway::CallbackEvent::Result::kOk);
+  event.type = gateway::TransactionType::kRefund;
+  event.uuid = uuid;
+  event.reference_uuid = reference_uuid;
+  event.amount_minor = amount;
+  return event;
+}
+
 class PaymentServiceTest : public ::testing::Test {
  protected:
   PaymentServiceTest()
@@ -427,11 +439,7 @@ TEST_F(PaymentServiceTest, APayoutSendsTheNormalizedAliasAndIsIdempotent) {
 // issued. They are refunds of flikpay's debit all the same, and count against its cap.
 TEST_F(PaymentServiceTest, ARefundMadeInBankartsPortalIsRecordedAgainstItsDebit) {
   SuccessfulDebit("order-1", 1000);  // uuid-1
-  gateway::CallbackEvent portal = CallbackFor("portal-4711", gateway::CallbackEvent::Result::kOk);
-  portal.type = gateway::TransactionType::kRefund;
-  portal.uuid = "uuid-refund-9";
-  portal.reference_uuid = "uuid-1";
-  portal.amount_minor = 600;
+  const gateway::CallbackEvent portal = PortalRefund("portal-4711", "uuid-refund-9", "uuid-1", 600);
   gateway_.AnswerCallbacks(portal);
   ASSERT_TRUE(service_.HandleCallback({}).ok());
 
@@ -468,12 +476,7 @@ TEST_F(PaymentServiceTest, APortalRefundBeyondWhatFlikpayHeldRefundableIsRecorde
   refund_accepted.uuid = "uuid-refund-1";
   gateway_.AnswerSends(refund_accepted);
   ASSERT_TRUE(service_.Refund(RefundOf("refund-1", "order-1", 800), Soon()).ok());  // pending
-  gateway::CallbackEvent portal = CallbackFor("portal-9", gateway::CallbackEvent::Result::kOk);
-  portal.type = gateway::TransactionType::kRefund;
-  portal.uuid = "uuid-refund-9";
-  portal.reference_uuid = "uuid-1";
-  portal.amount_minor = 500;
-  gateway_.AnswerCallbacks(portal);
+  gateway_.AnswerCallbacks(PortalRefund("portal-9", "uuid-refund-9", "uuid-1", 500));
   ASSERT_TRUE(service_.HandleCallback({}).ok());
   ASSERT_TRUE(store_.Get("portal-9").ok()) << "recorded, not parked";
   EXPECT_EQ(store_.Get("portal-9")->status(), v1::TRANSACTION_STATUS_SUCCESS);
@@ -484,10 +487,7 @@ TEST_F(PaymentServiceTest, APortalRefundBeyondWhatFlikpayHeldRefundableIsRecorde
 
 TEST_F(PaymentServiceTest, APortalRefundWithoutReferenceUuidIsLinkedThroughTheStatusApi) {
   SuccessfulDebit("order-1", 1000);
-  gateway::CallbackEvent portal = CallbackFor("portal-4712", gateway::CallbackEvent::Result::kOk);
-  portal.type = gateway::TransactionType::kRefund;
-  portal.uuid = "uuid-refund-10";
-  portal.amount_minor = 250;
+  gateway::CallbackEvent portal = PortalRefund("portal-4712", "uuid-refund-10", "", 250);
   gateway::StatusReport report;
   report.found = true;
   report.status = gateway::StatusReport::Status::kSuccess;
