@@ -37,8 +37,9 @@ struct BankartConfig {
   absl::Duration max_call_timeout = absl::Seconds(30);
   // How far a callback's Date may be from now.
   absl::Duration callback_date_tolerance = absl::Seconds(60);
-  // Status queries: attempts and backoff between them. Every attempt counts against Bankart's quota;
-  // flikpay-server sends one per query it took from the shared quota (and retries by its schedule).
+  // Status queries: attempts and backoff between them. Every attempt counts against Bankart's
+  // quota; flikpay-server sends one per query it took from the shared quota (and retries by its
+  // schedule).
   int status_max_attempts = 5;
   absl::Duration status_initial_backoff = absl::Milliseconds(200);
   absl::Duration status_max_backoff = absl::Seconds(5);
