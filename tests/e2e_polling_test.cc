@@ -110,7 +110,11 @@ TEST_F(PollingTest, AThousandOpenRequestsNeitherStarveUnknownOutcomesNorExceedTh
   for (const Json& entry : journal["requests"]) {
     if (gateway::JsonText(entry, "operation") != "status") continue;
     ++queries;
-    if (gateway::JsonText(entry, "httpStatus") == "429") ++refused;
+    // The stand-in's own limit, not a fault another test of the suite asked for.
+    if (gateway::JsonText(entry, "httpStatus") == "429" &&
+        gateway::JsonText(entry, "fault").empty()) {
+      ++refused;
+    }
     const std::string id = gateway::JsonText(entry, "lookup");
     if (id.rfind(open_prefix, 0) == 0) ++per_open_request[id];
   }
