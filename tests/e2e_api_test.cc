@@ -65,13 +65,8 @@ TEST_F(ApiTest, ARefundMadeInBankartsPortalCountsAgainstItsDebit) {
   ASSERT_TRUE(Get(A(), debit.merchant_transaction_id(), &debit_now).ok());
   EXPECT_EQ(debit_now.refunded_amount_minor(), 600);
   // 4.00 is left: flikpay refuses 5.00 itself, as Bankart would.
-  v1::RefundRequest too_much;
-  too_much.set_merchant_transaction_id(NewId("r"));
-  too_much.set_original_merchant_transaction_id(debit.merchant_transaction_id());
-  too_much.set_amount_minor(500);
   v1::Transaction out;
-  grpc::ClientContext context;
-  EXPECT_EQ(A().Refund(&context, too_much, &out).error_code(),
+  EXPECT_EQ(RefundOn(A(), debit.merchant_transaction_id(), 500, &out).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
@@ -81,16 +76,10 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   v1::Transaction paid;
   ASSERT_NO_FATAL_FAILURE(PaidDebit(debit, &paid));
 
-  auto refund = [&](int64_t amount, v1::Transaction* out) {
-    v1::RefundRequest request;
-    request.set_merchant_transaction_id(NewId("refund"));
-    request.set_original_merchant_transaction_id(debit.merchant_transaction_id());
-    request.set_amount_minor(amount);
-    grpc::ClientContext context;
-    return std::make_pair(request.merchant_transaction_id(), B().Refund(&context, request, out));
-  };
   v1::Transaction first;
-  auto [first_id, first_status] = refund(600, &first);
+  std::string first_id;
+  const grpc::Status first_status =
+      RefundOn(B(), debit.merchant_transaction_id(), 600, &first, &first_id);
   ASSERT_TRUE(first_status.ok()) << first_status.error_message();
   EXPECT_EQ(first.type(), v1::TRANSACTION_TYPE_REFUND);
   EXPECT_EQ(AwaitFinal(A(), first_id).status(), v1::TRANSACTION_STATUS_SUCCESS);
@@ -99,35 +88,26 @@ TEST_F(ApiTest, RefundsAreCappedAndAFailedRefundGivesItsAmountBack) {
   EXPECT_EQ(original.refunded_amount_minor(), 600);
 
   v1::Transaction too_much;
-  auto [too_much_id, too_much_status] = refund(401, &too_much);
+  const grpc::Status too_much_status =
+      RefundOn(B(), debit.merchant_transaction_id(), 401, &too_much);
   EXPECT_EQ(too_much_status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_TRUE(absl::StartsWith(too_much_status.error_message(), "amount_minor"));
 
   v1::Transaction not_a_debit;
-  v1::RefundRequest of_refund;
-  of_refund.set_merchant_transaction_id(NewId("refund"));
-  of_refund.set_original_merchant_transaction_id(first_id);
-  of_refund.set_amount_minor(1);
-  grpc::ClientContext context;
-  EXPECT_EQ(A().Refund(&context, of_refund, &not_a_debit).error_code(),
+  EXPECT_EQ(RefundOn(A(), first_id, 1, &not_a_debit).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 
   // The failing-refund scenario: the refund ends in ERROR and its 400 cents are free again.
   v1::CreateRtpRequest second_debit =
       Rtp("success.debit_error.refund@bankart.flik", v1::RTP_KIND_IN_PERSON, 400);
-  ASSERT_TRUE(Create(A(), second_debit, &paid).ok());
-  ASSERT_EQ(AwaitFinal(A(), second_debit.merchant_transaction_id()).status(),
-            v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(second_debit, &paid));
   for (int round = 0; round < 2; ++round) {
-    v1::RefundRequest request;
-    request.set_merchant_transaction_id(NewId("refund"));
-    request.set_original_merchant_transaction_id(second_debit.merchant_transaction_id());
-    request.set_amount_minor(400);
     v1::Transaction failed;
-    grpc::ClientContext refund_context;
-    ASSERT_TRUE(A().Refund(&refund_context, request, &failed).ok()) << "round " << round;
-    EXPECT_EQ(AwaitFinal(B(), request.merchant_transaction_id()).status(),
-              v1::TRANSACTION_STATUS_ERROR);
+    std::string refund_id;
+    ASSERT_TRUE(
+        RefundOn(A(), second_debit.merchant_transaction_id(), 400, &failed, &refund_id).ok())
+        << "round " << round;
+    EXPECT_EQ(AwaitFinal(B(), refund_id).status(), v1::TRANSACTION_STATUS_ERROR);
   }
 }
 

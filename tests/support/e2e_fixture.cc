@@ -424,6 +424,18 @@ void E2eTest::ExpectEverySeedScenario() {
   }
 }
 
+grpc::Status E2eTest::RefundOn(v1::PaymentService::Stub& stub, const std::string& original,
+                               int64_t amount_minor, v1::Transaction* out, std::string* id) {
+  v1::RefundRequest request;
+  request.set_merchant_transaction_id(NewId("refund"));
+  request.set_original_merchant_transaction_id(original);
+  request.set_amount_minor(amount_minor);
+  if (id != nullptr) *id = request.merchant_transaction_id();
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  return stub.Refund(&context, request, out);
+}
+
 E2eTest::RefundTally E2eTest::RefundConcurrently(const std::string& original, int64_t amount_minor,
                                                  int threads, int calls) {
   std::atomic<int> accepted{0}, refused{0}, other{0};
@@ -431,13 +443,9 @@ E2eTest::RefundTally E2eTest::RefundConcurrently(const std::string& original, in
   for (int t = 0; t < threads; ++t) {
     callers.emplace_back([&, t] {
       for (int i = 0; i < calls; ++i) {
-        v1::RefundRequest request;
-        request.set_merchant_transaction_id(NewId("cr"));
-        request.set_original_merchant_transaction_id(original);
-        request.set_amount_minor(amount_minor);
         v1::Transaction out;
-        grpc::ClientContext context;
-        grpc::Status status = ((t + i) % 2 == 0 ? A() : B()).Refund(&context, request, &out);
+        const grpc::Status status =
+            RefundOn((t + i) % 2 == 0 ? A() : B(), original, amount_minor, &out);
         if (status.ok()) {
           ++accepted;
         } else if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {

@@ -127,6 +127,11 @@ class E2eTest : public ::testing::Test {
   // each ending in its status by Bankart's callback (source CALLBACK) as read on replica B.
   static void ExpectEverySeedScenario();
 
+  // A refund of `amount_minor` of `original` under a fresh id (returned in `*id`), sent to `stub`.
+  static grpc::Status RefundOn(v1::PaymentService::Stub& stub, const std::string& original,
+                               int64_t amount_minor, v1::Transaction* out,
+                               std::string* id = nullptr);
+
   struct RefundTally {
     int accepted = 0, refused = 0, other = 0;
   };
