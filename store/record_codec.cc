@@ -66,6 +66,7 @@ stored::TransactionRecord ToRecord(const api::Transaction& t) {
     out->set_note(change.note());
   }
   r.set_description(t.description());
+  r.set_created_by(t.created_by());
   return r;
 }
 
@@ -104,6 +105,7 @@ api::Transaction FromRecord(const stored::TransactionRecord& r) {
     out->set_note(change.note());
   }
   t.set_description(r.description());
+  t.set_created_by(r.created_by());
   return t;
 }
 

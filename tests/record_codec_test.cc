@@ -91,6 +91,28 @@ TEST(RecordCodecTest, ARecordWrittenNowReadsInEveryRelease) {
   EXPECT_TRUE(MessageDifferencer::Equals(transaction, *read));
 }
 
+TEST(RecordCodecTest, TheCreatorIsStoredAndReadBack) {
+  flikpay::v1::Transaction transaction = AllFieldsSet();
+  transaction.set_created_by("spiffe://cluster.local/ns/shop/sa/checkout");
+  const std::string bytes = EncodeRecord(transaction);
+  EXPECT_EQ(ToRecord(transaction).created_by(), "spiffe://cluster.local/ns/shop/sa/checkout");
+  absl::StatusOr<flikpay::v1::Transaction> read = DecodeRecord(bytes);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(transaction, *read));
+  // The same field number on both sides, so the API message reads it from the stored bytes too.
+  flikpay::v1::Transaction as_api;
+  ASSERT_TRUE(as_api.ParseFromString(bytes));
+  EXPECT_EQ(as_api.created_by(), transaction.created_by());
+}
+
+TEST(RecordCodecTest, ARecordFromBeforeTheCreatorReadsWithoutOne) {
+  absl::StatusOr<flikpay::v1::Transaction> read =
+      DecodeRecord(absl::HexStringToBytes(kWrittenByEarlierReleases));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->created_by(), "");
+  EXPECT_EQ(ToRecord(*read).created_by(), "");
+}
+
 TEST(RecordCodecTest, TheRefundedAmountIsNotPartOfTheRecord) {
   flikpay::v1::Transaction transaction = AllFieldsSet();
   transaction.set_refunded_amount_minor(500);
@@ -155,6 +177,14 @@ TEST(RecordCodecTest, AnEventWrittenByEarlierReleasesStillReads) {
   MessageDifferencer differencer;
   differencer.ReportDifferencesToString(&differences);
   EXPECT_TRUE(differencer.Compare(expected, *read)) << differences;
+}
+
+TEST(RecordCodecTest, AnEventCarriesTheCreator) {
+  flikpay::v1::StatusEvent event = AnEvent();
+  event.mutable_transaction()->set_created_by("billing");
+  absl::StatusOr<flikpay::v1::StatusEvent> read = DecodeEvent(EncodeEvent(event), "1-0");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->transaction().created_by(), "billing");
 }
 
 TEST(RecordCodecTest, AnEventWrittenNowReadsInEveryRelease) {
