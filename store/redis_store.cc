@@ -3,12 +3,17 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "core/cursor.h"
 #include "store/record_codec.h"
@@ -38,6 +43,81 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now, time[1] .. '.' .. time[2] .. '.' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
+return 1
+)lua";
+
+// A caller's rolling spend on one rpc: a hash of minute buckets on Redis' clock (one clock for
+// every replica). ARGV: amount (> 0), limit (>= 0), window (ms), all decimal. Buckets wholly before
+// the window are deleted; the rest, which may have spent any part of the window, are summed, and
+// the amount is added to the current minute unless the sum would then pass the limit. Returns
+// {granted 0|1, spent before this request (decimal), Redis' time (ms)}.
+//
+// Lua's numbers are doubles, exact only below 2^53, while amounts go up to 2^63 - 1: every value is
+// summed as (high, low), its digits before the last nine and those nine, both far below 2^53, so
+// no sum is rounded and none wraps. What is stored is added by HINCRBY, in Redis' own int64, and
+// stays within the limit.
+constexpr char kReserveSpendScript[] = R"lua(
+local function split(digits)
+  if not string.match(digits, '^%d+$') or #digits > 19 then return nil end
+  if #digits <= 9 then return 0, tonumber(digits) end
+  return tonumber(string.sub(digits, 1, -10)), tonumber(string.sub(digits, -9))
+end
+local function carry(high, low)
+  return high + math.floor(low / 1e9), low % 1e9
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window = tonumber(ARGV[3])
+local oldest = math.floor((now - window) / 60000)
+local high, low = 0, 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local minute = tonumber(fields[i])
+  local h, l = split(fields[i + 1])
+  if minute == nil or h == nil then return redis.error_reply('unreadable spend bucket') end
+  if minute < oldest then
+    redis.call('HDEL', KEYS[1], fields[i])
+  else
+    high, low = high + h, low + l
+  end
+end
+high, low = carry(high, low)
+local spent = high == 0 and string.format('%d', low) or string.format('%d%09d', high, low)
+local amount_high, amount_low = split(ARGV[1])
+local limit_high, limit_low = split(ARGV[2])
+local total_high, total_low = carry(high + amount_high, low + amount_low)
+if total_high > limit_high or (total_high == limit_high and total_low > limit_low) then
+  return {0, spent, now}
+end
+redis.call('HINCRBY', KEYS[1], tostring(math.floor(now / 60000)), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], window + 60000)
+return {1, spent, now}
+)lua";
+
+// Gives ARGV[1] back to the bucket of the minute of ARGV[2] (ms, Redis' clock at the reservation)
+// unless that bucket is no longer in the window of ARGV[3] ms; never below 0. The amounts are
+// compared digit by digit, so no double rounds them (both are written without leading zeros).
+constexpr char kReleaseSpendScript[] = R"lua(
+local function greater(a, b)
+  if #a ~= #b then return #a > #b end
+  for i = 1, #a do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return false
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local minute = math.floor(tonumber(ARGV[2]) / 60000)
+if minute < math.floor((now - tonumber(ARGV[3])) / 60000) then return 0 end
+local field = tostring(minute)
+local held = redis.call('HGET', KEYS[1], field)
+if not held then return 0 end
+if greater(held, ARGV[1]) then
+  redis.call('HINCRBY', KEYS[1], field, '-' .. ARGV[1])
+else
+  redis.call('HDEL', KEYS[1], field)
+end
 return 1
 )lua";
 
@@ -95,6 +175,15 @@ class RedisStore::Connection {
   // returns the last answer, or the first error after reading them all so the connection stays in
   // step.
   absl::StatusOr<Reply> Pipeline(const std::vector<std::vector<std::string>>& commands) {
+    absl::StatusOr<std::vector<Reply>> replies = PipelineAll(commands);
+    if (!replies.ok()) return replies.status();
+    if (replies->empty()) return absl::InternalError("redis: no command to send");
+    return std::move(replies->back());
+  }
+
+  // Like Pipeline, but returns every answer, in the order of `commands`.
+  absl::StatusOr<std::vector<Reply>> PipelineAll(
+      const std::vector<std::vector<std::string>>& commands) {
     for (const std::vector<std::string>& args : commands) {
       std::vector<const char*> argv;
       std::vector<size_t> lengths;
@@ -109,25 +198,42 @@ class RedisStore::Connection {
       }
     }
     absl::Status first_error;
-    Reply last;
+    std::vector<Reply> replies;
+    replies.reserve(commands.size());
     for (size_t i = 0; i < commands.size(); ++i) {
       void* raw = nullptr;
       if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
         broken_ = true;
         return absl::UnavailableError(absl::StrCat("redis: ", context_->errstr));
       }
-      last.reset(static_cast<redisReply*>(raw));
-      if (last->type == REDIS_REPLY_ERROR && first_error.ok()) {
-        first_error = absl::InternalError(absl::StrCat("redis: ", ReplyString(last.get())));
+      replies.emplace_back(static_cast<redisReply*>(raw));
+      if (replies.back()->type == REDIS_REPLY_ERROR && first_error.ok()) {
+        first_error = ErrorStatus(replies.back().get());
       }
     }
     if (!first_error.ok()) return first_error;
-    return last;
+    return replies;
   }
 
   void SetTimeout(absl::Duration timeout) { redisSetTimeout(context_, absl::ToTimeval(timeout)); }
 
  private:
+  absl::Status ErrorStatus(const redisReply* reply) {
+    const std::string message(reply->str, reply->len);
+    // Redis closes the connection after a protocol error.
+    if (absl::StrContains(message, "Protocol error")) broken_ = true;
+    // Redis with a password answers a connection that has not authenticated this way (or, to a
+    // command of many or long arguments, with an "unauthenticated" protocol error): the URL lacks
+    // the credentials, a deployment fault like an unreachable Redis, not a bug in the command.
+    if (absl::StartsWith(message, "NOAUTH") || absl::StrContains(message, "unauthenticated")) {
+      broken_ = true;
+      return absl::UnavailableError(
+          "redis: authentication required: Redis wants a password the URL does not give "
+          "(redis://user:password@host or redis://:password@host)");
+    }
+    return absl::InternalError(absl::StrCat("redis: ", message));
+  }
+
   redisContext* context_;
   bool broken_ = false;
 };
@@ -149,24 +255,135 @@ class RedisStore::PooledConnection {
   std::unique_ptr<Connection> connection_;
 };
 
+namespace {
+
+int HexValue(char digit) {
+  return absl::ascii_isdigit(digit) ? digit - '0' : absl::ascii_tolower(digit) - 'a' + 10;
+}
+
+// Credentials in a URL are percent-encoded (RFC 3986); nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(absl::string_view text) {
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      decoded.push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size() || !absl::ascii_isxdigit(text[i + 1]) ||
+        !absl::ascii_isxdigit(text[i + 2])) {
+      return std::nullopt;
+    }
+    decoded.push_back(static_cast<char>(HexValue(text[i + 1]) * 16 + HexValue(text[i + 2])));
+    i += 2;
+  }
+  return decoded;
+}
+
+// A non-empty run of ASCII digits (SimpleAtoi alone would take a sign and spaces), as a number no
+// larger than `max`.
+bool ParseDigits(absl::string_view text, int max, int* value) {
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                   [](char c) { return absl::ascii_isdigit(c); });
+  return digits && absl::SimpleAtoi(text, value) && *value <= max;
+}
+
+bool HostNameChar(char c) { return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_'; }
+bool Ipv6Char(char c) { return absl::ascii_isxdigit(c) || c == ':' || c == '.'; }
+
+}  // namespace
+
+// The messages never quote the URL: a mistyped one may carry the password where the host, port or
+// database should be, and main prints them.
 absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
   absl::string_view rest = url;
-  if (!absl::ConsumePrefix(&rest, "redis://")) {
+  if (absl::StartsWithIgnoreCase(rest, "rediss://")) {
+    return absl::InvalidArgumentError(
+        "rediss:// (TLS to Redis) is not supported: use redis:// on a network where that is safe");
+  }
+  if (!absl::StartsWithIgnoreCase(rest, "redis://")) {
     return absl::InvalidArgumentError("must start with redis://");
   }
-  std::pair<absl::string_view, absl::string_view> host_db =
-      absl::StrSplit(rest, absl::MaxSplits('/', 1));
-  std::pair<absl::string_view, absl::string_view> host_port =
-      absl::StrSplit(host_db.first, absl::MaxSplits(':', 1));
+  rest.remove_prefix(absl::string_view("redis://").size());
   RedisEndpoint endpoint;
-  if (!host_port.first.empty()) endpoint.host = std::string(host_port.first);
-  if (!host_port.second.empty() && (!absl::SimpleAtoi(host_port.second, &endpoint.port) ||
-                                    endpoint.port <= 0 || endpoint.port > 65535)) {
+
+  // The credentials end at the last '@', as neither host, port nor database can hold one: a
+  // password with an unescaped '@' or '/' still reads as meant.
+  if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
+    const absl::string_view credentials = rest.substr(0, at);
+    rest.remove_prefix(at + 1);
+    if (credentials.empty()) {
+      return absl::InvalidArgumentError("nothing between redis:// and '@' (user:password@host)");
+    }
+    const size_t colon = credentials.find(':');
+    if (colon == absl::string_view::npos) {
+      // AUTH needs a password: without one the connection would be Redis' default user, not the
+      // one named.
+      return absl::InvalidArgumentError(
+          "a user without a password before '@' (user:password@host, or :password@host)");
+    }
+    std::optional<std::string> username = PercentDecode(credentials.substr(0, colon));
+    if (!username.has_value()) {
+      return absl::InvalidArgumentError("the user name has a malformed percent escape (%XX)");
+    }
+    std::optional<std::string> password = PercentDecode(credentials.substr(colon + 1));
+    if (!password.has_value()) {
+      return absl::InvalidArgumentError("the password has a malformed percent escape (%XX)");
+    }
+    if (password->empty()) return absl::InvalidArgumentError("the password is empty");
+    endpoint.username = *std::move(username);
+    endpoint.password = *std::move(password);
+  }
+
+  if (rest.find_first_of("?#") != absl::string_view::npos) {
+    return absl::InvalidArgumentError("query parameters and fragments (? or #) are not supported");
+  }
+  absl::string_view authority = rest;
+  absl::string_view database;
+  if (const size_t slash = rest.find('/'); slash != absl::string_view::npos) {
+    authority = rest.substr(0, slash);
+    database = rest.substr(slash + 1);
+  }
+  absl::string_view host = authority;
+  std::optional<absl::string_view> port;
+  if (absl::ConsumePrefix(&host, "[")) {
+    const size_t close = host.find(']');
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("an IPv6 address in '[' has no closing ']'");
+    }
+    absl::string_view after = host.substr(close + 1);
+    host = host.substr(0, close);
+    if (host.find(':') == absl::string_view::npos ||
+        !std::all_of(host.begin(), host.end(), Ipv6Char)) {
+      return absl::InvalidArgumentError("the host in brackets is not an IPv6 address");
+    }
+    if (!after.empty()) {
+      if (!absl::ConsumePrefix(&after, ":")) {
+        return absl::InvalidArgumentError("only :port may follow an IPv6 address's ']'");
+      }
+      port = after;
+    }
+  } else {
+    if (const size_t colon = host.find(':'); colon != absl::string_view::npos) {
+      port = host.substr(colon + 1);
+      host = host.substr(0, colon);
+      if (port->find(':') != absl::string_view::npos) {
+        return absl::InvalidArgumentError(
+            "more than one ':' after the host; write an IPv6 address in brackets ([::1]:6379)");
+      }
+    }
+    if (!std::all_of(host.begin(), host.end(), HostNameChar)) {
+      return absl::InvalidArgumentError(
+          "the host has a character no host name has (letters, digits, '-', '.' and '_' only)");
+    }
+  }
+  if (!host.empty()) endpoint.host = std::string(host);
+  if (port.has_value() && (!ParseDigits(*port, 65535, &endpoint.port) || endpoint.port == 0)) {
     return absl::InvalidArgumentError("the port is not a number from 1 to 65535");
   }
-  if (!host_db.second.empty() &&
-      (!absl::SimpleAtoi(host_db.second, &endpoint.database) || endpoint.database < 0)) {
-    return absl::InvalidArgumentError("the database is not a number");
+  if (!database.empty() &&
+      !ParseDigits(database, std::numeric_limits<int>::max(), &endpoint.database)) {
+    return absl::InvalidArgumentError("the database (after '/') is not a number");
   }
   return endpoint;
 }
@@ -207,6 +424,28 @@ std::string RedisStore::StatusQuotaKey() const {
   return absl::StrCat(config_.key_prefix, "statusquota");
 }
 
+namespace {
+
+// Keeps [A-Za-z0-9._~-] and percent-escapes every other byte, '%' and ':' included, so the parts of
+// a key stay apart and no caller string can name another's key (nor a cluster hash tag, "{...}").
+std::string KeyPart(absl::string_view text) {
+  std::string escaped;
+  for (const char c : text) {
+    if (absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '~' || c == '-') {
+      escaped.push_back(c);
+    } else {
+      absl::StrAppend(&escaped, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    }
+  }
+  return escaped;
+}
+
+}  // namespace
+
+std::string RedisStore::SpendKey(absl::string_view caller, absl::string_view rpc) const {
+  return absl::StrCat(config_.key_prefix, "spend:", KeyPart(caller), ":", KeyPart(rpc));
+}
+
 std::string RedisStore::EventsKey() const { return absl::StrCat(config_.key_prefix, "events"); }
 
 std::string RedisStore::UnmatchedKey() const {
@@ -222,6 +461,14 @@ absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
       return PooledConnection(this, std::move(connection));
     }
   }
+  absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
+  if (!connection.ok()) return connection.status();
+  return PooledConnection(this, *std::move(connection));
+}
+
+// Every connection comes from here, the pool's and the one WaitForEvents blocks on in XREAD alike,
+// so none is used before it has authenticated and selected its database.
+absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Connect() {
   redisContext* context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
                                                   absl::ToTimeval(config_.connect_timeout));
   if (context == nullptr || context->err != 0) {
@@ -231,12 +478,35 @@ absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
   }
   auto connection = std::make_unique<Connection>(context);
   connection->SetTimeout(config_.command_timeout);
+  if (!endpoint_.password.empty()) {
+    std::vector<std::string> auth = {"AUTH"};
+    if (!endpoint_.username.empty()) auth.push_back(endpoint_.username);
+    auth.push_back(endpoint_.password);
+    absl::StatusOr<Reply> authenticated = connection->Run(auth);
+    if (!authenticated.ok()) {
+      if (connection->broken()) return authenticated.status();  // no answer at all
+      // Redis' own words (WRONGPASS, or no password configured) say which; they never repeat the
+      // password, and it is blanked out should a proxy in between do so.
+      std::string reason(absl::StripPrefix(authenticated.status().message(), "redis: "));
+      absl::StrReplaceAll({{endpoint_.password, "***"}}, &reason);
+      return absl::UnavailableError(absl::StrCat(
+          "redis: authentication failed for ",
+          endpoint_.username.empty() ? "the default user"
+                                     : absl::StrCat("user \"", endpoint_.username, "\""),
+          " (", reason, ")"));
+    }
+  } else {
+    // A Redis that wants a password says so here, rather than to the first real command (to which
+    // it may answer with a protocol error instead, and close the connection).
+    absl::StatusOr<Reply> ping = connection->Run({"PING"});
+    if (!ping.ok()) return ping.status();
+  }
   if (endpoint_.database != 0) {
     absl::StatusOr<Reply> selected =
         connection->Run({"SELECT", std::to_string(endpoint_.database)});
     if (!selected.ok()) return selected.status();
   }
-  return PooledConnection(this, std::move(connection));
+  return connection;
 }
 
 void RedisStore::Release(std::unique_ptr<Connection> connection) {
@@ -399,6 +669,43 @@ absl::StatusOr<v1::Transaction> RedisStore::Get(absl::string_view merchant_trans
     }
     return Decode((*stored)->element[0], (*stored)->element[1]);
   });
+}
+
+absl::StatusOr<std::vector<std::optional<v1::Transaction>>> RedisStore::GetMany(
+    const std::vector<std::string>& ids) {
+  std::vector<std::optional<v1::Transaction>> found;
+  if (ids.empty()) return found;
+  // A record is a hash (its refunded amount lives beside it), so MGET cannot read it. The HMGETs
+  // Get would send go out pipelined instead: one round trip for all, each record read whole, and
+  // Redis free to serve other clients between them, which one Lua script over up to 1,000 keys
+  // would not let it.
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(ids.size());
+  for (const std::string& id : ids) commands.push_back({"HMGET", TxKey(id), "data", "refunded"});
+  return WithConnection(
+      [&](Connection& connection) -> absl::StatusOr<std::vector<std::optional<v1::Transaction>>> {
+        absl::StatusOr<std::vector<Reply>> replies = connection.PipelineAll(commands);
+        if (!replies.ok()) return replies.status();
+        found.reserve(ids.size());
+        for (size_t i = 0; i < ids.size(); ++i) {
+          const redisReply* fields = (*replies)[i].get();
+          if (fields->type != REDIS_REPLY_ARRAY || fields->elements != 2) {
+            return absl::InternalError("redis: unexpected answer to HMGET");
+          }
+          if (fields->element[0]->type == REDIS_REPLY_NIL) {
+            found.emplace_back(std::nullopt);
+            continue;
+          }
+          absl::StatusOr<v1::Transaction> transaction =
+              Decode(fields->element[0], fields->element[1]);
+          if (!transaction.ok()) {
+            return absl::DataLossError(
+                absl::StrCat("stored transaction record of ", ids[i], " is unreadable"));
+          }
+          found.emplace_back(*std::move(transaction));
+        }
+        return std::move(found);
+      });
 }
 
 absl::StatusOr<std::string> RedisStore::FindByGatewayUuid(absl::string_view uuid) {
@@ -659,6 +966,57 @@ absl::StatusOr<bool> RedisStore::TakeStatusQuery(int limit, absl::Duration windo
                         std::to_string(limit), nonce});
     if (!granted.ok()) return granted.status();
     return (*granted)->integer == 1;
+  });
+}
+
+namespace {
+
+absl::Status CheckSpendArguments(int64_t amount_minor, int64_t limit_minor, absl::Duration window) {
+  if (amount_minor <= 0) return absl::InvalidArgumentError("spend: the amount must be positive");
+  if (limit_minor < 0) return absl::InvalidArgumentError("spend: the limit must not be negative");
+  if (window < absl::Milliseconds(1) || window > kMaxSpendWindow) {
+    return absl::InvalidArgumentError(absl::StrCat("spend: the window must be from 1 ms to ",
+                                                   absl::FormatDuration(kMaxSpendWindow)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SpendResult> RedisStore::ReserveSpend(absl::string_view caller,
+                                                     absl::string_view rpc, int64_t amount_minor,
+                                                     int64_t limit_minor, absl::Duration window) {
+  if (absl::Status valid = CheckSpendArguments(amount_minor, limit_minor, window); !valid.ok()) {
+    return valid;
+  }
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<SpendResult> {
+    absl::StatusOr<Reply> reply = connection.Run(
+        {"EVAL", kReserveSpendScript, "1", SpendKey(caller, rpc), std::to_string(amount_minor),
+         std::to_string(limit_minor), std::to_string(absl::ToInt64Milliseconds(window))});
+    if (!reply.ok()) return reply.status();
+    const redisReply* answer = reply->get();
+    SpendResult result;
+    if (answer->type != REDIS_REPLY_ARRAY || answer->elements != 3 ||
+        !absl::SimpleAtoi(ReplyString(answer->element[1]), &result.spent_minor)) {
+      return absl::InternalError("redis: unexpected answer to the spend script");
+    }
+    result.granted = ReplyInt(answer->element[0]) == 1;
+    if (result.granted) result.reserved_at = absl::FromUnixMillis(ReplyInt(answer->element[2]));
+    return result;
+  });
+}
+
+absl::Status RedisStore::ReleaseSpend(absl::string_view caller, absl::string_view rpc,
+                                      int64_t amount_minor, absl::Time reserved_at,
+                                      absl::Duration window) {
+  if (absl::Status valid = CheckSpendArguments(amount_minor, 0, window); !valid.ok()) {
+    return valid;
+  }
+  return WithConnection([&](Connection& connection) -> absl::Status {
+    return connection
+        .Run({"EVAL", kReleaseSpendScript, "1", SpendKey(caller, rpc), std::to_string(amount_minor),
+              Millis(reserved_at), std::to_string(absl::ToInt64Milliseconds(window))})
+        .status();
   });
 }
 

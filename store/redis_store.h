@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,9 @@ struct redisReply;
 namespace flikpay::store {
 
 struct RedisConfig {
-  std::string url = "redis://127.0.0.1:6379/0";  // redis://host:port/db
+  // redis://[user[:password]@]host[:port][/db] (see ParseRedisUrl). Holds the password: never log
+  // it.
+  std::string url = "redis://127.0.0.1:6379/0";
   std::string key_prefix = "flikpay:";
   absl::Duration connect_timeout = absl::Milliseconds(500);
   // Every command has this timeout: a hung Redis must not hold a caller longer.
@@ -31,11 +34,18 @@ struct RedisConfig {
 };
 
 struct RedisEndpoint {
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";  // a name, IPv4 or IPv6 address (without brackets)
   int port = 6379;
   int database = 0;
+  // Sent with AUTH on every new connection when the password is set: `AUTH username password`
+  // (an ACL user), or `AUTH password` without a username (Redis' "default" user). Never log them.
+  std::string username;
+  std::string password;
 };
-// redis://host:port/db, each part optional; INVALID_ARGUMENT saying what is wrong.
+// redis://[user[:password]@]host[:port][/db]: redis://:password@host is the password alone (the
+// default user); user and password are percent-decoded; an IPv6 host is written in brackets
+// ([::1]:6379). An empty host is 127.0.0.1, no port 6379, no database 0. INVALID_ARGUMENT saying
+// what is wrong (never quoting the credentials), also for rediss:// (no TLS to Redis here).
 absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 
 // The Store on Redis (hiredis, blocking calls with timeouts; callers run them off their event
@@ -49,6 +59,12 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 //                                 first), scored by when the reconciler should look (ms)
 //   lease:{id}                    which replica is reconciling the id
 //   statusquota                   sorted set: status queries granted in the sliding window
+//   spend:{caller}:{rpc}          hash: minute (Redis' clock, unix ms / 60000) -> cents reserved
+//                                 in it; caller and rpc percent-escaped (all but [A-Za-z0-9._~-])
+//                                 so no caller string reaches another's key; minutes wholly
+//                                 before the window are deleted by each reservation (at most
+//                                 window/1 min + 1 fields); expires a window and a minute after
+//                                 the last reservation
 //   events                        stream of StatusEvent (field "e"); entry ids are the cursors
 //   unmatched                     list of verified callbacks for unknown transactions
 class RedisStore : public Store {
@@ -63,6 +79,8 @@ class RedisStore : public Store {
                                           absl::Time first_check, RefundCap cap) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
+  absl::StatusOr<std::vector<std::optional<v1::Transaction>>> GetMany(
+      const std::vector<std::string>& ids) override;
   absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;
   absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                     const Report& report) override;
@@ -83,12 +101,22 @@ class RedisStore : public Store {
                             absl::string_view owner) override;
   absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
+  absl::StatusOr<SpendResult> ReserveSpend(absl::string_view caller, absl::string_view rpc,
+                                           int64_t amount_minor, int64_t limit_minor,
+                                           absl::Duration window) override;
+  absl::Status ReleaseSpend(absl::string_view caller, absl::string_view rpc, int64_t amount_minor,
+                            absl::Time reserved_at, absl::Duration window) override;
+
+  // The key of a caller's spend on one rpc (public for tests that look at the buckets).
+  std::string SpendKey(absl::string_view caller, absl::string_view rpc) const;
 
   class Connection;
   class PooledConnection;
 
  private:
   absl::StatusOr<PooledConnection> Acquire();
+  // A new connection, authenticated and on the configured database.
+  absl::StatusOr<std::unique_ptr<Connection>> Connect();
   void Release(std::unique_ptr<Connection> connection);
   // Runs `work` on a pooled connection; UNAVAILABLE when none can be made.
   template <typename Work>

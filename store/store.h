@@ -1,7 +1,9 @@
 #ifndef FLIKPAY_STORE_STORE_H_
 #define FLIKPAY_STORE_STORE_H_
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,12 +40,26 @@ enum class RefundCap {
 // Reports are judged by the core's pure transition (core/transition.h).
 using Report = core::Report;
 
+// The outcome of Store::ReserveSpend.
+struct SpendResult {
+  bool granted = false;
+  int64_t spent_minor = 0;  // already spent in the window, before this request
+  // When the reservation was counted, on the store's clock (Redis' own, shared by every replica):
+  // pass it to ReleaseSpend so the amount goes back to the minute it was added to. Set only when
+  // granted.
+  absl::Time reserved_at = absl::InfinitePast();
+};
+
 struct ApplyResult {
   v1::Transaction transaction;  // as stored after the report
   bool status_changed = false;
   bool anomaly = false;      // a contradicting final status, recorded in the history
   std::string event_cursor;  // set when an event was emitted
 };
+
+// The longest window Store::ReserveSpend takes: it keeps a bucket per minute, and every reservation
+// reads and sums all of them (1,441 at this length).
+inline constexpr absl::Duration kMaxSpendWindow = absl::Hours(24);
 
 // Where flikpay keeps every transaction and its stream of status events. Implementations are shared
 // by every replica, so each operation is atomic on its own. Errors: UNAVAILABLE when the backing
@@ -73,6 +89,10 @@ class Store {
   virtual absl::Status Abandon(absl::string_view merchant_transaction_id) = 0;
 
   virtual absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) = 0;
+  // Every id's transaction in one call (for StreamStatus' send_current, up to 1,000 ids): the same
+  // order as `ids`, nullopt for an id that is not stored.
+  virtual absl::StatusOr<std::vector<std::optional<v1::Transaction>>> GetMany(
+      const std::vector<std::string>& ids) = 0;
   // The merchant_transaction_id for a gateway uuid.
   virtual absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) = 0;
 
@@ -116,6 +136,25 @@ class Store {
   // `limit` were granted in the last `window` (Bankart allows 60 per 60 s per API user). A class
   // of lower priority passes a lower limit (core/status_quota.h).
   virtual absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) = 0;
+
+  // Per-caller rolling spend limits, shared by every replica. Amounts are in cents counted in
+  // minute buckets on the store's clock; a bucket counts while any part of its minute lies within
+  // the last `window`, so a spend is never counted short (it may count up to a minute longer).
+  //
+  // Adds `amount_minor` to what `caller` spent on `rpc` in the last `window`, atomically, unless
+  // that would pass `limit_minor`: then nothing is added (granted false). A sum beyond INT64_MAX
+  // passes every limit, so it is refused, never wrapped. INVALID_ARGUMENT for an amount of zero or
+  // less, a negative limit, or a window of zero or less or longer than kMaxSpendWindow.
+  virtual absl::StatusOr<SpendResult> ReserveSpend(absl::string_view caller, absl::string_view rpc,
+                                                   int64_t amount_minor, int64_t limit_minor,
+                                                   absl::Duration window) = 0;
+  // Gives back a reservation made at `reserved_at` (SpendResult::reserved_at; a request refused by
+  // the gateway, never sent, or failed): subtracts it from that minute's bucket if the bucket is
+  // still kept; never below 0.
+  virtual absl::Status ReleaseSpend(absl::string_view caller, absl::string_view rpc,
+                                    int64_t amount_minor, absl::Time reserved_at,
+                                    absl::Duration window) = 0;
+
   struct Backlog {
     int64_t due = 0;                               // transactions whose check time has passed
     absl::Duration oldest = absl::ZeroDuration();  // how long the oldest of them has waited

@@ -1,5 +1,6 @@
 #include "tests/support/in_memory_store.h"
 
+#include <limits>
 #include <tuple>
 #include <utility>
 
@@ -126,6 +127,19 @@ absl::StatusOr<v1::Transaction> InMemoryStore::Get(absl::string_view merchant_tr
         absl::StrCat("no transaction with merchant_transaction_id ", merchant_transaction_id));
   }
   return Read(it->second);
+}
+
+absl::StatusOr<std::vector<std::optional<v1::Transaction>>> InMemoryStore::GetMany(
+    const std::vector<std::string>& ids) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  std::vector<std::optional<v1::Transaction>> found;
+  found.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto it = records_.find(id);
+    found.push_back(it == records_.end() ? std::nullopt : std::make_optional(Read(it->second)));
+  }
+  return found;
 }
 
 absl::StatusOr<std::string> InMemoryStore::FindByGatewayUuid(absl::string_view uuid) {
@@ -316,6 +330,86 @@ absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(absl::Time now
     backlog.oldest = std::max(backlog.oldest, now - when);
   }
   return backlog;
+}
+
+namespace {
+
+// The same arguments RedisStore refuses.
+absl::Status CheckSpendArguments(int64_t amount_minor, int64_t limit_minor, absl::Duration window) {
+  if (amount_minor <= 0) return absl::InvalidArgumentError("spend: the amount must be positive");
+  if (limit_minor < 0) return absl::InvalidArgumentError("spend: the limit must not be negative");
+  if (window < absl::Milliseconds(1) || window > store::kMaxSpendWindow) {
+    return absl::InvalidArgumentError("spend: the window is out of range");
+  }
+  return absl::OkStatus();
+}
+
+int64_t FloorDiv(int64_t value, int64_t divisor) {
+  return value / divisor - (value % divisor < 0 ? 1 : 0);
+}
+
+int64_t Minute(int64_t millis) { return FloorDiv(millis, 60'000); }
+
+// The first minute still kept: every later one may have spent part of the window.
+int64_t OldestMinute(absl::Time now, absl::Duration window) {
+  return Minute(absl::ToUnixMillis(now) - absl::ToInt64Milliseconds(window));
+}
+
+}  // namespace
+
+void InMemoryStore::SetSpendClock(std::function<absl::Time()> clock) {
+  absl::MutexLock lock(&mutex_);
+  spend_clock_ = std::move(clock);
+}
+
+absl::StatusOr<store::SpendResult> InMemoryStore::ReserveSpend(absl::string_view caller,
+                                                               absl::string_view rpc,
+                                                               int64_t amount_minor,
+                                                               int64_t limit_minor,
+                                                               absl::Duration window) {
+  if (absl::Status valid = CheckSpendArguments(amount_minor, limit_minor, window); !valid.ok()) {
+    return valid;
+  }
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(spend_clock_()));
+  SpendBuckets& buckets = spend_[{std::string(caller), std::string(rpc)}];
+  buckets.erase(buckets.begin(), buckets.lower_bound(OldestMinute(now, window)));
+  store::SpendResult result;
+  for (const auto& [minute, cents] : buckets) {
+    // Kept sums never pass a limit, so this cannot overflow; saturate should it ever.
+    if (__builtin_add_overflow(result.spent_minor, cents, &result.spent_minor)) {
+      result.spent_minor = std::numeric_limits<int64_t>::max();
+    }
+  }
+  int64_t total = 0;
+  if (__builtin_add_overflow(result.spent_minor, amount_minor, &total) || total > limit_minor) {
+    return result;
+  }
+  buckets[Minute(absl::ToUnixMillis(now))] += amount_minor;
+  result.granted = true;
+  result.reserved_at = now;
+  return result;
+}
+
+absl::Status InMemoryStore::ReleaseSpend(absl::string_view caller, absl::string_view rpc,
+                                         int64_t amount_minor, absl::Time reserved_at,
+                                         absl::Duration window) {
+  if (absl::Status valid = CheckSpendArguments(amount_minor, 0, window); !valid.ok()) return valid;
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  auto spend = spend_.find({std::string(caller), std::string(rpc)});
+  if (spend == spend_.end()) return absl::OkStatus();
+  const int64_t minute = Minute(absl::ToUnixMillis(reserved_at));
+  if (minute < OldestMinute(spend_clock_(), window)) return absl::OkStatus();
+  auto bucket = spend->second.find(minute);
+  if (bucket == spend->second.end()) return absl::OkStatus();
+  if (bucket->second > amount_minor) {
+    bucket->second -= amount_minor;
+  } else {
+    spend->second.erase(bucket);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace flikpay::testing

@@ -4,10 +4,13 @@
 #ifndef FLIKPAY_TESTS_SUPPORT_IN_MEMORY_STORE_H_
 #define FLIKPAY_TESTS_SUPPORT_IN_MEMORY_STORE_H_
 
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -29,6 +32,8 @@ class InMemoryStore : public store::Store {
   // Which replica holds the reconciler's lease on the id, if any.
   std::optional<std::string> LeaseOwner(const std::string& id);
   std::vector<std::string> UnmatchedCallbacks();
+  // The clock of the spend limits (absl::Now unless a test moves it; RedisStore uses Redis').
+  void SetSpendClock(std::function<absl::Time()> clock);
 
   absl::StatusOr<store::BeginResult> Begin(const v1::Transaction& initial,
                                            absl::string_view fingerprint,
@@ -40,6 +45,8 @@ class InMemoryStore : public store::Store {
                                                  store::RefundCap cap) override;
   absl::Status Abandon(absl::string_view merchant_transaction_id) override;
   absl::StatusOr<v1::Transaction> Get(absl::string_view merchant_transaction_id) override;
+  absl::StatusOr<std::vector<std::optional<v1::Transaction>>> GetMany(
+      const std::vector<std::string>& ids) override;
   absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;
   absl::StatusOr<store::ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                            const store::Report& report) override;
@@ -60,8 +67,15 @@ class InMemoryStore : public store::Store {
                             absl::string_view owner) override;
   absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
+  absl::StatusOr<store::SpendResult> ReserveSpend(absl::string_view caller, absl::string_view rpc,
+                                                  int64_t amount_minor, int64_t limit_minor,
+                                                  absl::Duration window) override;
+  absl::Status ReleaseSpend(absl::string_view caller, absl::string_view rpc, int64_t amount_minor,
+                            absl::Time reserved_at, absl::Duration window) override;
 
  private:
+  // Minute (unix ms / 60000) -> cents reserved in it, as RedisStore's spend hashes.
+  using SpendBuckets = std::map<int64_t, int64_t>;
   struct Entry {
     v1::Transaction record;  // refunded_amount_minor kept in `refunded`
     std::string fingerprint;
@@ -88,6 +102,8 @@ class InMemoryStore : public store::Store {
   std::vector<v1::StatusEvent> events_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> unmatched_ ABSL_GUARDED_BY(mutex_);
   std::deque<absl::Time> granted_queries_ ABSL_GUARDED_BY(mutex_);  // oldest first
+  std::function<absl::Time()> spend_clock_ ABSL_GUARDED_BY(mutex_) = [] { return absl::Now(); };
+  std::map<std::pair<std::string, std::string>, SpendBuckets> spend_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace flikpay::testing

@@ -1,0 +1,430 @@
+// GetMany and the per-caller spend limits, the same cases on RedisStore (a private redis-server)
+// and on the in-memory store the fast tests use, so the two keep the same semantics; then what only
+// Redis shows (the buckets in the hash, its expiry) and what only a movable clock can (the window
+// sliding).
+#include "store/redis_store.h"
+
+#include <hiredis/hiredis.h>
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "tests/support/in_memory_store.h"
+#include "tests/support/test_redis.h"
+
+namespace flikpay::store {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+
+testing::TestRedis* redis = nullptr;
+
+// One redis-server for the whole binary (ctest runs each case in a process of its own, so each gets
+// its own anyway); every test keeps to keys of its own prefix.
+class RedisEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    absl::StatusOr<testing::TestRedis> started = testing::StartTestRedis(REDIS_SERVER_PATH);
+    ASSERT_TRUE(started.ok()) << started.status();
+    redis = new testing::TestRedis(*std::move(started));
+  }
+  void TearDown() override {
+    delete redis;
+    redis = nullptr;
+  }
+};
+[[maybe_unused]] const ::testing::Environment* const kRedisEnvironment =
+    ::testing::AddGlobalTestEnvironment(new RedisEnvironment);
+
+std::string TestName() {
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return absl::StrCat(info->test_suite_name(), ".", info->name());
+}
+
+// A replica's RedisStore on the test's own keys.
+std::unique_ptr<RedisStore> NewRedisStore() {
+  RedisConfig config;
+  config.url = absl::StrCat("redis://127.0.0.1:", redis->port, "/0");
+  config.key_prefix = absl::StrCat(TestName(), ":");
+  config.command_timeout = absl::Seconds(5);
+  return std::make_unique<RedisStore>(config);
+}
+
+v1::Transaction Debit(const std::string& id, int64_t amount) {
+  v1::Transaction debit;
+  debit.set_merchant_transaction_id(id);
+  debit.set_type(v1::TRANSACTION_TYPE_DEBIT);
+  debit.set_status(v1::TRANSACTION_STATUS_UNKNOWN);
+  debit.set_amount_minor(amount);
+  debit.set_currency("EUR");
+  return debit;
+}
+
+enum class Kind { kRedis, kInMemory };
+
+// Each case on both stores. Replica() is a second store over the same data: another RedisStore on
+// the same Redis, or the same in-memory store (which stands for all replicas at once).
+class StoreTest : public ::testing::TestWithParam<Kind> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Kind::kRedis) {
+      ASSERT_NE(redis, nullptr);
+      store_ = NewRedisStore();
+    } else {
+      store_ = std::make_unique<testing::InMemoryStore>();
+    }
+  }
+
+  Store& store() { return *store_; }
+  std::unique_ptr<Store> Replica() {
+    if (GetParam() == Kind::kRedis) return NewRedisStore();
+    return nullptr;
+  }
+
+  void BeginDebit(const std::string& id, int64_t amount) {
+    absl::StatusOr<BeginResult> begun = store_->Begin(
+        Debit(id, amount), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+  }
+
+  SpendResult Reserve(absl::string_view caller, int64_t amount, int64_t limit,
+                      absl::Duration window = absl::Minutes(5),
+                      absl::string_view rpc = "CreateRtp") {
+    absl::StatusOr<SpendResult> result = store_->ReserveSpend(caller, rpc, amount, limit, window);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.value_or(SpendResult{});
+  }
+
+  std::unique_ptr<Store> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(BothStores, StoreTest, ::testing::Values(Kind::kRedis, Kind::kInMemory),
+                         [](const ::testing::TestParamInfo<Kind>& info) {
+                           return info.param == Kind::kRedis ? "Redis" : "InMemory";
+                         });
+
+TEST_P(StoreTest, GetManyAnswersInOrderWithNothingForUnknownIds) {
+  BeginDebit("a", 100);
+  BeginDebit("b", 200);
+  absl::StatusOr<std::vector<std::optional<v1::Transaction>>> found =
+      store().GetMany({"b", "nope", "a", "b", ""});
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), 5u);
+  ASSERT_TRUE((*found)[0].has_value());
+  EXPECT_EQ((*found)[0]->amount_minor(), 200);
+  EXPECT_FALSE((*found)[1].has_value());
+  ASSERT_TRUE((*found)[2].has_value());
+  EXPECT_EQ((*found)[2]->merchant_transaction_id(), "a");
+  EXPECT_EQ((*found)[3]->merchant_transaction_id(), "b");
+  EXPECT_FALSE((*found)[4].has_value());
+
+  absl::StatusOr<std::vector<std::optional<v1::Transaction>>> none = store().GetMany({});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(StoreTest, GetManyReadsAThousandIds) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    ids.push_back(absl::StrCat("order-", i));
+    if (i % 2 == 0) BeginDebit(ids.back(), 1000 + i);
+  }
+  absl::StatusOr<std::vector<std::optional<v1::Transaction>>> found = store().GetMany(ids);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->size(), ids.size());
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ((*found)[i].has_value(), i % 2 == 0) << i;
+    if (i % 2 == 0) {
+      EXPECT_EQ((*found)[i]->amount_minor(), 1000 + i);
+    }
+  }
+}
+
+TEST_P(StoreTest, SpendFillsUpToTheLimitExactly) {
+  SpendResult first = Reserve("shop", 400, 1000);
+  EXPECT_TRUE(first.granted);
+  EXPECT_EQ(first.spent_minor, 0);
+  EXPECT_NE(first.reserved_at, absl::InfinitePast());
+  SpendResult second = Reserve("shop", 600, 1000);
+  EXPECT_TRUE(second.granted);
+  EXPECT_EQ(second.spent_minor, 400);
+
+  SpendResult one_cent_more = Reserve("shop", 1, 1000);
+  EXPECT_FALSE(one_cent_more.granted);
+  EXPECT_EQ(one_cent_more.spent_minor, 1000);
+  EXPECT_EQ(one_cent_more.reserved_at, absl::InfinitePast());
+  // A refusal added nothing: still exactly at the limit.
+  EXPECT_EQ(Reserve("shop", 1, 1001).spent_minor, 1000);
+}
+
+TEST_P(StoreTest, AReleaseGivesTheAmountBack) {
+  const SpendResult held = Reserve("shop", 600, 1000);
+  ASSERT_TRUE(held.granted);
+  EXPECT_FALSE(Reserve("shop", 500, 1000).granted);
+  ASSERT_TRUE(
+      store().ReleaseSpend("shop", "CreateRtp", 600, held.reserved_at, absl::Minutes(5)).ok());
+  const SpendResult again = Reserve("shop", 1000, 1000);
+  EXPECT_TRUE(again.granted);
+  EXPECT_EQ(again.spent_minor, 0);
+}
+
+TEST_P(StoreTest, AReleaseNeverGoesBelowZero) {
+  const SpendResult held = Reserve("shop", 100, 1000);
+  ASSERT_TRUE(held.granted);
+  ASSERT_TRUE(
+      store().ReleaseSpend("shop", "CreateRtp", 500, held.reserved_at, absl::Minutes(5)).ok());
+  ASSERT_TRUE(
+      store().ReleaseSpend("shop", "CreateRtp", 500, held.reserved_at, absl::Minutes(5)).ok());
+  const SpendResult after = Reserve("shop", 1000, 1000);
+  EXPECT_TRUE(after.granted);
+  EXPECT_EQ(after.spent_minor, 0) << "not -800";
+  EXPECT_FALSE(Reserve("shop", 1, 1000).granted);
+}
+
+TEST_P(StoreTest, AReleaseOfAnotherMinuteOrOutsideTheWindowChangesNothing) {
+  const SpendResult held = Reserve("shop", 100, 1000);
+  ASSERT_TRUE(held.granted);
+  for (const absl::Time when :
+       {held.reserved_at - absl::Hours(1), held.reserved_at + absl::Hours(1), absl::InfinitePast(),
+        absl::InfiniteFuture()}) {
+    ASSERT_TRUE(store().ReleaseSpend("shop", "CreateRtp", 100, when, absl::Minutes(5)).ok());
+  }
+  ASSERT_TRUE(
+      store().ReleaseSpend("other", "CreateRtp", 100, held.reserved_at, absl::Minutes(5)).ok());
+  EXPECT_EQ(Reserve("shop", 1, 1000).spent_minor, 100);
+}
+
+TEST_P(StoreTest, AmountsUpToInt64MaxNeverWrap) {
+  SpendResult first = Reserve("big", 1, kMax);
+  ASSERT_TRUE(first.granted);
+  SpendResult too_much = Reserve("big", kMax, kMax);
+  EXPECT_FALSE(too_much.granted);
+  EXPECT_EQ(too_much.spent_minor, 1);
+  SpendResult rest = Reserve("big", kMax - 1, kMax);
+  EXPECT_TRUE(rest.granted);
+  EXPECT_EQ(rest.spent_minor, 1);
+  SpendResult beyond = Reserve("big", 1, kMax);
+  EXPECT_FALSE(beyond.granted);
+  EXPECT_EQ(beyond.spent_minor, kMax) << "summed exactly, not rounded through a double";
+  EXPECT_FALSE(Reserve("big", kMax, kMax).granted);
+
+  // Just above 2^53, where a double sum would already round.
+  const int64_t two_53 = int64_t{1} << 53;
+  EXPECT_TRUE(Reserve("exact", two_53, two_53 + 1).granted);
+  EXPECT_TRUE(Reserve("exact", 1, two_53 + 1).granted);
+  SpendResult full = Reserve("exact", 1, two_53 + 1);
+  EXPECT_FALSE(full.granted);
+  EXPECT_EQ(full.spent_minor, two_53 + 1);
+
+  // An amount alone beyond its limit.
+  SpendResult alone = Reserve("alone", kMax, 0);
+  EXPECT_FALSE(alone.granted);
+  EXPECT_EQ(alone.spent_minor, 0);
+}
+
+TEST_P(StoreTest, EachCallerAndRpcHasItsOwnBudget) {
+  // Strings that would meet in a naive key: separators, escapes, hash tags, bytes.
+  const std::vector<std::pair<std::string, std::string>> owners = {{"a:b", "c"},
+                                                                   {"a", "b:c"},
+                                                                   {"a%3Ab", "c"},
+                                                                   {"{tag}", "x"},
+                                                                   {"%7Btag%7D", "x"},
+                                                                   {"", "CreateRtp"},
+                                                                   {std::string("n\0ul", 4), "x"},
+                                                                   {"é", "Refund"},
+                                                                   {"shop", "CreateRtp"},
+                                                                   {"shop", "Refund"}};
+  for (const auto& [caller, rpc] : owners) {
+    SpendResult result = Reserve(caller, 10, 10, absl::Minutes(5), rpc);
+    EXPECT_TRUE(result.granted) << caller << " " << rpc;
+    EXPECT_EQ(result.spent_minor, 0) << caller << " " << rpc;
+  }
+  for (const auto& [caller, rpc] : owners) {
+    EXPECT_FALSE(Reserve(caller, 1, 10, absl::Minutes(5), rpc).granted) << caller << " " << rpc;
+  }
+}
+
+TEST_P(StoreTest, ArgumentsOutOfRangeAreRefused) {
+  auto code = [&](int64_t amount, int64_t limit, absl::Duration window) {
+    return store().ReserveSpend("shop", "CreateRtp", amount, limit, window).status().code();
+  };
+  EXPECT_EQ(code(0, 10, absl::Minutes(1)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(-5, 10, absl::Minutes(1)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(5, -1, absl::Minutes(1)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(5, 10, absl::ZeroDuration()), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(5, 10, kMaxSpendWindow + absl::Minutes(1)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(5, 10, kMaxSpendWindow), absl::StatusCode::kOk);
+  EXPECT_EQ(store().ReleaseSpend("shop", "CreateRtp", 0, absl::Now(), absl::Minutes(1)).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(StoreTest, TwoReplicasRacingGrantExactlyTheLimit) {
+  std::unique_ptr<Store> second = Replica();
+  Store* replicas[2] = {store_.get(), second ? second.get() : store_.get()};
+  std::atomic<int> granted{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  // 8 threads, 25 reservations of a cent each, half of them on each replica.
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Store& replica = *replicas[t % 2];
+      for (int i = 0; i < 25; ++i) {
+        absl::StatusOr<SpendResult> result =
+            replica.ReserveSpend("racer", "Payout", 1, 150, absl::Minutes(5));
+        if (!result.ok()) {
+          ++failed;
+        } else if (result->granted) {
+          ++granted;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(granted.load(), 150);
+  EXPECT_EQ(Reserve("racer", 1, 1000, absl::Minutes(5), "Payout").spent_minor, 150);
+}
+
+// What only Redis shows: the keys themselves, written, aged and spoilt by hand.
+class RedisLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(redis, nullptr);
+    store_ = NewRedisStore();
+    context_ = redisConnect("127.0.0.1", redis->port);
+    ASSERT_TRUE(context_ != nullptr && context_->err == 0);
+  }
+  void TearDown() override {
+    if (context_ != nullptr) redisFree(context_);
+  }
+
+  // A command's integer answer (or a string's number); -999 on anything else.
+  int64_t Command(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(args.size()), argv.data(), lengths.data()));
+    int64_t value = -999;
+    if (reply != nullptr && reply->type == REDIS_REPLY_INTEGER) value = reply->integer;
+    if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+      value = std::stoll(std::string(reply->str, reply->len));
+    }
+    if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+      value = std::stoll(std::string(reply->element[0]->str, reply->element[0]->len));  // TIME
+    }
+    freeReplyObject(reply);
+    return value;
+  }
+
+  // Redis' current minute, as the scripts number them.
+  int64_t RedisMinute() { return Command({"TIME"}) / 60; }
+
+  std::unique_ptr<RedisStore> store_;
+  redisContext* context_ = nullptr;
+};
+
+TEST_F(RedisLayoutTest, SpendBucketsOlderThanTheWindowAreDropped) {
+  const std::string key = store_->SpendKey("shop", "CreateRtp");
+  const int64_t now = RedisMinute();
+  // Two minutes wholly before a two-minute window, and one inside it.
+  Command({"HSET", key, std::to_string(now - 10), "700", std::to_string(now - 4), "500",
+           std::to_string(now - 1), "30"});
+  absl::StatusOr<SpendResult> result =
+      store_->ReserveSpend("shop", "CreateRtp", 5, 1000, absl::Minutes(2));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->granted);
+  EXPECT_EQ(result->spent_minor, 30) << "only the minute inside the window counts";
+  EXPECT_EQ(Command({"HEXISTS", key, std::to_string(now - 10)}), 0);
+  EXPECT_EQ(Command({"HEXISTS", key, std::to_string(now - 4)}), 0);
+  EXPECT_EQ(Command({"HGET", key, std::to_string(now - 1)}), 30);
+  EXPECT_EQ(Command({"HGET", key, std::to_string(absl::ToUnixSeconds(result->reserved_at) / 60)}),
+            5);
+  EXPECT_LE(Command({"HLEN", key}), 3) << "at most window/1 min + 1 buckets";
+  // Kept a window and a minute after the last reservation, no longer.
+  const int64_t ttl = Command({"PTTL", key});
+  EXPECT_GT(ttl, absl::ToInt64Milliseconds(absl::Minutes(2)));
+  EXPECT_LE(ttl, absl::ToInt64Milliseconds(absl::Minutes(3)));
+}
+
+TEST_F(RedisLayoutTest, TheMinuteTheWindowStartsInStillCounts) {
+  // A two-minute window begins inside the minute two before the current one, so a spend from that
+  // minute may lie within it: it counts. Tried again should Redis' minute turn meanwhile.
+  const std::string key = store_->SpendKey("shop", "Refund");
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Command({"DEL", key});
+    const int64_t now = RedisMinute();
+    Command({"HSET", key, std::to_string(now - 3), "700", std::to_string(now - 2), "40"});
+    absl::StatusOr<SpendResult> result =
+        store_->ReserveSpend("shop", "Refund", 5, 1000, absl::Minutes(2));
+    ASSERT_TRUE(result.ok()) << result.status();
+    if (RedisMinute() != now) continue;
+    EXPECT_EQ(result->spent_minor, 40);
+    EXPECT_EQ(Command({"HEXISTS", key, std::to_string(now - 3)}), 0);
+    return;
+  }
+  FAIL() << "Redis' minute turned during every attempt";
+}
+
+TEST_F(RedisLayoutTest, CallerStringsAreEscapedInTheSpendKey) {
+  EXPECT_NE(store_->SpendKey("a:b", "c"), store_->SpendKey("a", "b:c"));
+  EXPECT_NE(store_->SpendKey("a%3Ab", "c"), store_->SpendKey("a:b", "c"));
+  const std::string key = store_->SpendKey("{tag} x\n", "Create:Rtp");
+  EXPECT_EQ(key.find_first_of("{} \n"), std::string::npos) << key;
+  EXPECT_EQ(key, absl::StrCat(TestName(), ":spend:%7btag%7d%20x%0a:Create%3aRtp"));
+}
+
+TEST_F(RedisLayoutTest, GetManyNamesAnUnreadableRecord) {
+  Command({"HSET", absl::StrCat(TestName(), ":tx:spoilt"), "data", "\xff\xff\xff"});
+  absl::StatusOr<std::vector<std::optional<v1::Transaction>>> found =
+      store_->GetMany({"unknown", "spoilt"});
+  EXPECT_EQ(found.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(found.status().message().find("spoilt"), absl::string_view::npos) << found.status();
+}
+
+// The window sliding, on a clock the test moves (the in-memory store's; Redis' cannot be moved).
+TEST(InMemorySpendTest, TheWindowSlidesByTheMinute) {
+  testing::InMemoryStore store;
+  // 30 s into a minute.
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000 / 60 * 60 + 30);
+  store.SetSpendClock([&now] { return now; });
+  auto reserve = [&](int64_t amount) {
+    return store.ReserveSpend("shop", "CreateRtp", amount, 100, absl::Minutes(2))
+        .value_or(SpendResult{});
+  };
+  const SpendResult first = reserve(100);
+  ASSERT_TRUE(first.granted);
+  EXPECT_EQ(first.reserved_at, now);
+  now += absl::Seconds(90);
+  const SpendResult second = reserve(60);
+  EXPECT_FALSE(second.granted);
+  EXPECT_EQ(second.spent_minor, 100);
+  // The first minute counts until the window has wholly left it: two minutes after its end.
+  now = first.reserved_at + absl::Seconds(149);
+  EXPECT_FALSE(reserve(1).granted);
+  now = first.reserved_at + absl::Seconds(150);
+  const SpendResult third = reserve(60);
+  EXPECT_TRUE(third.granted);
+  EXPECT_EQ(third.spent_minor, 0);
+  // A release of the first, now out of the window, gives nothing back.
+  ASSERT_TRUE(
+      store.ReleaseSpend("shop", "CreateRtp", 100, first.reserved_at, absl::Minutes(2)).ok());
+  EXPECT_FALSE(reserve(41).granted);
+  EXPECT_TRUE(reserve(40).granted);
+}
+
+}  // namespace
+}  // namespace flikpay::store
