@@ -21,8 +21,9 @@ struct StatusLookup {
 };
 absl::StatusOr<StatusLookup> Lookup(const v1::GetStatusRequest& request);
 
-// Known transaction types only, and a resume_after that is a cursor this service handed out.
-absl::Status StreamFilter(const v1::StreamStatusRequest& request);
+// Known transaction types only, a resume_after that is a cursor this service handed out, and at
+// most `max_ids` ids (a stream watching more costs every event a lookup among them all).
+absl::Status StreamFilter(const v1::StreamStatusRequest& request, int max_ids);
 
 }  // namespace flikpay::rules
 

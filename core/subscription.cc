@@ -9,14 +9,17 @@
 namespace flikpay::core {
 
 Subscription::Subscription(const v1::StreamStatusRequest& request, size_t max_buffered,
-                           StreamWriter& writer)
+                           StreamWriter& writer, std::optional<std::string> owner)
     : ids_(request.merchant_transaction_ids().begin(), request.merchant_transaction_ids().end()),
       types_(request.types().begin(), request.types().end()),
+      owner_(std::move(owner)),
       max_buffered_(max_buffered),
       page_size_(static_cast<int>(std::max<size_t>(1, max_buffered / 2))),
       writer_(writer) {}
 
 void Subscription::AddCurrent(const v1::Transaction& transaction) {
+  // Another caller's transaction is treated as one that does not exist.
+  if (owner_.has_value() && transaction.created_by() != *owner_) return;
   v1::StatusEvent snapshot;
   *snapshot.mutable_transaction() = transaction;
   *snapshot.mutable_occurred_at() = transaction.updated_at();
@@ -130,6 +133,7 @@ bool Subscription::Wanted(const v1::StatusEvent& event) const {
   if (!ids_.empty() && !ids_.contains(event.transaction().merchant_transaction_id())) {
     return false;
   }
+  if (owner_.has_value() && event.transaction().created_by() != *owner_) return false;
   return types_.empty() || types_.contains(event.transaction().type());
 }
 

@@ -34,8 +34,10 @@ class StreamWriter {
 class Subscription {
  public:
   // `max_buffered`: events that may wait for the subscriber before it is ended with
-  // RESOURCE_EXHAUSTED; replay pages are half of it.
-  Subscription(const v1::StreamStatusRequest& request, size_t max_buffered, StreamWriter& writer);
+  // RESOURCE_EXHAUSTED; replay pages are half of it. `owner`: only transactions created by this
+  // caller (nullopt: anyone's, for a caller with read_all).
+  Subscription(const v1::StreamStatusRequest& request, size_t max_buffered, StreamWriter& writer,
+               std::optional<std::string> owner = std::nullopt);
 
   // Set-up, in this order: the current states (send_current), then either StartReplay
   // (resume_after) or CatchUp (live only).
@@ -73,6 +75,7 @@ class Subscription {
 
   const std::set<std::string> ids_;
   const std::set<int> types_;
+  const std::optional<std::string> owner_;
   const size_t max_buffered_;
   const int page_size_;
   StreamWriter& writer_;

@@ -51,6 +51,9 @@ export FLIKPAY_ECOMMERCE_API_KEY=sim-ecommerce-key FLIKPAY_ECOMMERCE_SHARED_SECR
 export FLIKPAY_IN_PERSON_API_KEY=sim-in-person-key FLIKPAY_IN_PERSON_SHARED_SECRET=sim-in-person-secret
 export FLIKPAY_OUT_OF_BAND_API_KEY=sim-out-of-band-key FLIKPAY_OUT_OF_BAND_SHARED_SECRET=sim-out-of-band-secret
 export FLIKPAY_PAYOUT_API_KEY=sim-payout-key FLIKPAY_PAYOUT_SHARED_SECRET=sim-payout-secret
+# A local run: plaintext gRPC, every call made as caller "dev" (the server says so loudly). A
+# deployment identifies callers by certificate or token instead (README, "Callers").
+export FLIKPAY_INSECURE_DEV=true
 ./build/server/flikpay-server >"$root/.run/flikpay-server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do

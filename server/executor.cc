@@ -2,7 +2,8 @@
 
 namespace flikpay::server {
 
-Executor::Executor(std::string name, int threads) : name_(std::move(name)) {
+Executor::Executor(std::string name, int threads, size_t max_queued)
+    : name_(std::move(name)), max_queued_(max_queued) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
@@ -14,9 +15,16 @@ Executor::~Executor() {
   for (std::thread& thread : threads_) thread.join();
 }
 
-void Executor::Run(std::function<void()> task) {
+bool Executor::Run(std::function<void()> task) {
   absl::MutexLock lock(&mutex_);
+  if (queue_.size() >= max_queued_) return false;
   queue_.push_back(std::move(task));
+  return true;
+}
+
+size_t Executor::queued() const {
+  absl::MutexLock lock(&mutex_);
+  return queue_.size();
 }
 
 void Executor::Loop() {

@@ -13,21 +13,25 @@
 namespace flikpay::server {
 
 // A fixed pool of threads for blocking work (gateway calls, Redis), so gRPC reactions never block.
-// Separate pools keep a slow gateway from starving store reads.
+// Separate pools keep a slow gateway from starving store reads. The queue is bounded: work beyond
+// it is refused (the caller answers RESOURCE_EXHAUSTED) instead of piling up in memory.
 class Executor {
  public:
-  Executor(std::string name, int threads);
+  Executor(std::string name, int threads, size_t max_queued);
   ~Executor();  // finishes queued work, then joins
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  void Run(std::function<void()> task);
+  // False, and `task` dropped, when `max_queued` tasks are already waiting.
+  [[nodiscard]] bool Run(std::function<void()> task);
+  size_t queued() const;
 
  private:
   void Loop();
 
   std::string name_;
-  absl::Mutex mutex_;
+  const size_t max_queued_;
+  mutable absl::Mutex mutex_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> threads_;

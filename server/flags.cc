@@ -72,6 +72,35 @@ ABSL_FLAG(std::string, log_level, "info",
           "the least severe log entries written: debug, info, warning or error");
 ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
           "on SIGTERM: how long unary calls may take to finish (below Kubernetes' 30 s)");
+ABSL_FLAG(std::string, grpc_tls_cert, "",
+          "PEM file: the gRPC port's certificate chain (re-read when it changes)");
+ABSL_FLAG(std::string, grpc_tls_key, "", "PEM file: the gRPC port's private key");
+ABSL_FLAG(std::string, grpc_client_ca, "",
+          "PEM file: the CA(s) issuing callers' client certificates; turns on mutual TLS, the "
+          "caller being the certificate's SPIFFE URI SAN, else its subject CN");
+ABSL_FLAG(std::string, caller_tokens, "",
+          "file of bearer tokens, one \"<caller> sha256:<hex>\" per line (behind a mesh that does "
+          "mTLS; re-read when it changes)");
+ABSL_FLAG(bool, insecure_dev, false,
+          "plaintext gRPC with no caller identity, every call made as caller \"dev\"; local runs "
+          "only");
+ABSL_FLAG(std::string, caller_policy, "",
+          "JSON file: each caller's RPCs, kinds, amount limits, read_all and fair share (re-read "
+          "when it changes); required unless --insecure_dev");
+ABSL_FLAG(absl::Duration, policy_reload_interval, absl::Seconds(10),
+          "how often the caller policy and token files are checked for changes");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(60),
+          "how often the TLS certificate, key and client CA files are checked for changes");
+ABSL_FLAG(bool, grpc_reflection, true, "serve gRPC server reflection (to authenticated callers)");
+ABSL_FLAG(int64_t, max_stream_ids, 1000, "merchant_transaction_ids one StreamStatus may watch");
+ABSL_FLAG(int64_t, max_receive_message_bytes, 65536, "the largest gRPC request accepted");
+ABSL_FLAG(int64_t, max_concurrent_streams, 100, "concurrent calls on one gRPC connection");
+ABSL_FLAG(int64_t, gateway_threads, 32, "threads for calls that reach the gateway");
+ABSL_FLAG(int64_t, gateway_queue, 256,
+          "calls that may wait for a gateway thread before new ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, store_threads, 8, "threads for store reads and stream set-up");
+ABSL_FLAG(int64_t, store_queue, 4096,
+          "store tasks that may wait for a thread before new ones get RESOURCE_EXHAUSTED");
 
 namespace flikpay::server {
 namespace {
@@ -150,6 +179,15 @@ const std::map<std::string, Range>& Ranges() {
       {"status_quota_window", Range::kPositive},
       {"pending_check_max", Range::kPositive},
       {"drain_time", Range::kNotNegative},
+      {"policy_reload_interval", Range::kPositive},
+      {"tls_reload_interval", Range::kPositive},
+      {"max_stream_ids", Range::kPositive},
+      {"max_receive_message_bytes", Range::kPositive},
+      {"max_concurrent_streams", Range::kPositive},
+      {"gateway_threads", Range::kPositive},
+      {"gateway_queue", Range::kPositive},
+      {"store_threads", Range::kPositive},
+      {"store_queue", Range::kPositive},
   };
   return *ranges;
 }
@@ -164,7 +202,7 @@ absl::Status OutOfRange(const absl::CommandLineFlag& flag, absl::string_view rul
 
 absl::Status ValidateServerFlags() {
   for (const absl::CommandLineFlag* flag : ServerFlags()) {
-    if (flag->IsOfType<std::string>()) continue;
+    if (flag->IsOfType<std::string>() || flag->IsOfType<bool>()) continue;
     auto range = Ranges().find(std::string(flag->Name()));
     if (range == Ranges().end()) {
       return absl::InternalError(absl::StrCat(flag->Name(), ": no range defined"));
@@ -195,6 +233,44 @@ absl::Status ValidateServerFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("password_mode (FLIKPAY_PASSWORD_MODE): must be sha1 or plain, not \"",
                      password_mode, "\""));
+  }
+  return ValidateAuthFlags();
+}
+
+absl::Status ValidateAuthFlags() {
+  const bool cert = !absl::GetFlag(FLAGS_grpc_tls_cert).empty();
+  const bool key = !absl::GetFlag(FLAGS_grpc_tls_key).empty();
+  const bool client_ca = !absl::GetFlag(FLAGS_grpc_client_ca).empty();
+  const bool tokens = !absl::GetFlag(FLAGS_caller_tokens).empty();
+  const bool insecure = absl::GetFlag(FLAGS_insecure_dev);
+  if (cert != key) {
+    return absl::InvalidArgumentError(
+        "grpc_tls_cert (FLIKPAY_GRPC_TLS_CERT) and grpc_tls_key (FLIKPAY_GRPC_TLS_KEY): set both "
+        "or neither");
+  }
+  if (client_ca && !cert) {
+    return absl::InvalidArgumentError(
+        "grpc_client_ca (FLIKPAY_GRPC_CLIENT_CA): mutual TLS also needs the server's "
+        "grpc_tls_cert and grpc_tls_key");
+  }
+  if (client_ca && tokens) {
+    return absl::InvalidArgumentError(
+        "grpc_client_ca (FLIKPAY_GRPC_CLIENT_CA) and caller_tokens (FLIKPAY_CALLER_TOKENS): "
+        "callers are identified one way, by certificate or by token; choose one");
+  }
+  if (insecure && (cert || tokens)) {
+    return absl::InvalidArgumentError(
+        "insecure_dev (FLIKPAY_INSECURE_DEV): cannot be combined with TLS or tokens");
+  }
+  if (!insecure && !client_ca && !tokens) {
+    return absl::InvalidArgumentError(
+        "the gRPC port needs caller identity: set grpc_client_ca with grpc_tls_cert and "
+        "grpc_tls_key (mutual TLS), or caller_tokens (bearer tokens), or insecure_dev for a "
+        "local run without identity");
+  }
+  if (!insecure && absl::GetFlag(FLAGS_caller_policy).empty()) {
+    return absl::InvalidArgumentError(
+        "caller_policy (FLIKPAY_CALLER_POLICY): required, it says what each caller may do");
   }
   return absl::OkStatus();
 }

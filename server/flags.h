@@ -47,6 +47,22 @@ ABSL_DECLARE_FLAG(absl::Duration, status_quota_window);
 ABSL_DECLARE_FLAG(absl::Duration, pending_check_max);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(absl::Duration, drain_time);
+ABSL_DECLARE_FLAG(std::string, grpc_tls_cert);
+ABSL_DECLARE_FLAG(std::string, grpc_tls_key);
+ABSL_DECLARE_FLAG(std::string, grpc_client_ca);
+ABSL_DECLARE_FLAG(std::string, caller_tokens);
+ABSL_DECLARE_FLAG(bool, insecure_dev);
+ABSL_DECLARE_FLAG(std::string, caller_policy);
+ABSL_DECLARE_FLAG(absl::Duration, policy_reload_interval);
+ABSL_DECLARE_FLAG(absl::Duration, tls_reload_interval);
+ABSL_DECLARE_FLAG(bool, grpc_reflection);
+ABSL_DECLARE_FLAG(int64_t, max_stream_ids);
+ABSL_DECLARE_FLAG(int64_t, max_receive_message_bytes);
+ABSL_DECLARE_FLAG(int64_t, max_concurrent_streams);
+ABSL_DECLARE_FLAG(int64_t, gateway_threads);
+ABSL_DECLARE_FLAG(int64_t, gateway_queue);
+ABSL_DECLARE_FLAG(int64_t, store_threads);
+ABSL_DECLARE_FLAG(int64_t, store_queue);
 
 namespace flikpay::server {
 
@@ -69,6 +85,9 @@ absl::Status ApplyEnvironment(const Getenv& getenv);
 // checked once the environment and the command line are applied: INVALID_ARGUMENT naming the flag
 // and its variable, e.g. "stream_buffer (FLIKPAY_STREAM_BUFFER): must be greater than zero, not 0".
 absl::Status ValidateServerFlags();
+// One way of identifying callers, configured completely (part of ValidateServerFlags): mutual TLS,
+// bearer tokens, or --insecure_dev; and a caller policy unless --insecure_dev.
+absl::Status ValidateAuthFlags();
 
 // FLIKPAY_* variables in `environ` that name no flag (a typo in a deployment would otherwise be
 // silently ignored): the caller warns about them.

@@ -2,11 +2,14 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/api_rules.h"
 #include "core/subscription.h"
+#include "gateway/alias.h"
+#include "server/audit.h"
 
 namespace flikpay::server {
 
@@ -28,8 +31,10 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context, absl::Duration
 class StreamSession final : public EventSink {
  public:
   StreamSession(store::Store& store, const v1::StreamStatusRequest& request, size_t max_buffered,
-                core::StreamWriter& writer)
-      : store_(store), request_(request), subscription_(request, max_buffered, writer) {}
+                core::StreamWriter& writer, std::optional<std::string> owner)
+      : store_(store),
+        request_(request),
+        subscription_(request, max_buffered, writer, std::move(owner)) {}
 
   core::Subscription& subscription() { return subscription_; }
 
@@ -40,13 +45,18 @@ class StreamSession final : public EventSink {
   // store reads.
   void Begin() {
     if (request_.send_current()) {
+      // Each id once, in the order asked, in one store round trip.
+      std::vector<std::string> ids;
+      std::set<std::string> seen;
       for (const std::string& id : request_.merchant_transaction_ids()) {
-        absl::StatusOr<v1::Transaction> current = store_.Get(id);
-        if (absl::IsNotFound(current.status())) continue;
-        if (!current.ok()) {
-          return subscription_.End(absl::UnavailableError("the store is unavailable"));
-        }
-        subscription_.AddCurrent(*current);
+        if (seen.insert(id).second) ids.push_back(id);
+      }
+      absl::StatusOr<std::vector<std::optional<v1::Transaction>>> current = store_.GetMany(ids);
+      if (!current.ok()) {
+        return subscription_.End(absl::UnavailableError("the store is unavailable"));
+      }
+      for (const std::optional<v1::Transaction>& transaction : *current) {
+        if (transaction.has_value()) subscription_.AddCurrent(*transaction);
       }
     }
     if (request_.resume_after().empty()) return subscription_.CatchUp();
@@ -90,11 +100,13 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
                            public core::StreamWriter {
  public:
   StatusStream(EventHub& hub, store::Store& store, Executor& executor, Metrics& metrics,
-               const v1::StreamStatusRequest& request, size_t max_buffered)
+               const v1::StreamStatusRequest& request, size_t max_buffered,
+               std::optional<std::string> owner)
       : hub_(hub),
         executor_(executor),
         metrics_(metrics),
-        session_(std::make_shared<StreamSession>(store, request, max_buffered, *this)) {}
+        session_(std::make_shared<StreamSession>(store, request, max_buffered, *this,
+                                                 std::move(owner))) {}
 
   // Registered with the hub before the replay starts, so live events arriving meanwhile are held,
   // not lost.
@@ -103,7 +115,9 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
     ++metrics_.streams_open;
     ++metrics_.streams_started;
     counted_ = true;
-    executor_.Run([session = session_] { session->Begin(); });
+    if (!executor_.Run([session = session_] { session->Begin(); })) {
+      End(absl::ResourceExhaustedError("the server is busy; open the stream again shortly"));
+    }
   }
 
   void End(absl::Status status) { session_->subscription().End(std::move(status)); }
@@ -117,7 +131,9 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
     grpc::ServerWriteReactor<v1::StatusEvent>::Finish(ToGrpcStatus(status));
   }
   void ContinueReplay() override {
-    executor_.Run([session = session_] { session->ReplayPages(); });
+    if (!executor_.Run([session = session_] { session->ReplayPages(); })) {
+      session_->subscription().EndUnavailable("the server is busy");
+    }
   }
 
   void OnWriteDone(bool ok) override { session_->subscription().WriteDone(ok); }
@@ -143,78 +159,171 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
 }  // namespace
 
 GrpcPaymentService::GrpcPaymentService(PaymentService& service, store::Store& store, EventHub& hub,
-                                       Metrics& metrics, GrpcServiceConfig config)
-    : service_(service), store_(store), hub_(hub), metrics_(metrics), config_(config) {}
+                                       Metrics& metrics, PolicySource policy,
+                                       GrpcServiceConfig config)
+    : service_(service),
+      store_(store),
+      hub_(hub),
+      metrics_(metrics),
+      policy_(std::move(policy)),
+      config_(config),
+      gateway_executor_("gateway", config.gateway_threads, config.gateway_queue),
+      store_executor_("store", config.store_threads, config.store_queue) {}
 
 GrpcPaymentService::~GrpcPaymentService() = default;
 
-template <typename Work>
+absl::StatusOr<Caller> GrpcPaymentService::Authorize(const grpc::CallbackServerContext& context,
+                                                     core::Rpc rpc, std::string* caller_id) {
+  absl::StatusOr<std::string> id = CallerOf(context, config_.auth_mode, config_.tokens);
+  if (!id.ok()) {
+    ++metrics_.auth_refusals;
+    return id.status();
+  }
+  *caller_id = *id;
+  Caller caller = Caller::Of(*std::move(id), policy_());
+  if (absl::Status s = core::Permit(caller.grant, caller.id, rpc); !s.ok()) return s;
+  return caller;
+}
+
 grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerContext* context,
-                                                       Executor& executor,
-                                                       v1::Transaction* response, Work work) {
+                                                       CallFacts facts, v1::Transaction* response,
+                                                       Work work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time started = absl::Now();
+  auto audit = std::make_shared<AuditEntry>();
+  audit->rpc = std::string(core::RpcName(facts.rpc));
+  audit->merchant_transaction_id = facts.merchant_transaction_id;
+  audit->amount_minor = facts.amount_minor;
+  if (!facts.alias.empty()) audit->alias = gateway::MaskAlias(facts.alias);
+  const bool money = core::MovesMoney(facts.rpc);
+  // Every money call is audited, and every refusal of any call.
+  auto finish = [reactor, audit, started, money](const absl::Status& status,
+                                                 const v1::Transaction* transaction) {
+    audit->outcome = status;
+    if (transaction != nullptr) {
+      audit->transaction_status = v1::TransactionStatus_Name(transaction->status());
+    }
+    audit->latency = absl::Now() - started;
+    if (money || IsRefusal(status)) Audit(*audit);
+    reactor->Finish(ToGrpcStatus(status));
+  };
   if (draining_) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
+    finish(absl::UnavailableError("the server is shutting down"), nullptr);
     return reactor;
   }
-  const absl::Time deadline = DeadlineOf(context, config_.default_deadline);
-  // context, request and response stay valid until Finish.
-  executor.Run([context, reactor, response, deadline, work] {
-    if (context->IsCancelled()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
-      return;
+  absl::StatusOr<Caller> caller = Authorize(*context, facts.rpc, &audit->caller);
+  if (!caller.ok()) {
+    finish(caller.status(), nullptr);
+    return reactor;
+  }
+  std::shared_ptr<CallerGate::Pass> pass;
+  if (facts.reaches_gateway) {
+    absl::Duration retry_after;
+    absl::StatusOr<CallerGate::Pass> entered =
+        gate_.Enter(caller->id, caller->grant->max_concurrent_calls,
+                    caller->grant->calls_per_second, started, &retry_after);
+    if (!entered.ok()) {
+      ++metrics_.fair_share_refusals;
+      context->AddTrailingMetadata("retry-after-ms",
+                                   std::to_string(absl::ToInt64Milliseconds(retry_after)));
+      finish(entered.status(), nullptr);
+      return reactor;
     }
-    absl::StatusOr<v1::Transaction> result = work(deadline);
-    if (result.ok()) *response = *std::move(result);
-    reactor->Finish(ToGrpcStatus(result.status()));
-  });
+    pass = std::make_shared<CallerGate::Pass>(*std::move(entered));
+  }
+  const absl::Time deadline = DeadlineOf(context, config_.default_deadline);
+  Executor& executor = facts.reaches_gateway ? gateway_executor_ : store_executor_;
+  // context, request and response stay valid until Finish.
+  const bool queued =
+      executor.Run([context, response, deadline, work, finish, caller = *std::move(caller), pass] {
+        if (context->IsCancelled()) {
+          finish(absl::CancelledError("cancelled by the client"), nullptr);
+          return;
+        }
+        absl::StatusOr<v1::Transaction> result = work(caller, deadline);
+        if (result.ok()) *response = *std::move(result);
+        finish(result.status(), result.ok() ? response : nullptr);
+      });
+  if (!queued) {
+    ++metrics_.executor_refusals;
+    context->AddTrailingMetadata("retry-after-ms", "200");
+    finish(absl::ResourceExhaustedError(
+               "the server has too many calls waiting; retry after 200ms, or on another replica"),
+           nullptr);
+  }
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GrpcPaymentService::CreateRtp(grpc::CallbackServerContext* context,
                                                         const v1::CreateRtpRequest* request,
                                                         v1::Transaction* response) {
-  return RunUnary(context, gateway_executor_, response, [this, request](absl::Time deadline) {
-    return service_.CreateRtp(*request, deadline);
-  });
+  return RunUnary(context,
+                  {core::Rpc::kCreateRtp, request->merchant_transaction_id(),
+                   request->amount_minor(), request->alias(), true},
+                  response, [this, request](const Caller& caller, absl::Time deadline) {
+                    return service_.CreateRtp(caller, *request, deadline);
+                  });
 }
 
 grpc::ServerUnaryReactor* GrpcPaymentService::Refund(grpc::CallbackServerContext* context,
                                                      const v1::RefundRequest* request,
                                                      v1::Transaction* response) {
-  return RunUnary(context, gateway_executor_, response, [this, request](absl::Time deadline) {
-    return service_.Refund(*request, deadline);
-  });
+  return RunUnary(
+      context,
+      {core::Rpc::kRefund, request->merchant_transaction_id(), request->amount_minor(), "", true},
+      response, [this, request](const Caller& caller, absl::Time deadline) {
+        return service_.Refund(caller, *request, deadline);
+      });
 }
 
 grpc::ServerUnaryReactor* GrpcPaymentService::Payout(grpc::CallbackServerContext* context,
                                                      const v1::PayoutRequest* request,
                                                      v1::Transaction* response) {
-  return RunUnary(context, gateway_executor_, response, [this, request](absl::Time deadline) {
-    return service_.Payout(*request, deadline);
-  });
+  return RunUnary(context,
+                  {core::Rpc::kPayout, request->merchant_transaction_id(), request->amount_minor(),
+                   request->alias(), true},
+                  response, [this, request](const Caller& caller, absl::Time deadline) {
+                    return service_.Payout(caller, *request, deadline);
+                  });
 }
 
 grpc::ServerUnaryReactor* GrpcPaymentService::GetStatus(grpc::CallbackServerContext* context,
                                                         const v1::GetStatusRequest* request,
                                                         v1::Transaction* response) {
-  // A refresh talks to the gateway; a plain read only to Redis.
-  Executor& executor = request->refresh() ? gateway_executor_ : store_executor_;
-  return RunUnary(context, executor, response, [this, request](absl::Time deadline) {
-    return service_.GetStatus(*request, deadline);
-  });
+  // A refresh talks to the gateway (and has its fair share); a plain read only to Redis.
+  const std::string& id =
+      request->has_gateway_uuid() ? request->gateway_uuid() : request->merchant_transaction_id();
+  return RunUnary(context, {core::Rpc::kGetStatus, id, 0, "", request->refresh()}, response,
+                  [this, request](const Caller& caller, absl::Time deadline) {
+                    return service_.GetStatus(caller, *request, deadline);
+                  });
 }
 
 grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
-    grpc::CallbackServerContext* /*context*/, const v1::StreamStatusRequest* request) {
+    grpc::CallbackServerContext* context, const v1::StreamStatusRequest* request) {
+  std::string caller_id;
+  absl::StatusOr<Caller> caller = Authorize(*context, core::Rpc::kStreamStatus, &caller_id);
+  std::optional<std::string> owner;
+  if (caller.ok() && !caller->grant->read_all) owner = caller->id;
   auto* stream = new StatusStream(hub_, store_, store_executor_, metrics_, *request,
-                                  config_.max_buffered_events);
+                                  config_.max_buffered_events, std::move(owner));
+  absl::Status refusal;
   if (draining_) {
-    stream->End(absl::UnavailableError("the server is shutting down"));
-    return stream;
+    refusal = absl::UnavailableError("the server is shutting down");
+  } else if (!caller.ok()) {
+    refusal = caller.status();
+  } else {
+    refusal = rules::StreamFilter(*request, config_.max_stream_ids);
   }
-  if (absl::Status s = rules::StreamFilter(*request); !s.ok()) {
-    stream->End(s);
+  if (!refusal.ok()) {
+    if (IsRefusal(refusal)) {
+      AuditEntry audit;
+      audit.caller = caller_id;
+      audit.rpc = "StreamStatus";
+      audit.outcome = refusal;
+      Audit(audit);
+    }
+    stream->End(refusal);
     return stream;
   }
   stream->Start();

@@ -2,8 +2,13 @@
 #define FLIKPAY_SERVER_GRPC_SERVICE_H_
 
 #include <atomic>
+#include <functional>
+#include <memory>
 
+#include "core/caller_policy.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
+#include "server/caller_auth.h"
+#include "server/caller_gate.h"
 #include "server/event_hub.h"
 #include "server/executor.h"
 #include "server/metrics.h"
@@ -17,15 +22,31 @@ struct GrpcServiceConfig {
   absl::Duration default_deadline = absl::Seconds(30);
   // Events a StreamStatus subscriber may have waiting before it is ended (RESOURCE_EXHAUSTED).
   size_t max_buffered_events = 1024;
+  // Ids one StreamStatus may watch (each event is looked up among them; send_current reads them).
+  int max_stream_ids = 1000;
+  AuthMode auth_mode = AuthMode::kMutualTls;
+  // The bearer tokens, in kBearerToken mode (checked per call when the port is plaintext).
+  const TokenFile* tokens = nullptr;
+  // Gateway calls (money RPCs, refreshes) and store work (reads, streams): threads, and how many
+  // calls may wait for one before new ones are refused.
+  int gateway_threads = 32;
+  size_t gateway_queue = 256;
+  int store_threads = 8;
+  size_t store_queue = 4096;
 };
+
+// The caller policy in force now (reloaded from its file by main).
+using PolicySource = std::function<std::shared_ptr<const core::CallerPolicy>()>;
 
 // PaymentService on gRPC's callback API. Reactions never block: the work of each call runs on an
 // executor (gateway calls on their own, so a slow gateway cannot starve GetStatus), which finishes
-// the reactor.
+// the reactor. Before any work is queued the call's caller is identified (UNAUTHENTICATED),
+// permitted the RPC by the policy (PERMISSION_DENIED) and, for calls that reach the gateway, let in
+// by its fair share (RESOURCE_EXHAUSTED with a retry-after-ms trailer).
 class GrpcPaymentService final : public v1::PaymentService::CallbackService {
  public:
   GrpcPaymentService(PaymentService& service, store::Store& store, EventHub& hub, Metrics& metrics,
-                     GrpcServiceConfig config);
+                     PolicySource policy, GrpcServiceConfig config);
   ~GrpcPaymentService() override;
 
   // New calls are refused with UNAVAILABLE from now on.
@@ -47,18 +68,32 @@ class GrpcPaymentService final : public v1::PaymentService::CallbackService {
       grpc::CallbackServerContext* context, const v1::StreamStatusRequest* request) override;
 
  private:
-  template <typename Work>
-  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, Executor& executor,
+  // What the audit line says of a request before it runs.
+  struct CallFacts {
+    core::Rpc rpc;
+    std::string merchant_transaction_id;
+    int64_t amount_minor = 0;
+    std::string alias;             // as the caller sent it; masked before it is written
+    bool reaches_gateway = false;  // fair share applies; the gateway executor runs it
+  };
+  using Work = std::function<absl::StatusOr<v1::Transaction>(const Caller&, absl::Time)>;
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, CallFacts facts,
                                      v1::Transaction* response, Work work);
+  // The caller, permitted `rpc`; UNAUTHENTICATED or PERMISSION_DENIED otherwise. `caller_id` is
+  // set once the caller is known, refused or not (for the audit line).
+  absl::StatusOr<Caller> Authorize(const grpc::CallbackServerContext& context, core::Rpc rpc,
+                                   std::string* caller_id);
 
   PaymentService& service_;
   store::Store& store_;
   EventHub& hub_;
   Metrics& metrics_;
+  PolicySource policy_;
   GrpcServiceConfig config_;
   std::atomic<bool> draining_{false};
-  Executor gateway_executor_{"gateway", 32};
-  Executor store_executor_{"store", 8};
+  CallerGate gate_;
+  Executor gateway_executor_;
+  Executor store_executor_;
 };
 
 grpc::Status ToGrpcStatus(const absl::Status& status);

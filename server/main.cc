@@ -2,6 +2,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,8 +18,10 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/caller_policy.h"
 #include "gateway/bankart_gateway.h"
 #include "grpc/health/v1/health.pb.h"
+#include "server/caller_auth.h"
 #include "server/event_hub.h"
 #include "server/flags.h"
 #include "server/grpc_service.h"
@@ -131,25 +136,131 @@ int main(int argc, char** argv) {
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
 
-  server::EventHub hub(store, metrics);
+  // Who may call: the policy, the way callers are identified, the port's credentials.
   server::GrpcServiceConfig grpc_config;
+  std::unique_ptr<server::ReloadingFile<core::CallerPolicy>> policy_file;
+  std::unique_ptr<server::TokenFile> token_file;
+  const absl::Duration policy_interval = absl::GetFlag(FLAGS_policy_reload_interval);
+  if (!absl::GetFlag(FLAGS_caller_policy).empty()) {
+    absl::StatusOr<std::unique_ptr<server::ReloadingFile<core::CallerPolicy>>> opened =
+        server::ReloadingFile<core::CallerPolicy>::Open(
+            absl::GetFlag(FLAGS_caller_policy),
+            [](const std::string& content) { return core::ParseCallerPolicy(content); },
+            policy_interval, &metrics.config_reload_failures);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "flikpay-server: caller_policy (FLIKPAY_CALLER_POLICY): %s\n",
+                   std::string(opened.status().message()).c_str());
+      return 2;
+    }
+    policy_file = *std::move(opened);
+  }
+  if (!absl::GetFlag(FLAGS_caller_tokens).empty()) {
+    absl::StatusOr<std::unique_ptr<server::TokenFile>> opened = server::TokenFile::Open(
+        absl::GetFlag(FLAGS_caller_tokens),
+        [](const std::string& content) { return core::ParseTokenFile(content); }, policy_interval,
+        &metrics.config_reload_failures);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "flikpay-server: caller_tokens (FLIKPAY_CALLER_TOKENS): %s\n",
+                   std::string(opened.status().message()).c_str());
+      return 2;
+    }
+    token_file = *std::move(opened);
+  }
+  const bool mutual_tls = !absl::GetFlag(FLAGS_grpc_client_ca).empty();
+  grpc_config.auth_mode = mutual_tls              ? server::AuthMode::kMutualTls
+                          : token_file != nullptr ? server::AuthMode::kBearerToken
+                                                  : server::AuthMode::kInsecureDev;
+  auto dev_policy = std::make_shared<const core::CallerPolicy>(core::DevPolicy(server::kDevCaller));
+  server::PolicySource policy = [&policy_file, dev_policy] {
+    return policy_file != nullptr ? policy_file->current() : dev_policy;
+  };
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!absl::GetFlag(FLAGS_grpc_tls_cert).empty()) {
+    for (const auto& [name, path] :
+         {std::pair{"grpc_tls_cert (FLIKPAY_GRPC_TLS_CERT)", absl::GetFlag(FLAGS_grpc_tls_cert)},
+          std::pair{"grpc_tls_key (FLIKPAY_GRPC_TLS_KEY)", absl::GetFlag(FLAGS_grpc_tls_key)},
+          std::pair{"grpc_client_ca (FLIKPAY_GRPC_CLIENT_CA)",
+                    absl::GetFlag(FLAGS_grpc_client_ca)}}) {
+      if (path.empty()) continue;
+      if (absl::Status s = server::ReadSmallFile(path).status(); !s.ok()) {
+        std::fprintf(stderr, "flikpay-server: %s: %s\n", name, std::string(s.message()).c_str());
+        return 2;
+      }
+    }
+    // gRPC re-reads the files on its own schedule, so a rotated Kubernetes secret takes effect
+    // without a restart (connections already open keep their handshake).
+    const int refresh_seconds = static_cast<int>(
+        std::max<int64_t>(1, absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval))));
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        absl::GetFlag(FLAGS_grpc_tls_key), absl::GetFlag(FLAGS_grpc_tls_cert),
+        absl::GetFlag(FLAGS_grpc_client_ca), refresh_seconds);
+    grpc::experimental::TlsServerCredentialsOptions options(provider);
+    options.watch_identity_key_cert_pairs();
+    if (mutual_tls) {
+      options.watch_root_certs();
+      // Requested and verified, not required by the handshake: a caller without a certificate
+      // gets a clear UNAUTHENTICATED from CallerAuthenticator instead of a failed connection.
+      options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    } else {
+      options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    }
+    credentials = grpc::experimental::TlsServerCredentials(options);
+  }
+  grpc_config.tokens = token_file.get();
+  if (grpc_config.auth_mode == server::AuthMode::kInsecureDev) {
+    server::Log(server::LogLevel::kWarning,
+                "INSECURE: --insecure_dev: the gRPC port is plaintext and every call is made as "
+                "caller \"%s\"%s. Never run this way where real money moves.",
+                server::kDevCaller,
+                policy_file != nullptr ? " under the policy file" : " with every permission");
+  } else if (absl::GetFlag(FLAGS_grpc_tls_cert).empty()) {
+    server::Log(server::LogLevel::kWarning,
+                "the gRPC port is plaintext (bearer tokens behind a mesh that encrypts): tokens "
+                "are checked by PaymentService; health%s answer without one",
+                absl::GetFlag(FLAGS_grpc_reflection) ? " and reflection" : "");
+  } else {
+    // Only on TLS: gRPC 1.51 aborts if plaintext credentials are given an authenticator.
+    credentials->SetAuthMetadataProcessor(std::make_shared<server::CallerAuthenticator>(
+        grpc_config.auth_mode, token_file.get(), &metrics.auth_refusals));
+  }
+
+  server::EventHub hub(store, metrics);
   grpc_config.max_buffered_events = static_cast<size_t>(absl::GetFlag(FLAGS_stream_buffer));
-  server::GrpcPaymentService grpc_service(service, store, hub, metrics, grpc_config);
+  grpc_config.max_stream_ids = static_cast<int>(absl::GetFlag(FLAGS_max_stream_ids));
+  grpc_config.gateway_threads = static_cast<int>(absl::GetFlag(FLAGS_gateway_threads));
+  grpc_config.gateway_queue = static_cast<size_t>(absl::GetFlag(FLAGS_gateway_queue));
+  grpc_config.store_threads = static_cast<int>(absl::GetFlag(FLAGS_store_threads));
+  grpc_config.store_queue = static_cast<size_t>(absl::GetFlag(FLAGS_store_queue));
+  server::GrpcPaymentService grpc_service(service, store, hub, metrics, policy, grpc_config);
 
   grpc::EnableDefaultHealthCheckService(true);
   // Referencing the compiled-in health descriptors keeps the linker from dropping them, so
   // reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (absl::GetFlag(FLAGS_grpc_reflection)) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_addr), grpc::InsecureServerCredentials(),
-                           &grpc_port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_addr), credentials, &grpc_port);
   builder.RegisterService(&grpc_service);
   const int age_ms =
       static_cast<int>(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_max_connection_age)));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, age_ms);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30'000);
+  // One caller's request cannot be large: the biggest legitimate one is a StreamStatus with
+  // --max_stream_ids ids.
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(absl::GetFlag(FLAGS_max_receive_message_bytes)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(absl::GetFlag(FLAGS_max_concurrent_streams)));
+  // Keepalive: the server finds dead peers (a stream to a vanished pod would otherwise hold its
+  // subscription forever) and refuses clients that ping too often (a cheap way to burn CPU).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
     std::fprintf(stderr, "flikpay-server: cannot listen on %s\n",

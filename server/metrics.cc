@@ -51,6 +51,16 @@ std::string Metrics::Render() const {
          reconciler_backlog);
   Append(out, "flikpay_reconciler_lag_milliseconds", "gauge",
          "How long the oldest due transaction has waited for its check.", reconciler_lag_ms);
+  Append(out, "flikpay_auth_refusals_total", "counter",
+         "gRPC calls refused UNAUTHENTICATED (no or unknown certificate or token).", auth_refusals);
+  Append(out, "flikpay_fair_share_refusals_total", "counter",
+         "Calls refused because their caller was over its concurrency or rate.",
+         fair_share_refusals);
+  Append(out, "flikpay_executor_refusals_total", "counter",
+         "Calls refused because too many were already waiting for a thread.", executor_refusals);
+  Append(out, "flikpay_config_reload_failures_total", "counter",
+         "Changed policy or token files that could not be used (the previous version stays).",
+         config_reload_failures);
   return out;
 }
 

@@ -27,6 +27,10 @@ struct Metrics {
   std::atomic<int64_t> reconciler_resolved{0};
   std::atomic<int64_t> reconciler_backlog{0};
   std::atomic<int64_t> reconciler_lag_ms{0};
+  std::atomic<int64_t> auth_refusals{0};           // gRPC calls with no valid identity
+  std::atomic<int64_t> fair_share_refusals{0};     // a caller over its concurrency or rate
+  std::atomic<int64_t> executor_refusals{0};       // an executor queue full
+  std::atomic<int64_t> config_reload_failures{0};  // policy or token file changed but unreadable
 
   std::string Render() const;
 };

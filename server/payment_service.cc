@@ -149,6 +149,15 @@ GatewayNews NewsOfReport(const gateway::StatusReport& report, v1::EventSource so
   return news;
 }
 
+// Whether the gateway certainly moved no money and holds nothing that still could: what was
+// reserved against the caller's daily limit is given back.
+bool CertainlyNothingMoved(const absl::StatusOr<SubmitOutcome>& outcome) {
+  if (!outcome.ok()) return true;
+  if (outcome->kind != SubmitOutcome::Kind::kDeclined) return false;
+  // "Retry later" with a uuid: the transaction exists at Bankart and may yet succeed.
+  return !(outcome->retryable && !outcome->uuid.empty());
+}
+
 }  // namespace
 
 PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
@@ -161,10 +170,29 @@ std::string PaymentService::CallbackUrl(gateway::Connector connector) const {
                       "connector=", gateway::ConnectorName(connector));
 }
 
+Caller Caller::Of(std::string id, std::shared_ptr<const core::CallerPolicy> policy) {
+  Caller caller;
+  caller.id = std::move(id);
+  caller.grant = policy == nullptr ? nullptr : policy->Find(caller.id);
+  caller.policy = std::move(policy);
+  return caller;
+}
+
+bool Caller::MaySee(const v1::Transaction& transaction) const {
+  return (grant != nullptr && grant->read_all) || transaction.created_by() == id;
+}
+
 absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
-    const v1::Transaction& initial, const google::protobuf::Message& normalized_request,
-    absl::Time deadline, absl::FunctionRef<absl::StatusOr<SubmitOutcome>(absl::Time)> send) {
-  const std::string& id = initial.merchant_transaction_id();
+    const Caller& caller, core::Rpc rpc, v1::Transaction initial,
+    const google::protobuf::Message& normalized_request, absl::Time deadline,
+    absl::FunctionRef<absl::StatusOr<SubmitOutcome>(absl::Time)> send) {
+  const std::string id = initial.merchant_transaction_id();
+  if (absl::Status s =
+          core::CheckTransactionLimit(*caller.grant, caller.id, rpc, initial.amount_minor());
+      !s.ok()) {
+    return s;
+  }
+  initial.set_created_by(caller.id);
   const std::string fingerprint = Fingerprint(normalized_request);
   const absl::Time first_check = config_.schedule.FirstCheck(deadline);
   // A refund's claim also reserves its amount on the original, in the same atomic step.
@@ -178,6 +206,10 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
     return claimed.status();
   }
   if (!claimed->created) {
+    if (claimed->transaction.created_by() != caller.id) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "merchant_transaction_id ", id, " is already used by another caller; choose another id"));
+    }
     if (!claimed->same_request) {
       return absl::AlreadyExistsError(
           absl::StrCat("merchant_transaction_id ", id,
@@ -190,13 +222,43 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
     }
     return claimed->transaction;
   }
+  // The daily limit is counted once the id is ours, so a repeated request is not counted twice.
+  const std::optional<int64_t> daily_limit = core::DailyLimit(*caller.grant, rpc);
+  absl::Time reserved_at;
+  if (daily_limit.has_value()) {
+    absl::StatusOr<store::SpendResult> spend = store_.ReserveSpend(
+        caller.id, core::RpcName(rpc), initial.amount_minor(), *daily_limit, core::kSpendWindow);
+    if (!spend.ok() || !spend->granted) {
+      Forget(id);
+      if (!spend.ok()) {
+        if (absl::IsUnavailable(spend.status())) ++metrics_.store_unavailable;
+        return spend.status();
+      }
+      return core::DailyLimitExceeded(caller.id, rpc, initial.amount_minor(), spend->spent_minor,
+                                      *daily_limit);
+    }
+    reserved_at = spend->reserved_at;
+  }
   // The margin leaves time to store the gateway's answer before the caller's deadline.
-  return Record(id, send(deadline - config_.store_margin), deadline);
+  const absl::StatusOr<SubmitOutcome> outcome = send(deadline - config_.store_margin);
+  if (daily_limit.has_value() && CertainlyNothingMoved(outcome)) {
+    if (absl::Status s = store_.ReleaseSpend(caller.id, core::RpcName(rpc), initial.amount_minor(),
+                                             reserved_at, core::kSpendWindow);
+        !s.ok()) {
+      Log(LogLevel::kWarning, "cannot give back %d cents of %s's daily %s limit: %s",
+          initial.amount_minor(), caller.id, core::RpcName(rpc), s.message());
+    }
+  }
+  return Record(id, outcome, deadline);
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpRequest& request,
+absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const Caller& caller,
+                                                          const v1::CreateRtpRequest& request,
                                                           absl::Time deadline) {
   if (absl::Status s = rules::Kind(request.kind()); !s.ok()) return s;
+  if (absl::Status s = core::PermitKind(*caller.grant, caller.id, request.kind()); !s.ok()) {
+    return s;
+  }
   gateway::DebitRequest debit;
   debit.kind = ToGatewayKind(request.kind());
   debit.merchant_transaction_id = request.merchant_transaction_id();
@@ -227,11 +289,12 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const v1::CreateRtpReq
                                       request.amount_minor(), request.description());
   initial.set_kind(request.kind());
   initial.set_alias(gateway::MaskAlias(debit.alias));
-  return ClaimAndSend(initial, normalized, deadline,
+  return ClaimAndSend(caller, core::Rpc::kCreateRtp, std::move(initial), normalized, deadline,
                       [&](absl::Time send_by) { return gateway_.Debit(debit, send_by); });
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& request,
+absl::StatusOr<v1::Transaction> PaymentService::Refund(const Caller& caller,
+                                                       const v1::RefundRequest& request,
                                                        absl::Time deadline) {
   if (absl::Status s = rules::MerchantTransactionId("original_merchant_transaction_id",
                                                     request.original_merchant_transaction_id());
@@ -252,6 +315,17 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
     return s;
   }
   absl::StatusOr<v1::Transaction> original = store_.Get(request.original_merchant_transaction_id());
+  if (original.ok() && original->created_by() != caller.id) {
+    // Another caller's debit is not this caller's to refund; without read_all it does not even
+    // see that it exists.
+    if (!caller.MaySee(*original))
+      original = absl::NotFoundError("not the caller's");
+    else {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "original_merchant_transaction_id: ", request.original_merchant_transaction_id(),
+          " was created by another caller; only its creator may refund it"));
+    }
+  }
   if (!original.ok()) {
     if (absl::IsNotFound(original.status())) {
       return absl::NotFoundError(absl::StrCat("original_merchant_transaction_id: no transaction ",
@@ -277,11 +351,12 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const v1::RefundRequest& 
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_REFUND,
                 request.amount_minor(), request.description());
   initial.set_original_merchant_transaction_id(request.original_merchant_transaction_id());
-  return ClaimAndSend(initial, normalized, deadline,
+  return ClaimAndSend(caller, core::Rpc::kRefund, std::move(initial), normalized, deadline,
                       [&](absl::Time send_by) { return gateway_.Refund(refund, send_by); });
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& request,
+absl::StatusOr<v1::Transaction> PaymentService::Payout(const Caller& caller,
+                                                       const v1::PayoutRequest& request,
                                                        absl::Time deadline) {
   gateway::PayoutRequest payout;
   payout.merchant_transaction_id = request.merchant_transaction_id();
@@ -299,7 +374,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Payout(const v1::PayoutRequest& 
       NewRecord(request.merchant_transaction_id(), v1::TRANSACTION_TYPE_PAYOUT,
                 request.amount_minor(), request.description());
   initial.set_alias(gateway::MaskAlias(payout.alias));
-  return ClaimAndSend(initial, normalized, deadline,
+  return ClaimAndSend(caller, core::Rpc::kPayout, std::move(initial), normalized, deadline,
                       [&](absl::Time send_by) { return gateway_.Payout(payout, send_by); });
 }
 
@@ -429,7 +504,8 @@ absl::StatusOr<gateway::Connector> PaymentService::ConnectorOf(const v1::Transac
   }
 }
 
-absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const v1::GetStatusRequest& request,
+absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const Caller& caller,
+                                                          const v1::GetStatusRequest& request,
                                                           absl::Time deadline) {
   absl::StatusOr<rules::StatusLookup> lookup = rules::Lookup(request);
   if (!lookup.ok()) return lookup.status();
@@ -440,6 +516,11 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const v1::GetStatusReq
     id = *found;
   }
   absl::StatusOr<v1::Transaction> transaction = store_.Get(id);
+  if (transaction.ok() && !caller.MaySee(*transaction)) {
+    // The same answer as for an id nobody used: another caller's ids are not this caller's to
+    // probe.
+    return absl::NotFoundError(absl::StrCat("no transaction ", lookup->id));
+  }
   if (!transaction.ok() || !request.refresh()) return transaction;
   return Refresh(*transaction, deadline);
 }
@@ -649,6 +730,8 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
   v1::Transaction refund = NewRecord(id, v1::TRANSACTION_TYPE_REFUND, *event.amount_minor,
                                      "refund made in Bankart's portal");
   refund.set_original_merchant_transaction_id(*original);
+  // The debit's owner sees the refund Bankart made of it.
+  refund.set_created_by(debit->created_by());
   const absl::Time now = absl::Now();
   absl::StatusOr<store::BeginResult> claimed = store_.BeginRefund(
       refund, "portal", now, config_.schedule.FirstCheck(now), store::RefundCap::kRecordBeyond);

@@ -7,6 +7,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/caller_policy.h"
 #include "core/status_quota.h"
 #include "flikpay/v1/payment_service.pb.h"
 #include "gateway/gateway.h"
@@ -27,6 +28,20 @@ struct ServiceConfig {
   // Bankart's status-query quota per API user, shared by all replicas: this many in any window.
   int status_queries_per_window = 54;
   absl::Duration status_quota_window = absl::Seconds(60);
+};
+
+// Who asks, as the gRPC layer authenticated it, and the policy in force when the call arrived (a
+// reload during the call does not change it). The gRPC layer has checked that the caller may call
+// the RPC; PaymentService applies the rest of its grant: kinds, amount limits, ownership.
+struct Caller {
+  std::string id;
+  std::shared_ptr<const core::CallerPolicy> policy;
+  const core::CallerGrant* grant = nullptr;  // in `policy`; never null once permitted
+
+  // A caller `policy` names; nullptr grant when it does not.
+  static Caller Of(std::string id, std::shared_ptr<const core::CallerPolicy> policy);
+  // Whether this caller may see `transaction`: its own, or any with read_all.
+  bool MaySee(const v1::Transaction& transaction) const;
 };
 
 // What the gateway said of a transaction, by callback, status query or reconciliation:
@@ -51,11 +66,20 @@ class PaymentService {
   PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
                  ServiceConfig config);
 
-  absl::StatusOr<v1::Transaction> CreateRtp(const v1::CreateRtpRequest& request,
+  // The money RPCs refuse, before anything is claimed or sent: a kind the caller may not ask for
+  // (PERMISSION_DENIED), an amount above its limit per transaction or, counted across replicas in
+  // the store, per day (FAILED_PRECONDITION naming the limit). Refunds only of the caller's own
+  // debits. Every transaction records its creator (created_by).
+  absl::StatusOr<v1::Transaction> CreateRtp(const Caller& caller,
+                                            const v1::CreateRtpRequest& request,
                                             absl::Time deadline);
-  absl::StatusOr<v1::Transaction> Refund(const v1::RefundRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::Transaction> Payout(const v1::PayoutRequest& request, absl::Time deadline);
-  absl::StatusOr<v1::Transaction> GetStatus(const v1::GetStatusRequest& request,
+  absl::StatusOr<v1::Transaction> Refund(const Caller& caller, const v1::RefundRequest& request,
+                                         absl::Time deadline);
+  absl::StatusOr<v1::Transaction> Payout(const Caller& caller, const v1::PayoutRequest& request,
+                                         absl::Time deadline);
+  // NOT_FOUND for another caller's transaction, unless the caller has read_all.
+  absl::StatusOr<v1::Transaction> GetStatus(const Caller& caller,
+                                            const v1::GetStatusRequest& request,
                                             absl::Time deadline);
 
   // Asks the gateway's status API about a transaction that is not final and applies the answer
@@ -74,12 +98,13 @@ class PaymentService {
   absl::Duration status_quota_window() const { return config_.status_quota_window; }
 
  private:
-  // Claims the id of `initial` (with the fingerprint of the normalized request) and, if it was
-  // free, sends the request and records the outcome. A taken id answers the stored transaction,
-  // ALREADY_EXISTS (other parameters) or ABORTED (the first request is still in flight).
+  // Claims the id of `initial` (with the fingerprint of the normalized request) for `caller` and,
+  // if it was free and the caller's daily limit for `rpc` has room, sends the request and records
+  // the outcome. A taken id answers the stored transaction, ALREADY_EXISTS (other parameters, or
+  // another caller's) or ABORTED (the first request is still in flight).
   absl::StatusOr<v1::Transaction> ClaimAndSend(
-      const v1::Transaction& initial, const google::protobuf::Message& normalized_request,
-      absl::Time deadline,
+      const Caller& caller, core::Rpc rpc, v1::Transaction initial,
+      const google::protobuf::Message& normalized_request, absl::Time deadline,
       absl::FunctionRef<absl::StatusOr<gateway::SubmitOutcome>(absl::Time)> send);
   // Records what the gateway said about a money-moving request and answers the caller.
   absl::StatusOr<v1::Transaction> Record(const std::string& merchant_transaction_id,

@@ -47,6 +47,7 @@ std::string ValueUnlikeDefault(const absl::CommandLineFlag& flag) {
     EXPECT_TRUE(absl::ParseDuration(fallback, &duration)) << flag.Name();
     return absl::FormatDuration(duration + absl::Seconds(7));
   }
+  if (flag.IsOfType<bool>()) return fallback == "true" ? "false" : "true";
   if (flag.IsOfType<int64_t>() || flag.IsOfType<int32_t>()) {
     int64_t number = 0;
     EXPECT_TRUE(absl::SimpleAtoi(fallback, &number)) << flag.Name();
@@ -109,10 +110,14 @@ std::string NegativeValue(const absl::CommandLineFlag& flag) {
 
 TEST(ConfigTest, EveryNumberAndDurationHasARangeThatNamesTheVariable) {
   absl::FlagSaver restore_defaults;
+  // The defaults choose no way of identifying callers (that must be a decision); with one chosen
+  // they are valid.
+  EXPECT_EQ(ValidateServerFlags().code(), absl::StatusCode::kInvalidArgument);
+  absl::SetFlag(&FLAGS_insecure_dev, true);
   ASSERT_TRUE(ValidateServerFlags().ok()) << "the defaults are valid";
   int checked = 0;
   for (absl::CommandLineFlag* flag : ServerFlags()) {
-    if (flag->IsOfType<std::string>()) continue;
+    if (flag->IsOfType<std::string>() || flag->IsOfType<bool>()) continue;
     absl::FlagSaver restore;
     std::string error;
     ASSERT_TRUE(flag->ParseFrom(NegativeValue(*flag), &error)) << flag->Name() << ": " << error;
@@ -208,6 +213,20 @@ TEST(ConfigTest, TheReadmeDocumentsEveryVariable) {
   }
 }
 
+// Runs the server with only `assignments` (and a connector) in its environment, on free ports;
+// returns its exit status (as pclose gives it) and what it wrote. `timeout`: a server that wrongly
+// starts is stopped (exit 124) instead of hanging the test.
+int RunServer(const std::string& assignments, std::string* output) {
+  const std::string command = absl::StrCat(
+      "env -i ", assignments, " FLIKPAY_ECOMMERCE_API_KEY=k timeout 10 ", FLIKPAY_SERVER_PATH,
+      " --grpc_addr=127.0.0.1:0 --callback_addr=127.0.0.1:0 --admin_addr=127.0.0.1:0 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buffer[512];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) output->append(buffer, n);
+  return pclose(pipe);
+}
+
 // The binary itself: a setting Kubernetes got wrong must stop the start, not be ignored (this is
 // how FLIKPAY_RECONCILE_INTERVAL=bogus used to start).
 TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
@@ -216,23 +235,31 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
         "FLIKPAY_DRAIN_TIME=bogus", "FLIKPAY_PASSWORD_MODE=md5",
         "FLIKPAY_REDIS_URL=http://127.0.0.1:6379", "FLIKPAY_REDIS_URL=redis://h:99999",
         "FLIKPAY_LOG_LEVEL=loud", "FLIKPAY_RETENTION=-1h", "FLIKPAY_STREAM_BUFFER=0",
-        "FLIKPAY_STATUS_QUERIES_PER_MINUTE=0", "FLIKPAY_RECHECK_AFTER=-10s"}) {
-    // `timeout`: a server that wrongly starts is stopped (exit 124) instead of hanging the test.
-    const std::string command = absl::StrCat(
-        "env -i ", assignment, " FLIKPAY_ECOMMERCE_API_KEY=k timeout 10 ", FLIKPAY_SERVER_PATH,
-        " --grpc_addr=127.0.0.1:0 --callback_addr=127.0.0.1:0", " --admin_addr=127.0.0.1:0 2>&1");
-    FILE* pipe = popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
+        "FLIKPAY_STATUS_QUERIES_PER_MINUTE=0", "FLIKPAY_RECHECK_AFTER=-10s",
+        "FLIKPAY_GRPC_CLIENT_CA=/etc/ca.crt", "FLIKPAY_CALLER_POLICY=/nonexistent/policy.json",
+        "FLIKPAY_MAX_STREAM_IDS=0", "FLIKPAY_GATEWAY_QUEUE=-1"}) {
     std::string output;
-    char buffer[512];
-    while (size_t n = fread(buffer, 1, sizeof(buffer), pipe)) {
-      output.append(buffer, n);
-    }
-    const int status = pclose(pipe);
+    const int status = RunServer(absl::StrCat(assignment, " FLIKPAY_INSECURE_DEV=true"), &output);
     const std::string variable(
         absl::string_view(assignment).substr(0, std::string(assignment).find('=')));
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << assignment << " → " << output;
     EXPECT_NE(output.find(variable), std::string::npos) << assignment << " → " << output;
+  }
+}
+
+// Caller identity is a decision: a server told nothing about it, or told two ways at once, does not
+// start (plaintext with no identity only with --insecure_dev).
+TEST(ConfigTest, TheServerRefusesToStartWithoutOneWayOfIdentifyingCallers) {
+  for (const auto& [assignments, expected] :
+       {std::pair{"", "the gRPC port needs caller identity"},
+        std::pair{"FLIKPAY_CALLER_TOKENS=/t FLIKPAY_INSECURE_DEV=true",
+                  "insecure_dev (FLIKPAY_INSECURE_DEV): cannot be combined"},
+        std::pair{"FLIKPAY_CALLER_TOKENS=/t", "caller_policy (FLIKPAY_CALLER_POLICY): required"},
+        std::pair{"FLIKPAY_GRPC_TLS_CERT=/c", "set both or neither"}}) {
+    std::string output;
+    const int status = RunServer(assignments, &output);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << assignments << " → " << output;
+    EXPECT_TRUE(absl::StrContains(output, expected)) << assignments << " → " << output;
   }
 }
 

@@ -94,7 +94,7 @@ class PaymentServiceTest : public ::testing::Test {
   // A debit that Bankart accepted and then confirmed by callback.
   void SuccessfulDebit(const std::string& id, int64_t amount) {
     gateway_.AnswerSends(Accepted());
-    ASSERT_TRUE(service_.CreateRtp(Rtp(id, amount), Soon()).ok());
+    ASSERT_TRUE(service_.CreateRtp(shop_, Rtp(id, amount), Soon()).ok());
     gateway_.AnswerCallbacks(CallbackFor(id, gateway::CallbackEvent::Result::kOk));
     ASSERT_TRUE(service_.HandleCallback({}).ok());
     ASSERT_EQ(store_.Get(id)->status(), v1::TRANSACTION_STATUS_SUCCESS);
@@ -104,11 +104,14 @@ class PaymentServiceTest : public ::testing::Test {
   InMemoryStore store_;
   Metrics metrics_;
   PaymentService service_;
+  // Every permission, no limit worth the name: these tests are about payments, not policy.
+  const Caller shop_ =
+      Caller::Of("shop", std::make_shared<const core::CallerPolicy>(core::DevPolicy("shop")));
 };
 
 TEST_F(PaymentServiceTest, AnAcceptedDebitIsPendingWithWhatTheGatewaySaid) {
   gateway_.AnswerSends(Accepted());
-  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(shop_, Rtp("order-1"), Soon());
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(created->gateway_uuid(), "uuid-1");
@@ -124,13 +127,13 @@ TEST_F(PaymentServiceTest, AnAcceptedDebitIsPendingWithWhatTheGatewaySaid) {
 TEST_F(PaymentServiceTest, TheWaitingScreenIsSentOnlyWhenTheCallerChose) {
   gateway_.AnswerSends(Accepted());
   v1::CreateRtpRequest request = Rtp("order-1");
-  ASSERT_TRUE(service_.CreateRtp(request, Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, request, Soon()).ok());
   request.set_merchant_transaction_id("order-2");
   request.set_enable_waiting_screen(false);
-  ASSERT_TRUE(service_.CreateRtp(request, Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, request, Soon()).ok());
   request.set_merchant_transaction_id("order-3");
   request.set_enable_waiting_screen(true);
-  ASSERT_TRUE(service_.CreateRtp(request, Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, request, Soon()).ok());
   ASSERT_EQ(gateway_.debits().size(), 3u);
   EXPECT_FALSE(gateway_.debits()[0].enable_waiting_screen.has_value()) << "unset: the default";
   EXPECT_EQ(gateway_.debits()[1].enable_waiting_screen, false);
@@ -139,12 +142,13 @@ TEST_F(PaymentServiceTest, TheWaitingScreenIsSentOnlyWhenTheCallerChose) {
 
 TEST_F(PaymentServiceTest, AFinishedDebitIsSuccessAtOnce) {
   gateway_.AnswerSends(Accepted(gateway::ReturnType::kFinished));
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon())->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("order-1"), Soon())->status(),
+            v1::TRANSACTION_STATUS_SUCCESS);
 }
 
 TEST_F(PaymentServiceTest, ADeclineIsStoredAsErrorWithTheGatewaysReason) {
   gateway_.AnswerSends(Declined(2007));
-  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(shop_, Rtp("order-1"), Soon());
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->status(), v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(created->error().code(), 2007);
@@ -158,7 +162,7 @@ TEST_F(PaymentServiceTest, ARetryLaterAnswerCarryingAUuidKeepsTheRecordForTheSta
   SubmitOutcome busy_but_created = Declined(1009, /*retryable=*/true);
   busy_but_created.uuid = "uuid-7";
   gateway_.AnswerSends(busy_but_created);
-  const absl::Status answer = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  const absl::Status answer = service_.CreateRtp(shop_, Rtp("order-1"), Soon()).status();
   EXPECT_EQ(answer.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(answer.message(), "retry only with the same id")) << answer;
   ASSERT_TRUE(store_.Get("order-1").ok()) << "kept, not forgotten";
@@ -179,7 +183,7 @@ TEST_F(PaymentServiceTest, APayerDeclineIsCancelledByCallbackStatusQueryOrSendAl
   const std::vector<gateway::GatewayError> declined = {{1003, "processing failed", "", ""},
                                                        {2002, "cancelled by payer", "", ""}};
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("by-callback"), Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("by-callback"), Soon()).ok());
   gateway::CallbackEvent callback =
       CallbackFor("by-callback", gateway::CallbackEvent::Result::kError);
   callback.errors = declined;
@@ -188,7 +192,7 @@ TEST_F(PaymentServiceTest, APayerDeclineIsCancelledByCallbackStatusQueryOrSendAl
   EXPECT_EQ(store_.Get("by-callback")->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(store_.Get("by-callback")->error().code(), 2002) << "the decisive error is kept";
 
-  ASSERT_TRUE(service_.CreateRtp(Rtp("by-status"), Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("by-status"), Soon()).ok());
   gateway::StatusReport report;
   report.found = true;
   report.status = gateway::StatusReport::Status::kError;  // the gateway's own word: ERROR
@@ -199,10 +203,11 @@ TEST_F(PaymentServiceTest, APayerDeclineIsCancelledByCallbackStatusQueryOrSendAl
 
   SubmitOutcome refused = Declined(2002);
   gateway_.AnswerSends(refused);
-  EXPECT_EQ(service_.CreateRtp(Rtp("by-send"), Soon())->status(), v1::TRANSACTION_STATUS_CANCELLED);
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("by-send"), Soon())->status(),
+            v1::TRANSACTION_STATUS_CANCELLED);
 
   gateway_.AnswerSends(Declined(2003));
-  EXPECT_EQ(service_.CreateRtp(Rtp("declined-by-bank"), Soon())->status(),
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("declined-by-bank"), Soon())->status(),
             v1::TRANSACTION_STATUS_ERROR);
 }
 
@@ -210,7 +215,7 @@ TEST_F(PaymentServiceTest, TheAliasTextIsShownWhenError2007IsAnywhereInTheList) 
   SubmitOutcome outcome = Declined(1003);
   outcome.errors.push_back({2007, "Alias does not exist", "03", ""});
   gateway_.AnswerSends(outcome);
-  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> created = service_.CreateRtp(shop_, Rtp("order-1"), Soon());
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(created->error().code(), 2007);
   EXPECT_EQ(created->error().payer_message(), kAliasDoesNotExistPayerMessage);
@@ -218,31 +223,31 @@ TEST_F(PaymentServiceTest, TheAliasTextIsShownWhenError2007IsAnywhereInTheList) 
 
 TEST_F(PaymentServiceTest, ARetryableDeclineForgetsTheIdSoTheSameIdCanRetry) {
   gateway_.AnswerSends(Declined(1009, /*retryable=*/true));
-  const absl::Status busy = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  const absl::Status busy = service_.CreateRtp(shop_, Rtp("order-1"), Soon()).status();
   EXPECT_EQ(busy.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(busy.message(), "retry with the same id"));
   EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
 
   gateway_.AnswerSends(Accepted());
-  EXPECT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  EXPECT_TRUE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
   EXPECT_EQ(gateway_.debits().size(), 2u);
 }
 
 TEST_F(PaymentServiceTest, NotSentIsUnavailableAndForgotten) {
   gateway_.AnswerSends(absl::UnavailableError("connection refused"));
-  const absl::Status status = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  const absl::Status status = service_.CreateRtp(shop_, Rtp("order-1"), Soon()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(status.message(), "nothing was sent"));
   EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
 
   gateway_.AnswerSends(absl::InvalidArgumentError("alias: rejected"));
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-2"), Soon()).status().code(),
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("order-2"), Soon()).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(PaymentServiceTest, AnUnknownOutcomeIsStoredAndNeverSentTwice) {
   gateway_.AnswerSends(Unknown());
-  const absl::Status status = service_.CreateRtp(Rtp("order-1"), Soon()).status();
+  const absl::Status status = service_.CreateRtp(shop_, Rtp("order-1"), Soon()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << "the deadline has not passed";
   EXPECT_TRUE(absl::StrContains(status.message(), "order-1"));
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN);
@@ -250,7 +255,7 @@ TEST_F(PaymentServiceTest, AnUnknownOutcomeIsStoredAndNeverSentTwice) {
   EXPECT_EQ(metrics_.gateway_unknown_outcomes, 1);
 
   gateway_.AnswerSends(Accepted());
-  absl::StatusOr<v1::Transaction> retried = service_.CreateRtp(Rtp("order-1"), Soon());
+  absl::StatusOr<v1::Transaction> retried = service_.CreateRtp(shop_, Rtp("order-1"), Soon());
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_EQ(retried->status(), v1::TRANSACTION_STATUS_UNKNOWN);
   EXPECT_EQ(gateway_.debits().size(), 1u);
@@ -258,28 +263,29 @@ TEST_F(PaymentServiceTest, AnUnknownOutcomeIsStoredAndNeverSentTwice) {
 
 TEST_F(PaymentServiceTest, AnUnknownOutcomePastTheDeadlineIsDeadlineExceeded) {
   gateway_.AnswerSends(Unknown());
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), absl::Now()).status().code(),
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("order-1"), absl::Now()).status().code(),
             absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST_F(PaymentServiceTest, TheSameIdWithOtherParametersIsRefused) {
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1", 500), Soon()).ok());
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 501), Soon()).status().code(),
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("order-1", 500), Soon()).ok());
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("order-1", 501), Soon()).status().code(),
             absl::StatusCode::kAlreadyExists);
   // The same request again is answered from the store.
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1", 500), Soon())->gateway_uuid(), "uuid-1");
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("order-1", 500), Soon())->gateway_uuid(), "uuid-1");
   EXPECT_EQ(gateway_.debits().size(), 1u);
 }
 
 TEST_F(PaymentServiceTest, BadInputNamesTheFieldAndTouchesNothing) {
   v1::CreateRtpRequest request = Rtp("order-1", 0);
-  const absl::Status status = service_.CreateRtp(request, Soon()).status();
+  const absl::Status status = service_.CreateRtp(shop_, request, Soon()).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StartsWith(status.message(), "amount_minor")) << status;
   request = Rtp("order-1");
   request.set_alias("not an alias");
-  EXPECT_TRUE(absl::StartsWith(service_.CreateRtp(request, Soon()).status().message(), "alias"));
+  EXPECT_TRUE(
+      absl::StartsWith(service_.CreateRtp(shop_, request, Soon()).status().message(), "alias"));
   EXPECT_TRUE(absl::IsNotFound(store_.Get("order-1").status()));
   EXPECT_TRUE(gateway_.debits().empty());
 }
@@ -287,7 +293,7 @@ TEST_F(PaymentServiceTest, BadInputNamesTheFieldAndTouchesNothing) {
 TEST_F(PaymentServiceTest, StoreDownIsUnavailableAndNothingIsSent) {
   store_.SetUnavailable(true);
   gateway_.AnswerSends(Accepted());
-  EXPECT_EQ(service_.CreateRtp(Rtp("order-1"), Soon()).status().code(),
+  EXPECT_EQ(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).status().code(),
             absl::StatusCode::kUnavailable);
   EXPECT_TRUE(gateway_.debits().empty());
 }
@@ -296,12 +302,13 @@ TEST_F(PaymentServiceTest, RefundsNeverExceedWhatIsLeft) {
   SuccessfulDebit("order-1", 500);
   gateway_.AnswerSends(Accepted());
   absl::StatusOr<v1::Transaction> first =
-      service_.Refund(RefundOf("refund-1", "order-1", 300), Soon());
+      service_.Refund(shop_, RefundOf("refund-1", "order-1", 300), Soon());
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(store_.Reserved("order-1"), 300);
 
-  const absl::Status over = service_.Refund(RefundOf("refund-2", "order-1", 201), Soon()).status();
+  const absl::Status over =
+      service_.Refund(shop_, RefundOf("refund-2", "order-1", 201), Soon()).status();
   EXPECT_EQ(over.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StartsWith(over.message(), "amount_minor")) << over;
   EXPECT_TRUE(absl::IsNotFound(store_.Get("refund-2").status()));
@@ -313,12 +320,12 @@ TEST_F(PaymentServiceTest, RefundsNeverExceedWhatIsLeft) {
 TEST_F(PaymentServiceTest, AFailedRefundGivesItsAmountBackASuccessfulOneCounts) {
   SuccessfulDebit("order-1", 500);
   gateway_.AnswerSends(Declined(3001));
-  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-1", 500), Soon())->status(),
+  EXPECT_EQ(service_.Refund(shop_, RefundOf("refund-1", "order-1", 500), Soon())->status(),
             v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(store_.Reserved("order-1"), 0);
 
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.Refund(RefundOf("refund-2", "order-1", 200), Soon()).ok());
+  ASSERT_TRUE(service_.Refund(shop_, RefundOf("refund-2", "order-1", 200), Soon()).ok());
   gateway::CallbackEvent refunded = CallbackFor("refund-2", gateway::CallbackEvent::Result::kOk);
   refunded.type = gateway::TransactionType::kRefund;
   gateway_.AnswerCallbacks(refunded);
@@ -329,16 +336,16 @@ TEST_F(PaymentServiceTest, AFailedRefundGivesItsAmountBackASuccessfulOneCounts) 
 
 TEST_F(PaymentServiceTest, OnlyASuccessfulDebitCanBeRefunded) {
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());  // PENDING
-  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-1", 100), Soon()).status().code(),
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());  // PENDING
+  EXPECT_EQ(service_.Refund(shop_, RefundOf("refund-1", "order-1", 100), Soon()).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(service_.Refund(RefundOf("refund-1", "order-9", 100), Soon()).status().code(),
+  EXPECT_EQ(service_.Refund(shop_, RefundOf("refund-1", "order-9", 100), Soon()).status().code(),
             absl::StatusCode::kNotFound);
 }
 
 TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
 
   gateway_.AnswerCallbacks(absl::UnauthenticatedError("bad signature"));
   EXPECT_EQ(CallbackHttpStatus(service_.HandleCallback({})), 401);
@@ -368,7 +375,7 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
 
 TEST_F(PaymentServiceTest, ACallbackWithOnlyTheGatewayUuidFindsItsTransaction) {
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
   gateway::CallbackEvent by_uuid = CallbackFor("", gateway::CallbackEvent::Result::kOk);
   by_uuid.uuid = "uuid-1";
   gateway_.AnswerCallbacks(by_uuid);
@@ -387,7 +394,7 @@ TEST_F(PaymentServiceTest, ACallbackOfATransactionTypeFlikpayNeverStartsIsKeptAs
   // E.g. a chargeback or a capture Bankart reports under a known id: never a status change of the
   // debit.
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
   gateway::CallbackEvent other = CallbackFor("order-1", gateway::CallbackEvent::Result::kError);
   other.type = gateway::TransactionType::kOther;
   gateway_.AnswerCallbacks(other);
@@ -406,7 +413,7 @@ TEST_F(PaymentServiceTest, APayoutSendsTheNormalizedAliasAndIsIdempotent) {
   request.set_amount_minor(2500);
   request.set_alias("070 999 555");
   request.set_description("winnings");
-  absl::StatusOr<v1::Transaction> paid = service_.Payout(request, Soon());
+  absl::StatusOr<v1::Transaction> paid = service_.Payout(shop_, request, Soon());
   ASSERT_TRUE(paid.ok()) << paid.status();
   EXPECT_EQ(paid->type(), v1::TRANSACTION_TYPE_PAYOUT);
   EXPECT_EQ(paid->status(), v1::TRANSACTION_STATUS_SUCCESS);
@@ -420,16 +427,17 @@ TEST_F(PaymentServiceTest, APayoutSendsTheNormalizedAliasAndIsIdempotent) {
 
   // The same request again (the alias written another way): the stored payout, nothing sent.
   request.set_alias("+38670999555");
-  absl::StatusOr<v1::Transaction> again = service_.Payout(request, Soon());
+  absl::StatusOr<v1::Transaction> again = service_.Payout(shop_, request, Soon());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->version(), paid->version());
   EXPECT_EQ(gateway_.payouts().size(), 1u);
 
   request.set_amount_minor(2600);
-  EXPECT_EQ(service_.Payout(request, Soon()).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(service_.Payout(shop_, request, Soon()).status().code(),
+            absl::StatusCode::kAlreadyExists);
   request.set_merchant_transaction_id("payout-2");
   request.clear_alias();
-  absl::Status missing = service_.Payout(request, Soon()).status();
+  absl::Status missing = service_.Payout(shop_, request, Soon()).status();
   EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StartsWith(missing.message(), "alias: ")) << missing.message();
   EXPECT_EQ(gateway_.payouts().size(), 1u);
@@ -463,9 +471,9 @@ TEST_F(PaymentServiceTest, ARefundMadeInBankartsPortalIsRecordedAgainstItsDebit)
 
   // What is left is what flikpay may still refund.
   gateway_.AnswerSends(Accepted());
-  EXPECT_EQ(service_.Refund(RefundOf("refund-2", "order-1", 500), Soon()).status().code(),
+  EXPECT_EQ(service_.Refund(shop_, RefundOf("refund-2", "order-1", 500), Soon()).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(service_.Refund(RefundOf("refund-3", "order-1", 400), Soon()).ok());
+  EXPECT_TRUE(service_.Refund(shop_, RefundOf("refund-3", "order-1", 400), Soon()).ok());
 }
 
 // The money has moved at Bankart: a portal refund is recorded even where flikpay's cap would have
@@ -475,7 +483,8 @@ TEST_F(PaymentServiceTest, APortalRefundBeyondWhatFlikpayHeldRefundableIsRecorde
   SubmitOutcome refund_accepted = Accepted();
   refund_accepted.uuid = "uuid-refund-1";
   gateway_.AnswerSends(refund_accepted);
-  ASSERT_TRUE(service_.Refund(RefundOf("refund-1", "order-1", 800), Soon()).ok());  // pending
+  ASSERT_TRUE(
+      service_.Refund(shop_, RefundOf("refund-1", "order-1", 800), Soon()).ok());  // pending
   gateway_.AnswerCallbacks(PortalRefund("portal-9", "uuid-refund-9", "uuid-1", 500));
   ASSERT_TRUE(service_.HandleCallback({}).ok());
   ASSERT_TRUE(store_.Get("portal-9").ok()) << "recorded, not parked";
@@ -524,7 +533,7 @@ TEST_F(PaymentServiceTest, UnmatchedCallbacksAreKeptAndStoreOutagesRetried) {
 
 TEST_F(PaymentServiceTest, TheReconcilerSettlesUnknownOutcomes) {
   gateway_.AnswerSends(Unknown());
-  ASSERT_FALSE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  ASSERT_FALSE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
 
   gateway::StatusReport found;
   found.found = true;
@@ -541,7 +550,7 @@ TEST_F(PaymentServiceTest, TheReconcilerSettlesUnknownOutcomes) {
 
 TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
   gateway_.AnswerSends(Accepted());
-  ASSERT_TRUE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
   gateway::StatusReport cancelled;
   cancelled.found = true;
   cancelled.status = gateway::StatusReport::Status::kCancelled;
@@ -550,7 +559,7 @@ TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
   v1::GetStatusRequest request;
   request.set_gateway_uuid("uuid-1");
   request.set_refresh(true);
-  absl::StatusOr<v1::Transaction> refreshed = service_.GetStatus(request, Soon());
+  absl::StatusOr<v1::Transaction> refreshed = service_.GetStatus(shop_, request, Soon());
   ASSERT_TRUE(refreshed.ok()) << refreshed.status();
   EXPECT_EQ(refreshed->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(refreshed->error().code(), 2002);
@@ -558,16 +567,17 @@ TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
 
   gateway_.AnswerStatus(absl::DeadlineExceededError("no answer"));
   request.set_merchant_transaction_id("order-1");
-  EXPECT_EQ(service_.GetStatus(request, Soon()).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service_.GetStatus(shop_, request, Soon()).status().code(),
+            absl::StatusCode::kUnavailable);
   request.set_refresh(false);
-  EXPECT_EQ(service_.GetStatus(request, Soon())->status(), v1::TRANSACTION_STATUS_CANCELLED)
+  EXPECT_EQ(service_.GetStatus(shop_, request, Soon())->status(), v1::TRANSACTION_STATUS_CANCELLED)
       << "a plain read never asks the gateway";
   EXPECT_EQ(gateway_.status_queries(), 2);
 }
 
 TEST_F(PaymentServiceTest, NotFoundAtBankartIsErrorOnlyAfterTheGrace) {
   gateway_.AnswerSends(Unknown());
-  ASSERT_FALSE(service_.CreateRtp(Rtp("order-1"), Soon()).ok());
+  ASSERT_FALSE(service_.CreateRtp(shop_, Rtp("order-1"), Soon()).ok());
   gateway::StatusReport missing;
   missing.found = false;
   gateway_.AnswerStatus(missing);
@@ -580,6 +590,103 @@ TEST_F(PaymentServiceTest, NotFoundAtBankartIsErrorOnlyAfterTheGrace) {
   ASSERT_TRUE(concluded.ok()) << concluded.status();
   EXPECT_EQ(concluded->status(), v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(concluded->error().code(), 8001);
+}
+
+// The policy's rules inside the service: kinds, amount limits counted in the store, ownership.
+class CallerRulesTest : public PaymentServiceTest {
+ protected:
+  CallerRulesTest() {
+    policy_ = std::make_shared<const core::CallerPolicy>(*core::ParseCallerPolicy(R"({"callers": {
+      "shop": {"rpcs": ["CreateRtp", "Refund", "GetStatus", "StreamStatus"],
+               "kinds": ["OUT_OF_BAND"],
+               "limits": {"CreateRtp": {"max_amount_minor": 800, "max_daily_amount_minor": 1000},
+                          "Refund": {"max_amount_minor": 800, "max_daily_amount_minor": 1000}}},
+      "other-shop": {"rpcs": ["CreateRtp", "Refund", "GetStatus"],
+               "limits": {"CreateRtp": {"max_amount_minor": 800, "max_daily_amount_minor": 1000},
+                          "Refund": {"max_amount_minor": 800, "max_daily_amount_minor": 1000}}},
+      "support": {"rpcs": ["Refund", "GetStatus"], "read_all": true,
+               "limits": {"Refund": {"max_amount_minor": 800, "max_daily_amount_minor": 1000}}}
+    }})"));
+  }
+
+  Caller As(const std::string& id) const { return Caller::Of(id, policy_); }
+
+  std::shared_ptr<const core::CallerPolicy> policy_;
+};
+
+TEST_F(CallerRulesTest, AKindTheCallerMayNotAskForIsRefusedBeforeAnythingIsSent) {
+  v1::CreateRtpRequest request = Rtp("till-1");
+  request.set_kind(v1::RTP_KIND_IN_PERSON);
+  absl::StatusOr<v1::Transaction> refused = service_.CreateRtp(As("shop"), request, Soon());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(refused.status().message(), "kind: caller shop may not ask for IN_PERSON payments");
+  EXPECT_TRUE(gateway_.debits().empty());
+  EXPECT_TRUE(absl::IsNotFound(store_.Get("till-1").status()));
+}
+
+TEST_F(CallerRulesTest, TheDailyLimitCountsWhatWasAskedAndGivesBackWhatBankartRefused) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(As("shop"), Rtp("day-1", 600), Soon()).ok());
+  absl::StatusOr<v1::Transaction> over = service_.CreateRtp(As("shop"), Rtp("day-2", 600), Soon());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(over.status().message(),
+            "amount_minor: 600 would pass caller shop's CreateRtp limit per day (1000; 600 used in "
+            "the last 24 hours)");
+  EXPECT_EQ(gateway_.debits().size(), 1u) << "the refused one never reached the gateway";
+  // Nothing of it was kept: the same id fits with a smaller amount.
+  ASSERT_TRUE(service_.CreateRtp(As("shop"), Rtp("day-2", 300), Soon()).ok());
+
+  // A request Bankart declines moved no money: its amount is given back.
+  gateway_.AnswerSends(Declined(2007));
+  EXPECT_TRUE(service_.CreateRtp(As("shop"), Rtp("day-3", 100), Soon()).ok());
+  gateway_.AnswerSends(Accepted());
+  EXPECT_TRUE(service_.CreateRtp(As("shop"), Rtp("day-4", 100), Soon()).ok());
+  EXPECT_EQ(service_.CreateRtp(As("shop"), Rtp("day-5", 1), Soon()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Another caller has its own day.
+  EXPECT_TRUE(service_.CreateRtp(As("other-shop"), Rtp("other-day-1", 800), Soon()).ok());
+}
+
+TEST_F(CallerRulesTest, ACallerSeesAndRefundsOnlyItsOwnTransactions) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(As("shop"), Rtp("own-1", 500), Soon()).ok());
+  gateway_.AnswerCallbacks(CallbackFor("own-1", gateway::CallbackEvent::Result::kOk));
+  ASSERT_TRUE(service_.HandleCallback({}).ok());
+
+  v1::GetStatusRequest get;
+  get.set_merchant_transaction_id("own-1");
+  absl::StatusOr<v1::Transaction> mine = service_.GetStatus(As("shop"), get, Soon());
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine->created_by(), "shop");
+  absl::StatusOr<v1::Transaction> theirs = service_.GetStatus(As("other-shop"), get, Soon());
+  EXPECT_EQ(theirs.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(theirs.status().message(), "no transaction own-1");
+  EXPECT_TRUE(service_.GetStatus(As("support"), get, Soon()).ok()) << "read_all";
+
+  absl::StatusOr<v1::Transaction> taken =
+      service_.CreateRtp(As("other-shop"), Rtp("own-1", 500), Soon());
+  EXPECT_EQ(taken.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(taken.status().message(),
+            "merchant_transaction_id own-1 is already used by another caller; choose another id");
+
+  EXPECT_EQ(
+      service_.Refund(As("other-shop"), RefundOf("r-1", "own-1", 100), Soon()).status().code(),
+      absl::StatusCode::kNotFound);
+  absl::StatusOr<v1::Transaction> by_support =
+      service_.Refund(As("support"), RefundOf("r-2", "own-1", 100), Soon());
+  EXPECT_EQ(by_support.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(by_support.status().message(),
+            "original_merchant_transaction_id: own-1 was created by another caller; only its "
+            "creator may refund it");
+  EXPECT_TRUE(gateway_.refunds().empty());
+
+  absl::StatusOr<v1::Transaction> refund =
+      service_.Refund(As("shop"), RefundOf("r-3", "own-1", 100), Soon());
+  ASSERT_TRUE(refund.ok()) << refund.status();
+  EXPECT_EQ(refund->created_by(), "shop");
+  EXPECT_EQ(service_.Refund(As("shop"), RefundOf("r-4", "own-1", 801), Soon()).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "the per-transaction limit applies to refunds too";
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ class ReconcilerTest : public ::testing::Test {
     service_.emplace(gateway_, store_, metrics_, config);
   }
 
+  const Caller shop_ =
+      Caller::Of("shop", std::make_shared<const core::CallerPolicy>(core::DevPolicy("shop")));
+
   static ServiceConfig Config() {
     ServiceConfig config;
     config.public_callback_url = "https://pay.example/callbacks/bankart";
@@ -46,7 +49,7 @@ class ReconcilerTest : public ::testing::Test {
     request.set_amount_minor(700);
     request.set_kind(v1::RTP_KIND_IN_PERSON);
     request.set_alias("success.debit@bankart.flik");
-    ASSERT_EQ(service_->CreateRtp(request, absl::Now() + absl::Seconds(5)).status().code(),
+    ASSERT_EQ(service_->CreateRtp(shop_, request, absl::Now() + absl::Seconds(5)).status().code(),
               absl::StatusCode::kUnavailable);
   }
 
@@ -208,7 +211,7 @@ TEST_F(ReconcilerTest, UnknownOutcomesAreSettledFirstWhateverElseIsDue) {
     request.set_amount_minor(700);
     request.set_kind(v1::RTP_KIND_OUT_OF_BAND);
     request.set_alias("success.debit@bankart.flik");
-    ASSERT_TRUE(service_->CreateRtp(request, absl::Now() + absl::Seconds(5)).ok());
+    ASSERT_TRUE(service_->CreateRtp(shop_, request, absl::Now() + absl::Seconds(5)).ok());
     ASSERT_TRUE(store_.ScheduleCheck(request.merchant_transaction_id(), absl::Now()).ok());
   }
   UnknownDebit("unknown-1");
@@ -234,20 +237,20 @@ TEST_F(ReconcilerTest, ARefreshTakesFromTheSameQuota) {
   request.set_amount_minor(700);
   request.set_kind(v1::RTP_KIND_IN_PERSON);
   request.set_alias("success.debit@bankart.flik");
-  ASSERT_TRUE(service_->CreateRtp(request, absl::Now() + absl::Seconds(5)).ok());
+  ASSERT_TRUE(service_->CreateRtp(shop_, request, absl::Now() + absl::Seconds(5)).ok());
   BankartSays(StatusReport::Status::kPending);
   v1::GetStatusRequest refresh;
   refresh.set_merchant_transaction_id("order-1");
   refresh.set_refresh(true);
   // 90 % of 2 rounds down to 1: the last query of the window stays for an unknown outcome.
-  EXPECT_TRUE(service_->GetStatus(refresh, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_TRUE(service_->GetStatus(shop_, refresh, absl::Now() + absl::Seconds(5)).ok());
   const absl::Status refused =
-      service_->GetStatus(refresh, absl::Now() + absl::Seconds(5)).status();
+      service_->GetStatus(shop_, refresh, absl::Now() + absl::Seconds(5)).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(absl::StrContains(refused.message(), "without refresh")) << refused;
   EXPECT_EQ(gateway_.status_queries(), 1);
   refresh.set_refresh(false);
-  EXPECT_TRUE(service_->GetStatus(refresh, absl::Now() + absl::Seconds(5)).ok())
+  EXPECT_TRUE(service_->GetStatus(shop_, refresh, absl::Now() + absl::Seconds(5)).ok())
       << "a plain read needs no quota";
 }
 

@@ -85,18 +85,25 @@ TEST(ApiRulesTest, KindLookupAndStreamFilter) {
   EXPECT_FALSE(rules::Lookup(get).ok());
 
   v1::StreamStatusRequest stream;
-  EXPECT_TRUE(rules::StreamFilter(stream).ok());
+  EXPECT_TRUE(rules::StreamFilter(stream, 1000).ok());
   stream.add_types(v1::TRANSACTION_TYPE_REFUND);
-  EXPECT_TRUE(rules::StreamFilter(stream).ok());
+  EXPECT_TRUE(rules::StreamFilter(stream, 1000).ok());
   stream.add_types(v1::TRANSACTION_TYPE_UNSPECIFIED);
-  EXPECT_TRUE(absl::StartsWith(rules::StreamFilter(stream).message(), "types: "));
+  EXPECT_TRUE(absl::StartsWith(rules::StreamFilter(stream, 1000).message(), "types: "));
   stream.clear_types();
   stream.set_resume_after("not-a-cursor");
-  EXPECT_TRUE(absl::StartsWith(rules::StreamFilter(stream).message(), "resume_after: "));
+  EXPECT_TRUE(absl::StartsWith(rules::StreamFilter(stream, 1000).message(), "resume_after: "));
   stream.clear_resume_after();
   stream.add_merchant_transaction_ids("order 1");
   EXPECT_TRUE(
-      absl::StartsWith(rules::StreamFilter(stream).message(), "merchant_transaction_ids: "));
+      absl::StartsWith(rules::StreamFilter(stream, 1000).message(), "merchant_transaction_ids: "));
+  stream.clear_merchant_transaction_ids();
+  for (int i = 0; i < 3; ++i) stream.add_merchant_transaction_ids(absl::StrCat("order-", i));
+  EXPECT_TRUE(rules::StreamFilter(stream, 3).ok());
+  stream.add_merchant_transaction_ids("order-3");
+  EXPECT_EQ(rules::StreamFilter(stream, 3).message(),
+            "merchant_transaction_ids: at most 3 ids per stream, not 4; open several streams, or "
+            "filter by type");
 }
 
 // One bad field, as the caller sends it and as the service hands it on.
@@ -125,6 +132,8 @@ class ServiceAndAdapterTest : public ::testing::Test {
   server::Metrics metrics_;
   server::PaymentService service_{fake_, store_, metrics_,
                                   server::ServiceConfig{"https://pay.example/callbacks/bankart"}};
+  const server::Caller shop_ = server::Caller::Of(
+      "shop", std::make_shared<const core::CallerPolicy>(core::DevPolicy("shop")));
 };
 
 TEST_F(ServiceAndAdapterTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
@@ -159,7 +168,7 @@ TEST_F(ServiceAndAdapterTest, TheServiceAndTheAdapterAnswerABadFieldAlike) {
     request.set_alias("0038670999000");
     c.in_api(request);
     const absl::Status from_service =
-        service_.CreateRtp(request, absl::Now() + absl::Seconds(5)).status();
+        service_.CreateRtp(shop_, request, absl::Now() + absl::Seconds(5)).status();
 
     gateway::DebitRequest debit;
     debit.kind = gateway::RtpKind::kOutOfBand;
@@ -234,7 +243,7 @@ TEST_F(ServiceAndAdapterTest, EachFlowRequiresWhatTheSeedSaysItNeeds) {
     request.set_error_url("https://shop.example/error");
     flow.shape(request);
     const absl::Status status =
-        service_.CreateRtp(request, absl::Now() + absl::Seconds(5)).status();
+        service_.CreateRtp(shop_, request, absl::Now() + absl::Seconds(5)).status();
     if (std::string(flow.missing).empty()) {
       EXPECT_NE(status.code(), absl::StatusCode::kInvalidArgument) << n << ": " << status;
     } else {
@@ -252,7 +261,7 @@ TEST_F(ServiceAndAdapterTest, APayoutsAliasIsCheckedOnceWithOneMessage) {
     request.set_amount_minor(500);
     request.set_alias(alias);
     const absl::Status from_service =
-        service_.Payout(request, absl::Now() + absl::Seconds(5)).status();
+        service_.Payout(shop_, request, absl::Now() + absl::Seconds(5)).status();
     gateway::PayoutRequest payout;
     payout.merchant_transaction_id = "p-1";
     payout.amount_minor = 500;

@@ -1,0 +1,116 @@
+// Configuration that Kubernetes may replace at any time (a mounted ConfigMap or Secret, swapped by
+// a symlink): parsed at start, then re-read every `interval`. A change that does not parse is
+// logged and counted, and the last good value stays in force: a typo in a rotated file must not
+// lock every caller out.
+#ifndef FLIKPAY_SERVER_RELOADING_FILE_H_
+#define FLIKPAY_SERVER_RELOADING_FILE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/log.h"
+
+namespace flikpay::server {
+
+// The whole file, refusing more than `max_bytes` (a policy or token file is small; a huge one is a
+// mistake, not something to hold in memory). INVALID_ARGUMENT naming the path.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes = 1 << 20);
+
+template <typename T>
+class ReloadingFile {
+ public:
+  using Parser = std::function<absl::StatusOr<T>(const std::string& content)>;
+
+  // INVALID_ARGUMENT (naming the path) when the file cannot be read or parsed at start.
+  static absl::StatusOr<std::unique_ptr<ReloadingFile>> Open(std::string path, Parser parser,
+                                                             absl::Duration interval,
+                                                             std::atomic<int64_t>* failures) {
+    absl::StatusOr<std::string> content = ReadSmallFile(path);
+    if (!content.ok()) return content.status();
+    absl::StatusOr<T> value = parser(*content);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", value.status().message()));
+    }
+    return std::unique_ptr<ReloadingFile>(
+        new ReloadingFile(std::move(path), std::move(parser), interval, failures,
+                          *std::move(content), std::make_shared<const T>(*std::move(value))));
+  }
+
+  ~ReloadingFile() {
+    {
+      absl::MutexLock lock(&mutex_);
+      stopping_ = true;
+    }
+    watcher_.join();
+  }
+
+  std::shared_ptr<const T> current() const {
+    absl::MutexLock lock(&mutex_);
+    return current_;
+  }
+
+ private:
+  ReloadingFile(std::string path, Parser parser, absl::Duration interval,
+                std::atomic<int64_t>* failures, std::string content, std::shared_ptr<const T> value)
+      : path_(std::move(path)),
+        parser_(std::move(parser)),
+        interval_(interval),
+        failures_(failures),
+        content_(std::move(content)),
+        current_(std::move(value)) {
+    watcher_ = std::thread([this] { Watch(); });
+  }
+
+  void Watch() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mutex_);
+        mutex_.AwaitWithTimeout(absl::Condition(&stopping_), interval_);
+        if (stopping_) return;
+      }
+      Reload();
+    }
+  }
+
+  void Reload() {
+    absl::StatusOr<std::string> content = ReadSmallFile(path_);
+    if (content.ok() && *content == content_) return;
+    absl::StatusOr<T> value =
+        content.ok() ? parser_(*content) : absl::StatusOr<T>(content.status());
+    if (!value.ok()) {
+      if (failures_ != nullptr) ++*failures_;
+      // Logged once per distinct bad content, not every interval.
+      if (content.ok()) content_ = *content;
+      Log(LogLevel::kError, "%s: not reloaded, the previous version stays in force: %s", path_,
+          value.status().message());
+      return;
+    }
+    content_ = *std::move(content);
+    auto fresh = std::make_shared<const T>(*std::move(value));
+    absl::MutexLock lock(&mutex_);
+    current_ = std::move(fresh);
+    Log(LogLevel::kInfo, "%s: reloaded", path_);
+  }
+
+  const std::string path_;
+  const Parser parser_;
+  const absl::Duration interval_;
+  std::atomic<int64_t>* const failures_;
+  std::string content_;  // the watcher thread's own: the last content seen
+  mutable absl::Mutex mutex_;
+  std::shared_ptr<const T> current_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread watcher_;
+};
+
+}  // namespace flikpay::server
+
+#endif  // FLIKPAY_SERVER_RELOADING_FILE_H_
