@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -128,6 +129,13 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
       "--reconcile_interval=100ms", "--unknown_check_after=300ms", "--pending_check_after=2s",
       "--expiry_grace=1s", "--not_found_grace=1s", "--recheck_after=300ms",
       "--status_queries_per_minute=100000"};
+  // A suite that tests caller identity configures it; every other suite calls as the dev caller.
+  const bool identifies_callers =
+      std::any_of(extra_flags.begin(), extra_flags.end(), [](const std::string& flag) {
+        return absl::StartsWith(flag, "--grpc_client_ca") ||
+               absl::StartsWith(flag, "--caller_tokens");
+      });
+  if (!identifies_callers) args.push_back("--insecure_dev");
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto process = ChildProcess::Start(std::move(args), "flikpay-server listening", &line);
   EXPECT_TRUE(process.ok()) << process.status();
@@ -143,7 +151,8 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
   replica->callback_port = std::stoi(match[2]);
   replica->admin_port = std::stoi(match[3]);
   replica->stub = v1::PaymentService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", replica->grpc_port), grpc::InsecureChannelCredentials()));
+      absl::StrCat("127.0.0.1:", replica->grpc_port),
+      channel_credentials_ != nullptr ? channel_credentials_ : grpc::InsecureChannelCredentials()));
   return replica;
 }
 

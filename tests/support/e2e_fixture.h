@@ -148,6 +148,9 @@ class E2eTest : public ::testing::Test {
   static inline std::vector<std::string> replica_flags_;
   // The same for the stand-in.
   static inline std::vector<std::string> sim_flags_;
+  // How A() and B() connect (default plaintext, for replicas run with --insecure_dev, which every
+  // suite gets unless its flags configure caller identity).
+  static inline std::shared_ptr<grpc::ChannelCredentials> channel_credentials_;
   static inline std::unique_ptr<ChildProcess> redis_;
   static inline std::unique_ptr<ChildProcess> sim_;
   static inline int redis_port_ = 0;
