@@ -19,7 +19,9 @@ ABSL_FLAG(std::string, callback_addr, "0.0.0.0:8080",
           "HTTP listen address for Bankart's callbacks (the only public port)");
 ABSL_FLAG(std::string, admin_addr, "0.0.0.0:9090",
           "HTTP listen address for /healthz, /readyz and /metrics (never public)");
-ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0", "Redis, redis://host:port/db");
+ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0",
+          "Redis, redis://[user[:password]@]host[:port][/db] (with a password: set it from a "
+          "file, FLIKPAY_REDIS_URL_FILE)");
 ABSL_FLAG(std::string, gateway_url, "https://gateway.bankart.si/api/v3",
           "Bankart's API v3 base URL (the local bankart-sim: http://127.0.0.1:8480/api/v3)");
 ABSL_FLAG(
