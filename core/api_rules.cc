@@ -1,5 +1,8 @@
 #include "core/api_rules.h"
 
+#include <set>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "core/cursor.h"
 #include "core/request_rules.h"
@@ -32,11 +35,12 @@ absl::StatusOr<StatusLookup> Lookup(const v1::GetStatusRequest& request) {
 }
 
 absl::Status StreamFilter(const v1::StreamStatusRequest& request, int max_ids) {
-  if (request.merchant_transaction_ids_size() > max_ids) {
+  const std::set<std::string> distinct(request.merchant_transaction_ids().begin(),
+                                       request.merchant_transaction_ids().end());
+  if (static_cast<int>(distinct.size()) > max_ids) {
     return Invalid("merchant_transaction_ids",
-                   absl::StrCat("at most ", max_ids, " ids per stream, not ",
-                                request.merchant_transaction_ids_size(),
-                                "; open several streams, or filter by type"));
+                   absl::StrCat("at most ", max_ids, " distinct ids per stream, not ",
+                                distinct.size(), "; open several streams, or filter by type"));
   }
   if (!request.resume_after().empty() && !core::ParseCursor(request.resume_after())) {
     return Invalid("resume_after", "not a cursor from a StatusEvent");

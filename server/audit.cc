@@ -12,6 +12,7 @@ std::string AuditLine(const AuditEntry& entry, absl::Time at) {
   line["audit"] = true;
   line["at"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", at, absl::UTCTimeZone());
   line["caller"] = entry.caller;
+  line["peer"] = entry.peer;
   line["rpc"] = entry.rpc;
   line["merchant_transaction_id"] = entry.merchant_transaction_id;
   line["amount_minor"] = entry.amount_minor;

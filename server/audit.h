@@ -13,6 +13,7 @@ namespace flikpay::server {
 
 struct AuditEntry {
   std::string caller;  // empty when the call was refused before anyone was identified
+  std::string peer;    // the caller's address, e.g. "ipv4:10.0.3.7:51234", when known
   std::string rpc;
   std::string merchant_transaction_id;
   int64_t amount_minor = 0;
@@ -22,7 +23,7 @@ struct AuditEntry {
   absl::Duration latency;
 };
 
-// {"audit":true,"at":"...","caller":"...","rpc":"Payout","merchant_transaction_id":"...",
+// {"audit":true,"at":"...","caller":"...","peer":"ipv4:...","rpc":"Payout","merchant_transaction_id":"...",
 //  "amount_minor":100,"alias":"00386*****000","outcome":"PERMISSION_DENIED","message":"...",
 //  "status":"","latency_us":1234}
 std::string AuditLine(const AuditEntry& entry, absl::Time at);

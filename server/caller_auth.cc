@@ -32,11 +32,9 @@ namespace {
 constexpr char kTokenRefusal[] =
     "an \"authorization: Bearer <token>\" header with a known token is required";
 
-std::optional<std::string> FirstValue(const grpc::AuthContext& context, const char* property,
-                                      absl::string_view prefix = "") {
+std::optional<std::string> FirstValue(const grpc::AuthContext& context, const char* property) {
   for (const grpc::string_ref& value : context.FindPropertyValues(property)) {
-    const std::string text(value.data(), value.size());
-    if (!text.empty() && absl::StartsWith(text, prefix)) return text;
+    if (value.size() > 0) return std::string(value.data(), value.size());
   }
   return std::nullopt;
 }
@@ -44,10 +42,13 @@ std::optional<std::string> FirstValue(const grpc::AuthContext& context, const ch
 }  // namespace
 
 std::optional<std::string> CertificateIdentity(const grpc::AuthContext& context) {
-  // gRPC sets peer_spiffe_id only for a certificate with exactly one URI SAN, a SPIFFE id.
+  // gRPC sets peer_spiffe_id only for a certificate with exactly one URI SAN, a SPIFFE id (as the
+  // SPIFFE standard requires); a certificate with several URIs is named by its CN.
   if (auto spiffe = FirstValue(context, GRPC_PEER_SPIFFE_ID_PROPERTY_NAME)) return spiffe;
-  if (auto uri = FirstValue(context, GRPC_PEER_URI_PROPERTY_NAME, "spiffe://")) return uri;
-  return FirstValue(context, GRPC_X509_CN_PROPERTY_NAME);
+  std::optional<std::string> common_name = FirstValue(context, GRPC_X509_CN_PROPERTY_NAME);
+  // A subject CN is whatever the certificate's requester wrote: it may not pose as a SPIFFE id.
+  if (common_name && absl::StartsWithIgnoreCase(*common_name, "spiffe:")) return std::nullopt;
+  return common_name;
 }
 
 std::optional<std::string> TokenCaller(const std::vector<core::TokenEntry>& tokens,
@@ -66,7 +67,9 @@ std::optional<std::string> TokenCaller(const std::vector<core::TokenEntry>& toke
 
 std::optional<std::string> BearerCaller(const std::vector<core::TokenEntry>& tokens,
                                         absl::string_view authorization) {
-  if (!absl::ConsumePrefix(&authorization, "Bearer ")) return std::nullopt;
+  // The scheme is case-insensitive (RFC 7235).
+  if (!absl::StartsWithIgnoreCase(authorization, "bearer ")) return std::nullopt;
+  authorization.remove_prefix(7);
   return TokenCaller(tokens, absl::StripAsciiWhitespace(authorization));
 }
 

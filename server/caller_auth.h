@@ -31,8 +31,9 @@ inline constexpr char kDevCaller[] = "dev";
 
 using TokenFile = ReloadingFile<std::vector<core::TokenEntry>>;
 
-// The identity in a verified client certificate: the SPIFFE id (a URI SAN spiffe://...) when there
-// is one, else the subject's common name; nullopt without a verified certificate.
+// The identity in a verified client certificate: the SPIFFE id (its one URI SAN, spiffe://...) when
+// there is one, else the subject's common name, unless that CN itself looks like a SPIFFE id;
+// nullopt without a verified certificate.
 std::optional<std::string> CertificateIdentity(const grpc::AuthContext& context);
 
 // The caller whose token this is. The presented token is hashed and compared with every entry in

@@ -1,5 +1,6 @@
 #include "server/grpc_service.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <set>
@@ -194,6 +195,7 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
   audit->rpc = std::string(core::RpcName(facts.rpc));
   audit->merchant_transaction_id = facts.merchant_transaction_id;
   audit->amount_minor = facts.amount_minor;
+  audit->peer = context->peer();
   if (!facts.alias.empty()) audit->alias = gateway::MaskAlias(facts.alias);
   const bool money = core::MovesMoney(facts.rpc);
   // Every money call is audited, and every refusal of any call.
@@ -219,9 +221,14 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
   std::shared_ptr<CallerGate::Pass> pass;
   if (facts.reaches_gateway) {
     absl::Duration retry_after;
-    absl::StatusOr<CallerGate::Pass> entered =
-        gate_.Enter(caller->id, caller->grant->max_concurrent_calls,
-                    caller->grant->calls_per_second, started, &retry_after);
+    // However generous its policy, a caller never holds more than half the gateway threads while
+    // there are others to leave room for.
+    const int concurrency = caller->policy->callers.size() > 1
+                                ? std::min(caller->grant->max_concurrent_calls,
+                                           std::max(1, config_.gateway_threads / 2))
+                                : caller->grant->max_concurrent_calls;
+    absl::StatusOr<CallerGate::Pass> entered = gate_.Enter(
+        caller->id, concurrency, caller->grant->calls_per_second, started, &retry_after);
     if (!entered.ok()) {
       ++metrics_.fair_share_refusals;
       context->AddTrailingMetadata("retry-after-ms",
@@ -319,6 +326,7 @@ grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
     if (IsRefusal(refusal)) {
       AuditEntry audit;
       audit.caller = caller_id;
+      audit.peer = context->peer();
       audit.rpc = "StreamStatus";
       audit.outcome = refusal;
       Audit(audit);

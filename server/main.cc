@@ -2,6 +2,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -30,9 +32,25 @@
 #include "server/metrics.h"
 #include "server/payment_service.h"
 #include "server/reconciler.h"
+#include "server/tls_files.h"
 #include "store/redis_store.h"
 
 extern char** environ;
+
+namespace flikpay::server {
+
+// Removes gRPC's reflection plugin from a ServerBuilder (--grpc_reflection=false).
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return plugin->name() == "proto_server_reflection";
+    });
+  }
+};
+
+}  // namespace flikpay::server
 
 int main(int argc, char** argv) {
   using namespace flikpay;  // NOLINT: main wires the whole program together
@@ -175,25 +193,21 @@ int main(int argc, char** argv) {
     return policy_file != nullptr ? policy_file->current() : dev_policy;
   };
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  std::unique_ptr<server::TlsFiles> tls_files;
   if (!absl::GetFlag(FLAGS_grpc_tls_cert).empty()) {
-    for (const auto& [name, path] :
-         {std::pair{"grpc_tls_cert (FLIKPAY_GRPC_TLS_CERT)", absl::GetFlag(FLAGS_grpc_tls_cert)},
-          std::pair{"grpc_tls_key (FLIKPAY_GRPC_TLS_KEY)", absl::GetFlag(FLAGS_grpc_tls_key)},
-          std::pair{"grpc_client_ca (FLIKPAY_GRPC_CLIENT_CA)",
-                    absl::GetFlag(FLAGS_grpc_client_ca)}}) {
-      if (path.empty()) continue;
-      if (absl::Status s = server::ReadSmallFile(path).status(); !s.ok()) {
-        std::fprintf(stderr, "flikpay-server: %s: %s\n", name, std::string(s.message()).c_str());
-        return 2;
-      }
+    absl::StatusOr<std::unique_ptr<server::TlsFiles>> opened = server::TlsFiles::Open(
+        absl::GetFlag(FLAGS_grpc_tls_cert), absl::GetFlag(FLAGS_grpc_tls_key),
+        absl::GetFlag(FLAGS_grpc_client_ca), absl::GetFlag(FLAGS_tls_reload_interval),
+        &metrics.config_reload_failures);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "flikpay-server: %s\n", std::string(opened.status().message()).c_str());
+      return 2;
     }
-    // gRPC re-reads the files on its own schedule, so a rotated Kubernetes secret takes effect
-    // without a restart (connections already open keep their handshake).
-    const int refresh_seconds = static_cast<int>(
-        std::max<int64_t>(1, absl::ToInt64Seconds(absl::GetFlag(FLAGS_tls_reload_interval))));
+    tls_files = *std::move(opened);
+    // gRPC re-reads the checked copies on its own schedule, so a rotated Kubernetes secret takes
+    // effect without a restart (connections already open keep their handshake).
     auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-        absl::GetFlag(FLAGS_grpc_tls_key), absl::GetFlag(FLAGS_grpc_tls_cert),
-        absl::GetFlag(FLAGS_grpc_client_ca), refresh_seconds);
+        tls_files->key_path(), tls_files->cert_path(), tls_files->client_ca_path(), 1);
     grpc::experimental::TlsServerCredentialsOptions options(provider);
     options.watch_identity_key_cert_pairs();
     if (mutual_tls) {
@@ -208,11 +222,12 @@ int main(int argc, char** argv) {
   }
   grpc_config.tokens = token_file.get();
   if (grpc_config.auth_mode == server::AuthMode::kInsecureDev) {
-    server::Log(server::LogLevel::kWarning,
-                "INSECURE: --insecure_dev: the gRPC port is plaintext and every call is made as "
-                "caller \"%s\"%s. Never run this way where real money moves.",
-                server::kDevCaller,
-                policy_file != nullptr ? " under the policy file" : " with every permission");
+    // Straight to stderr, whatever the log level: this must not be silenced.
+    std::fprintf(stderr,
+                 "flikpay-server: INSECURE: --insecure_dev: the gRPC port is plaintext and every "
+                 "call is made as caller \"%s\"%s. Never run this way where real money moves.\n",
+                 server::kDevCaller,
+                 policy_file != nullptr ? " under the policy file" : " with every permission");
   } else if (absl::GetFlag(FLAGS_grpc_tls_cert).empty()) {
     server::Log(server::LogLevel::kWarning,
                 "the gRPC port is plaintext (bearer tokens behind a mesh that encrypts): tokens "
@@ -237,10 +252,13 @@ int main(int argc, char** argv) {
   // Referencing the compiled-in health descriptors keeps the linker from dropping them, so
   // reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
-  if (absl::GetFlag(FLAGS_grpc_reflection)) {
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  }
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Linking the reflection library registers its plugin with every ServerBuilder; switching it off
+  // means taking the plugin out again.
+  if (!absl::GetFlag(FLAGS_grpc_reflection)) {
+    builder.SetOption(std::make_unique<server::WithoutReflection>());
+  }
   int grpc_port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_grpc_addr), credentials, &grpc_port);
   builder.RegisterService(&grpc_service);

@@ -149,6 +149,14 @@ GatewayNews NewsOfReport(const gateway::StatusReport& report, v1::EventSource so
   return news;
 }
 
+// NOT_FOUND in one wording whatever the reason (never stored, or another caller's), so the
+// message cannot tell a caller which of another's ids exist.
+absl::Status NoSuchTransaction(const rules::StatusLookup& lookup) {
+  return absl::NotFoundError(absl::StrCat(
+      "no transaction with ", lookup.by_gateway_uuid ? "gateway_uuid " : "merchant_transaction_id ",
+      lookup.id));
+}
+
 // Whether the gateway certainly moved no money and holds nothing that still could: what was
 // reserved against the caller's daily limit is given back.
 bool CertainlyNothingMoved(const absl::StatusOr<SubmitOutcome>& outcome) {
@@ -512,6 +520,7 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const Caller& caller,
   std::string id = lookup->id;
   if (lookup->by_gateway_uuid) {
     absl::StatusOr<std::string> found = store_.FindByGatewayUuid(lookup->id);
+    if (absl::IsNotFound(found.status())) return NoSuchTransaction(*lookup);
     if (!found.ok()) return found.status();
     id = *found;
   }
@@ -519,8 +528,9 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const Caller& caller,
   if (transaction.ok() && !caller.MaySee(*transaction)) {
     // The same answer as for an id nobody used: another caller's ids are not this caller's to
     // probe.
-    return absl::NotFoundError(absl::StrCat("no transaction ", lookup->id));
+    transaction = absl::NotFoundError("another caller's");
   }
+  if (absl::IsNotFound(transaction.status())) return NoSuchTransaction(*lookup);
   if (!transaction.ok() || !request.refresh()) return transaction;
   return Refresh(*transaction, deadline);
 }

@@ -27,21 +27,35 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_by
 template <typename T>
 class ReloadingFile {
  public:
+  using Reader = std::function<absl::StatusOr<std::string>()>;
   using Parser = std::function<absl::StatusOr<T>(const std::string& content)>;
+  // Called with each version put in force (the first, then every good change), on the thread that
+  // loaded it, before current() returns it.
+  using OnLoad = std::function<void(const T&)>;
 
   // INVALID_ARGUMENT (naming the path) when the file cannot be read or parsed at start.
   static absl::StatusOr<std::unique_ptr<ReloadingFile>> Open(std::string path, Parser parser,
                                                              absl::Duration interval,
                                                              std::atomic<int64_t>* failures) {
-    absl::StatusOr<std::string> content = ReadSmallFile(path);
+    return Open(
+        path, [path] { return ReadSmallFile(path); }, std::move(parser), interval, failures);
+  }
+
+  // The same over any content `read` assembles (several files read as one), named `name`.
+  static absl::StatusOr<std::unique_ptr<ReloadingFile>> Open(std::string name, Reader read,
+                                                             Parser parser, absl::Duration interval,
+                                                             std::atomic<int64_t>* failures,
+                                                             OnLoad on_load = nullptr) {
+    absl::StatusOr<std::string> content = read();
     if (!content.ok()) return content.status();
     absl::StatusOr<T> value = parser(*content);
     if (!value.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", value.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", value.status().message()));
     }
-    return std::unique_ptr<ReloadingFile>(
-        new ReloadingFile(std::move(path), std::move(parser), interval, failures,
-                          *std::move(content), std::make_shared<const T>(*std::move(value))));
+    if (on_load) on_load(*value);
+    return std::unique_ptr<ReloadingFile>(new ReloadingFile(
+        std::move(name), std::move(read), std::move(parser), std::move(on_load), interval, failures,
+        *std::move(content), std::make_shared<const T>(*std::move(value))));
   }
 
   ~ReloadingFile() {
@@ -58,10 +72,13 @@ class ReloadingFile {
   }
 
  private:
-  ReloadingFile(std::string path, Parser parser, absl::Duration interval,
-                std::atomic<int64_t>* failures, std::string content, std::shared_ptr<const T> value)
-      : path_(std::move(path)),
+  ReloadingFile(std::string name, Reader read, Parser parser, OnLoad on_load,
+                absl::Duration interval, std::atomic<int64_t>* failures, std::string content,
+                std::shared_ptr<const T> value)
+      : name_(std::move(name)),
+        read_(std::move(read)),
         parser_(std::move(parser)),
+        on_load_(std::move(on_load)),
         interval_(interval),
         failures_(failures),
         content_(std::move(content)),
@@ -81,30 +98,37 @@ class ReloadingFile {
   }
 
   void Reload() {
-    absl::StatusOr<std::string> content = ReadSmallFile(path_);
+    absl::StatusOr<std::string> content = read_();
     if (content.ok() && *content == content_) return;
     absl::StatusOr<T> value =
         content.ok() ? parser_(*content) : absl::StatusOr<T>(content.status());
     if (!value.ok()) {
+      // Counted and logged once per distinct failure, not every interval.
+      if (value.status().message() == last_failure_) return;
+      last_failure_ = std::string(value.status().message());
       if (failures_ != nullptr) ++*failures_;
-      // Logged once per distinct bad content, not every interval.
-      if (content.ok()) content_ = *content;
-      Log(LogLevel::kError, "%s: not reloaded, the previous version stays in force: %s", path_,
+      Log(LogLevel::kError, "%s: not reloaded, the previous version stays in force: %s", name_,
           value.status().message());
       return;
     }
+    last_failure_.clear();
     content_ = *std::move(content);
+    if (on_load_) on_load_(*value);
     auto fresh = std::make_shared<const T>(*std::move(value));
     absl::MutexLock lock(&mutex_);
     current_ = std::move(fresh);
-    Log(LogLevel::kInfo, "%s: reloaded", path_);
+    Log(LogLevel::kInfo, "%s: reloaded", name_);
   }
 
-  const std::string path_;
+  const std::string name_;
+  const Reader read_;
   const Parser parser_;
+  const OnLoad on_load_;
   const absl::Duration interval_;
   std::atomic<int64_t>* const failures_;
-  std::string content_;  // the watcher thread's own: the last content seen
+  // The watcher thread's own: the content in force, and the last failure reported.
+  std::string content_;
+  std::string last_failure_;
   mutable absl::Mutex mutex_;
   std::shared_ptr<const T> current_ ABSL_GUARDED_BY(mutex_);
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;

@@ -474,7 +474,8 @@ absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Connect() {
   if (context == nullptr || context->err != 0) {
     std::string reason = context ? context->errstr : "out of memory";
     if (context) redisFree(context);
-    return absl::UnavailableError(absl::StrCat("redis unreachable: ", reason));
+    return absl::UnavailableError(
+        absl::StrCat("redis at ", endpoint_.host, ":", endpoint_.port, " unreachable: ", reason));
   }
   auto connection = std::make_unique<Connection>(context);
   connection->SetTimeout(config_.command_timeout);

@@ -20,6 +20,8 @@
 #include "server/caller_gate.h"
 #include "server/executor.h"
 #include "server/reloading_file.h"
+#include "server/tls_files.h"
+#include "tests/support/test_certs.h"
 
 namespace flikpay::server {
 namespace {
@@ -77,6 +79,13 @@ TEST(TokenCallerTest, AKnownTokenNamesItsCallerAndNothingElseDoes) {
   EXPECT_EQ(TokenCaller(*tokens, ""), std::nullopt);
   // The file holds hashes: the hash itself is not a token.
   EXPECT_EQ(TokenCaller(*tokens, Sha256Hex("shop-token-1")), std::nullopt);
+
+  // The header's scheme is case-insensitive (RFC 7235); anything but a bearer token is no token.
+  EXPECT_EQ(BearerCaller(*tokens, "Bearer shop-token-1"), "shop");
+  EXPECT_EQ(BearerCaller(*tokens, "bearer shop-token-1"), "shop");
+  EXPECT_EQ(BearerCaller(*tokens, "BEARER  shop-token-1 "), "shop");
+  EXPECT_EQ(BearerCaller(*tokens, "shop-token-1"), std::nullopt);
+  EXPECT_EQ(BearerCaller(*tokens, "Basic shop-token-1"), std::nullopt);
 }
 
 class ReloadingFileTest : public ::testing::Test {
@@ -134,6 +143,19 @@ TEST_F(ReloadingFileTest, AChangedFileIsUsedAndABrokenOneIsNot) {
   EXPECT_TRUE(Names(**file, "shop"));
 }
 
+TEST_F(ReloadingFileTest, AFileThatDisappearsIsCountedOnceAndTheLastVersionStays) {
+  Write(R"({"callers": {"shop": {"rpcs": ["GetStatus"]}}})");
+  std::atomic<int64_t> failures{0};
+  absl::StatusOr<std::unique_ptr<ReloadingFile<core::CallerPolicy>>> file =
+      ReloadingFile<core::CallerPolicy>::Open(path_, PolicyParser(), absl::Milliseconds(20),
+                                              &failures);
+  ASSERT_TRUE(file.ok());
+  std::filesystem::remove(path_);
+  absl::SleepFor(absl::Milliseconds(200));  // about ten intervals
+  EXPECT_EQ(failures, 1);
+  EXPECT_NE((*file)->current()->Find("shop"), nullptr);
+}
+
 TEST_F(ReloadingFileTest, AFileThatCannotBeUsedAtStartIsAnErrorNamingIt) {
   std::atomic<int64_t> failures{0};
   EXPECT_EQ(
@@ -148,6 +170,77 @@ TEST_F(ReloadingFileTest, AFileThatCannotBeUsedAtStartIsAnErrorNamingIt) {
           .message(),
       path_ + R"(: callers["a"].limits.Payout: required: every money RPC granted needs )"
               "its limits");
+}
+
+class TlsMaterialTest : public ReloadingFileTest {
+ protected:
+  TlsMaterial Material(const testing::CertFiles& server, const testing::TestCa& ca) {
+    return {server.cert_pem(), server.key_pem(), ca.cert_pem()};
+  }
+};
+
+TEST_F(TlsMaterialTest, AMatchingPairAndACaPassAndEachFaultIsNamed) {
+  absl::StatusOr<testing::TestCa> ca = testing::TestCa::Create(dir_, "ca");
+  ASSERT_TRUE(ca.ok());
+  absl::StatusOr<testing::CertFiles> server = ca->IssueServer("server");
+  absl::StatusOr<testing::CertFiles> other = ca->IssueServer("other");
+  ASSERT_TRUE(server.ok() && other.ok());
+  EXPECT_TRUE(CheckTlsMaterial(Material(*server, *ca), true).ok());
+
+  TlsMaterial mismatched = Material(*server, *ca);
+  mismatched.private_key = other->key_pem();
+  EXPECT_EQ(CheckTlsMaterial(mismatched, true).message(),
+            "grpc_tls_key (FLIKPAY_GRPC_TLS_KEY): does not match the certificate in grpc_tls_cert");
+  TlsMaterial garbage = Material(*server, *ca);
+  garbage.certificate_chain = "-----BEGIN CERTIFICATE-----\nnot base64\n";
+  EXPECT_EQ(CheckTlsMaterial(garbage, true).message(),
+            "grpc_tls_cert (FLIKPAY_GRPC_TLS_CERT): no PEM certificate");
+  TlsMaterial no_key = Material(*server, *ca);
+  no_key.private_key = server->cert_pem();
+  EXPECT_EQ(CheckTlsMaterial(no_key, true).message(),
+            "grpc_tls_key (FLIKPAY_GRPC_TLS_KEY): no PEM private key");
+  TlsMaterial no_ca = Material(*server, *ca);
+  no_ca.client_ca = "";
+  EXPECT_EQ(CheckTlsMaterial(no_ca, true).message(),
+            "grpc_client_ca (FLIKPAY_GRPC_CLIENT_CA): no PEM certificate");
+  EXPECT_TRUE(CheckTlsMaterial(no_ca, false).ok()) << "no CA needed without mutual TLS";
+}
+
+TEST_F(TlsMaterialTest, ARotationIsCopiedOnlyOnceItChecksOut) {
+  absl::StatusOr<testing::TestCa> ca = testing::TestCa::Create(dir_, "ca");
+  ASSERT_TRUE(ca.ok());
+  absl::StatusOr<testing::CertFiles> first = ca->IssueServer("server");
+  ASSERT_TRUE(first.ok());
+  const std::string first_cert = first->cert_pem();
+  std::atomic<int64_t> failures{0};
+  absl::StatusOr<std::unique_ptr<TlsFiles>> files = TlsFiles::Open(
+      first->cert_path, first->key_path, ca->cert_path(), absl::Milliseconds(20), &failures);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(testing::ReadFile((*files)->cert_path()), first_cert);
+  EXPECT_EQ(testing::ReadFile((*files)->client_ca_path()), ca->cert_pem());
+
+  // A key that is not the certificate's: the copies keep the previous pair.
+  absl::StatusOr<testing::CertFiles> stray = ca->IssueServer("stray");
+  ASSERT_TRUE(stray.ok());
+  ASSERT_TRUE(testing::WriteFileAtomically(first->key_path, stray->key_pem(), 0600).ok());
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(testing::ReadFile((*files)->cert_path()), first_cert);
+  EXPECT_NE(testing::ReadFile((*files)->key_path()), stray->key_pem());
+
+  // A whole new pair: copied.
+  absl::StatusOr<testing::CertFiles> second = ca->IssueServer("server");
+  ASSERT_TRUE(second.ok());
+  bool copied = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(2); !copied && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(10));
+    copied = testing::ReadFile((*files)->cert_path()) == second->cert_pem() &&
+             testing::ReadFile((*files)->key_path()) == second->key_pem();
+  }
+  EXPECT_TRUE(copied);
+  const std::string directory = std::filesystem::path((*files)->cert_path()).parent_path();
+  files->reset();
+  EXPECT_FALSE(std::filesystem::exists(directory)) << "the private copies are removed";
 }
 
 TEST(ExecutorTest, WorkBeyondTheQueueIsRefusedNotKept) {

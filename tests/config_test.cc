@@ -247,15 +247,27 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
   }
 }
 
+// A policy naming no caller, valid to start with.
+std::string EmptyPolicyFile() {
+  const std::string path = ::testing::TempDir() + "/flikpay-empty-policy.json";
+  std::ofstream(path) << R"({"callers": {}})";
+  return path;
+}
+
 // Caller identity is a decision: a server told nothing about it, or told two ways at once, does not
 // start (plaintext with no identity only with --insecure_dev).
 TEST(ConfigTest, TheServerRefusesToStartWithoutOneWayOfIdentifyingCallers) {
-  for (const auto& [assignments, expected] :
-       {std::pair{"", "the gRPC port needs caller identity"},
-        std::pair{"FLIKPAY_CALLER_TOKENS=/t FLIKPAY_INSECURE_DEV=true",
-                  "insecure_dev (FLIKPAY_INSECURE_DEV): cannot be combined"},
-        std::pair{"FLIKPAY_CALLER_TOKENS=/t", "caller_policy (FLIKPAY_CALLER_POLICY): required"},
-        std::pair{"FLIKPAY_GRPC_TLS_CERT=/c", "set both or neither"}}) {
+  for (const auto& [assignments, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"", "the gRPC port needs caller identity"},
+           std::pair{"FLIKPAY_CALLER_TOKENS=/t FLIKPAY_INSECURE_DEV=true",
+                     "insecure_dev (FLIKPAY_INSECURE_DEV): cannot be combined"},
+           std::pair{"FLIKPAY_CALLER_TOKENS=/t", "caller_policy (FLIKPAY_CALLER_POLICY): required"},
+           std::pair{"FLIKPAY_GRPC_TLS_CERT=/c", "set both or neither"},
+           // Files that are there but hold no certificate: refused at start, not served broken.
+           std::pair{"FLIKPAY_GRPC_TLS_CERT=/etc/hostname FLIKPAY_GRPC_TLS_KEY=/etc/hostname "
+                     "FLIKPAY_GRPC_CLIENT_CA=/etc/hostname FLIKPAY_CALLER_POLICY=" +
+                         EmptyPolicyFile(),
+                     "grpc_tls_cert (FLIKPAY_GRPC_TLS_CERT): no PEM certificate"}}) {
     std::string output;
     const int status = RunServer(assignments, &output);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << assignments << " → " << output;

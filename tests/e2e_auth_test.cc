@@ -1,6 +1,7 @@
 // Who may move money, end to end over real mutual TLS: certificates made by the test (its own CAs),
 // the policy file, limits counted in Redis across both replicas, ownership, fair share, and files
 // rotated under the running replicas the way Kubernetes swaps a mounted Secret.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <openssl/sha.h>
@@ -17,6 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gateway/callback_parser.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -62,6 +64,30 @@ testing::Json Policy(bool shop_may_pay_out = false) {
                {{"Payout", {{"max_amount_minor", 10000}, {"max_daily_amount_minor", 10000000}}}}},
               {"max_concurrent_calls", 4}}},
             {kReconciliation, {{"rpcs", {"GetStatus", "StreamStatus"}}, {"read_all", true}}}}}};
+}
+
+// Asks the server's reflection service to list its services, as grpcurl does first: OK when it is
+// served, UNIMPLEMENTED when it is switched off. (One request then half-close: the bidirectional
+// method answers it like a unary call.)
+grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel,
+                          const std::string& authorization = "") {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  if (!authorization.empty()) context.AddMetadata("authorization", authorization);
+  // ServerReflectionRequest{list_services: "*"}: field 7, a string.
+  const std::string request_bytes("\x3a\x01*", 3);
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                 grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
 }
 
 class AuthTest : public testing::E2eTest {
@@ -215,6 +241,22 @@ TEST_F(AuthTest, WithoutAClientCertificateEveryServiceIsUnauthenticated) {
                   ->Check(&finance_health, health_request, &health)
                   .ok());
   EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // Reflection likewise: open to any authenticated caller, closed to the anonymous one.
+  EXPECT_TRUE(ListServices(Channel(Credentials("finance"))).ok());
+  EXPECT_EQ(ListServices(anonymous).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // A subject CN is the requester's to choose: it cannot claim a SPIFFE id.
+  absl::StatusOr<testing::CertFiles> posing =
+      callers_ca_->IssueClient("posing", "spiffe://flikpay.test/finance");
+  ASSERT_TRUE(posing.ok());
+  grpc::SslCredentialsOptions posing_options;
+  posing_options.pem_root_certs = server_ca_->cert_pem();
+  posing_options.pem_cert_chain = posing->cert_pem();
+  posing_options.pem_private_key = posing->key_pem();
+  EXPECT_EQ(Payout(*v1::PaymentService::NewStub(Channel(grpc::SslCredentials(posing_options))),
+                   NewId("posing"), 100)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
 
   // A certificate from a CA the replicas do not trust does not even connect.
   absl::StatusOr<testing::TestCa> stranger_ca = testing::TestCa::Create(dir_, "stranger");
@@ -302,6 +344,8 @@ TEST_F(AuthTest, ACallerSeesStreamsAndRefundsOnlyItsOwnTransactions) {
   by_id.add_merchant_transaction_ids(id);
   by_id.set_send_current(true);
   EXPECT_TRUE(Stream(*other, by_id, absl::Milliseconds(500), nullptr, &other_ended).empty());
+  EXPECT_TRUE(other_ended.ok()) << "the stream stays open, as for an id nobody used: "
+                                << other_ended.error_message();
 
   v1::Transaction stored;
   EXPECT_EQ(Get(*other, id, &stored).error_code(), grpc::StatusCode::NOT_FOUND);
@@ -331,7 +375,8 @@ TEST_F(AuthTest, AStreamOfTooManyIdsIsRefused) {
   for (int i = 0; i < 1001; ++i) over.add_merchant_transaction_ids(absl::StrCat("order-", i));
   EXPECT_TRUE(Stream(A(), over, absl::Seconds(3), nullptr, &ended).empty());
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_TRUE(absl::StartsWith(ended.error_message(), "merchant_transaction_ids: at most 1000"))
+  EXPECT_TRUE(
+      absl::StartsWith(ended.error_message(), "merchant_transaction_ids: at most 1000 distinct"))
       << ended.error_message();
 }
 
@@ -419,10 +464,25 @@ TEST_F(AuthTest, RotatedCertificatesAndPolicyTakeEffectWithoutARestart) {
   EXPECT_EQ(Payout(*As("shop"), NewId("shop-payout-big"), 101).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 
-  // A broken policy file leaves the last good one in force.
+  // A broken policy file, and a TLS Secret whose key is not its certificate's, leave the last good
+  // versions in force; each is counted once.
+  const int64_t failures_before = Metric(*replicas_[0], "flikpay_config_reload_failures_total");
   ASSERT_TRUE(testing::WriteSecretVolume(dir_ + "/policy", {{"policy.json", "{not json"}}).ok());
-  absl::SleepFor(absl::Milliseconds(600));
+  absl::StatusOr<testing::CertFiles> stray = server_ca_->IssueServer("server-stray");
+  ASSERT_TRUE(stray.ok());
+  ASSERT_TRUE(testing::WriteSecretVolume(dir_ + "/tls", {{"tls.crt", server->cert_pem()},
+                                                         {"tls.key", stray->key_pem()},
+                                                         {"ca.crt", callers_ca_->cert_pem()}})
+                  .ok());
+  bool counted = false;
+  for (absl::Time until = absl::Now() + absl::Seconds(5); !counted && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(100));
+    counted = Metric(*replicas_[0], "flikpay_config_reload_failures_total") == failures_before + 2;
+  }
+  EXPECT_TRUE(counted) << Metric(*replicas_[0], "flikpay_config_reload_failures_total");
+  absl::SleepFor(absl::Milliseconds(1500));  // past gRPC's own refresh of the files it serves
   EXPECT_TRUE(Payout(*As("shop"), NewId("shop-payout-still"), 100).ok());
+  ASSERT_TRUE(WriteTls(*server, callers_ca_->cert_pem() + next_ca->cert_pem()).ok());
   // Back to the suite's policy, in force before the next test runs.
   ASSERT_TRUE(
       testing::WriteSecretVolume(dir_ + "/policy", {{"policy.json", Policy().dump()}}).ok());
@@ -456,6 +516,7 @@ class TokenAuthTest : public testing::E2eTest {
                       absl::StrCat("--caller_policy=", dir_, "/policy/policy.json"),
                       "--policy_reload_interval=200ms"};
     channel_credentials_.reset();
+    if (!tls) replica_flags_.push_back("--grpc_reflection=false");
     if (tls) {
       absl::StatusOr<testing::TestCa> ca = testing::TestCa::Create(dir_, "server");
       ASSERT_TRUE(ca.ok());
@@ -513,6 +574,11 @@ class TlsTokenAuthTest : public TokenAuthTest {
 
 TEST_F(TokenAuthTest, AKnownTokenNamesTheCallerAndRotatesWithoutARestart) {
   ExpectATokenNamesItsCallerAndRotates();
+  // These replicas run with --grpc_reflection=false.
+  EXPECT_EQ(ListServices(grpc::CreateChannel(absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
+                                             grpc::InsecureChannelCredentials()))
+                .error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST_F(TlsTokenAuthTest, AKnownTokenNamesTheCallerAndRotatesWithoutARestart) {
@@ -528,6 +594,11 @@ TEST_F(TlsTokenAuthTest, AKnownTokenNamesTheCallerAndRotatesWithoutARestart) {
   grpc::ClientContext with;
   with.AddMetadata("authorization", "Bearer shop-token-2");
   EXPECT_TRUE(health->Check(&with, request, &response).ok());
+  EXPECT_TRUE(ListServices(grpc::CreateChannel(absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port),
+                                               channel_credentials_),
+                           "Bearer shop-token-2")
+                  .ok())
+      << "reflection is on by default";
 }
 
 void TokenAuthTest::ExpectATokenNamesItsCallerAndRotates() {

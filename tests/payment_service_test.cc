@@ -600,7 +600,7 @@ class CallerRulesTest : public PaymentServiceTest {
       "shop": {"rpcs": ["CreateRtp", "Refund", "GetStatus", "StreamStatus"],
                "kinds": ["OUT_OF_BAND"],
                "limits": {"CreateRtp": {"max_amount_minor": 800, "max_daily_amount_minor": 1000},
-                          "Refund": {"max_amount_minor": 800, "max_daily_amount_minor": 1000}}},
+                          "Refund": {"max_amount_minor": 300, "max_daily_amount_minor": 350}}},
       "other-shop": {"rpcs": ["CreateRtp", "Refund", "GetStatus"],
                "limits": {"CreateRtp": {"max_amount_minor": 800, "max_daily_amount_minor": 1000},
                           "Refund": {"max_amount_minor": 800, "max_daily_amount_minor": 1000}}},
@@ -660,7 +660,20 @@ TEST_F(CallerRulesTest, ACallerSeesAndRefundsOnlyItsOwnTransactions) {
   EXPECT_EQ(mine->created_by(), "shop");
   absl::StatusOr<v1::Transaction> theirs = service_.GetStatus(As("other-shop"), get, Soon());
   EXPECT_EQ(theirs.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(theirs.status().message(), "no transaction own-1");
+  EXPECT_EQ(theirs.status().message(), "no transaction with merchant_transaction_id own-1");
+  // Word for word what an id nobody used gets, by either lookup: nothing tells them apart.
+  v1::GetStatusRequest unused;
+  unused.set_merchant_transaction_id("never-used");
+  EXPECT_EQ(service_.GetStatus(As("other-shop"), unused, Soon()).status().message(),
+            "no transaction with merchant_transaction_id never-used");
+  v1::GetStatusRequest by_uuid;
+  by_uuid.set_gateway_uuid(mine->gateway_uuid());
+  ASSERT_FALSE(mine->gateway_uuid().empty());
+  EXPECT_EQ(service_.GetStatus(As("other-shop"), by_uuid, Soon()).status().message(),
+            absl::StrCat("no transaction with gateway_uuid ", mine->gateway_uuid()));
+  by_uuid.set_gateway_uuid("uuid-never-used");
+  EXPECT_EQ(service_.GetStatus(As("other-shop"), by_uuid, Soon()).status().message(),
+            "no transaction with gateway_uuid uuid-never-used");
   EXPECT_TRUE(service_.GetStatus(As("support"), get, Soon()).ok()) << "read_all";
 
   absl::StatusOr<v1::Transaction> taken =
@@ -684,9 +697,25 @@ TEST_F(CallerRulesTest, ACallerSeesAndRefundsOnlyItsOwnTransactions) {
       service_.Refund(As("shop"), RefundOf("r-3", "own-1", 100), Soon());
   ASSERT_TRUE(refund.ok()) << refund.status();
   EXPECT_EQ(refund->created_by(), "shop");
-  EXPECT_EQ(service_.Refund(As("shop"), RefundOf("r-4", "own-1", 801), Soon()).status().code(),
-            absl::StatusCode::kFailedPrecondition)
-      << "the per-transaction limit applies to refunds too";
+  // The shop's refund limits (300 each, 350 a day) are below what is left of the debit (400), so
+  // it is the limit, not the refund cap, that refuses these.
+  absl::StatusOr<v1::Transaction> too_big =
+      service_.Refund(As("shop"), RefundOf("r-4", "own-1", 301), Soon());
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(too_big.status().message(),
+            "amount_minor: 301 is above caller shop's Refund limit per transaction (300)");
+  absl::StatusOr<v1::Transaction> over_day =
+      service_.Refund(As("shop"), RefundOf("r-5", "own-1", 300), Soon());
+  EXPECT_EQ(over_day.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(over_day.status().message(),
+            "amount_minor: 300 would pass caller shop's Refund limit per day (350; 100 used in the "
+            "last 24 hours)");
+  EXPECT_EQ(gateway_.refunds().size(), 1u);
+  // Exactly what is left of the day still fits, and then nothing.
+  EXPECT_TRUE(service_.Refund(As("shop"), RefundOf("r-6", "own-1", 250), Soon()).ok());
+  EXPECT_EQ(service_.Refund(As("shop"), RefundOf("r-7", "own-1", 1), Soon()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(gateway_.refunds().size(), 2u);
 }
 
 }  // namespace

@@ -102,8 +102,12 @@ TEST(ApiRulesTest, KindLookupAndStreamFilter) {
   EXPECT_TRUE(rules::StreamFilter(stream, 3).ok());
   stream.add_merchant_transaction_ids("order-3");
   EXPECT_EQ(rules::StreamFilter(stream, 3).message(),
-            "merchant_transaction_ids: at most 3 ids per stream, not 4; open several streams, or "
-            "filter by type");
+            "merchant_transaction_ids: at most 3 distinct ids per stream, not 4; open several "
+            "streams, or filter by type");
+  // Repeats of an id are one id.
+  stream.clear_merchant_transaction_ids();
+  for (int i = 0; i < 10; ++i) stream.add_merchant_transaction_ids("order-0");
+  EXPECT_TRUE(rules::StreamFilter(stream, 3).ok());
 }
 
 // One bad field, as the caller sends it and as the service hands it on.

@@ -245,16 +245,20 @@ v1::Transaction E2eTest::AwaitFinalForFaults(v1::PaymentService::Stub& stub,
   return AwaitFinal(stub, id, absl::Seconds(20));
 }
 
-int E2eTest::StartedStreams(const Replica& replica) {
+int64_t E2eTest::Metric(const Replica& replica, const std::string& name) {
   gateway::HttpClient http;
   gateway::HttpRequest request;
   request.url = absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
   const std::string body = http.Send(request).response.body;
   std::smatch match;
-  if (!std::regex_search(body, match, std::regex("\nflikpay_streams_started_total (\\d+)"))) {
+  if (!std::regex_search(body, match, std::regex(absl::StrCat("\n", name, " (-?\\d+)")))) {
     return -1;
   }
-  return std::stoi(match[1]);
+  return std::stoll(match[1]);
+}
+
+int E2eTest::StartedStreams(const Replica& replica) {
+  return static_cast<int>(Metric(replica, "flikpay_streams_started_total"));
 }
 
 std::vector<v1::StatusEvent> E2eTest::ReadEvents(const Replica& replica,

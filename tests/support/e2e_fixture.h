@@ -81,6 +81,8 @@ class E2eTest : public ::testing::Test {
   // counter, not the open-streams gauge: a stream of an earlier test ending at the same moment
   // would cancel out the gauge's increase.
   static int StartedStreams(const Replica& replica);
+  // A counter or gauge from the replica's /metrics; -1 if it is not there.
+  static int64_t Metric(const Replica& replica, const std::string& name);
   // Reads events from a StreamStatus call on `replica` until `count` arrived or the time is up
   // (then it fails the test, naming the subscription and how many of `count` arrived;
   // `expect_all` false for a reader that only drains what comes). `after_open` runs once the
