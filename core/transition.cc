@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace flikpay::core {
 namespace {
@@ -17,14 +19,39 @@ google::protobuf::Timestamp ToTimestamp(absl::Time time) {
   return timestamp;
 }
 
+constexpr absl::string_view kDroppedNote = " earlier entries dropped";
+
+// Keeps the history within kHistoryCap: the head stays, then one entry counting what was dropped,
+// then the latest.
+void CapHistory(v1::Transaction& record) {
+  auto* history = record.mutable_history();
+  if (history->size() <= kHistoryCap) return;
+  v1::StatusChange* marker = history->Mutable(kHistoryHead);
+  int64_t dropped = 0;
+  absl::string_view note = marker->note();
+  const bool is_marker =
+      absl::ConsumeSuffix(&note, kDroppedNote) && absl::SimpleAtoi(note, &dropped);
+  if (!is_marker) {
+    // The entry at the head's end becomes the marker: it and the next are the first dropped.
+    v1::StatusChange fresh;
+    *fresh.mutable_at() = marker->at();
+    fresh.set_note(absl::StrCat(1, kDroppedNote));
+    *marker = fresh;
+    return CapHistory(record);
+  }
+  history->DeleteSubrange(kHistoryHead + 1, 1);
+  marker->set_note(absl::StrCat(dropped + 1, kDroppedNote));
+}
+
 void AddHistory(v1::Transaction& record, v1::TransactionStatus from, const Report& report,
-                absl::Time now, const char* note) {
+                absl::Time now, absl::string_view note) {
   v1::StatusChange* change = record.add_history();
   *change->mutable_at() = ToTimestamp(now);
   change->set_from(from);
   change->set_to(report.status);
   change->set_source(report.source);
-  if (note != nullptr) change->set_note(note);
+  if (!note.empty()) change->set_note(std::string(note));
+  CapHistory(record);
 }
 
 absl::Time FromTimestamp(const google::protobuf::Timestamp& timestamp) {
@@ -67,6 +94,20 @@ Plan PlanReport(const Stored& current, const Report& report, absl::Time now) {
   const v1::Transaction& stored = current.record;
   Plan plan;
   plan.next = stored;
+  if (!report.refused_because.empty()) {
+    // Recorded, never applied: the report is not about this transaction as flikpay knows it.
+    AddHistory(plan.next, stored.status(), report, now,
+               absl::StrCat("refused: ", report.refused_because));
+    plan.anomaly = true;
+    plan.unchanged = false;
+    plan.next.set_version(stored.version() + 1);
+    *plan.next.mutable_updated_at() = ToTimestamp(now);
+    plan.flight_deadline = current.flight_deadline;
+    // Still open: it stays on the watch list (a stored record without a next check leaves it).
+    plan.next_check =
+        NextCheck(plan.next, current.flight_deadline > now, current.flight_deadline, report, now);
+    return plan;
+  }
   if (report.fill) report.fill(plan.next);
   plan.next.set_status(stored.status());
   plan.next.set_refunded_amount_minor(stored.refunded_amount_minor());
@@ -77,7 +118,7 @@ Plan PlanReport(const Stored& current, const Report& report, absl::Time now) {
   plan.verdict = Judge(previous, report.status);
   if (plan.verdict == Verdict::kApply) {
     plan.next.set_status(report.status);
-    AddHistory(plan.next, previous, report, now, nullptr);
+    AddHistory(plan.next, previous, report, now, "");
     plan.status_changed = true;
   } else if (plan.verdict == Verdict::kAnomaly && report.source != v1::EVENT_SOURCE_RPC) {
     // flikpay's own late answer cannot contradict Bankart; anything else saying another final

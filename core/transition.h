@@ -48,7 +48,17 @@ struct Report {
   bool ends_flight = false;
   // When to look again while the transaction stays open: the service's reconcile policy.
   SchedulePolicy schedule;
+  // Set when the report was refused (a callback that does not match its transaction: another
+  // connector, type, amount, currency or uuid): only recorded in the history with this note, as
+  // an anomaly; the record is otherwise untouched (fill is not applied, the status stays).
+  std::string refused_because;
 };
+
+// The history keeps its first kHistoryHead entries and its latest ones, up to kHistoryCap in all;
+// the entry after the head counts what was dropped between them. A record never grows without
+// bound, however many reports contradict it.
+inline constexpr int kHistoryCap = 64;
+inline constexpr int kHistoryHead = 16;
 
 // The stored state a report is judged against.
 struct Stored {

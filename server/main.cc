@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
   service_config.schedule.pending_check_max = absl::GetFlag(FLAGS_pending_check_max);
   service_config.status_queries_per_window = absl::GetFlag(FLAGS_status_queries_per_minute);
   service_config.status_quota_window = absl::GetFlag(FLAGS_status_quota_window);
+  service_config.callback_replay_window = 2 * absl::GetFlag(FLAGS_callback_date_tolerance);
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
 

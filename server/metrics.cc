@@ -23,6 +23,13 @@ std::string Metrics::Render() const {
          "Verified callbacks for transactions flikpay does not know.", callbacks_unmatched);
   Append(out, "flikpay_callbacks_duplicate_total", "counter",
          "Callbacks that changed nothing (duplicates and late reports).", callbacks_duplicate);
+  Append(out, "flikpay_callbacks_replayed_total", "counter",
+         "Verified callbacks whose signed bytes were already handled (acknowledged, no effect).",
+         callbacks_replayed);
+  Append(out, "flikpay_callbacks_mismatched_total", "counter",
+         "Verified callbacks refused: another connector, type, amount, currency or uuid than "
+         "their transaction's.",
+         callbacks_mismatched);
   Append(out, "flikpay_portal_refunds_total", "counter",
          "Refunds made in Bankart's portal, recorded against their debit from the callback.",
          portal_refunds);

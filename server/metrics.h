@@ -11,11 +11,13 @@ namespace flikpay::server {
 // has no prometheus-cpp package; the exposition format for plain counters is a few lines.)
 struct Metrics {
   std::atomic<int64_t> callbacks_accepted{0};
-  std::atomic<int64_t> callbacks_rejected{0};   // bad signature, stale or malformed
-  std::atomic<int64_t> callbacks_unmatched{0};  // verified, but for an unknown transaction
-  std::atomic<int64_t> callbacks_duplicate{0};  // changed nothing
-  std::atomic<int64_t> portal_refunds{0};       // refunds made in Bankart's portal, recorded
-  std::atomic<int64_t> status_anomalies{0};     // contradicting final states
+  std::atomic<int64_t> callbacks_rejected{0};    // bad signature, stale or malformed
+  std::atomic<int64_t> callbacks_unmatched{0};   // verified, but for an unknown transaction
+  std::atomic<int64_t> callbacks_duplicate{0};   // changed nothing
+  std::atomic<int64_t> callbacks_replayed{0};    // the same signed bytes again: no effect
+  std::atomic<int64_t> callbacks_mismatched{0};  // verified, but not about their transaction
+  std::atomic<int64_t> portal_refunds{0};        // refunds made in Bankart's portal, recorded
+  std::atomic<int64_t> status_anomalies{0};      // contradicting final states
   std::atomic<int64_t> status_changes{0};
   std::atomic<int64_t> gateway_unknown_outcomes{0};
   std::atomic<int64_t> store_unavailable{0};

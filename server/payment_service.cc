@@ -157,6 +157,29 @@ absl::Status NoSuchTransaction(const rules::StatusLookup& lookup) {
       lookup.id));
 }
 
+// What makes a verified callback unique: its signature (the signed message includes the Date).
+// Every callback the Bankart adapter verifies carries one.
+std::optional<std::string> SignatureOf(const gateway::InboundCallback& callback) {
+  for (const char* header : {"x-signature", "authorization"}) {
+    auto found = callback.headers.find(header);
+    if (found != callback.headers.end()) return found->second;
+  }
+  return std::nullopt;
+}
+
+v1::TransactionType ApiType(gateway::TransactionType type) {
+  switch (type) {
+    case gateway::TransactionType::kDebit:
+      return v1::TRANSACTION_TYPE_DEBIT;
+    case gateway::TransactionType::kRefund:
+      return v1::TRANSACTION_TYPE_REFUND;
+    case gateway::TransactionType::kPayout:
+      return v1::TRANSACTION_TYPE_PAYOUT;
+    default:
+      return v1::TRANSACTION_TYPE_UNSPECIFIED;
+  }
+}
+
 // Whether the gateway certainly moved no money and holds nothing that still could: what was
 // reserved against the caller's daily limit is given back.
 bool CertainlyNothingMoved(const absl::StatusOr<SubmitOutcome>& outcome) {
@@ -653,6 +676,32 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
     return absl::InvalidArgumentError(event.status().message());
   }
   const absl::Status retry_later = absl::UnavailableError("storage unavailable, retry later");
+  // A verified callback is handled once: a replay of the same signed bytes is acknowledged and
+  // changes nothing (each replay of a contradicting callback would otherwise add to the history).
+  const std::optional<std::string> signature = SignatureOf(callback);
+  if (signature.has_value()) {
+    absl::StatusOr<bool> first = store_.FirstSighting(*signature, config_.callback_replay_window);
+    if (!first.ok()) {
+      ++metrics_.store_unavailable;
+      return retry_later;
+    }
+    if (!*first) {
+      ++metrics_.callbacks_replayed;
+      return absl::OkStatus();
+    }
+  }
+  absl::Status handled = HandleVerifiedCallback(callback, *event);
+  if (absl::IsUnavailable(handled) && signature.has_value()) {
+    // Not handled: Bankart's retry of these very bytes must be.
+    if (!store_.ForgetSighting(*signature).ok()) ++metrics_.store_unavailable;
+  }
+  return handled;
+}
+
+absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallback& callback,
+                                                    const gateway::CallbackEvent& verified) {
+  const gateway::CallbackEvent* event = &verified;
+  const absl::Status retry_later = absl::UnavailableError("storage unavailable, retry later");
   std::string id = event->merchant_transaction_id;
   if (id.empty()) {
     absl::StatusOr<std::string> found = store_.FindByGatewayUuid(event->uuid);
@@ -672,14 +721,31 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   if (event->result == gateway::CallbackEvent::Result::kError) {
     news.error = DecisiveError(event->errors);
   }
-  absl::StatusOr<store::ApplyResult> applied =
+  absl::StatusOr<v1::Transaction> stored =
       id.empty() || event->type == gateway::TransactionType::kOther
           ? absl::NotFoundError("not a transaction flikpay started")
-          : ApplyNews(id, news);
+          : store_.Get(id);
+  if (!stored.ok() && !absl::IsNotFound(stored.status())) {
+    ++metrics_.store_unavailable;
+    return retry_later;
+  }
+  if (stored.ok()) {
+    absl::StatusOr<std::string> mismatch = CallbackMismatch(*stored, *event);
+    if (!mismatch.ok()) return retry_later;
+    if (!mismatch->empty()) return RefuseCallback(id, news, *mismatch);
+  }
+  absl::StatusOr<store::ApplyResult> applied =
+      stored.ok() ? ApplyNews(id, news) : absl::StatusOr<store::ApplyResult>(stored.status());
   if (absl::IsNotFound(applied.status()) && event->type == gateway::TransactionType::kRefund) {
     // A refund flikpay never sent: made in Bankart's portal (seed 000, "Refund with/without
     // Postback"). It still counts against its debit's cap.
     absl::StatusOr<std::string> recorded = RecordPortalRefund(*event);
+    if (absl::IsFailedPrecondition(recorded.status())) {
+      ++metrics_.callbacks_mismatched;
+      Log(LogLevel::kWarning, "refund callback %s refused: %s", event->uuid,
+          recorded.status().message());
+      return absl::InvalidArgumentError("the callback does not match its transaction");
+    }
     if (!recorded.ok() && !absl::IsNotFound(recorded.status())) {
       if (absl::IsUnavailable(recorded.status())) return retry_later;
       Log(LogLevel::kWarning, "refund callback %s for a known debit not recorded: %s", event->uuid,
@@ -699,6 +765,53 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   ++metrics_.callbacks_accepted;
   if (!applied->status_changed) ++metrics_.callbacks_duplicate;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PaymentService::CallbackMismatch(const v1::Transaction& transaction,
+                                                             const gateway::CallbackEvent& event) {
+  if (event.connector.has_value()) {
+    absl::StatusOr<gateway::Connector> connector = ConnectorOf(transaction);
+    if (!connector.ok()) return connector.status();
+    if (*connector != *event.connector) {
+      return absl::StrCat("signed with the ", gateway::ConnectorName(*event.connector),
+                          " connector's secret, the transaction is ",
+                          gateway::ConnectorName(*connector), "'s");
+    }
+  }
+  if (ApiType(event.type) != transaction.type()) {
+    return absl::StrCat("a ", gateway::TransactionTypeName(event.type), " callback for a ",
+                        v1::TransactionType_Name(transaction.type()));
+  }
+  if (event.amount_minor.has_value() && *event.amount_minor != transaction.amount_minor()) {
+    return absl::StrCat("amount ", *event.amount_minor, " cents, the transaction's is ",
+                        transaction.amount_minor());
+  }
+  if (!event.currency.empty() && event.currency != transaction.currency()) {
+    return absl::StrCat("currency ", event.currency, ", the transaction's is ",
+                        transaction.currency());
+  }
+  if (!event.uuid.empty() && !transaction.gateway_uuid().empty() &&
+      event.uuid != transaction.gateway_uuid()) {
+    return absl::StrCat("uuid ", event.uuid, ", the transaction's is ", transaction.gateway_uuid());
+  }
+  return std::string();
+}
+
+absl::Status PaymentService::RefuseCallback(const std::string& id, const GatewayNews& news,
+                                            const std::string& why) {
+  store::Report report;
+  report.status = news.status;
+  report.source = news.source;
+  report.refused_because = why;
+  if (!ApplyReport(id, std::move(report)).ok()) {
+    return absl::UnavailableError("storage unavailable, retry later");
+  }
+  ++metrics_.callbacks_mismatched;
+  Log(LogLevel::kWarning, "callback for %s refused, it does not match the transaction: %s", id,
+      why);
+  // Bankart retries anything but 200 "OK" (GATEWAY.md): a callback that cannot be about this
+  // transaction is not acknowledged, and each retry is recorded (and counted) the same way.
+  return absl::InvalidArgumentError("the callback does not match its transaction");
 }
 
 absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
@@ -733,6 +846,15 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
   if (!debit.ok()) return debit.status();
   if (debit->type() != v1::TRANSACTION_TYPE_DEBIT) {
     return absl::NotFoundError("the refund's reference is not a debit of flikpay's");
+  }
+  if (event.connector.has_value()) {
+    absl::StatusOr<gateway::Connector> connector = ConnectorOf(*debit);
+    if (!connector.ok()) return connector.status();
+    if (*connector != *event.connector) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "a refund of ", *original, " signed with the ", gateway::ConnectorName(*event.connector),
+          " connector's secret, the debit is ", gateway::ConnectorName(*connector), "'s"));
+    }
   }
   const std::string id = event.merchant_transaction_id.empty()
                              ? absl::StrCat("portal-refund-", event.uuid)

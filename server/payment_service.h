@@ -28,6 +28,9 @@ struct ServiceConfig {
   // Bankart's status-query quota per API user, shared by all replicas: this many in any window.
   int status_queries_per_window = 54;
   absl::Duration status_quota_window = absl::Seconds(60);
+  // How long a verified callback's signature is remembered, so a replay of it changes nothing:
+  // twice the callback Date tolerance (a replay older than that fails the Date check anyway).
+  absl::Duration callback_replay_window = absl::Seconds(120);
 };
 
 // Who asks, as the gRPC layer authenticated it, and the policy in force when the call arrived (a
@@ -119,6 +122,18 @@ class PaymentService {
   // referenceUuid, or the status API's answer), reserving its amount like any refund; answers the
   // refund's id. NOT_FOUND when no debit of flikpay's is named.
   absl::StatusOr<std::string> RecordPortalRefund(const gateway::CallbackEvent& event);
+  // Why a verified callback cannot be about `transaction` as flikpay knows it ("" when it can):
+  // signed with another connector's secret, or of another type, amount, currency or uuid. One
+  // leaked connector secret must not settle another connector's transactions.
+  absl::StatusOr<std::string> CallbackMismatch(const v1::Transaction& transaction,
+                                               const gateway::CallbackEvent& event);
+  // Records a callback that does not match its transaction in the history (an anomaly, nothing
+  // else changes) and answers INVALID_ARGUMENT (HTTP 400).
+  absl::Status RefuseCallback(const std::string& id, const GatewayNews& news,
+                              const std::string& why);
+  // HandleCallback after the signature and the replay check.
+  absl::Status HandleVerifiedCallback(const gateway::InboundCallback& callback,
+                                      const gateway::CallbackEvent& verified);
   // Takes one query of the priority's share of the status-query quota (core/status_quota.h);
   // RESOURCE_EXHAUSTED when that share of the window is spent.
   absl::Status TakeStatusQuery(core::QueryPriority priority);

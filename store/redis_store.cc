@@ -1,6 +1,7 @@
 #include "store/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -448,6 +450,14 @@ std::string RedisStore::SpendKey(absl::string_view caller, absl::string_view rpc
 
 std::string RedisStore::EventsKey() const { return absl::StrCat(config_.key_prefix, "events"); }
 
+std::string RedisStore::SightingKey(absl::string_view signature) const {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(signature.data()), signature.size(), digest);
+  return absl::StrCat(config_.key_prefix, "seen:",
+                      absl::BytesToHexString(absl::string_view(
+                          reinterpret_cast<const char*>(digest), sizeof(digest))));
+}
+
 std::string RedisStore::UnmatchedKey() const {
   return absl::StrCat(config_.key_prefix, "unmatched");
 }
@@ -819,6 +829,22 @@ absl::Status RedisStore::RecordUnmatchedCallback(absl::string_view body) {
     absl::StatusOr<Reply> pushed = connection.Run({"LPUSH", key, std::string(body)});
     if (!pushed.ok()) return pushed.status();
     return connection.Run({"LTRIM", key, "0", "9999"}).status();
+  });
+}
+
+absl::StatusOr<bool> RedisStore::FirstSighting(absl::string_view signature, absl::Duration ttl) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
+    absl::StatusOr<Reply> set =
+        connection.Run({"SET", SightingKey(signature), "1", "NX", "PX",
+                        std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))});
+    if (!set.ok()) return set.status();
+    return (*set)->type != REDIS_REPLY_NIL;
+  });
+}
+
+absl::Status RedisStore::ForgetSighting(absl::string_view signature) {
+  return WithConnection([&](Connection& connection) -> absl::Status {
+    return connection.Run({"DEL", SightingKey(signature)}).status();
   });
 }
 

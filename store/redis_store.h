@@ -67,6 +67,7 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 //                                 the last reservation
 //   events                        stream of StatusEvent (field "e"); entry ids are the cursors
 //   unmatched                     list of verified callbacks for unknown transactions
+//   seen:{sha256 of signature}    a verified callback's signature, for twice the Date tolerance
 class RedisStore : public Store {
  public:
   explicit RedisStore(RedisConfig config);
@@ -85,6 +86,8 @@ class RedisStore : public Store {
   absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                     const Report& report) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
+  absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) override;
+  absl::Status ForgetSighting(absl::string_view signature) override;
   absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                           int max_count) override;
   absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
@@ -132,6 +135,7 @@ class RedisStore : public Store {
   std::string StatusQuotaKey() const;
   std::string EventsKey() const;
   std::string UnmatchedKey() const;
+  std::string SightingKey(absl::string_view signature) const;
 
   RedisConfig config_;
   RedisEndpoint endpoint_;

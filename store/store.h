@@ -104,6 +104,12 @@ class Store {
   // Keeps a verified callback for a transaction flikpay does not know, for inspection.
   virtual absl::Status RecordUnmatchedCallback(absl::string_view body) = 0;
 
+  // Replay protection for verified callbacks, shared by every replica: true when `signature` was
+  // not seen in the last `ttl` (and now is), false for a repeat. A callback whose handling failed
+  // is forgotten again, so Bankart's retry of the same bytes is handled.
+  virtual absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) = 0;
+  virtual absl::Status ForgetSighting(absl::string_view signature) = 0;
+
   // Events strictly after `after_cursor` ("" = from the oldest retained), oldest first.
   virtual absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                                   int max_count) = 0;

@@ -718,5 +718,83 @@ TEST_F(CallerRulesTest, ACallerSeesAndRefundsOnlyItsOwnTransactions) {
   EXPECT_EQ(gateway_.refunds().size(), 2u);
 }
 
+// A verified callback must be about its transaction as flikpay knows it: one leaked connector
+// secret may not settle another connector's payout, nor a cent stand for a thousand euros.
+TEST_F(PaymentServiceTest, ACallbackThatDoesNotMatchItsTransactionChangesNothingAndIsCounted) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("bound-1", 100000), Soon()).ok());  // Out-of-Band
+  using Result = gateway::CallbackEvent::Result;
+  const std::pair<std::function<void(gateway::CallbackEvent&)>, std::string> mismatches[] = {
+      {[](auto& e) { e.connector = gateway::Connector::kEcommerce; },
+       "signed with the ecommerce connector's secret, the transaction is out_of_band's"},
+      {[](auto& e) { e.type = gateway::TransactionType::kPayout; },
+       "a PAYOUT callback for a TRANSACTION_TYPE_DEBIT"},
+      {[](auto& e) { e.amount_minor = 1; }, "amount 1 cents, the transaction's is 100000"},
+      {[](auto& e) { e.currency = "USD"; }, "currency USD, the transaction's is EUR"},
+      {[](auto& e) { e.uuid = "uuid-other"; }, "uuid uuid-other, the transaction's is uuid-1"},
+  };
+  int64_t version = store_.Get("bound-1")->version();
+  for (const auto& [change, why] : mismatches) {
+    gateway::CallbackEvent event = CallbackFor("bound-1", Result::kOk);
+    event.connector = gateway::Connector::kOutOfBand;
+    event.amount_minor = 100000;
+    event.currency = "EUR";
+    change(event);
+    gateway_.AnswerCallbacks(event);
+    const absl::Status answer = service_.HandleCallback({});
+    EXPECT_EQ(answer.code(), absl::StatusCode::kInvalidArgument) << why;
+    EXPECT_EQ(answer.message(), "the callback does not match its transaction");
+    absl::StatusOr<v1::Transaction> stored = store_.Get("bound-1");
+    ASSERT_TRUE(stored.ok());
+    EXPECT_EQ(stored->status(), v1::TRANSACTION_STATUS_PENDING) << why;
+    EXPECT_EQ(stored->version(), ++version) << "recorded in the history: " << why;
+    EXPECT_EQ(stored->history().rbegin()->note(), "refused: " + why);
+  }
+  EXPECT_EQ(metrics_.callbacks_mismatched, 5);
+  EXPECT_EQ(metrics_.status_changes, 1) << "only the RPC's PENDING";
+
+  // The matching callback still settles it.
+  gateway::CallbackEvent event = CallbackFor("bound-1", Result::kOk);
+  event.connector = gateway::Connector::kOutOfBand;
+  event.amount_minor = 100000;
+  event.currency = "EUR";
+  gateway_.AnswerCallbacks(event);
+  EXPECT_TRUE(service_.HandleCallback({}).ok());
+  EXPECT_EQ(store_.Get("bound-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
+}
+
+TEST_F(PaymentServiceTest, AReplayedCallbackIsAcknowledgedWithoutEffect) {
+  SuccessfulDebit("replayed-1", 500);
+  // A contradicting callback, signed: recorded once as an anomaly, its replays not at all.
+  gateway_.AnswerCallbacks(CallbackFor("replayed-1", gateway::CallbackEvent::Result::kError));
+  gateway::InboundCallback signed_callback;
+  signed_callback.headers["x-signature"] = "c2lnbmF0dXJlLTE=";
+  ASSERT_TRUE(service_.HandleCallback(signed_callback).ok());
+  const v1::Transaction after_first = *store_.Get("replayed-1");
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(service_.HandleCallback(signed_callback).ok());
+  EXPECT_EQ(store_.Get("replayed-1")->version(), after_first.version());
+  EXPECT_EQ(store_.Get("replayed-1")->history_size(), after_first.history_size());
+  EXPECT_EQ(metrics_.callbacks_replayed, 200);
+  EXPECT_EQ(metrics_.status_anomalies, 1);
+
+  // Another signature is another callback.
+  signed_callback.headers["x-signature"] = "c2lnbmF0dXJlLTI=";
+  ASSERT_TRUE(service_.HandleCallback(signed_callback).ok());
+  EXPECT_EQ(metrics_.status_anomalies, 2);
+}
+
+TEST_F(PaymentServiceTest, ACallbackNotHandledForAnOutageIsHandledWhenBankartRetriesIt) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("retried-1"), Soon()).ok());
+  gateway_.AnswerCallbacks(CallbackFor("retried-1", gateway::CallbackEvent::Result::kOk));
+  gateway::InboundCallback signed_callback;
+  signed_callback.headers["x-signature"] = "c2lnbmF0dXJlLTM=";
+  store_.FailApplies(1);
+  EXPECT_TRUE(absl::IsUnavailable(service_.HandleCallback(signed_callback)));
+  EXPECT_TRUE(service_.HandleCallback(signed_callback).ok());
+  EXPECT_EQ(store_.Get("retried-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(metrics_.callbacks_replayed, 0);
+}
+
 }  // namespace
 }  // namespace flikpay::server

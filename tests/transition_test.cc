@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "core/cursor.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
@@ -311,6 +312,50 @@ TEST(CursorTest, CursorsOrderAsNumbersAndRejectGarbage) {
   for (const char* bad : {"", "12", "-", "a-1", "1-b", "1-2-3"}) {
     EXPECT_FALSE(ParseCursor(bad).has_value()) << bad;
   }
+}
+
+TEST(TransitionTest, ARefusedReportIsRecordedAndChangesNothingElse) {
+  Stored current{Record(kPending)};
+  Report report = ReportOf(kSuccess, v1::EVENT_SOURCE_CALLBACK);
+  report.refused_because = "amount 1 cents, the transaction's is 1000";
+  report.fill = [](v1::Transaction& t) { t.set_gateway_uuid("uuid-attacker"); };
+  report.schedule.pending_check_after = absl::Minutes(5);
+  const Plan plan = PlanReport(current, report, kNow);
+  EXPECT_FALSE(plan.unchanged);
+  EXPECT_FALSE(plan.status_changed);
+  EXPECT_TRUE(plan.anomaly);
+  EXPECT_FALSE(plan.event.has_value());
+  EXPECT_EQ(plan.next.status(), kPending);
+  EXPECT_TRUE(plan.next.gateway_uuid().empty()) << "fill is not applied";
+  EXPECT_EQ(plan.next.version(), 4);
+  ASSERT_EQ(plan.next.history_size(), 1);
+  EXPECT_EQ(plan.next.history(0).note(), "refused: amount 1 cents, the transaction's is 1000");
+  EXPECT_EQ(plan.next.history(0).from(), kPending);
+  EXPECT_EQ(plan.next.history(0).to(), kSuccess);
+  EXPECT_TRUE(plan.next_check.has_value()) << "still open: it stays on the watch list";
+  EXPECT_FALSE(plan.new_gateway_uuid.has_value());
+}
+
+TEST(TransitionTest, TheHistoryKeepsItsHeadAndItsLatestEntriesAndCountsTheRest) {
+  Stored current{Record(kSuccess)};
+  Report contradiction = ReportOf(kError, v1::EVENT_SOURCE_CALLBACK);
+  for (int i = 0; i < 500; ++i) {
+    const Plan plan = PlanReport(current, contradiction, kNow + absl::Seconds(i));
+    ASSERT_TRUE(plan.anomaly);
+    current.record = plan.next;
+    ASSERT_LE(current.record.history_size(), kHistoryCap);
+  }
+  const auto& history = current.record.history();
+  ASSERT_EQ(history.size(), kHistoryCap);
+  // The head: the first entries as they were (the first at kNow).
+  EXPECT_EQ(history[0].at().seconds(), absl::ToUnixSeconds(kNow));
+  EXPECT_EQ(history[kHistoryHead - 1].at().seconds(), absl::ToUnixSeconds(kNow) + kHistoryHead - 1);
+  // Then what was dropped, then the latest, ending with the 500th.
+  const int kept_tail = kHistoryCap - kHistoryHead - 1;
+  EXPECT_EQ(history[kHistoryHead].note(),
+            absl::StrCat(500 - kHistoryHead - kept_tail, " earlier entries dropped"));
+  EXPECT_EQ(history[kHistoryCap - 1].at().seconds(), absl::ToUnixSeconds(kNow) + 499);
+  EXPECT_EQ(history[kHistoryHead + 1].at().seconds(), absl::ToUnixSeconds(kNow) + 500 - kept_tail);
 }
 
 }  // namespace

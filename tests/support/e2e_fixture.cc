@@ -371,9 +371,9 @@ grpc::Status E2eTest::SuccessfulPayout(v1::PaymentService::Stub& stub, const std
 }
 
 int E2eTest::PostCallback(int port, const std::string& body, const std::string& secret,
-                          const std::string& query) {
+                          const std::string& query, absl::Time date_at) {
   const std::string uri = absl::StrCat("/callbacks/bankart?", query);
-  const std::string date = gateway::FormatHttpDate(absl::Now());
+  const std::string date = gateway::FormatHttpDate(date_at);
   const std::string content_type = "application/json; charset=utf-8";
   gateway::HttpClient http;
   gateway::HttpRequest request;

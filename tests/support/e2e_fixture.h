@@ -118,8 +118,10 @@ class E2eTest : public ::testing::Test {
   static grpc::Status SuccessfulPayout(v1::PaymentService::Stub& stub, const std::string& id,
                                        int64_t amount_minor, const std::string& description = "");
   // Posts a callback to a replica's callback port, signed with `secret`; returns the HTTP status.
+  // `date_at` is the Date it carries (and signs): the same one twice sends the same bytes.
   static int PostCallback(int port, const std::string& body, const std::string& secret,
-                          const std::string& query = "connector=in_person");
+                          const std::string& query = "connector=in_person",
+                          absl::Time date_at = absl::Now());
 
   static bool IsFinalStatusOf(const v1::StatusEvent& event) {
     return core::IsFinal(event.transaction().status());

@@ -152,10 +152,19 @@ absl::StatusOr<std::string> InMemoryStore::FindByGatewayUuid(absl::string_view u
   return it->second;
 }
 
+void InMemoryStore::FailApplies(int count) {
+  absl::MutexLock lock(&mutex_);
+  failing_applies_ = count;
+}
+
 absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view merchant_transaction_id,
                                                         const store::Report& report) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
+  if (failing_applies_ > 0) {
+    --failing_applies_;
+    return absl::UnavailableError("store: lost for the test");
+  }
   auto it = records_.find(merchant_transaction_id);
   if (it == records_.end()) {
     return absl::NotFoundError(
@@ -202,6 +211,23 @@ absl::Status InMemoryStore::RecordUnmatchedCallback(absl::string_view body) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   unmatched_.emplace_back(body);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> InMemoryStore::FirstSighting(absl::string_view signature, absl::Duration ttl) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const absl::Time now = absl::Now();
+  auto [seen, inserted] = sightings_.try_emplace(std::string(signature), now + ttl);
+  if (!inserted && seen->second > now) return false;
+  seen->second = now + ttl;
+  return true;
+}
+
+absl::Status InMemoryStore::ForgetSighting(absl::string_view signature) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  sightings_.erase(std::string(signature));
   return absl::OkStatus();
 }
 

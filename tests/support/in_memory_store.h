@@ -26,6 +26,8 @@ class InMemoryStore : public store::Store {
 
   // While set, every call answers UNAVAILABLE, as RedisStore does when Redis is down.
   void SetUnavailable(bool unavailable);
+  // The next `count` Apply calls answer UNAVAILABLE (Redis lost in the middle of a callback).
+  void FailApplies(int count);
   // Where the reconciler would look next; nullopt when off the watch list.
   std::optional<absl::Time> NextCheck(const std::string& id);
   int64_t Reserved(const std::string& id);
@@ -51,6 +53,8 @@ class InMemoryStore : public store::Store {
   absl::StatusOr<store::ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                            const store::Report& report) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
+  absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) override;
+  absl::Status ForgetSighting(absl::string_view signature) override;
   absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                           int max_count) override;
   absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
@@ -101,6 +105,9 @@ class InMemoryStore : public store::Store {
   std::map<std::string, std::string, std::less<>> leases_ ABSL_GUARDED_BY(mutex_);
   std::vector<v1::StatusEvent> events_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> unmatched_ ABSL_GUARDED_BY(mutex_);
+  // Signatures of callbacks seen, with when each may be seen again.
+  std::map<std::string, absl::Time> sightings_ ABSL_GUARDED_BY(mutex_);
+  int failing_applies_ ABSL_GUARDED_BY(mutex_) = 0;
   std::deque<absl::Time> granted_queries_ ABSL_GUARDED_BY(mutex_);  // oldest first
   std::function<absl::Time()> spend_clock_ ABSL_GUARDED_BY(mutex_) = [] { return absl::Now(); };
   std::map<std::pair<std::string, std::string>, SpendBuckets> spend_ ABSL_GUARDED_BY(mutex_);
