@@ -83,6 +83,52 @@ absl::Status MaxLength(absl::string_view field, absl::string_view value, size_t 
   return absl::OkStatus();
 }
 
+absl::Status ShownText(absl::string_view field, absl::string_view value, size_t max) {
+  if (absl::Status s = MaxLength(field, value, max); !s.ok()) return s;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(value.data());
+  size_t i = 0;
+  while (i < value.size()) {
+    const unsigned char lead = bytes[i];
+    int length = 0;
+    uint32_t code_point = 0;
+    if (lead < 0x80) {
+      length = 1;
+      code_point = lead;
+    } else if ((lead & 0xE0) == 0xC0 && lead >= 0xC2) {
+      length = 2;
+      code_point = lead & 0x1F;
+    } else if ((lead & 0xF0) == 0xE0) {
+      length = 3;
+      code_point = lead & 0x0F;
+    } else if ((lead & 0xF8) == 0xF0 && lead <= 0xF4) {
+      length = 4;
+      code_point = lead & 0x07;
+    } else {
+      return Invalid(field, "must be UTF-8 text");
+    }
+    if (i + length > value.size()) return Invalid(field, "must be UTF-8 text");
+    for (int k = 1; k < length; ++k) {
+      if ((bytes[i + k] & 0xC0) != 0x80) return Invalid(field, "must be UTF-8 text");
+      code_point = (code_point << 6) | (bytes[i + k] & 0x3F);
+    }
+    // Overlong forms and surrogates are not UTF-8 either.
+    if ((length == 3 && code_point < 0x800) || (length == 4 && code_point < 0x10000) ||
+        (code_point >= 0xD800 && code_point <= 0xDFFF) || code_point > 0x10FFFF) {
+      return Invalid(field, "must be UTF-8 text");
+    }
+    if (code_point < 0x20 || (code_point >= 0x7F && code_point <= 0x9F)) {
+      return Invalid(field, "must not contain control characters");
+    }
+    if (code_point == 0x061C || code_point == 0x200E || code_point == 0x200F ||
+        (code_point >= 0x202A && code_point <= 0x202E) ||
+        (code_point >= 0x2066 && code_point <= 0x2069)) {
+      return Invalid(field, "must not contain bidirectional text controls");
+    }
+    i += length;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Url(absl::string_view field, absl::string_view url) {
   if (url.empty()) return absl::OkStatus();
   if (url.size() > kMaxUrl ||
@@ -131,7 +177,7 @@ absl::Status MoneyMovement(absl::string_view merchant_transaction_id, int64_t am
   }
   if (absl::Status s = Amount(amount_minor); !s.ok()) return s;
   if (absl::Status s = Currency(currency); !s.ok()) return s;
-  return MaxLength("description", description, kMaxDescription);
+  return ShownText("description", description, kMaxDescription);
 }
 
 }  // namespace flikpay::rules

@@ -33,6 +33,10 @@ absl::Status Amount(int64_t amount_minor);
 // EUR, or empty for EUR.
 absl::Status Currency(absl::string_view currency);
 absl::Status MaxLength(absl::string_view field, absl::string_view value, size_t max);
+// Text a payer (or a bank statement, or an export) shows: at most `max` bytes of valid UTF-8,
+// without control characters (C0, DEL, C1) or bidirectional overrides and isolates, which could
+// make "100 EUR" read as something else on the payer's screen.
+absl::Status ShownText(absl::string_view field, absl::string_view value, size_t max);
 // Empty, or http(s) without spaces or quotes, at most 2000 characters.
 absl::Status Url(absl::string_view field, absl::string_view url);
 // Four capital letters, only with a structured reference.

@@ -125,11 +125,11 @@ absl::Status NormalizeRequest(DebitRequest& request) {
     if (absl::Status s = NormalizeAliasField(request.alias); !s.ok()) return s;
   }
   return FirstError({
-      rules::MaxLength("merchant_metadata", request.merchant_metadata, rules::kMaxMerchantMetadata),
-      rules::MaxLength("merchant_terminal_id", request.merchant_terminal_id,
+      rules::ShownText("merchant_metadata", request.merchant_metadata, rules::kMaxMerchantMetadata),
+      rules::ShownText("merchant_terminal_id", request.merchant_terminal_id,
                        rules::kMaxMerchantTerminalId),
-      rules::MaxLength("merchant_mid", request.merchant_mid, rules::kMaxMerchantMid),
-      rules::MaxLength("ultimate_creditor_name", request.ultimate_creditor_name,
+      rules::ShownText("merchant_mid", request.merchant_mid, rules::kMaxMerchantMid),
+      rules::ShownText("ultimate_creditor_name", request.ultimate_creditor_name,
                        rules::kMaxUltimateCreditorName),
       rules::PurposeCode(request.purpose_code, request.structured_reference),
       rules::Url("success_url", request.success_url),

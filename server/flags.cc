@@ -101,6 +101,9 @@ ABSL_FLAG(int64_t, gateway_threads, 32, "threads for calls that reach the gatewa
 ABSL_FLAG(int64_t, gateway_queue, 256,
           "calls that may wait for a gateway thread before new ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, store_threads, 8, "threads for store reads and stream set-up");
+ABSL_FLAG(std::string, fingerprint_key, "",
+          "secret (at least 16 bytes, the same on every replica) keying the idempotency "
+          "fingerprints stored in Redis; required unless --insecure_dev");
 ABSL_FLAG(int64_t, store_queue, 4096,
           "store tasks that may wait for a thread before new ones get RESOURCE_EXHAUSTED");
 
@@ -273,6 +276,12 @@ absl::Status ValidateAuthFlags() {
   if (!insecure && absl::GetFlag(FLAGS_caller_policy).empty()) {
     return absl::InvalidArgumentError(
         "caller_policy (FLIKPAY_CALLER_POLICY): required, it says what each caller may do");
+  }
+  const std::string fingerprint_key = absl::GetFlag(FLAGS_fingerprint_key);
+  if ((!insecure || !fingerprint_key.empty()) && fingerprint_key.size() < 16) {
+    return absl::InvalidArgumentError(
+        "fingerprint_key (FLIKPAY_FINGERPRINT_KEY): required, at least 16 bytes, the same secret "
+        "on every replica (e.g. openssl rand -hex 32; from a file: FLIKPAY_FINGERPRINT_KEY_FILE)");
   }
   return absl::OkStatus();
 }

@@ -63,6 +63,7 @@ ABSL_DECLARE_FLAG(int64_t, gateway_threads);
 ABSL_DECLARE_FLAG(int64_t, gateway_queue);
 ABSL_DECLARE_FLAG(int64_t, store_threads);
 ABSL_DECLARE_FLAG(int64_t, store_queue);
+ABSL_DECLARE_FLAG(std::string, fingerprint_key);
 
 namespace flikpay::server {
 

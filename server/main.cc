@@ -152,6 +152,10 @@ int main(int argc, char** argv) {
   service_config.status_queries_per_window = absl::GetFlag(FLAGS_status_queries_per_minute);
   service_config.status_quota_window = absl::GetFlag(FLAGS_status_quota_window);
   service_config.callback_replay_window = 2 * absl::GetFlag(FLAGS_callback_date_tolerance);
+  // Empty only with --insecure_dev (ValidateServerFlags): the development default stays.
+  if (!absl::GetFlag(FLAGS_fingerprint_key).empty()) {
+    service_config.fingerprint_key = absl::GetFlag(FLAGS_fingerprint_key);
+  }
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
 

@@ -1,5 +1,7 @@
 #include "server/payment_service.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -32,20 +34,40 @@ namespace {
 using gateway::SubmitOutcome;
 using google::protobuf::util::TimeUtil;
 
-// The request parameters, reduced to what identifies "the same request".
-std::string Fingerprint(const google::protobuf::Message& normalized_request) {
+std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string bytes;
   google::protobuf::io::StringOutputStream stream(&bytes);
   google::protobuf::io::CodedOutputStream coded(&stream);
   coded.SetSerializationDeterministic(true);
-  normalized_request.SerializeToCodedStream(&coded);
+  message.SerializeToCodedStream(&coded);
   coded.Trim();
-  // SHA-512 in hex, as stored since the first release: changing it would make every stored claim
-  // look like a different request.
+  return bytes;
+}
+
+std::string Hex(const unsigned char* digest, size_t size) {
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size));
+}
+
+// The request parameters, reduced to what identifies "the same request": an HMAC-SHA512 with the
+// server's key, "h1:" and hex. A plain hash of the request would let anyone who can read Redis
+// recover the full phone number behind a masked alias by trying the few million candidates.
+std::string Fingerprint(const google::protobuf::Message& normalized_request,
+                        absl::string_view key) {
+  const std::string bytes = DeterministicBytes(normalized_request);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha512(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest, &size);
+  return absl::StrCat("h1:", Hex(digest, size));
+}
+
+// The unkeyed SHA-512 the first releases stored: still recognised, so a request repeated across
+// the upgrade is still the same request.
+std::string LegacyFingerprint(const google::protobuf::Message& normalized_request) {
+  const std::string bytes = DeterministicBytes(normalized_request);
   unsigned char digest[SHA512_DIGEST_LENGTH];
   SHA512(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  return Hex(digest, sizeof(digest));
 }
 
 v1::Transaction NewRecord(const std::string& id, v1::TransactionType type, int64_t amount,
@@ -224,7 +246,7 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
     return s;
   }
   initial.set_created_by(caller.id);
-  const std::string fingerprint = Fingerprint(normalized_request);
+  const std::string fingerprint = Fingerprint(normalized_request, config_.fingerprint_key);
   const absl::Time first_check = config_.schedule.FirstCheck(deadline);
   // A refund's claim also reserves its amount on the original, in the same atomic step.
   absl::StatusOr<store::BeginResult> claimed =
@@ -241,7 +263,8 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
       return absl::AlreadyExistsError(absl::StrCat(
           "merchant_transaction_id ", id, " is already used by another caller; choose another id"));
     }
-    if (!claimed->same_request) {
+    if (!claimed->same_request &&
+        claimed->stored_fingerprint != LegacyFingerprint(normalized_request)) {
       return absl::AlreadyExistsError(
           absl::StrCat("merchant_transaction_id ", id,
                        " is already used by a request with different parameters"));

@@ -31,6 +31,8 @@ struct ServiceConfig {
   // How long a verified callback's signature is remembered, so a replay of it changes nothing:
   // twice the callback Date tolerance (a replay older than that fails the Date check anyway).
   absl::Duration callback_replay_window = absl::Seconds(120);
+  // The secret the idempotency fingerprints are keyed with; the same on every replica.
+  std::string fingerprint_key = "flikpay-development-fingerprint-key";
 };
 
 // Who asks, as the gRPC layer authenticated it, and the policy in force when the call arrived (a

@@ -565,7 +565,8 @@ absl::StatusOr<BeginResult> AlreadyClaimed(redisReply* const* fields,
   if (!stored.ok()) return stored.status();
   BeginResult result;
   result.transaction = *std::move(stored);
-  result.same_request = ReplyString(fields[1]) == fingerprint;
+  result.stored_fingerprint = ReplyString(fields[1]);
+  result.same_request = result.stored_fingerprint == fingerprint;
   result.in_flight = StillInFlight(fields[2]);
   return result;
 }

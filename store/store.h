@@ -23,6 +23,9 @@ struct BeginResult {
   v1::Transaction transaction;
   // Whether the stored record was created from the same request parameters.
   bool same_request = true;
+  // The fingerprint stored with a taken id (so a caller can also compare a fingerprint of an older
+  // form, from before a change of how fingerprints are made).
+  std::string stored_fingerprint;
   // Whether the call that created it is still talking to the gateway.
   bool in_flight = false;
   // A refund recorded with RefundCap::kRecordBeyond that flikpay's own cap would have refused.

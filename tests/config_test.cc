@@ -263,8 +263,11 @@ TEST(ConfigTest, TheServerRefusesToStartWithoutOneWayOfIdentifyingCallers) {
                      "insecure_dev (FLIKPAY_INSECURE_DEV): cannot be combined"},
            std::pair{"FLIKPAY_CALLER_TOKENS=/t", "caller_policy (FLIKPAY_CALLER_POLICY): required"},
            std::pair{"FLIKPAY_GRPC_TLS_CERT=/c", "set both or neither"},
+           std::pair{"FLIKPAY_CALLER_TOKENS=/t FLIKPAY_CALLER_POLICY=/p",
+                     "fingerprint_key (FLIKPAY_FINGERPRINT_KEY): required"},
            // Files that are there but hold no certificate: refused at start, not served broken.
-           std::pair{"FLIKPAY_GRPC_TLS_CERT=/etc/hostname FLIKPAY_GRPC_TLS_KEY=/etc/hostname "
+           std::pair{"FLIKPAY_FINGERPRINT_KEY=config-test-fingerprint-key "
+                     "FLIKPAY_GRPC_TLS_CERT=/etc/hostname FLIKPAY_GRPC_TLS_KEY=/etc/hostname "
                      "FLIKPAY_GRPC_CLIENT_CA=/etc/hostname FLIKPAY_CALLER_POLICY=" +
                          EmptyPolicyFile(),
                      "grpc_tls_cert (FLIKPAY_GRPC_TLS_CERT): no PEM certificate"}}) {

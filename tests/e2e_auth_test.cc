@@ -119,7 +119,8 @@ class AuthTest : public testing::E2eTest {
                       absl::StrCat("--grpc_client_ca=", dir_, "/tls/ca.crt"),
                       absl::StrCat("--caller_policy=", dir_, "/policy/policy.json"),
                       "--tls_reload_interval=1s",
-                      "--policy_reload_interval=200ms"};
+                      "--policy_reload_interval=200ms",
+                      "--fingerprint_key=e2e-auth-test-fingerprint-key"};
     channel_credentials_ = Credentials("shop");
     E2eTest::SetUpTestSuite();
   }
@@ -514,7 +515,8 @@ class TokenAuthTest : public testing::E2eTest {
                     .ok());
     replica_flags_ = {absl::StrCat("--caller_tokens=", dir_, "/tokens/tokens"),
                       absl::StrCat("--caller_policy=", dir_, "/policy/policy.json"),
-                      "--policy_reload_interval=200ms"};
+                      "--policy_reload_interval=200ms",
+                      "--fingerprint_key=e2e-token-test-fingerprint-key"};
     channel_credentials_.reset();
     if (!tls) replica_flags_.push_back("--grpc_reflection=false");
     if (tls) {

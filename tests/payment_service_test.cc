@@ -4,9 +4,14 @@
 // requests.
 #include "server/payment_service.h"
 
+#include <openssl/sha.h>
+
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 #include "server/http_listeners.h"
 #include "tests/support/fake_gateway.h"
@@ -590,6 +595,41 @@ TEST_F(PaymentServiceTest, NotFoundAtBankartIsErrorOnlyAfterTheGrace) {
   ASSERT_TRUE(concluded.ok()) << concluded.status();
   EXPECT_EQ(concluded->status(), v1::TRANSACTION_STATUS_ERROR);
   EXPECT_EQ(concluded->error().code(), 8001);
+}
+
+// Fingerprints are keyed now; a request first made by a release that stored unkeyed SHA-512
+// fingerprints is still the same request when repeated.
+TEST_F(PaymentServiceTest, ARequestFingerprintedByAnEarlierReleaseIsStillTheSameRequest) {
+  v1::CreateRtpRequest request = Rtp("legacy-1");
+  v1::CreateRtpRequest normalized = request;
+  normalized.set_currency("EUR");
+  normalized.set_alias("0038670999000");
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    normalized.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[SHA512_DIGEST_LENGTH];
+  SHA512(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  const std::string legacy = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  v1::Transaction stored;
+  stored.set_merchant_transaction_id("legacy-1");
+  stored.set_type(v1::TRANSACTION_TYPE_DEBIT);
+  stored.set_status(v1::TRANSACTION_STATUS_PENDING);
+  stored.set_amount_minor(500);
+  stored.set_created_by("shop");
+  ASSERT_TRUE(store_.Begin(stored, legacy, absl::Now(), absl::Now() + absl::Minutes(5))->created);
+
+  absl::StatusOr<v1::Transaction> repeated = service_.CreateRtp(shop_, request, Soon());
+  ASSERT_TRUE(repeated.ok()) << repeated.status();
+  EXPECT_EQ(repeated->status(), v1::TRANSACTION_STATUS_PENDING);
+  EXPECT_TRUE(gateway_.debits().empty());
+  request.set_amount_minor(501);
+  EXPECT_EQ(service_.CreateRtp(shop_, request, Soon()).status().code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 // The policy's rules inside the service: kinds, amount limits counted in the store, ownership.

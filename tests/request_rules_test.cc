@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/api_rules.h"
@@ -66,6 +67,34 @@ TEST(RequestRulesTest, LookupsAddressesAndRefundIds) {
   EXPECT_EQ(rules::RefundIds("r-1", "r-1").message(),
             "merchant_transaction_id: must differ from the original's");
   EXPECT_TRUE(rules::RefundIds("r-1", "order-1").ok());
+}
+
+// Text a payer sees: any language, but nothing that hides or reorders what the payer reads.
+TEST(RequestRulesTest, ShownTextIsUtf8WithoutControlsOrBidiOverrides) {
+  EXPECT_TRUE(rules::ShownText("description", "Račun 7 — hvala! 😀 שלום", 255).ok());
+  EXPECT_TRUE(rules::ShownText("description", "", 255).ok());
+  const std::pair<const char*, const char*> refused[] = {
+      {"pay\x01", "must not contain control characters"},
+      {"line\nbreak", "must not contain control characters"},
+      {"del\x7f", "must not contain control characters"},
+      {"c1 \xc2\x85", "must not contain control characters"},
+      {"100 \xe2\x80\xae RUE 001", "must not contain bidirectional text controls"},
+      {"\xe2\x81\xa6isolate\xe2\x81\xa9", "must not contain bidirectional text controls"},
+      {"mark \xe2\x80\x8f", "must not contain bidirectional text controls"},
+      {"\xff", "must be UTF-8 text"},
+      {"overlong \xc0\xaf", "must be UTF-8 text"},
+      {"overlong \xe0\x80\xaf", "must be UTF-8 text"},
+      {"surrogate \xed\xa0\x80", "must be UTF-8 text"},
+      {"cut \xe2\x80", "must be UTF-8 text"},
+      {"beyond \xf4\x90\x80\x80", "must be UTF-8 text"},
+  };
+  for (const auto& [text, rule] : refused) {
+    EXPECT_EQ(rules::ShownText("description", text, 255).message(),
+              absl::StrCat("description: ", rule))
+        << absl::CHexEscape(text);
+  }
+  EXPECT_EQ(rules::ShownText("description", std::string(256, 'x'), 255).message(),
+            "description: must be at most 255 characters");
 }
 
 TEST(ApiRulesTest, KindLookupAndStreamFilter) {

@@ -46,6 +46,7 @@ store::BeginResult InMemoryStore::Existing(const Entry& entry,
                                            absl::string_view fingerprint) const {
   store::BeginResult result;
   result.transaction = Read(entry);
+  result.stored_fingerprint = entry.fingerprint;
   result.same_request = entry.fingerprint == fingerprint;
   result.in_flight = entry.flight_deadline > absl::Now();
   return result;
