@@ -23,7 +23,10 @@ ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0",
           "Redis, redis://[user[:password]@]host[:port][/db] (with a password: set it from a "
           "file, FLIKPAY_REDIS_URL_FILE)");
 ABSL_FLAG(std::string, gateway_url, "https://gateway.bankart.si/api/v3",
-          "Bankart's API v3 base URL (the local bankart-sim: http://127.0.0.1:8480/api/v3)");
+          "Bankart's API v3 base URL, https (the local bankart-sim: http://127.0.0.1:8480/api/v3 "
+          "with --gateway_is_standin)");
+ABSL_FLAG(bool, gateway_is_standin, false,
+          "the gateway URL is the local bankart-sim stand-in, so plain http is allowed");
 ABSL_FLAG(
     std::string, public_callback_url, "",
     "the URL Bankart calls back (default: http://127.0.0.1:<callback port>/callbacks/bankart)");
@@ -238,6 +241,13 @@ absl::Status ValidateServerFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("password_mode (FLIKPAY_PASSWORD_MODE): must be sha1 or plain, not \"",
                      password_mode, "\""));
+  }
+  const std::string gateway_url = absl::GetFlag(FLAGS_gateway_url);
+  if (!absl::StartsWith(gateway_url, "https://") &&
+      !(absl::GetFlag(FLAGS_gateway_is_standin) && absl::StartsWith(gateway_url, "http://"))) {
+    return absl::InvalidArgumentError(
+        "gateway_url (FLIKPAY_GATEWAY_URL): must be https:// (plain http only for the local "
+        "stand-in, with gateway_is_standin)");
   }
   return ValidateAuthFlags();
 }

@@ -19,6 +19,7 @@ ABSL_DECLARE_FLAG(std::string, callback_addr);
 ABSL_DECLARE_FLAG(std::string, admin_addr);
 ABSL_DECLARE_FLAG(std::string, redis_url);
 ABSL_DECLARE_FLAG(std::string, gateway_url);
+ABSL_DECLARE_FLAG(bool, gateway_is_standin);
 ABSL_DECLARE_FLAG(std::string, public_callback_url);
 ABSL_DECLARE_FLAG(std::string, api_user);
 ABSL_DECLARE_FLAG(std::string, api_password);

@@ -829,7 +829,11 @@ absl::Status RedisStore::RecordUnmatchedCallback(absl::string_view body) {
     const std::string key = UnmatchedKey();
     absl::StatusOr<Reply> pushed = connection.Run({"LPUSH", key, std::string(body)});
     if (!pushed.ok()) return pushed.status();
-    return connection.Run({"LTRIM", key, "0", "9999"}).status();
+    if (absl::Status s = connection.Run({"LTRIM", key, "0", "9999"}).status(); !s.ok()) return s;
+    // Bounded in number and in time: the newest 10,000, gone after the retention period.
+    return connection
+        .Run({"PEXPIRE", key, std::to_string(absl::ToInt64Milliseconds(config_.retention))})
+        .status();
   });
 }
 

@@ -66,7 +66,8 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 //                                 window/1 min + 1 fields); expires a window and a minute after
 //                                 the last reservation
 //   events                        stream of StatusEvent (field "e"); entry ids are the cursors
-//   unmatched                     list of verified callbacks for unknown transactions
+//   unmatched                     list of verified callbacks for unknown transactions (newest
+//                                 10,000, expiring after the retention period)
 //   seen:{sha256 of signature}    a verified callback's signature, for twice the Date tolerance
 class RedisStore : public Store {
  public:

@@ -263,6 +263,8 @@ TEST(ConfigTest, TheServerRefusesToStartWithoutOneWayOfIdentifyingCallers) {
                      "insecure_dev (FLIKPAY_INSECURE_DEV): cannot be combined"},
            std::pair{"FLIKPAY_CALLER_TOKENS=/t", "caller_policy (FLIKPAY_CALLER_POLICY): required"},
            std::pair{"FLIKPAY_GRPC_TLS_CERT=/c", "set both or neither"},
+           std::pair{"FLIKPAY_INSECURE_DEV=true FLIKPAY_GATEWAY_URL=http://gateway.example/api/v3",
+                     "gateway_url (FLIKPAY_GATEWAY_URL): must be https://"},
            std::pair{"FLIKPAY_CALLER_TOKENS=/t FLIKPAY_CALLER_POLICY=/p",
                      "fingerprint_key (FLIKPAY_FINGERPRINT_KEY): required"},
            // Files that are there but hold no certificate: refused at start, not served broken.

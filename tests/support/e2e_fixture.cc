@@ -118,7 +118,7 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
   std::vector<std::string> args = {
       FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0", "--callback_addr=127.0.0.1:0",
       "--admin_addr=127.0.0.1:0", absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
-      absl::StrCat("--gateway_url=http://127.0.0.1:", sim_port_, "/api/v3"),
+      absl::StrCat("--gateway_url=http://127.0.0.1:", sim_port_, "/api/v3"), "--gateway_is_standin",
       "--api_user=flikpay-sim", "--api_password=flikpay-sim-password",
       "--ecommerce_api_key=sim-ecommerce-key", "--ecommerce_shared_secret=sim-ecommerce-secret",
       "--in_person_api_key=sim-in-person-key", "--in_person_shared_secret=sim-in-person-secret",
