@@ -241,8 +241,10 @@ absl::StatusOr<StatusReport> BankartGateway::QueryStatus(Connector connector,
 absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(const InboundCallback& callback) {
   std::string signature = HeaderValue(callback, "x-signature");
   std::string api_key_hint;
+  bool v2_header = false;
   if (signature.empty()) {
     // XML v2 integrations carry "Authorization: Gateway API_KEY:signature" instead.
+    v2_header = true;
     const std::string authorization = HeaderValue(callback, "authorization");
     if (absl::StartsWith(authorization, "Gateway ")) {
       std::pair<std::string, std::string> parts =
@@ -275,14 +277,24 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(const InboundCallba
       }
     }
   }
+  // The v2 header is a legacy form: only connectors configured for it may be signed so.
+  std::erase_if(candidates, [&](Connector connector) {
+    auto it = config_.connectors.find(connector);
+    return it == config_.connectors.end() || (v2_header && !it->second.legacy_forms.v2_message);
+  });
+  const bool any_md5 = std::any_of(candidates.begin(), candidates.end(), [&](Connector c) {
+    return config_.connectors.at(c).legacy_forms.md5_body_hash;
+  });
+  // Hashed once, however many secrets are tried.
+  const BodyDigests digests = DigestBody(callback.body, any_md5);
   // SignedParts only views its strings, so the header value needs to outlive it.
   const std::string content_type = HeaderValue(callback, "content-type");
   const SignedParts parts{callback.method, callback.body, content_type, date, callback.request_uri};
   std::optional<Connector> verified_by;
   for (Connector connector : candidates) {
-    auto it = config_.connectors.find(connector);
-    if (it == config_.connectors.end()) continue;
-    if (VerifySignature(it->second.shared_secret, parts, signature)) {
+    const ConnectorCredentials& credentials = config_.connectors.at(connector);
+    if (VerifySignature(credentials.shared_secret, parts, digests, signature,
+                        credentials.legacy_forms)) {
       verified_by = connector;
       break;
     }

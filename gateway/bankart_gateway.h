@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "gateway/gateway.h"
 #include "gateway/http_client.h"
+#include "gateway/signing.h"
 #include "nlohmann/json.hpp"
 
 namespace flikpay::gateway {
@@ -18,6 +19,9 @@ namespace flikpay::gateway {
 struct ConnectorCredentials {
   std::string api_key;
   std::string shared_secret;
+  // Callback signature forms accepted besides v3 (and, with v2_message, the v2
+  // "Authorization: Gateway key:signature" header): none unless configured.
+  LegacySignatureForms legacy_forms;
 };
 
 // The official API v3 docs send the API password as is; Bankart's published clients send its SHA-1

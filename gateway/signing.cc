@@ -46,12 +46,27 @@ absl::StatusOr<std::string> Base64Decode(absl::string_view text) {
   return out;
 }
 
+namespace {
+
+std::string MessageWithDigest(const SignedParts& parts, absl::string_view body_digest,
+                              bool with_v2_additionals) {
+  // The v2 API put an empty "additionals" line before the URI.
+  return absl::StrCat(parts.method, "\n", body_digest, "\n", parts.content_type, "\n", parts.date,
+                      "\n", with_v2_additionals ? "\n" : "", parts.request_uri);
+}
+
+}  // namespace
+
 std::string SignatureMessage(const SignedParts& parts, BodyHash algorithm,
                              bool with_v2_additionals) {
-  // The v2 API put an empty "additionals" line before the URI.
-  return absl::StrCat(parts.method, "\n", HexDigest(algorithm, parts.body), "\n",
-                      parts.content_type, "\n", parts.date, "\n", with_v2_additionals ? "\n" : "",
-                      parts.request_uri);
+  return MessageWithDigest(parts, HexDigest(algorithm, parts.body), with_v2_additionals);
+}
+
+BodyDigests DigestBody(absl::string_view body, bool with_md5) {
+  BodyDigests digests;
+  digests.sha512 = HexDigest(BodyHash::kSha512, body);
+  if (with_md5) digests.md5 = HexDigest(BodyHash::kMd5, body);
+  return digests;
 }
 
 std::string HmacSha512Base64(absl::string_view secret, absl::string_view message) {
@@ -75,12 +90,21 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 }
 
 bool VerifySignature(absl::string_view secret, const SignedParts& parts,
-                     absl::string_view signature) {
+                     absl::string_view signature, LegacySignatureForms legacy) {
+  return VerifySignature(secret, parts, DigestBody(parts.body, legacy.md5_body_hash), signature,
+                         legacy);
+}
+
+bool VerifySignature(absl::string_view secret, const SignedParts& parts, const BodyDigests& digests,
+                     absl::string_view signature, LegacySignatureForms legacy) {
   bool matched = false;
-  // Every form is computed and compared, so the time taken does not reveal which one matched.
-  for (BodyHash algorithm : {BodyHash::kSha512, BodyHash::kMd5}) {
+  for (bool md5 : {false, true}) {
+    if (md5 && !legacy.md5_body_hash) continue;
+    const std::string& digest = md5 ? digests.md5 : digests.sha512;
+    if (digest.empty()) continue;
     for (bool v2 : {false, true}) {
-      const std::string expected = HmacSha512Base64(secret, SignatureMessage(parts, algorithm, v2));
+      if (v2 && !legacy.v2_message) continue;
+      const std::string expected = HmacSha512Base64(secret, MessageWithDigest(parts, digest, v2));
       matched |= ConstantTimeEquals(expected, signature);
     }
   }

@@ -12,8 +12,8 @@ namespace flikpay::gateway {
 // Bankart's request and callback signature (seed 001, "Signing Requests"; JSON API v3):
 //   message   = method \n hex(hash(body)) \n content-type \n date \n
 //   request-uri signature = base64(HMAC-SHA512(shared secret, message))
-// The body hash is lower-case hex SHA-512; old clients used MD5, which the gateway still accepts,
-// so verification accepts both.
+// The body hash is lower-case hex SHA-512. Old integrations used an MD5 body hash and the XML v2
+// message (an empty "additionals" line); a connector accepts those only when configured to.
 
 enum class BodyHash { kSha512, kMd5 };
 
@@ -39,10 +39,28 @@ std::string HmacSha512Base64(absl::string_view secret, absl::string_view message
 // The X-Signature value for a request or callback flikpay (or the sim) sends.
 std::string Sign(absl::string_view secret, const SignedParts& parts);
 
-// True when `signature` (base64) matches any accepted form (SHA-512 or MD5 body hash, v3 or v2
-// message). Comparison is constant-time so a forger learns nothing from timing.
+// The signature forms a connector accepts besides v3 (SHA-512 body hash, five lines). Off unless
+// the merchant's integration is known to send them: each form accepted is one more a forger may
+// use.
+struct LegacySignatureForms {
+  bool md5_body_hash = false;
+  bool v2_message = false;
+};
+
+// A callback body's hashes, computed once however many connectors' secrets are tried.
+struct BodyDigests {
+  std::string sha512;  // lower-case hex
+  std::string md5;     // empty unless asked for
+};
+BodyDigests DigestBody(absl::string_view body, bool with_md5);
+
+// True when `signature` (base64) matches an accepted form: v3, plus the legacy forms `legacy`
+// allows. Comparison is constant-time so a forger learns nothing from timing; every accepted form
+// is computed, so the time does not tell which matched.
 bool VerifySignature(absl::string_view secret, const SignedParts& parts,
-                     absl::string_view signature);
+                     absl::string_view signature, LegacySignatureForms legacy = {});
+bool VerifySignature(absl::string_view secret, const SignedParts& parts, const BodyDigests& digests,
+                     absl::string_view signature, LegacySignatureForms legacy);
 
 // RFC 7231 IMF-fixdate, e.g. "Tue, 28 Apr 2026 15:23:40 GMT".
 std::string FormatHttpDate(absl::Time time);

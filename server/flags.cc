@@ -47,6 +47,10 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
 ABSL_FLAG(int64_t, max_events, 1000000, "status events kept in the Redis stream (approx.)");
 ABSL_FLAG(int64_t, stream_buffer, 1024,
           "events a StreamStatus subscriber may fall behind before it is ended");
+ABSL_FLAG(std::string, legacy_signature_connectors, "",
+          "connectors (comma-separated: ecommerce, in_person, out_of_band, payout) whose callbacks "
+          "may also be signed the legacy ways (MD5 body hash, the XML v2 message and header); "
+          "none by default");
 ABSL_FLAG(absl::Duration, callback_date_tolerance, absl::Seconds(60),
           "how far a callback's Date may be from now");
 ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(10),

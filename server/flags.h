@@ -36,6 +36,7 @@ ABSL_DECLARE_FLAG(absl::Duration, retention);
 ABSL_DECLARE_FLAG(int64_t, max_events);
 ABSL_DECLARE_FLAG(int64_t, stream_buffer);
 ABSL_DECLARE_FLAG(absl::Duration, callback_date_tolerance);
+ABSL_DECLARE_FLAG(std::string, legacy_signature_connectors);
 ABSL_DECLARE_FLAG(absl::Duration, max_connection_age);
 ABSL_DECLARE_FLAG(absl::Duration, reconcile_interval);
 ABSL_DECLARE_FLAG(absl::Duration, unknown_check_after);

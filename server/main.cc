@@ -18,8 +18,10 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/caller_policy.h"
 #include "gateway/bankart_gateway.h"
 #include "grpc/health/v1/health.pb.h"
@@ -114,6 +116,20 @@ int main(int argc, char** argv) {
     if (!credentials.first.empty()) {
       gateway_config.connectors[connector] = {credentials.first, credentials.second};
     }
+  }
+  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_legacy_signature_connectors),
+                                               ',', absl::SkipWhitespace())) {
+    std::optional<gateway::Connector> connector =
+        gateway::ParseConnectorName(absl::StripAsciiWhitespace(name));
+    if (!connector.has_value() || gateway_config.connectors.count(*connector) == 0) {
+      std::fprintf(stderr,
+                   "flikpay-server: legacy_signature_connectors "
+                   "(FLIKPAY_LEGACY_SIGNATURE_CONNECTORS): \"%s\" is not a configured connector\n",
+                   std::string(name).c_str());
+      return 2;
+    }
+    gateway_config.connectors[*connector].legacy_forms = {.md5_body_hash = true,
+                                                          .v2_message = true};
   }
   if (gateway_config.connectors.empty()) {
     std::fprintf(stderr, "flikpay-server: no Bankart connector configured (--*_api_key)\n");

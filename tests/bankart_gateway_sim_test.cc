@@ -653,7 +653,12 @@ TEST_F(BankartSimTest, XmlCallbackSignedTheV2WayIsVerified) {
        absl::StrCat("Gateway ", ecommerce.api_key, ":",
                     HmacSha512Base64(ecommerce.shared_secret,
                                      SignatureMessage(parts, BodyHash::kSha512, true)))}};
-  absl::StatusOr<CallbackEvent> event = gateway_->VerifyCallback(callback);
+  // A legacy form: refused until the connector is configured for it.
+  EXPECT_TRUE(absl::IsUnauthenticated(gateway_->VerifyCallback(callback).status()));
+  BankartConfig legacy = Config();
+  legacy.connectors[Connector::kEcommerce].legacy_forms.v2_message = true;
+  BankartGateway legacy_gateway(legacy);
+  absl::StatusOr<CallbackEvent> event = legacy_gateway.VerifyCallback(callback);
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->merchant_transaction_id, "order-1");
   EXPECT_EQ(event->connector, Connector::kEcommerce);

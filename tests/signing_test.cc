@@ -112,15 +112,30 @@ TEST(Signing, FixedKnownAnswer) {
             "OXnPAJbqxkOyhkULDvgg==");
 }
 
-TEST(Signing, LegacyMd5BodyHashAndV2MessageAreAccepted) {
+// Each legacy form is accepted only when configured: every form accepted is one more a forger
+// may try.
+TEST(Signing, LegacyMd5BodyHashAndV2MessageAreAcceptedOnlyWhenConfigured) {
   const Case& c = kCases[0];
   const SignedParts parts{c.method, c.body, c.content_type, kDate, c.uri};
   const std::string md5_message = absl::StrCat(c.method, "\n", OpensslHexDigest("md5", c.body),
                                                "\n", c.content_type, "\n", kDate, "\n", c.uri);
-  EXPECT_TRUE(VerifySignature(kSecret, parts, OpensslSignature(kSecret, md5_message)));
+  const std::string md5_signature = OpensslSignature(kSecret, md5_message);
   const std::string v2_message = absl::StrCat(c.method, "\n", OpensslHexDigest("sha512", c.body),
                                               "\n", c.content_type, "\n", kDate, "\n\n", c.uri);
-  EXPECT_TRUE(VerifySignature(kSecret, parts, OpensslSignature(kSecret, v2_message)));
+  const std::string v2_signature = OpensslSignature(kSecret, v2_message);
+  EXPECT_FALSE(VerifySignature(kSecret, parts, md5_signature));
+  EXPECT_FALSE(VerifySignature(kSecret, parts, v2_signature));
+  EXPECT_TRUE(VerifySignature(kSecret, parts, md5_signature, {.md5_body_hash = true}));
+  EXPECT_FALSE(VerifySignature(kSecret, parts, v2_signature, {.md5_body_hash = true}));
+  EXPECT_TRUE(VerifySignature(kSecret, parts, v2_signature, {.v2_message = true}));
+  EXPECT_FALSE(VerifySignature(kSecret, parts, md5_signature, {.v2_message = true}));
+  // The body hashed once for every secret tried gives the same answers.
+  const BodyDigests digests = DigestBody(c.body, true);
+  EXPECT_TRUE(VerifySignature(kSecret, parts, digests, md5_signature, {true, true}));
+  EXPECT_TRUE(VerifySignature(kSecret, parts, digests, v2_signature, {true, true}));
+  EXPECT_FALSE(
+      VerifySignature(kSecret, parts, DigestBody(c.body, false), md5_signature, {true, true}))
+      << "no MD5 digest, no MD5 form";
 }
 
 TEST(Signing, AnyChangeToASignedPartBreaksTheSignature) {
