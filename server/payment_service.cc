@@ -495,11 +495,13 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
   const bool report_status_unknown = report.status == v1::TRANSACTION_STATUS_UNKNOWN;
   absl::StatusOr<store::ApplyResult> applied = ApplyReport(id, std::move(report));
   if (!applied.ok()) {
+    // The store's own words go to the log, not to the caller.
+    Log(LogLevel::kWarning, "the gateway's answer for %s could not be stored: %s", id,
+        applied.status().message());
     return absl::UnavailableError(
         absl::StrCat("merchant_transaction_id ", id,
                      ": the gateway answered but the answer could not be stored; the outcome will "
-                     "be reconciled, do not retry under a new id (",
-                     applied.status().message(), ")"));
+                     "be reconciled, do not retry under a new id"));
   }
   if (report_status_unknown) {
     const std::string message = absl::StrCat(
@@ -594,10 +596,12 @@ absl::StatusOr<v1::Transaction> PaymentService::Refresh(const v1::Transaction& t
                                                    transaction.merchant_transaction_id(), deadline)
           : gateway_.StatusByUuid(*connector, transaction.gateway_uuid(), deadline);
   if (!report.ok()) {
+    // libcurl's and the parser's words go to the log, not to the caller.
+    Log(LogLevel::kWarning, "status query for %s failed: %s", transaction.merchant_transaction_id(),
+        report.status().message());
     return absl::UnavailableError(
-        absl::StrCat("the gateway's status API did not answer; stored status returned by GetStatus "
-                     "without refresh (",
-                     report.status().message(), ")"));
+        "the gateway's status API did not answer; the stored status is returned by GetStatus "
+        "without refresh");
   }
   if (!report->found) return transaction;
   absl::StatusOr<store::ApplyResult> applied = ApplyNews(
@@ -693,10 +697,13 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   absl::StatusOr<gateway::CallbackEvent> event = gateway_.VerifyCallback(callback);
   if (!event.ok()) {
     ++metrics_.callbacks_rejected;
+    // Why it was refused is for the log; the sender learns only that it was.
+    // At debug level: a flood of forged callbacks must not flood the log (the counter counts).
+    Log(LogLevel::kDebug, "callback refused: %s", event.status().message());
     if (absl::IsUnauthenticated(event.status())) {
       return absl::UnauthenticatedError("invalid signature");
     }
-    return absl::InvalidArgumentError(event.status().message());
+    return absl::InvalidArgumentError("malformed callback");
   }
   const absl::Status retry_later = absl::UnavailableError("storage unavailable, retry later");
   // A verified callback is handled once: a replay of the same signed bytes is acknowledged and
