@@ -56,6 +56,10 @@ CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_
 cmake --build build-clang
 
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# PIE, full RELRO, a non-executable stack, stack protector and _FORTIFY_SOURCE, read off the
+# binaries just built: a flag lost on the way to the compiler or linker fails here.
+echo "== hardening of the release binaries"
+bash tests/hardening_test.sh build
 # scripts/fresh-check.sh sets FLIKPAY_TEST_SANITIZERS=0: on its bare root it proves the install,
 # and this machine's run has already checked the code under the sanitizers.
 if [ "${FLIKPAY_TEST_SANITIZERS:-1}" = 0 ]; then
