@@ -130,7 +130,10 @@ absl::StatusOr<absl::Time> ParseHttpDate(absl::string_view text) {
   for (const char* form : kForms) {
     absl::Time time;
     std::string error;
-    if (absl::ParseTime(form, date, absl::UTCTimeZone(), &time, &error)) return time;
+    if (!absl::ParseTime(form, date, absl::UTCTimeZone(), &time, &error)) continue;
+    // absl::ParseTime reads "infinite-future" and "infinite-past" whatever the format: no date.
+    if (time == absl::InfiniteFuture() || time == absl::InfinitePast()) break;
+    return time;
   }
   return absl::InvalidArgumentError(
       "date is not an RFC 7231 date like \"Tue, 28 Apr 2026 15:23:40 GMT\"");
