@@ -320,7 +320,8 @@ int main(int argc, char** argv) {
   reconciler.Start();
 
   std::atomic<bool> serving{true};
-  server::HttpListener admin;
+  // Its own I/O thread and workers: probes must answer while the callback port is flooded.
+  server::HttpListener admin(server::AdminListenerOptions());
   server::InstallAdminRoutes(
       admin, metrics, [&serving] { return serving.load(); },
       [&store] { return store.Ping().ok(); });
