@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -174,6 +175,9 @@ int main(int argc, char** argv) {
   }
   server::PaymentService service(gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
+  // Declared after `service`, so it runs first on every return: a callback arriving while a later
+  // start-up step fails must not reach a service already destroyed.
+  auto stop_callbacks = absl::MakeCleanup([&callbacks] { callbacks.Stop(); });
 
   // Who may call: the policy, the way callers are identified, the port's credentials.
   server::GrpcServiceConfig grpc_config;
@@ -346,7 +350,7 @@ int main(int argc, char** argv) {
   reconciler.Stop();
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(absl::GetFlag(FLAGS_drain_time)));
-  callbacks.Stop();
+  std::move(stop_callbacks).Invoke();
   admin.Stop();
   std::fprintf(stderr, "flikpay-server: stopped\n");
   return 0;
