@@ -66,17 +66,17 @@ if [ "${FLIKPAY_TEST_SANITIZERS:-1}" = 0 ]; then
   echo "== fuzzing and sanitizer pass skipped (FLIKPAY_TEST_SANITIZERS=0)"
   exit 0
 fi
-# Everything flikpay reads from Bankart, fuzzed: a crash, an exception or a sanitizer report in
-# the parsers of its answers and callbacks fails the run. Bounded in time, on a copy of the seeds.
-echo "== fuzzing the parsers of Bankart's answers and callbacks (20 s)"
+# Everything flikpay reads from outside, and the values it becomes, fuzzed (tests/fuzz/README.md):
+# Bankart's answers, callback bodies (JSON and XML), callback signatures, HTTP dates, aliases and
+# amounts. A crash, an exception, a sanitizer report or a broken property fails the run. Each
+# target first replays the inputs that once failed it, then runs for a bounded time on a copy of
+# its seeds, as many targets at a time as there are cores.
+fuzz_seconds=${FLIKPAY_FUZZ_SECONDS:-15}
+echo "== fuzzing what arrives from outside (${fuzz_seconds} s a target)"
 CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLIKPAY_FUZZ=ON \
   -DFLIKPAY_BUILD_TESTS=OFF >/dev/null
-cmake --build build-fuzz --target bankart_answers_fuzz
-fuzz_corpus=$(mktemp -d)
-cp tests/fuzz/corpus/* "$fuzz_corpus"
-build-fuzz/tests/fuzz/bankart_answers_fuzz -max_total_time=20 -print_final_stats=1 \
-  "$fuzz_corpus" 2>&1 | grep -E "^(Done|stat::number_of_executed_units|==[0-9]+==ERROR)"
-rm -rf "$fuzz_corpus"
+cmake --build build-fuzz --target flikpay_fuzzers
+bash tests/fuzz/run_fuzzers.sh build-fuzz "$fuzz_seconds"
 
 # halt_on_error: the first sanitizer report fails the run.
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
