@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev redis-server redis-tools openssl curl clang-format  # tests and checks
   clang  # checks Abseil's lock annotations (-Wthread-safety); GCC cannot
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the parser fuzzing
+  binutils  # readelf: tests/hardening_test.sh checks the built binaries' hardening
 )
 # grpcurl (the tool the run command prints) is built with Go; Debian's Go when none is installed.
 if [ "${FLIKPAY_SKIP_GO_TOOLS:-0}" != 1 ] && ! command -v go >/dev/null 2>&1; then
