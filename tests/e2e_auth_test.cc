@@ -90,12 +90,31 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel,
   return status;
 }
 
-class AuthTest : public testing::E2eTest {
+// A suite whose certificates, tokens and policy live in a temporary directory of its own, removed
+// when the suite ends.
+class FilesSuite : public testing::E2eTest {
  public:
-  static void SetUpTestSuite() {
+  static void TearDownTestSuite() {
+    E2eTest::TearDownTestSuite();
+    channel_credentials_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+ protected:
+  static void MakeDirectory() {
     char dir_template[] = "/tmp/flikpay-auth-XXXXXX";  // mkdtemp's template
     ASSERT_NE(mkdtemp(dir_template), nullptr);
     dir_ = dir_template;
+  }
+
+  static inline std::string dir_;
+};
+
+class AuthTest : public FilesSuite {
+ public:
+  static void SetUpTestSuite() {
+    MakeDirectory();
     absl::StatusOr<testing::TestCa> server_ca = testing::TestCa::Create(dir_, "server");
     absl::StatusOr<testing::TestCa> callers_ca = testing::TestCa::Create(dir_, "callers");
     ASSERT_TRUE(server_ca.ok() && callers_ca.ok());
@@ -123,13 +142,6 @@ class AuthTest : public testing::E2eTest {
                       "--fingerprint_key=e2e-auth-test-fingerprint-key"};
     channel_credentials_ = Credentials("shop");
     E2eTest::SetUpTestSuite();
-  }
-
-  static void TearDownTestSuite() {
-    E2eTest::TearDownTestSuite();
-    channel_credentials_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
  protected:
@@ -214,7 +226,6 @@ class AuthTest : public testing::E2eTest {
     return events;
   }
 
-  static inline std::string dir_;
   static inline std::unique_ptr<testing::TestCa> server_ca_;
   static inline std::unique_ptr<testing::TestCa> callers_ca_;
   static inline std::map<std::string, testing::CertFiles> clients_;
@@ -498,16 +509,14 @@ TEST_F(AuthTest, RotatedCertificatesAndPolicyTakeEffectWithoutARestart) {
 
 // Behind a service mesh that already does mTLS: plaintext to the pod, callers named by bearer
 // tokens kept hashed in a mounted file.
-class TokenAuthTest : public testing::E2eTest {
+class TokenAuthTest : public FilesSuite {
  public:
   static void SetUpTestSuite() { StartReplicas(false); }
 
   // With `tls`, the replicas serve TLS (server certificate only) and gRPC's authenticator checks
   // the tokens before any service, health included.
   static void StartReplicas(bool tls) {
-    char dir_template[] = "/tmp/flikpay-tokens-XXXXXX";  // mkdtemp's template
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
+    MakeDirectory();
     ASSERT_TRUE(WriteTokens({{"shop", "shop-token-1"}}).ok());
     ASSERT_TRUE(testing::WriteSecretVolume(
                     dir_ + "/policy",
@@ -531,13 +540,6 @@ class TokenAuthTest : public testing::E2eTest {
       channel_credentials_ = grpc::SslCredentials(options);
     }
     E2eTest::SetUpTestSuite();
-  }
-
-  static void TearDownTestSuite() {
-    E2eTest::TearDownTestSuite();
-    channel_credentials_.reset();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
   }
 
  protected:
@@ -565,8 +567,6 @@ class TokenAuthTest : public testing::E2eTest {
   }
 
   static void ExpectATokenNamesItsCallerAndRotates();
-
-  static inline std::string dir_;
 };
 
 class TlsTokenAuthTest : public TokenAuthTest {

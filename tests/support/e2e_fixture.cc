@@ -1,8 +1,5 @@
 #include "tests/support/e2e_fixture.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,22 +19,6 @@
 #include "gateway/signing.h"
 
 namespace flikpay::testing {
-namespace {
-
-int FreePort() {
-  const int probe = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
-  close(probe);
-  return ntohs(address.sin_port);
-}
-
-}  // namespace
-
 void E2eTest::SetUpTestSuite() {
   char dir_template[] = "/tmp/flikpay-e2e-redis-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
@@ -47,7 +28,7 @@ void E2eTest::SetUpTestSuite() {
   // alongside may take it in between, and then another one is tried.
   absl::Status redis_status;
   for (int attempt = 0; attempt < 5 && redis_ == nullptr; ++attempt) {
-    redis_port_ = FreePort();
+    redis_port_ = FreeLoopbackPort();
     auto redis = StartRedis(&line);
     if (redis.ok()) {
       redis_ = *std::move(redis);

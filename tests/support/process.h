@@ -48,6 +48,10 @@ class ChildProcess {
 // The port at the end of a line like "... listening on http://127.0.0.1:40123".
 int PortFromLine(const std::string& line);
 
+// A loopback port that was free a moment ago, for a server that cannot pick its own and tell
+// (redis-server): another process may take it in between, so callers retry on failure.
+int FreeLoopbackPort();
+
 }  // namespace flikpay::testing
 
 #endif  // FLIKPAY_TESTS_SUPPORT_PROCESS_H_

@@ -4,9 +4,6 @@
 #ifndef FLIKPAY_TESTS_SUPPORT_TEST_REDIS_H_
 #define FLIKPAY_TESTS_SUPPORT_TEST_REDIS_H_
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -32,15 +29,7 @@ inline absl::StatusOr<TestRedis> StartTestRedis(const std::string& redis_server,
                                                 const std::vector<std::string>& extra_args = {}) {
   absl::Status failure = absl::UnavailableError("redis-server was not started");
   for (int attempt = 0; attempt < 5; ++attempt) {
-    const int probe = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
-    close(probe);
-    const int port = ntohs(address.sin_port);
+    const int port = FreeLoopbackPort();
     std::vector<std::string> argv = {redis_server, "--port",       std::to_string(port),
                                      "--bind",     "127.0.0.1",    "--save",
                                      "",           "--appendonly", "no"};
