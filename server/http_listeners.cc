@@ -48,7 +48,7 @@ void InstallCallbackRoutes(HttpListener& listener, PaymentService& service) {
 }
 
 void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<bool()> serving,
-                        std::function<bool()> ready) {
+                        std::function<bool()> ready, const HttpListener& callbacks) {
   listener.Route("GET", "/healthz", [serving](const ListenerRequest&) {
     const bool ok = serving();
     return ListenerResponse{ok ? 200 : 503, "text/plain", ok ? "ok" : "draining"};
@@ -57,7 +57,9 @@ void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<
     const bool ok = serving() && ready();
     return ListenerResponse{ok ? 200 : 503, "text/plain", ok ? "ready" : "not ready"};
   });
-  listener.Route("GET", "/metrics", [&metrics](const ListenerRequest&) {
+  listener.Route("GET", "/metrics", [&metrics, &callbacks](const ListenerRequest&) {
+    metrics.callback_connections_open = callbacks.open_connections();
+    metrics.callback_connections_refused = callbacks.refused_connections();
     return ListenerResponse{200, "text/plain; version=0.0.4", metrics.Render()};
   });
 }

@@ -20,11 +20,11 @@ int CallbackHttpStatus(const absl::Status& status);
 // the sender sent, and the sender may be anyone.
 void InstallCallbackRoutes(HttpListener& listener, PaymentService& service);
 
-// GET /healthz (alive and not draining), /readyz (Redis answers), /metrics (Prometheus text). Never
-// exposed publicly; served by a listener of its own (AdminListenerOptions) so probes answer while
-// the callback port is busy or attacked.
+// GET /healthz (alive and not draining), /readyz (Redis answers), /metrics (Prometheus text, with
+// the callback listener's connection counts). Never exposed publicly; served by a listener of its
+// own (AdminListenerOptions) so probes answer while the callback port is busy or attacked.
 void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<bool()> serving,
-                        std::function<bool()> ready);
+                        std::function<bool()> ready, const HttpListener& callbacks);
 
 }  // namespace flikpay::server
 

@@ -327,8 +327,8 @@ int main(int argc, char** argv) {
   // Its own I/O thread and workers: probes must answer while the callback port is flooded.
   server::HttpListener admin(server::AdminListenerOptions());
   server::InstallAdminRoutes(
-      admin, metrics, [&serving] { return serving.load(); },
-      [&store] { return store.Ping().ok(); });
+      admin, metrics, [&serving] { return serving.load(); }, [&store] { return store.Ping().ok(); },
+      callbacks);
   if (absl::Status s = admin.Start(absl::GetFlag(FLAGS_admin_addr)); !s.ok()) {
     std::fprintf(stderr, "flikpay-server: admin: %s\n", std::string(s.message()).c_str());
     return 1;

@@ -68,6 +68,11 @@ std::string Metrics::Render() const {
   Append(out, "flikpay_config_reload_failures_total", "counter",
          "Changed policy or token files that could not be used (the previous version stays).",
          config_reload_failures);
+  Append(out, "flikpay_callback_connections_open", "gauge",
+         "Connections open on the callback listener.", callback_connections_open);
+  Append(out, "flikpay_callback_connections_refused_total", "counter",
+         "Connections the callback listener closed at accept because its cap was reached.",
+         callback_connections_refused);
   return out;
 }
 

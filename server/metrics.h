@@ -29,10 +29,14 @@ struct Metrics {
   std::atomic<int64_t> reconciler_resolved{0};
   std::atomic<int64_t> reconciler_backlog{0};
   std::atomic<int64_t> reconciler_lag_ms{0};
-  std::atomic<int64_t> auth_refusals{0};           // gRPC calls with no valid identity
-  std::atomic<int64_t> fair_share_refusals{0};     // a caller over its concurrency or rate
-  std::atomic<int64_t> executor_refusals{0};       // an executor queue full
-  std::atomic<int64_t> config_reload_failures{0};  // policy or token file changed but unreadable
+  std::atomic<int64_t> auth_refusals{0};        // gRPC calls with no valid identity
+  std::atomic<int64_t> fair_share_refusals{0};  // a caller over its concurrency or rate
+  std::atomic<int64_t> executor_refusals{0};    // an executor queue full
+  std::atomic<int64_t> config_reload_failures{0};
+  // The callback listener's, read from it when /metrics is asked for.
+  std::atomic<int64_t> callback_connections_open{0};
+  std::atomic<int64_t> callback_connections_refused{
+      0};  // closed at accept: the cap was reached  // policy or token file changed but unreadable
 
   std::string Render() const;
 };

@@ -72,6 +72,9 @@ TEST_F(CallbacksTest, ASignedCallbackThatIsNotAboutItsTransactionChangesNothing)
   EXPECT_EQ(stored.status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(stored.gateway_uuid(), debit.gateway_uuid());
   EXPECT_EQ(Metric(*replicas_[0], "flikpay_callbacks_mismatched_total"), mismatched_before + 5);
+  // The listener's own counts are exported too (-1: missing).
+  EXPECT_GE(Metric(*replicas_[0], "flikpay_callback_connections_open"), 0);
+  EXPECT_EQ(Metric(*replicas_[0], "flikpay_callback_connections_refused_total"), 0);
   int refused_notes = 0;
   for (const v1::StatusChange& change : stored.history()) {
     refused_notes += absl::StartsWith(change.note(), "refused: ");
