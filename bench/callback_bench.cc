@@ -1,0 +1,165 @@
+// callback-bench: Bankart's callbacks at flikpay's callback port, as fast as it takes them or at a
+// set rate, each about a distinct PENDING transaction, each signed as Bankart signs. It first
+// creates the transactions through gRPC (a flikpay-server run with --insecure_dev against a
+// bankart-sim whose own callbacks are held back), then sends one SUCCESS callback per transaction
+// from `--connections` threads, on one keep-alive connection each or a new connection per callback,
+// and prints one table row: mode, rate asked, callbacks, accepted (200 "OK": verified, applied,
+// durable, event emitted), throughput and latency percentiles.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "flikpay/v1/payment_service.grpc.pb.h"
+#include "gateway/money.h"
+#include "gateway/signing.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/raw_http.h"
+
+ABSL_FLAG(std::string, grpc, "127.0.0.1:50051", "flikpay-server's gRPC address (insecure_dev)");
+ABSL_FLAG(int, callback_port, 8080, "flikpay-server's callback port on 127.0.0.1");
+ABSL_FLAG(int, count, 5000, "callbacks to send, one per transaction created first");
+ABSL_FLAG(int, connections, 8, "sending threads, each with its own connection(s)");
+ABSL_FLAG(bool, keep_alive, true, "one connection per thread (false: a new one per callback)");
+ABSL_FLAG(int, rate, 0, "callbacks per second in all (0: as fast as they are answered)");
+ABSL_FLAG(std::string, secret, "sim-out-of-band-secret", "the Out-of-Band connector's secret");
+ABSL_FLAG(std::string, prefix, "", "merchant transaction id prefix (default: from the clock)");
+
+namespace {
+
+using flikpay::v1::Transaction;
+
+// Out-of-Band requests to pay, created 16 at a time.
+std::vector<Transaction> CreatePending(const std::string& prefix, int count) {
+  auto stub = flikpay::v1::PaymentService::NewStub(
+      grpc::CreateChannel(absl::GetFlag(FLAGS_grpc), grpc::InsecureChannelCredentials()));
+  std::vector<Transaction> created(count);
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < count; i = next++) {
+        flikpay::v1::CreateRtpRequest request;
+        request.set_merchant_transaction_id(absl::StrCat(prefix, i));
+        request.set_amount_minor(1000 + i % 1000);
+        request.set_kind(flikpay::v1::RTP_KIND_OUT_OF_BAND);
+        request.set_alias("0038670999000");
+        grpc::ClientContext context;
+        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+        if (!stub->CreateRtp(&context, request, &created[i]).ok() ||
+            created[i].status() != flikpay::v1::TRANSACTION_STATUS_PENDING) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  if (failed > 0) std::fprintf(stderr, "callback-bench: %d creates failed\n", failed.load());
+  return created;
+}
+
+// The callback Bankart sends when the payer confirms, signed with the connector's secret.
+std::string SignedCallback(const Transaction& transaction) {
+  const std::string body = nlohmann::json{
+      {"result", "OK"},
+      {"uuid", transaction.gateway_uuid()},
+      {"merchantTransactionId", transaction.merchant_transaction_id()},
+      {"purchaseId", transaction.purchase_id()},
+      {"transactionType", "DEBIT"},
+      {"paymentMethod", "FlikPayments"},
+      {"amount", flikpay::gateway::FormatAmount(transaction.amount_minor())},
+      {"currency", "EUR"}}.dump();
+  const std::string target = "/callbacks/bankart?connector=out_of_band";
+  const std::string content_type = "application/json; charset=utf-8";
+  const std::string date = flikpay::gateway::FormatHttpDate(absl::Now());
+  const std::string signature = flikpay::gateway::Sign(absl::GetFlag(FLAGS_secret),
+                                                       {"POST", body, content_type, date, target});
+  return flikpay::testing::PostRequest(target, body,
+                                       absl::StrCat("Content-Type: ", content_type, "\r\nDate: ",
+                                                    date, "\r\nX-Signature: ", signature, "\r\n"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int count = absl::GetFlag(FLAGS_count);
+  const int connections = std::max(1, absl::GetFlag(FLAGS_connections));
+  const bool keep_alive = absl::GetFlag(FLAGS_keep_alive);
+  const int rate = absl::GetFlag(FLAGS_rate);
+  std::string prefix = absl::GetFlag(FLAGS_prefix);
+  if (prefix.empty()) prefix = absl::StrCat("bench-", absl::ToUnixMillis(absl::Now()), "-");
+
+  const std::vector<Transaction> pending = CreatePending(prefix, count);
+  // Signed before the clock starts: the bench measures flikpay, not its own HMACs.
+  std::vector<std::string> requests;
+  requests.reserve(pending.size());
+  for (const Transaction& transaction : pending) requests.push_back(SignedCallback(transaction));
+
+  std::vector<std::vector<absl::Duration>> latencies(connections);
+  std::atomic<int> accepted{0}, refused{0}, failed{0};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> senders;
+  for (int c = 0; c < connections; ++c) {
+    senders.emplace_back([&, c] {
+      std::unique_ptr<flikpay::testing::RawConnection> connection;
+      int sent = 0;
+      for (int i = c; i < count; i += connections, ++sent) {
+        if (rate > 0) {
+          // Each thread keeps its share of the rate, on a schedule (not "sleep after each").
+          const absl::Time due = start + absl::Seconds(1) * sent * connections / rate;
+          absl::SleepFor(due - absl::Now());
+        }
+        const absl::Time sent_at = absl::Now();
+        if (connection == nullptr || !keep_alive) {
+          auto opened = flikpay::testing::RawConnection::Open(absl::GetFlag(FLAGS_callback_port));
+          if (!opened.ok()) {
+            ++failed;
+            continue;
+          }
+          connection = *std::move(opened);
+        }
+        absl::StatusOr<flikpay::testing::RawResponse> response =
+            connection->Send(requests[i]) ? connection->Read(absl::Seconds(10))
+                                          : absl::UnavailableError("send failed");
+        latencies[c].push_back(absl::Now() - sent_at);
+        if (!response.ok()) {
+          ++failed;
+          connection.reset();
+        } else if (response->status == 200 && response->body == "OK") {
+          ++accepted;
+        } else {
+          ++refused;
+        }
+        if (!keep_alive) connection.reset();
+      }
+    });
+  }
+  for (std::thread& sender : senders) sender.join();
+  const absl::Duration elapsed = absl::Now() - start;
+
+  std::vector<absl::Duration> all;
+  for (const auto& some : latencies) all.insert(all.end(), some.begin(), some.end());
+  std::sort(all.begin(), all.end());
+  auto percentile = [&all](double p) {
+    if (all.empty()) return 0.0;
+    const size_t index = std::min(all.size() - 1, static_cast<size_t>(p * all.size()));
+    return absl::ToDoubleMilliseconds(all[index]);
+  };
+  std::printf("| %-14s | %8s | %9d | %8d | %7d | %10.0f | %7.2f | %7.2f | %7.2f | %8.2f |\n",
+              keep_alive ? "keep-alive" : "new connection",
+              rate > 0 ? absl::StrCat(rate).c_str() : "max", count, accepted.load(),
+              refused.load() + failed.load(), accepted / absl::ToDoubleSeconds(elapsed),
+              percentile(0.50), percentile(0.90), percentile(0.99),
+              all.empty() ? 0.0 : absl::ToDoubleMilliseconds(all.back()));
+  return accepted == count ? 0 : 1;
+}
