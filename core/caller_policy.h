@@ -21,6 +21,7 @@
 namespace flikpay::core {
 
 enum class Rpc { kCreateRtp, kRefund, kPayout, kGetStatus, kStreamStatus };
+inline constexpr int kRpcCount = 5;
 
 // The method name as in the proto ("CreateRtp", ...), as the policy file spells it.
 absl::string_view RpcName(Rpc rpc);

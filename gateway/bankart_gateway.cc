@@ -68,11 +68,9 @@ absl::StatusOr<const ConnectorCredentials*> BankartGateway::CredentialsFor(
   return &it->second;
 }
 
-absl::StatusOr<HttpExchange> BankartGateway::SendSigned(const ConnectorCredentials& credentials,
-                                                        const std::string& method,
-                                                        const std::string& path,
-                                                        const std::string& body,
-                                                        absl::Time deadline) {
+absl::StatusOr<HttpExchange> BankartGateway::SendSigned(
+    const ConnectorCredentials& credentials, const std::string& method, const std::string& path,
+    const std::string& body, absl::Time deadline, const std::string& request_id) {
   const absl::Duration remaining = deadline - absl::Now();
   if (remaining <= absl::ZeroDuration()) {
     return absl::DeadlineExceededError("deadline passed before the gateway was called");
@@ -93,17 +91,20 @@ absl::StatusOr<HttpExchange> BankartGateway::SendSigned(const ConnectorCredentia
       {"X-Signature",
        Sign(credentials.shared_secret, SignedParts{method, body, kContentType, date, request_uri})},
   };
+  // Unsigned, and only for finding one request in both parties' logs.
+  if (!request_id.empty()) request.headers.push_back({"X-Request-ID", request_id});
   return http_.Send(request);
 }
 
 absl::StatusOr<SubmitOutcome> BankartGateway::Submit(Connector connector,
                                                      const std::string& operation, const Json& body,
-                                                     absl::Time deadline) {
+                                                     absl::Time deadline,
+                                                     const std::string& request_id) {
   absl::StatusOr<const ConnectorCredentials*> credentials = CredentialsFor(connector);
   if (!credentials.ok()) return credentials.status();
   absl::StatusOr<HttpExchange> exchange = SendSigned(
       **credentials, "POST", absl::StrCat("/transaction/", (*credentials)->api_key, "/", operation),
-      body.dump(), deadline);
+      body.dump(), deadline, request_id);
   if (!exchange.ok()) return exchange.status();
   switch (exchange->failure) {
     case HttpExchange::Failure::kNotSent:
@@ -148,7 +149,7 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Debit(const DebitRequest& unchecke
   SetIfNotEmpty(body, "merchantMetaData", request.merchant_metadata);
   if (!extra.empty()) body["extraData"] = std::move(extra);
   if (!request.payer_ip.empty()) body["customer"] = {{"ipAddress", request.payer_ip}};
-  return Submit(ConnectorFor(request.kind), "debit", body, deadline);
+  return Submit(ConnectorFor(request.kind), "debit", body, deadline, request.request_id);
 }
 
 absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& unchecked,
@@ -166,7 +167,7 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Refund(const RefundRequest& unchec
       {"callbackUrl", request.callback_url},
   };
   SetIfNotEmpty(body, "description", request.description);
-  return Submit(request.connector, "refund", body, deadline);
+  return Submit(request.connector, "refund", body, deadline, request.request_id);
 }
 
 absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& unchecked,
@@ -181,7 +182,7 @@ absl::StatusOr<SubmitOutcome> BankartGateway::Payout(const PayoutRequest& unchec
       {"extraData", {{"alias", request.alias}}},
   };
   SetIfNotEmpty(body, "description", request.description);
-  return Submit(Connector::kPayout, "payout", body, deadline);
+  return Submit(Connector::kPayout, "payout", body, deadline, request.request_id);
 }
 
 absl::StatusOr<StatusReport> BankartGateway::StatusByUuid(Connector connector,
@@ -256,12 +257,12 @@ absl::StatusOr<CallbackEvent> BankartGateway::VerifyCallback(const InboundCallba
   if (signature.empty()) return absl::UnauthenticatedError("callback is not signed");
   std::string date = HeaderValue(callback, "x-date");
   if (date.empty()) date = HeaderValue(callback, "date");
-  if (date.empty()) return absl::UnauthenticatedError("callback has no Date header");
+  if (date.empty()) return StaleCallbackError("callback has no Date header");
   absl::StatusOr<absl::Time> sent_at = ParseHttpDate(date);
-  if (!sent_at.ok()) return absl::UnauthenticatedError(sent_at.status().message());
+  if (!sent_at.ok()) return StaleCallbackError(sent_at.status().message());
   const absl::Duration skew = absl::AbsDuration(config_.clock() - *sent_at);
   if (skew > config_.callback_date_tolerance) {
-    return absl::UnauthenticatedError(absl::StrCat(
+    return StaleCallbackError(absl::StrCat(
         "callback Date is ", absl::ToInt64Seconds(skew), " s away from now (tolerance ",
         absl::ToInt64Seconds(config_.callback_date_tolerance), " s)"));
   }

@@ -68,11 +68,14 @@ class BankartGateway : public Gateway {
  private:
   absl::StatusOr<const ConnectorCredentials*> CredentialsFor(Connector connector) const;
   // Signs and sends one request; `path` is below base_url, e.g. "/transaction/KEY/debit".
+  // `request_id`, when set, goes along as X-Request-ID.
   absl::StatusOr<HttpExchange> SendSigned(const ConnectorCredentials& credentials,
                                           const std::string& method, const std::string& path,
-                                          const std::string& body, absl::Time deadline);
+                                          const std::string& body, absl::Time deadline,
+                                          const std::string& request_id = "");
   absl::StatusOr<SubmitOutcome> Submit(Connector connector, const std::string& operation,
-                                       const nlohmann::json& body, absl::Time deadline);
+                                       const nlohmann::json& body, absl::Time deadline,
+                                       const std::string& request_id);
   absl::StatusOr<StatusReport> QueryStatus(Connector connector, const std::string& lookup,
                                            absl::string_view id, absl::Time deadline);
 

@@ -3,6 +3,7 @@
 #include <initializer_list>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
 #include "core/request_rules.h"
 #include "gateway/alias.h"
 
@@ -174,6 +175,22 @@ TransactionType ParseTransactionType(absl::string_view name) {
   if (upper == "REFUND") return TransactionType::kRefund;
   if (upper == "PAYOUT") return TransactionType::kPayout;
   return TransactionType::kOther;
+}
+
+namespace {
+constexpr absl::string_view kRefusalPayload = "type.flikpay/callback-refusal";
+}  // namespace
+
+absl::Status StaleCallbackError(absl::string_view message) {
+  absl::Status status = absl::UnauthenticatedError(message);
+  status.SetPayload(kRefusalPayload, absl::Cord("stale"));
+  return status;
+}
+
+CallbackRefusal RefusalOf(const absl::Status& status) {
+  if (!absl::IsUnauthenticated(status)) return CallbackRefusal::kMalformed;
+  return status.GetPayload(kRefusalPayload).has_value() ? CallbackRefusal::kStale
+                                                        : CallbackRefusal::kBadSignature;
 }
 
 }  // namespace flikpay::gateway

@@ -69,6 +69,7 @@ struct DebitRequest {
   std::string ultimate_creditor_name;
   std::string payer_ip;
   std::string merchant_metadata;  // at most 255
+  std::string request_id;         // the flikpay call's, sent as X-Request-ID (not signed)
 };
 
 struct RefundRequest {
@@ -79,6 +80,7 @@ struct RefundRequest {
   std::string currency = "EUR";
   std::string callback_url;
   std::string description;
+  std::string request_id;  // the flikpay call's, sent as X-Request-ID (not signed)
 };
 
 struct PayoutRequest {
@@ -88,6 +90,7 @@ struct PayoutRequest {
   std::string currency = "EUR";
   std::string callback_url;
   std::string description;
+  std::string request_id;  // the flikpay call's, sent as X-Request-ID (not signed)
 };
 
 // Whether Bankart sends the payer's browser to its pages: E-commerce without an alias (to type it),
@@ -210,6 +213,12 @@ class Gateway {
   // 400).
   virtual absl::StatusOr<CallbackEvent> VerifyCallback(const InboundCallback& callback) = 0;
 };
+
+// Why VerifyCallback refused a callback. Operators tell a forger (bad signature) from a clock or a
+// delayed retry (stale Date), so the UNAUTHENTICATED status of a stale callback is marked as such.
+enum class CallbackRefusal { kMalformed, kBadSignature, kStale };
+absl::Status StaleCallbackError(absl::string_view message);
+CallbackRefusal RefusalOf(const absl::Status& status);
 
 }  // namespace flikpay::gateway
 

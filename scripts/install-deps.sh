@@ -10,6 +10,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler  # gRPC API
   libabsl-dev libssl-dev nlohmann-json3-dev libpugixml-dev  # Status, crypto, JSON, XML v2 callbacks
   libhiredis-dev libcurl4-openssl-dev libcpp-httplib-dev  # Redis, Bankart client, bankart-sim
+  prometheus-cpp-dev  # /metrics: the registry and text exposition (prometheus-cpp::core only)
   libboost-dev  # Beast/Asio, header-only: server HTTP listeners (limits httplib 0.11 cannot set)
   libgtest-dev libgmock-dev redis-server redis-tools openssl curl clang-format  # tests and checks
   clang  # checks Abseil's lock annotations (-Wthread-safety); GCC cannot

@@ -1,33 +1,36 @@
 #include "server/audit.h"
 
-#include <cstdio>
-
 #include "absl/status/status.h"
-#include "nlohmann/json.hpp"
 
 namespace flikpay::server {
+namespace {
 
-std::string AuditLine(const AuditEntry& entry, absl::Time at) {
-  nlohmann::ordered_json line;
-  line["audit"] = true;
-  line["at"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", at, absl::UTCTimeZone());
-  line["caller"] = entry.caller;
-  line["peer"] = entry.peer;
-  line["rpc"] = entry.rpc;
-  line["merchant_transaction_id"] = entry.merchant_transaction_id;
-  line["amount_minor"] = entry.amount_minor;
-  line["alias"] = entry.alias;
-  line["outcome"] = absl::StatusCodeToString(entry.outcome.code());
-  line["message"] = std::string(entry.outcome.message());
-  line["status"] = entry.transaction_status;
-  line["latency_us"] = absl::ToInt64Microseconds(entry.latency);
-  // Invalid UTF-8 from a caller's id is replaced, never allowed to break the line.
-  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+LogFields Fields(const AuditEntry& entry, bool audit) {
+  LogFields fields;
+  fields["request_id"] = entry.request_id;
+  fields["audit"] = audit;
+  fields["caller"] = entry.caller;
+  fields["peer"] = entry.peer;
+  fields["rpc"] = entry.rpc;
+  fields["merchant_transaction_id"] = entry.merchant_transaction_id;
+  fields["amount_minor"] = entry.amount_minor;
+  fields["alias"] = entry.alias;
+  fields["outcome"] = absl::StatusCodeToString(entry.outcome.code());
+  fields["message"] = std::string(entry.outcome.message());
+  fields["status"] = entry.transaction_status;
+  fields["latency_us"] = absl::ToInt64Microseconds(entry.latency);
+  return fields;
 }
 
-void Audit(const AuditEntry& entry) {
-  const std::string line = AuditLine(entry, absl::Now()) + "\n";
-  std::fputs(line.c_str(), stderr);
+}  // namespace
+
+std::string AuditLine(const AuditEntry& entry, bool audit, absl::Time at) {
+  return LogLine(LogLevel::kInfo, "rpc", Fields(entry, audit), at);
+}
+
+void LogRpc(const AuditEntry& entry, bool audit) {
+  if (!audit && !LogEnabled(LogLevel::kInfo)) return;
+  WriteLog(LogLevel::kInfo, "rpc", Fields(entry, audit), /*always=*/audit);
 }
 
 bool IsRefusal(const absl::Status& status) {

@@ -1,5 +1,7 @@
-// The audit trail: one JSON line per money RPC and per refusal, on stderr next to the log, so the
-// log pipeline keeps it with everything else. Never carries a full alias, token or certificate.
+// The access log and audit trail: one JSON line per RPC (server/log.h's format, "msg":"rpc").
+// Lines of money RPCs and of refusals carry "audit":true and are written whatever the log level;
+// the rest (reads that succeeded, streams) follow it. Never carries a full alias, token or
+// certificate.
 #ifndef FLIKPAY_SERVER_AUDIT_H_
 #define FLIKPAY_SERVER_AUDIT_H_
 
@@ -8,10 +10,12 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "server/log.h"
 
 namespace flikpay::server {
 
 struct AuditEntry {
+  std::string request_id;
   std::string caller;  // empty when the call was refused before anyone was identified
   std::string peer;    // the caller's address, e.g. "ipv4:10.0.3.7:51234", when known
   std::string rpc;
@@ -23,13 +27,14 @@ struct AuditEntry {
   absl::Duration latency;
 };
 
-// {"audit":true,"at":"...","caller":"...","peer":"ipv4:...","rpc":"Payout","merchant_transaction_id":"...",
-//  "amount_minor":100,"alias":"00386*****000","outcome":"PERMISSION_DENIED","message":"...",
-//  "status":"","latency_us":1234}
-std::string AuditLine(const AuditEntry& entry, absl::Time at);
+// {"time":"...","level":"info","msg":"rpc","request_id":"...","audit":true,"caller":"...",
+//  "peer":"ipv4:...","rpc":"Payout","merchant_transaction_id":"...","amount_minor":100,
+//  "alias":"00386*****000","outcome":"PERMISSION_DENIED","message":"...","status":"",
+//  "latency_us":1234}
+std::string AuditLine(const AuditEntry& entry, bool audit, absl::Time at);
 
-// Writes the line whatever the log level: an audit trail is not a debug aid.
-void Audit(const AuditEntry& entry);
+// Writes the entry's line: always when `audit`, else at info level.
+void LogRpc(const AuditEntry& entry, bool audit);
 
 // Whether an outcome is a refusal the audit trail keeps even for RPCs that move no money.
 bool IsRefusal(const absl::Status& status);

@@ -74,7 +74,7 @@ std::optional<std::string> BearerCaller(const std::vector<core::TokenEntry>& tok
 }
 
 CallerAuthenticator::CallerAuthenticator(AuthMode mode, const TokenFile* tokens,
-                                         std::atomic<int64_t>* refusals)
+                                         prometheus::Counter* refusals)
     : mode_(mode), tokens_(tokens), refusals_(refusals) {}
 
 grpc::Status CallerAuthenticator::Process(const InputMetadata& auth_metadata,
@@ -96,13 +96,18 @@ grpc::Status CallerAuthenticator::Process(const InputMetadata& auth_metadata,
     }
   }
   if (!caller) {
-    if (refusals_ != nullptr) ++*refusals_;
+    if (refusals_ != nullptr) refusals_->Increment();
     AuditEntry audit;
     auto path = auth_metadata.find(":path");
     if (path != auth_metadata.end())
       audit.rpc = std::string(path->second.data(), path->second.size());
+    auto offered = auth_metadata.find("x-request-id");
+    audit.request_id =
+        RequestIdFrom(offered == auth_metadata.end()
+                          ? absl::string_view()
+                          : absl::string_view(offered->second.data(), offered->second.size()));
     audit.outcome = absl::UnauthenticatedError(refusal);
-    Audit(audit);
+    LogRpc(audit, /*audit=*/true);
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(refusal));
   }
   context->AddProperty(kCallerProperty, *caller);

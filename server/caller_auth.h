@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/caller_policy.h"
+#include "prometheus/counter.h"
 #include "server/reloading_file.h"
 
 namespace flikpay::server {
@@ -45,7 +46,7 @@ std::optional<std::string> TokenCaller(const std::vector<core::TokenEntry>& toke
 class CallerAuthenticator final : public grpc::AuthMetadataProcessor {
  public:
   // `tokens` is used in kBearerToken mode and must outlive this.
-  CallerAuthenticator(AuthMode mode, const TokenFile* tokens, std::atomic<int64_t>* refusals);
+  CallerAuthenticator(AuthMode mode, const TokenFile* tokens, prometheus::Counter* refusals);
 
   // Certificates and token hashes are in memory: nothing here blocks.
   bool IsBlocking() const override { return false; }
@@ -57,7 +58,7 @@ class CallerAuthenticator final : public grpc::AuthMetadataProcessor {
  private:
   const AuthMode mode_;
   const TokenFile* const tokens_;
-  std::atomic<int64_t>* const refusals_;
+  prometheus::Counter* const refusals_;
 };
 
 // The caller of "authorization: Bearer <token>", if the token is known.

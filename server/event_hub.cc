@@ -84,7 +84,7 @@ void EventHub::ReadLoop() {
 }
 
 void EventHub::ReadFailed(absl::string_view what, const absl::Status& status) {
-  ++metrics_.store_unavailable;
+  metrics_.store_unavailable.Increment();
   if (read_failures_.ShouldLog()) {
     Log(LogLevel::kWarning, "event hub: %s (%d tries so far), ending this replica's streams: %s",
         what, read_failures_.count(), status.message());

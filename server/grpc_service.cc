@@ -11,6 +11,7 @@
 #include "core/subscription.h"
 #include "gateway/alias.h"
 #include "server/audit.h"
+#include "server/log.h"
 
 namespace flikpay::server {
 
@@ -20,6 +21,19 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 namespace {
+
+// The caller's x-request-id if usable, else a new one; answered in the initial metadata so a caller
+// that sent none can still quote it.
+std::string TakeRequestId(grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto offered = metadata.find("x-request-id");
+  std::string id =
+      RequestIdFrom(offered == metadata.end()
+                        ? absl::string_view()
+                        : absl::string_view(offered->second.data(), offered->second.size()));
+  context->AddInitialMetadata("x-request-id", id);
+  return id;
+}
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext* context, absl::Duration fallback) {
   const absl::Time deadline = absl::FromChrono(context->deadline());
@@ -102,10 +116,12 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
  public:
   StatusStream(EventHub& hub, store::Store& store, Executor& executor, Metrics& metrics,
                const v1::StreamStatusRequest& request, size_t max_buffered,
-               std::optional<std::string> owner)
+               std::optional<std::string> owner, AuditEntry access)
       : hub_(hub),
         executor_(executor),
         metrics_(metrics),
+        access_(std::move(access)),
+        started_(absl::Now()),
         session_(std::make_shared<StreamSession>(store, request, max_buffered, *this,
                                                  std::move(owner))) {}
 
@@ -113,8 +129,8 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   // not lost.
   void Start() {
     hub_.Register(session_);
-    ++metrics_.streams_open;
-    ++metrics_.streams_started;
+    metrics_.streams_open.Increment();
+    metrics_.streams_started.Increment();
     counted_ = true;
     if (!executor_.Run([session = session_] { session->Begin(); })) {
       End(absl::ResourceExhaustedError("the server is busy; open the stream again shortly"));
@@ -127,8 +143,13 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
     current_ = event;
     StartWrite(&current_);
   }
+  // Once per stream, refused or ended: its access-log line and its end in the metrics.
   void Finish(const absl::Status& status) override {
-    if (absl::IsResourceExhausted(status)) ++metrics_.streams_overflowed;
+    access_.outcome = status;
+    access_.latency = absl::Now() - started_;
+    metrics_.CountRpc(core::Rpc::kStreamStatus, status.code(), access_.latency);
+    metrics_.CountStreamEnd(status.code());
+    LogRpc(access_, IsRefusal(status));
     grpc::ServerWriteReactor<v1::StatusEvent>::Finish(ToGrpcStatus(status));
   }
   void ContinueReplay() override {
@@ -144,7 +165,7 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   void OnDone() override {
     session_->subscription().Detach();
     hub_.Unregister(session_.get());
-    if (counted_) --metrics_.streams_open;
+    if (counted_) metrics_.streams_open.Decrement();
     delete this;
   }
 
@@ -152,6 +173,8 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   EventHub& hub_;
   Executor& executor_;
   Metrics& metrics_;
+  AuditEntry access_;
+  const absl::Time started_;
   std::shared_ptr<StreamSession> session_;
   v1::StatusEvent current_;  // the message being written, until OnWriteDone
   bool counted_ = false;
@@ -177,7 +200,7 @@ absl::StatusOr<Caller> GrpcPaymentService::Authorize(const grpc::CallbackServerC
                                                      core::Rpc rpc, std::string* caller_id) {
   absl::StatusOr<std::string> id = CallerOf(context, config_.auth_mode, config_.tokens);
   if (!id.ok()) {
-    ++metrics_.auth_refusals;
+    metrics_.auth_refusals.Increment();
     return id.status();
   }
   *caller_id = *id;
@@ -192,21 +215,23 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time started = absl::Now();
   auto audit = std::make_shared<AuditEntry>();
+  audit->request_id = TakeRequestId(context);
   audit->rpc = std::string(core::RpcName(facts.rpc));
   audit->merchant_transaction_id = facts.merchant_transaction_id;
   audit->amount_minor = facts.amount_minor;
   audit->peer = context->peer();
   if (!facts.alias.empty()) audit->alias = gateway::MaskAlias(facts.alias);
   const bool money = core::MovesMoney(facts.rpc);
-  // Every money call is audited, and every refusal of any call.
-  auto finish = [reactor, audit, started, money](const absl::Status& status,
-                                                 const v1::Transaction* transaction) {
+  // Every call has an access-log line; every money call is audited, and every refusal of any call.
+  auto finish = [this, rpc = facts.rpc, reactor, audit, started, money](
+                    const absl::Status& status, const v1::Transaction* transaction) {
     audit->outcome = status;
     if (transaction != nullptr) {
       audit->transaction_status = v1::TransactionStatus_Name(transaction->status());
     }
     audit->latency = absl::Now() - started;
-    if (money || IsRefusal(status)) Audit(*audit);
+    metrics_.CountRpc(rpc, status.code(), audit->latency);
+    LogRpc(*audit, money || IsRefusal(status));
     reactor->Finish(ToGrpcStatus(status));
   };
   if (draining_) {
@@ -230,7 +255,7 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
     absl::StatusOr<CallerGate::Pass> entered = gate_.Enter(
         caller->id, concurrency, caller->grant->calls_per_second, started, &retry_after);
     if (!entered.ok()) {
-      ++metrics_.fair_share_refusals;
+      metrics_.fair_share_refusals.Increment();
       context->AddTrailingMetadata("retry-after-ms",
                                    std::to_string(absl::ToInt64Milliseconds(retry_after)));
       finish(entered.status(), nullptr);
@@ -241,8 +266,12 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
   const absl::Time deadline = DeadlineOf(context, config_.default_deadline);
   Executor& executor = facts.reaches_gateway ? gateway_executor_ : store_executor_;
   // context, request and response stay valid until Finish.
-  const bool queued =
-      executor.Run([context, response, deadline, work, finish, caller = *std::move(caller), pass] {
+  caller->request_id = audit->request_id;
+  const bool queued = executor.Run(
+      [context, response, deadline, work, finish, audit, caller = *std::move(caller), pass] {
+        const LogContext log_context{audit->request_id, audit->caller, audit->rpc,
+                                     audit->merchant_transaction_id};
+        const ScopedLogContext scope(log_context);
         if (context->IsCancelled()) {
           finish(absl::CancelledError("cancelled by the client"), nullptr);
           return;
@@ -252,7 +281,7 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
         finish(result.status(), result.ok() ? response : nullptr);
       });
   if (!queued) {
-    ++metrics_.executor_refusals;
+    metrics_.executor_refusals.Increment();
     context->AddTrailingMetadata("retry-after-ms", "200");
     finish(absl::ResourceExhaustedError(
                "the server has too many calls waiting; retry after 200ms, or on another replica"),
@@ -308,12 +337,15 @@ grpc::ServerUnaryReactor* GrpcPaymentService::GetStatus(grpc::CallbackServerCont
 
 grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
     grpc::CallbackServerContext* context, const v1::StreamStatusRequest* request) {
-  std::string caller_id;
-  absl::StatusOr<Caller> caller = Authorize(*context, core::Rpc::kStreamStatus, &caller_id);
+  AuditEntry access;
+  access.request_id = TakeRequestId(context);
+  access.peer = context->peer();
+  access.rpc = "StreamStatus";
+  absl::StatusOr<Caller> caller = Authorize(*context, core::Rpc::kStreamStatus, &access.caller);
   std::optional<std::string> owner;
   if (caller.ok() && !caller->grant->read_all) owner = caller->id;
   auto* stream = new StatusStream(hub_, store_, store_executor_, metrics_, *request,
-                                  config_.max_buffered_events, std::move(owner));
+                                  config_.max_buffered_events, std::move(owner), std::move(access));
   absl::Status refusal;
   if (draining_) {
     refusal = absl::UnavailableError("the server is shutting down");
@@ -323,14 +355,6 @@ grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(
     refusal = rules::StreamFilter(*request, config_.max_stream_ids);
   }
   if (!refusal.ok()) {
-    if (IsRefusal(refusal)) {
-      AuditEntry audit;
-      audit.caller = caller_id;
-      audit.peer = context->peer();
-      audit.rpc = "StreamStatus";
-      audit.outcome = refusal;
-      Audit(audit);
-    }
     stream->End(refusal);
     return stream;
   }

@@ -21,19 +21,56 @@ int CallbackHttpStatus(const absl::Status& status) {
   }
 }
 
+namespace {
+
+bool Unverified(CallbackResult result) {
+  return result == CallbackResult::kBadSignature || result == CallbackResult::kStale ||
+         result == CallbackResult::kMalformed;
+}
+
+// The callback's access-log line. Lines for callbacks that failed verification are sampled: anyone
+// on the internet can send those, and the metrics count every one.
+void LogCallback(const ListenerRequest& request, const CallbackOutcome& outcome, int http_status,
+                 const absl::Status& handled, absl::Duration latency) {
+  static LogSampler* const unverified = new LogSampler(10);
+  LogFields fields;
+  if (Unverified(outcome.result)) {
+    int64_t suppressed = 0;
+    if (!LogEnabled(LogLevel::kInfo) || !unverified->Allow(absl::Now(), &suppressed)) return;
+    if (suppressed > 0) fields["suppressed_before"] = suppressed;
+  }
+  fields["peer"] = request.peer;
+  fields["http_status"] = http_status;
+  fields["result"] = CallbackResultName(outcome.result);
+  if (!outcome.merchant_transaction_id.empty()) {
+    fields["merchant_transaction_id"] = outcome.merchant_transaction_id;
+  }
+  // Why it was refused, for the operator; the sender learns only that it was.
+  if (!handled.ok()) fields["reason"] = std::string(handled.message());
+  fields["latency_us"] = absl::ToInt64Microseconds(latency);
+  WriteLog(LogLevel::kInfo, "callback", fields);
+}
+
+}  // namespace
+
 void InstallCallbackRoutes(HttpListener& listener, PaymentService& service) {
   listener.Route("POST", "/callbacks/bankart", [&service](const ListenerRequest& request) {
+    const absl::Time started = absl::Now();
     gateway::InboundCallback callback;
     callback.method = request.method;
     callback.request_uri = request.target;  // as on the request line: it is signed
     callback.body = request.body;
     callback.headers = request.headers;
-    const absl::Status handled = service.HandleCallback(callback);
+    // An ingress's X-Request-ID (nginx sets one) ties this line to the proxy's; unsigned, so only
+    // kept when it is a harmless token.
+    auto offered = request.headers.find("x-request-id");
+    const LogContext log_context{
+        RequestIdFrom(offered == request.headers.end() ? "" : offered->second), "", "callback", ""};
+    const ScopedLogContext scope(log_context);
+    CallbackOutcome outcome;
+    const absl::Status handled = service.HandleCallback(callback, &outcome);
     const int status = CallbackHttpStatus(handled);
-    if (!handled.ok()) {
-      // Debug only: anyone on the internet can make these, and Bankart's own are rare.
-      Log(LogLevel::kDebug, "callback answered %d: %s", status, handled.message());
-    }
+    LogCallback(request, outcome, status, handled, absl::Now() - started);
     switch (status) {
       case 200:
         return ListenerResponse{200, "text/plain", "OK"};
@@ -58,8 +95,8 @@ void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<
     return ListenerResponse{ok ? 200 : 503, "text/plain", ok ? "ready" : "not ready"};
   });
   listener.Route("GET", "/metrics", [&metrics, &callbacks](const ListenerRequest&) {
-    metrics.callback_connections_open = callbacks.open_connections();
-    metrics.callback_connections_refused = callbacks.refused_connections();
+    metrics.callback_connections_open.Set(static_cast<double>(callbacks.open_connections()));
+    metrics.callback_connections_refused.Set(static_cast<double>(callbacks.refused_connections()));
     return ListenerResponse{200, "text/plain; version=0.0.4", metrics.Render()};
   });
 }

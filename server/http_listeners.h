@@ -9,7 +9,7 @@
 namespace flikpay::server {
 
 class PaymentService;
-struct Metrics;
+class Metrics;
 
 // The HTTP answer to a callback for PaymentService::HandleCallback's status: 200 (body "OK"), 401,
 // 400, or 503 for anything that should make Bankart retry.

@@ -311,7 +311,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       : server_(server),
         socket_(std::move(socket)),
         timer_(socket_.get_executor()),
-        buffer_(std::max(server.options_.max_header_bytes, kReadChunk) + kReadChunk) {}
+        buffer_(std::max(server.options_.max_header_bytes, kReadChunk) + kReadChunk) {
+    boost::system::error_code ignored;
+    const tcp::endpoint far = socket_.remote_endpoint(ignored);
+    if (!ignored) {
+      peer_ = far.address().is_v4()
+                  ? absl::StrCat("ipv4:", far.address().to_string(), ":", far.port())
+                  : absl::StrCat("ipv6:[", far.address().to_string(), "]:", far.port());
+    }
+  }
   ~Connection() {
     server_.Unregister(this);
     --server_.open_;
@@ -416,6 +424,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     keep_alive_ = parser_->keep_alive();
     version_ = parser_->version();
     ListenerRequest request = std::move(parser_->request());
+    request.peer = peer_;
     RouteHandler handler = std::move(parser_->handler());
     std::shared_ptr<BodyCharge> charge = std::move(parser_->charge());
     parser_.reset();
@@ -521,6 +530,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   HttpListener::Impl& server_;
   tcp::socket socket_;
+  std::string peer_;
   asio::steady_timer timer_;
   uint64_t timer_generation_ = 0;
   beast::flat_buffer buffer_;

@@ -24,6 +24,8 @@ struct ListenerRequest {
   // Names in lower case; a name sent twice keeps its last value.
   std::map<std::string, std::string> headers;
   std::string body;  // the exact bytes received (no content coding is ever accepted)
+  // The connection's far end, "ipv4:203.0.113.5:40112" (gRPC's spelling): for the access log.
+  std::string peer;
 };
 
 struct ListenerResponse {

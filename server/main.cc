@@ -32,6 +32,7 @@
 #include "server/grpc_service.h"
 #include "server/http_listeners.h"
 #include "server/log.h"
+#include "server/metered_gateway.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
 #include "server/reconciler.h"
@@ -55,6 +56,15 @@ class WithoutReflection final : public grpc::ServerBuilderOption {
 
 }  // namespace flikpay::server
 
+namespace {
+
+// Start-up and shutdown lines: written whatever the log level (a refusal to start must be seen).
+void LogAlways(flikpay::server::LogLevel level, const std::string& message) {
+  flikpay::server::WriteLog(level, message, flikpay::server::LogFields(), /*always=*/true);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace flikpay;  // NOLINT: main wires the whole program together
   absl::SetProgramUsageMessage(
@@ -66,23 +76,24 @@ int main(int argc, char** argv) {
   };
   absl::SetFlagsUsageConfig(usage_config);
   for (const std::string& unknown : server::UnknownEnvironmentVariables(environ)) {
-    std::fprintf(stderr, "flikpay-server: warning: %s names no flag; ignored\n", unknown.c_str());
+    LogAlways(server::LogLevel::kWarning, absl::StrCat(unknown, " names no flag; ignored"));
   }
   if (absl::Status s = server::ApplyEnvironment([](const char* name) { return std::getenv(name); });
       !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: %s\n", std::string(s.message()).c_str());
+    LogAlways(server::LogLevel::kError, std::string(s.message()));
     return 2;
   }
   absl::ParseCommandLine(argc, argv);
   if (absl::Status s = server::ValidateServerFlags(); !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: %s\n", std::string(s.message()).c_str());
+    LogAlways(server::LogLevel::kError, std::string(s.message()));
     return 2;
   }
   absl::StatusOr<server::LogLevel> log_level =
       server::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!log_level.ok()) {
-    std::fprintf(stderr, "flikpay-server: log_level (FLIKPAY_LOG_LEVEL): %s\n",
-                 std::string(log_level.status().message()).c_str());
+    LogAlways(server::LogLevel::kError,
+              absl::StrFormat("log_level (FLIKPAY_LOG_LEVEL): %s",
+                              std::string(log_level.status().message()).c_str()));
     return 2;
   }
   server::SetLogLevel(*log_level);
@@ -123,17 +134,18 @@ int main(int argc, char** argv) {
     std::optional<gateway::Connector> connector =
         gateway::ParseConnectorName(absl::StripAsciiWhitespace(name));
     if (!connector.has_value() || gateway_config.connectors.count(*connector) == 0) {
-      std::fprintf(stderr,
-                   "flikpay-server: legacy_signature_connectors "
-                   "(FLIKPAY_LEGACY_SIGNATURE_CONNECTORS): \"%s\" is not a configured connector\n",
-                   std::string(name).c_str());
+      LogAlways(server::LogLevel::kError,
+                absl::StrFormat(
+                    "legacy_signature_connectors "
+                    "(FLIKPAY_LEGACY_SIGNATURE_CONNECTORS): \"%s\" is not a configured connector",
+                    std::string(name).c_str()));
       return 2;
     }
     gateway_config.connectors[*connector].legacy_forms = {.md5_body_hash = true,
                                                           .v2_message = true};
   }
   if (gateway_config.connectors.empty()) {
-    std::fprintf(stderr, "flikpay-server: no Bankart connector configured (--*_api_key)\n");
+    LogAlways(server::LogLevel::kError, "no Bankart connector configured (--*_api_key)");
     return 2;
   }
   gateway::BankartGateway gateway(gateway_config);
@@ -141,18 +153,23 @@ int main(int argc, char** argv) {
   store::RedisConfig redis_config;
   redis_config.url = absl::GetFlag(FLAGS_redis_url);
   if (absl::Status s = store::ParseRedisUrl(redis_config.url).status(); !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: redis_url (FLIKPAY_REDIS_URL): %s\n",
-                 std::string(s.message()).c_str());
+    LogAlways(server::LogLevel::kError, absl::StrFormat("redis_url (FLIKPAY_REDIS_URL): %s",
+                                                        std::string(s.message()).c_str()));
     return 2;
   }
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
+  server::Metrics metrics;
+  redis_config.observe_round_trip = [&metrics](absl::string_view command, absl::Duration latency,
+                                               const absl::Status& status) {
+    metrics.CountRedisRoundTrip(command, latency, status);
+  };
   store::RedisStore store(redis_config);
 
-  server::Metrics metrics;
   server::HttpListener callbacks;
   if (absl::Status s = callbacks.Start(absl::GetFlag(FLAGS_callback_addr)); !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: callbacks: %s\n", std::string(s.message()).c_str());
+    LogAlways(server::LogLevel::kError,
+              absl::StrFormat("callbacks: %s", std::string(s.message()).c_str()));
     return 1;
   }
   server::ServiceConfig service_config;
@@ -173,7 +190,8 @@ int main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_fingerprint_key).empty()) {
     service_config.fingerprint_key = absl::GetFlag(FLAGS_fingerprint_key);
   }
-  server::PaymentService service(gateway, store, metrics, service_config);
+  server::MeteredGateway metered_gateway(gateway, metrics);
+  server::PaymentService service(metered_gateway, store, metrics, service_config);
   server::InstallCallbackRoutes(callbacks, service);
   // Declared after `service`, so it runs first on every return: a callback arriving while a later
   // start-up step fails must not reach a service already destroyed.
@@ -191,8 +209,9 @@ int main(int argc, char** argv) {
             [](const std::string& content) { return core::ParseCallerPolicy(content); },
             policy_interval, &metrics.config_reload_failures);
     if (!opened.ok()) {
-      std::fprintf(stderr, "flikpay-server: caller_policy (FLIKPAY_CALLER_POLICY): %s\n",
-                   std::string(opened.status().message()).c_str());
+      LogAlways(server::LogLevel::kError,
+                absl::StrFormat("caller_policy (FLIKPAY_CALLER_POLICY): %s",
+                                std::string(opened.status().message()).c_str()));
       return 2;
     }
     policy_file = *std::move(opened);
@@ -203,8 +222,9 @@ int main(int argc, char** argv) {
         [](const std::string& content) { return core::ParseTokenFile(content); }, policy_interval,
         &metrics.config_reload_failures);
     if (!opened.ok()) {
-      std::fprintf(stderr, "flikpay-server: caller_tokens (FLIKPAY_CALLER_TOKENS): %s\n",
-                   std::string(opened.status().message()).c_str());
+      LogAlways(server::LogLevel::kError,
+                absl::StrFormat("caller_tokens (FLIKPAY_CALLER_TOKENS): %s",
+                                std::string(opened.status().message()).c_str()));
       return 2;
     }
     token_file = *std::move(opened);
@@ -225,7 +245,7 @@ int main(int argc, char** argv) {
         absl::GetFlag(FLAGS_grpc_client_ca), absl::GetFlag(FLAGS_tls_reload_interval),
         &metrics.config_reload_failures);
     if (!opened.ok()) {
-      std::fprintf(stderr, "flikpay-server: %s\n", std::string(opened.status().message()).c_str());
+      LogAlways(server::LogLevel::kError, std::string(opened.status().message()));
       return 2;
     }
     tls_files = *std::move(opened);
@@ -248,11 +268,12 @@ int main(int argc, char** argv) {
   grpc_config.tokens = token_file.get();
   if (grpc_config.auth_mode == server::AuthMode::kInsecureDev) {
     // Straight to stderr, whatever the log level: this must not be silenced.
-    std::fprintf(stderr,
-                 "flikpay-server: INSECURE: --insecure_dev: the gRPC port is plaintext and every "
-                 "call is made as caller \"%s\"%s. Never run this way where real money moves.\n",
-                 server::kDevCaller,
-                 policy_file != nullptr ? " under the policy file" : " with every permission");
+    LogAlways(server::LogLevel::kWarning,
+              absl::StrFormat(
+                  "INSECURE: --insecure_dev: the gRPC port is plaintext and every "
+                  "call is made as caller \"%s\"%s. Never run this way where real money moves.",
+                  server::kDevCaller,
+                  policy_file != nullptr ? " under the policy file" : " with every permission"));
   } else if (absl::GetFlag(FLAGS_grpc_tls_cert).empty()) {
     server::Log(server::LogLevel::kWarning,
                 "the gRPC port is plaintext (bearer tokens behind a mesh that encrypts): tokens "
@@ -306,8 +327,8 @@ int main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || grpc_port == 0) {
-    std::fprintf(stderr, "flikpay-server: cannot listen on %s\n",
-                 absl::GetFlag(FLAGS_grpc_addr).c_str());
+    LogAlways(server::LogLevel::kError,
+              absl::StrFormat("cannot listen on %s", absl::GetFlag(FLAGS_grpc_addr).c_str()));
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -330,7 +351,8 @@ int main(int argc, char** argv) {
       admin, metrics, [&serving] { return serving.load(); }, [&store] { return store.Ping().ok(); },
       callbacks);
   if (absl::Status s = admin.Start(absl::GetFlag(FLAGS_admin_addr)); !s.ok()) {
-    std::fprintf(stderr, "flikpay-server: admin: %s\n", std::string(s.message()).c_str());
+    LogAlways(server::LogLevel::kError,
+              absl::StrFormat("admin: %s", std::string(s.message()).c_str()));
     return 1;
   }
   std::printf("flikpay-server listening grpc=%d callbacks=%d admin=%d\n", grpc_port,
@@ -342,7 +364,7 @@ int main(int argc, char** argv) {
   // Shutdown order: stop advertising health, refuse new calls, end streams (UNAVAILABLE, with a
   // cursor to resume from), let unary calls finish within the drain time, then stop listening for
   // callbacks (Bankart retries any it could not deliver).
-  std::fprintf(stderr, "flikpay-server: draining\n");
+  LogAlways(server::LogLevel::kInfo, "draining");
   serving = false;
   health->SetServingStatus(false);
   grpc_service.StartDraining();
@@ -352,6 +374,6 @@ int main(int argc, char** argv) {
                    absl::ToChronoSeconds(absl::GetFlag(FLAGS_drain_time)));
   std::move(stop_callbacks).Invoke();
   admin.Stop();
-  std::fprintf(stderr, "flikpay-server: stopped\n");
+  LogAlways(server::LogLevel::kInfo, "stopped");
   return 0;
 }

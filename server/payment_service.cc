@@ -246,6 +246,7 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
     return s;
   }
   initial.set_created_by(caller.id);
+  initial.set_request_id(caller.request_id);
   const std::string fingerprint = Fingerprint(normalized_request, config_.fingerprint_key);
   const absl::Time first_check = config_.schedule.FirstCheck(deadline);
   // A refund's claim also reserves its amount on the original, in the same atomic step.
@@ -255,7 +256,7 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
                                store::RefundCap::kEnforce)
           : store_.Begin(initial, fingerprint, deadline, first_check);
   if (!claimed.ok()) {
-    if (absl::IsUnavailable(claimed.status())) ++metrics_.store_unavailable;
+    if (absl::IsUnavailable(claimed.status())) metrics_.store_unavailable.Increment();
     return claimed.status();
   }
   if (!claimed->created) {
@@ -285,7 +286,7 @@ absl::StatusOr<v1::Transaction> PaymentService::ClaimAndSend(
     if (!spend.ok() || !spend->granted) {
       Forget(id);
       if (!spend.ok()) {
-        if (absl::IsUnavailable(spend.status())) ++metrics_.store_unavailable;
+        if (absl::IsUnavailable(spend.status())) metrics_.store_unavailable.Increment();
         return spend.status();
       }
       return core::DailyLimitExceeded(caller.id, rpc, initial.amount_minor(), spend->spent_minor,
@@ -316,6 +317,7 @@ absl::StatusOr<v1::Transaction> PaymentService::CreateRtp(const Caller& caller,
   gateway::DebitRequest debit;
   debit.kind = ToGatewayKind(request.kind());
   debit.merchant_transaction_id = request.merchant_transaction_id();
+  debit.request_id = caller.request_id;
   debit.amount_minor = request.amount_minor();
   debit.currency = request.currency();
   debit.alias = request.alias();
@@ -392,6 +394,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Refund(const Caller& caller,
   gateway::RefundRequest refund;
   refund.connector = *connector;
   refund.merchant_transaction_id = request.merchant_transaction_id();
+  refund.request_id = caller.request_id;
   refund.reference_uuid = original->gateway_uuid();
   refund.amount_minor = request.amount_minor();
   refund.currency = request.currency();
@@ -414,6 +417,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Payout(const Caller& caller,
                                                        absl::Time deadline) {
   gateway::PayoutRequest payout;
   payout.merchant_transaction_id = request.merchant_transaction_id();
+  payout.request_id = caller.request_id;
   payout.alias = request.alias();
   payout.amount_minor = request.amount_minor();
   payout.currency = request.currency();
@@ -486,7 +490,6 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
       };
       break;
     case SubmitOutcome::Kind::kUnknown:
-      ++metrics_.gateway_unknown_outcomes;
       Log(LogLevel::kWarning, "gateway outcome unknown for %s: %s; stored as UNKNOWN", id,
           outcome->unknown_reason);
       report.status = v1::TRANSACTION_STATUS_UNKNOWN;
@@ -517,13 +520,16 @@ absl::StatusOr<v1::Transaction> PaymentService::Record(const std::string& id,
 
 absl::Status PaymentService::TakeStatusQuery(core::QueryPriority priority) {
   const int ceiling = core::QuotaCeiling(priority, config_.status_queries_per_window);
-  absl::StatusOr<bool> granted = store_.TakeStatusQuery(ceiling, config_.status_quota_window);
-  if (!granted.ok()) {
-    if (absl::IsUnavailable(granted.status())) ++metrics_.store_unavailable;
-    return granted.status();
+  absl::StatusOr<store::QueryTake> taken =
+      store_.TakeStatusQuery(ceiling, config_.status_quota_window);
+  if (!taken.ok()) {
+    if (absl::IsUnavailable(taken.status())) metrics_.store_unavailable.Increment();
+    return taken.status();
   }
-  if (!*granted) {
-    ++metrics_.status_queries_deferred;
+  metrics_.status_query_quota_left.Set(
+      std::max(0, config_.status_queries_per_window - taken->in_window));
+  if (!taken->granted) {
+    metrics_.status_queries_deferred.Increment();
     return absl::ResourceExhaustedError(absl::StrCat(
         "Bankart's status queries are rationed (", config_.status_queries_per_window, " per ",
         absl::FormatDuration(config_.status_quota_window), " for all replicas, ", ceiling,
@@ -537,7 +543,7 @@ void PaymentService::Forget(const std::string& id) {
   if (absl::Status s = store_.Abandon(id); !s.ok()) {
     // The claim stays until its deadline; the reconciler then learns from Bankart that nothing was
     // created. Until then a retry with this id is ABORTED.
-    if (absl::IsUnavailable(s)) ++metrics_.store_unavailable;
+    if (absl::IsUnavailable(s)) metrics_.store_unavailable.Increment();
     Log(LogLevel::kWarning, "cannot release the claim on %s after a request that was not sent: %s",
         id, s.message());
   }
@@ -651,7 +657,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
   }
   absl::StatusOr<store::ApplyResult> applied = ApplyNews(merchant_transaction_id, news);
   if (!applied.ok()) return applied.status();
-  if (applied->status_changed) ++metrics_.reconciler_resolved;
+  if (applied->status_changed) metrics_.reconciler_resolved.Increment();
   return applied->transaction;
 }
 
@@ -680,12 +686,15 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string
   report.schedule = config_.schedule;
   absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
   if (!applied.ok()) {
-    if (absl::IsUnavailable(applied.status())) ++metrics_.store_unavailable;
+    if (absl::IsUnavailable(applied.status())) metrics_.store_unavailable.Increment();
     return applied;
   }
-  if (applied->status_changed) ++metrics_.status_changes;
+  if (applied->status_changed) {
+    metrics_.status_changes.Increment();
+    metrics_.CountTransition(applied->previous_status, applied->transaction.status());
+  }
   if (applied->anomaly) {
-    ++metrics_.status_anomalies;
+    metrics_.status_anomalies.Increment();
     Log(LogLevel::kWarning, "anomaly: %s says %s for %s, which is already %s; kept in history only",
         v1::EventSource_Name(report.source), v1::TransactionStatus_Name(report.status), id,
         v1::TransactionStatus_Name(applied->transaction.status()));
@@ -693,10 +702,30 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string
   return applied;
 }
 
-absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& callback) {
+absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& callback,
+                                            CallbackOutcome* outcome) {
+  CallbackOutcome judged;
+  absl::Status handled = JudgeCallback(callback, judged);
+  metrics_.CountCallback(judged.result);
+  if (outcome != nullptr) *outcome = std::move(judged);
+  return handled;
+}
+
+absl::Status PaymentService::JudgeCallback(const gateway::InboundCallback& callback,
+                                           CallbackOutcome& outcome) {
   absl::StatusOr<gateway::CallbackEvent> event = gateway_.VerifyCallback(callback);
   if (!event.ok()) {
-    ++metrics_.callbacks_rejected;
+    switch (gateway::RefusalOf(event.status())) {
+      case gateway::CallbackRefusal::kStale:
+        outcome.result = CallbackResult::kStale;
+        break;
+      case gateway::CallbackRefusal::kBadSignature:
+        outcome.result = CallbackResult::kBadSignature;
+        break;
+      case gateway::CallbackRefusal::kMalformed:
+        outcome.result = CallbackResult::kMalformed;
+        break;
+    }
     // Why it was refused is for the log; the sender learns only that it was.
     // At debug level: a flood of forged callbacks must not flood the log (the counter counts).
     Log(LogLevel::kDebug, "callback refused: %s", event.status().message());
@@ -712,24 +741,27 @@ absl::Status PaymentService::HandleCallback(const gateway::InboundCallback& call
   if (signature.has_value()) {
     absl::StatusOr<bool> first = store_.FirstSighting(*signature, config_.callback_replay_window);
     if (!first.ok()) {
-      ++metrics_.store_unavailable;
+      metrics_.store_unavailable.Increment();
       return retry_later;
     }
     if (!*first) {
-      ++metrics_.callbacks_replayed;
+      outcome.result = CallbackResult::kReplay;
       return absl::OkStatus();
     }
   }
-  absl::Status handled = HandleVerifiedCallback(callback, *event);
+  absl::Status handled = HandleVerifiedCallback(callback, *event, outcome);
   if (absl::IsUnavailable(handled) && signature.has_value()) {
     // Not handled: Bankart's retry of these very bytes must be.
-    if (!store_.ForgetSighting(*signature).ok()) ++metrics_.store_unavailable;
+    if (!store_.ForgetSighting(*signature).ok()) metrics_.store_unavailable.Increment();
   }
   return handled;
 }
 
 absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallback& callback,
-                                                    const gateway::CallbackEvent& verified) {
+                                                    const gateway::CallbackEvent& verified,
+                                                    CallbackOutcome& outcome) {
+  // Every way out but these is a store failure: answered 503, and Bankart retries.
+  outcome.result = CallbackResult::kRetryLater;
   const gateway::CallbackEvent* event = &verified;
   const absl::Status retry_later = absl::UnavailableError("storage unavailable, retry later");
   std::string id = event->merchant_transaction_id;
@@ -738,10 +770,11 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
     if (found.ok()) {
       id = *found;
     } else if (!absl::IsNotFound(found.status())) {
-      ++metrics_.store_unavailable;
+      metrics_.store_unavailable.Increment();
       return retry_later;
     }
   }
+  outcome.merchant_transaction_id = id;
   GatewayNews news;
   news.status = StatusOfCallback(*event);
   news.source = v1::EVENT_SOURCE_CALLBACK;
@@ -756,13 +789,17 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
           ? absl::NotFoundError("not a transaction flikpay started")
           : store_.Get(id);
   if (!stored.ok() && !absl::IsNotFound(stored.status())) {
-    ++metrics_.store_unavailable;
+    metrics_.store_unavailable.Increment();
     return retry_later;
   }
   if (stored.ok()) {
     absl::StatusOr<std::string> mismatch = CallbackMismatch(*stored, *event);
     if (!mismatch.ok()) return retry_later;
-    if (!mismatch->empty()) return RefuseCallback(id, news, *mismatch);
+    if (!mismatch->empty()) {
+      absl::Status refused = RefuseCallback(id, news, *mismatch);
+      if (absl::IsInvalidArgument(refused)) outcome.result = CallbackResult::kMismatch;
+      return refused;
+    }
   }
   absl::StatusOr<store::ApplyResult> applied =
       stored.ok() ? ApplyNews(id, news) : absl::StatusOr<store::ApplyResult>(stored.status());
@@ -771,7 +808,7 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
     // Postback"). It still counts against its debit's cap.
     absl::StatusOr<std::string> recorded = RecordPortalRefund(*event);
     if (absl::IsFailedPrecondition(recorded.status())) {
-      ++metrics_.callbacks_mismatched;
+      outcome.result = CallbackResult::kMismatch;
       Log(LogLevel::kWarning, "refund callback %s refused: %s", event->uuid,
           recorded.status().message());
       return absl::InvalidArgumentError("the callback does not match its transaction");
@@ -781,19 +818,21 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
       Log(LogLevel::kWarning, "refund callback %s for a known debit not recorded: %s", event->uuid,
           recorded.status().message());
     }
-    if (recorded.ok()) applied = ApplyNews(*recorded, news);
+    if (recorded.ok()) {
+      outcome.merchant_transaction_id = *recorded;
+      applied = ApplyNews(*recorded, news);
+    }
   }
   if (absl::IsNotFound(applied.status())) {
     if (!store_.RecordUnmatchedCallback(callback.body).ok()) {
-      ++metrics_.store_unavailable;
+      metrics_.store_unavailable.Increment();
       return retry_later;
     }
-    ++metrics_.callbacks_unmatched;
+    outcome.result = CallbackResult::kUnknownTransaction;
     return absl::OkStatus();
   }
   if (!applied.ok()) return retry_later;
-  ++metrics_.callbacks_accepted;
-  if (!applied->status_changed) ++metrics_.callbacks_duplicate;
+  outcome.result = applied->status_changed ? CallbackResult::kAccepted : CallbackResult::kDuplicate;
   return absl::OkStatus();
 }
 
@@ -836,7 +875,6 @@ absl::Status PaymentService::RefuseCallback(const std::string& id, const Gateway
   if (!ApplyReport(id, std::move(report)).ok()) {
     return absl::UnavailableError("storage unavailable, retry later");
   }
-  ++metrics_.callbacks_mismatched;
   Log(LogLevel::kWarning, "callback for %s refused, it does not match the transaction: %s", id,
       why);
   // Bankart retries anything but 200 "OK" (GATEWAY.md): a callback that cannot be about this
@@ -898,11 +936,11 @@ absl::StatusOr<std::string> PaymentService::RecordPortalRefund(
   absl::StatusOr<store::BeginResult> claimed = store_.BeginRefund(
       refund, "portal", now, config_.schedule.FirstCheck(now), store::RefundCap::kRecordBeyond);
   if (!claimed.ok()) return claimed.status();
-  if (claimed->created) ++metrics_.portal_refunds;
+  if (claimed->created) metrics_.portal_refunds.Increment();
   if (claimed->beyond_cap) {
     // Bankart refunded more than flikpay believed was left (or a debit flikpay has not seen
     // succeed): the money moved, so the record follows Bankart; someone should look.
-    ++metrics_.status_anomalies;
+    metrics_.status_anomalies.Increment();
     Log(LogLevel::kWarning,
         "anomaly: refund %s made in Bankart's portal exceeds what flikpay held refundable of %s",
         id, *original);

@@ -40,6 +40,9 @@ struct ServiceConfig {
 // the RPC; PaymentService applies the rest of its grant: kinds, amount limits, ownership.
 struct Caller {
   std::string id;
+  // The call's request id (x-request-id, or made up): in the log lines of the call, sent to
+  // Bankart with each request, kept on the transaction the call creates.
+  std::string request_id;
   std::shared_ptr<const core::CallerPolicy> policy;
   const core::CallerGrant* grant = nullptr;  // in `policy`; never null once permitted
 
@@ -61,6 +64,12 @@ struct GatewayNews {
   // The reconciler settles a claim whose call is over (or lapsed); a callback may overtake the call
   // that is still recording its answer.
   bool ends_flight = false;
+};
+
+// How a callback ended, for the callback listener's access log.
+struct CallbackOutcome {
+  CallbackResult result = CallbackResult::kRetryLater;
+  std::string merchant_transaction_id;  // when the callback named a transaction flikpay knows
 };
 
 // What flikpay does, without any transport: plain blocking methods, called from the gRPC service's
@@ -97,7 +106,9 @@ class PaymentService {
   // for a malformed body (nothing stored in either case), UNAVAILABLE when the change could not be
   // stored (Bankart retries); OK once it is stored, or kept as unmatched. The callback listener
   // maps these to HTTP (CallbackHttpStatus in http_listeners.h).
-  absl::Status HandleCallback(const gateway::InboundCallback& callback);
+  // `outcome`, when given, says how it ended (as counted in the metrics) and whose it was.
+  absl::Status HandleCallback(const gateway::InboundCallback& callback,
+                              CallbackOutcome* outcome = nullptr);
 
   const core::SchedulePolicy& schedule() const { return config_.schedule; }
   absl::Duration status_quota_window() const { return config_.status_quota_window; }
@@ -133,9 +144,12 @@ class PaymentService {
   // else changes) and answers INVALID_ARGUMENT (HTTP 400).
   absl::Status RefuseCallback(const std::string& id, const GatewayNews& news,
                               const std::string& why);
+  // HandleCallback before it counts the outcome.
+  absl::Status JudgeCallback(const gateway::InboundCallback& callback, CallbackOutcome& outcome);
   // HandleCallback after the signature and the replay check.
   absl::Status HandleVerifiedCallback(const gateway::InboundCallback& callback,
-                                      const gateway::CallbackEvent& verified);
+                                      const gateway::CallbackEvent& verified,
+                                      CallbackOutcome& outcome);
   // Takes one query of the priority's share of the status-query quota (core/status_quota.h);
   // RESOURCE_EXHAUSTED when that share of the window is spent.
   absl::Status TakeStatusQuery(core::QueryPriority priority);

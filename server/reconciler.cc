@@ -25,8 +25,8 @@ void Reconciler::Stop() {
 void Reconciler::RunOnce() {
   const absl::Time now = absl::Now();
   if (absl::StatusOr<store::Store::Backlog> backlog = store_.CheckBacklog(now); backlog.ok()) {
-    metrics_.reconciler_backlog = backlog->due;
-    metrics_.reconciler_lag_ms = absl::ToInt64Milliseconds(backlog->oldest);
+    metrics_.reconciler_backlog.Set(static_cast<double>(backlog->due));
+    metrics_.reconciler_lag_seconds.Set(absl::ToDoubleSeconds(backlog->oldest));
   } else {
     StoreFailed("cannot measure the backlog", "", backlog.status());
   }
@@ -70,7 +70,7 @@ void Reconciler::CheckOne(const std::string& id) {
     }
     return;
   }
-  ++metrics_.reconciler_checks;
+  metrics_.reconciler_checks.Increment();
   // A checked transaction was rescheduled by the report it produced (the service's schedule
   // policy). What is left here: a record gone with its retention, one that was final already, and
   // a check that failed.
@@ -91,7 +91,7 @@ void Reconciler::CheckOne(const std::string& id) {
 
 void Reconciler::StoreFailed(absl::string_view what, absl::string_view id,
                              const absl::Status& status) {
-  ++metrics_.store_unavailable;
+  metrics_.store_unavailable.Increment();
   if (operation_failures_.ShouldLog()) {
     Log(LogLevel::kWarning, "reconciler: %s%s%s (%d failures so far): %s", what,
         id.empty() ? "" : " ", id, operation_failures_.count(), status.message());

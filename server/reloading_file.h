@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "prometheus/counter.h"
 #include "server/log.h"
 
 namespace flikpay::server {
@@ -36,7 +37,7 @@ class ReloadingFile {
   // INVALID_ARGUMENT (naming the path) when the file cannot be read or parsed at start.
   static absl::StatusOr<std::unique_ptr<ReloadingFile>> Open(std::string path, Parser parser,
                                                              absl::Duration interval,
-                                                             std::atomic<int64_t>* failures) {
+                                                             prometheus::Counter* failures) {
     return Open(
         path, [path] { return ReadSmallFile(path); }, std::move(parser), interval, failures);
   }
@@ -44,7 +45,7 @@ class ReloadingFile {
   // The same over any content `read` assembles (several files read as one), named `name`.
   static absl::StatusOr<std::unique_ptr<ReloadingFile>> Open(std::string name, Reader read,
                                                              Parser parser, absl::Duration interval,
-                                                             std::atomic<int64_t>* failures,
+                                                             prometheus::Counter* failures,
                                                              OnLoad on_load = nullptr) {
     absl::StatusOr<std::string> content = read();
     if (!content.ok()) return content.status();
@@ -73,7 +74,7 @@ class ReloadingFile {
 
  private:
   ReloadingFile(std::string name, Reader read, Parser parser, OnLoad on_load,
-                absl::Duration interval, std::atomic<int64_t>* failures, std::string content,
+                absl::Duration interval, prometheus::Counter* failures, std::string content,
                 std::shared_ptr<const T> value)
       : name_(std::move(name)),
         read_(std::move(read)),
@@ -106,7 +107,7 @@ class ReloadingFile {
       // Counted and logged once per distinct failure, not every interval.
       if (value.status().message() == last_failure_) return;
       last_failure_ = std::string(value.status().message());
-      if (failures_ != nullptr) ++*failures_;
+      if (failures_ != nullptr) failures_->Increment();
       Log(LogLevel::kError, "%s: not reloaded, the previous version stays in force: %s", name_,
           value.status().message());
       return;
@@ -125,7 +126,7 @@ class ReloadingFile {
   const Parser parser_;
   const OnLoad on_load_;
   const absl::Duration interval_;
-  std::atomic<int64_t>* const failures_;
+  prometheus::Counter* const failures_;
   // The watcher thread's own: the content in force, and the last failure reported.
   std::string content_;
   std::string last_failure_;

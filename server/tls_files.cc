@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::Open(const std::string& cert
                                                          const std::string& key_path,
                                                          const std::string& client_ca_path,
                                                          absl::Duration interval,
-                                                         std::atomic<int64_t>* failures) {
+                                                         prometheus::Counter* failures) {
   const char* tmp = std::getenv("TMPDIR");
   std::string directory = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
                                        "/flikpay-tls-XXXXXX");  // mkdtemp's template

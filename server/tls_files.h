@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "prometheus/counter.h"
 #include "server/reloading_file.h"
 
 namespace flikpay::server {
@@ -37,7 +38,7 @@ class TlsFiles {
                                                         const std::string& key_path,
                                                         const std::string& client_ca_path,
                                                         absl::Duration interval,
-                                                        std::atomic<int64_t>* failures);
+                                                        prometheus::Counter* failures);
   ~TlsFiles();  // removes the private copies
 
   // The checked copies, for grpc::experimental::FileWatcherCertificateProvider.

@@ -67,6 +67,7 @@ stored::TransactionRecord ToRecord(const api::Transaction& t) {
   }
   r.set_description(t.description());
   r.set_created_by(t.created_by());
+  r.set_request_id(t.request_id());
   return r;
 }
 
@@ -106,6 +107,7 @@ api::Transaction FromRecord(const stored::TransactionRecord& r) {
   }
   t.set_description(r.description());
   t.set_created_by(r.created_by());
+  t.set_request_id(r.request_id());
   return t;
 }
 

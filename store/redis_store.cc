@@ -42,10 +42,11 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local window = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+local held = redis.call('ZCARD', KEYS[1])
+if held >= tonumber(ARGV[2]) then return {0, held} end
 redis.call('ZADD', KEYS[1], now, time[1] .. '.' .. time[2] .. '.' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
-return 1
+return {1, held + 1}
 )lua";
 
 // A caller's rolling spend on one rpc: a hash of minute buckets on Redis' clock (one clock for
@@ -164,7 +165,8 @@ std::string Millis(absl::Time time) { return std::to_string(absl::ToUnixMillis(t
 
 class RedisStore::Connection {
  public:
-  explicit Connection(redisContext* context) : context_(context) {}
+  Connection(redisContext* context, const RedisConfig& config)
+      : context_(context), config_(config) {}
   ~Connection() { redisFree(context_); }
 
   bool broken() const { return broken_ || context_->err != 0; }
@@ -185,6 +187,20 @@ class RedisStore::Connection {
 
   // Like Pipeline, but returns every answer, in the order of `commands`.
   absl::StatusOr<std::vector<Reply>> PipelineAll(
+      const std::vector<std::vector<std::string>>& commands) {
+    if (!config_.observe_round_trip) return SendAndRead(commands);
+    const absl::Time started = absl::Now();
+    absl::StatusOr<std::vector<Reply>> replies = SendAndRead(commands);
+    const absl::string_view first =
+        commands.empty() || commands[0].empty() ? "" : absl::string_view(commands[0][0]);
+    config_.observe_round_trip(first, absl::Now() - started, replies.status());
+    return replies;
+  }
+
+  void SetTimeout(absl::Duration timeout) { redisSetTimeout(context_, absl::ToTimeval(timeout)); }
+
+ private:
+  absl::StatusOr<std::vector<Reply>> SendAndRead(
       const std::vector<std::vector<std::string>>& commands) {
     for (const std::vector<std::string>& args : commands) {
       std::vector<const char*> argv;
@@ -217,9 +233,6 @@ class RedisStore::Connection {
     return replies;
   }
 
-  void SetTimeout(absl::Duration timeout) { redisSetTimeout(context_, absl::ToTimeval(timeout)); }
-
- private:
   absl::Status ErrorStatus(const redisReply* reply) {
     const std::string message(reply->str, reply->len);
     // Redis closes the connection after a protocol error.
@@ -237,6 +250,7 @@ class RedisStore::Connection {
   }
 
   redisContext* context_;
+  const RedisConfig& config_;
   bool broken_ = false;
 };
 
@@ -479,15 +493,20 @@ absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
 // Every connection comes from here, the pool's and the one WaitForEvents blocks on in XREAD alike,
 // so none is used before it has authenticated and selected its database.
 absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Connect() {
+  const absl::Time started = absl::Now();
   redisContext* context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
                                                   absl::ToTimeval(config_.connect_timeout));
   if (context == nullptr || context->err != 0) {
     std::string reason = context ? context->errstr : "out of memory";
     if (context) redisFree(context);
-    return absl::UnavailableError(
+    absl::Status unreachable = absl::UnavailableError(
         absl::StrCat("redis at ", endpoint_.host, ":", endpoint_.port, " unreachable: ", reason));
+    if (config_.observe_round_trip) {
+      config_.observe_round_trip("CONNECT", absl::Now() - started, unreachable);
+    }
+    return unreachable;
   }
-  auto connection = std::make_unique<Connection>(context);
+  auto connection = std::make_unique<Connection>(context, config_);
   connection->SetTimeout(config_.command_timeout);
   if (!endpoint_.password.empty()) {
     std::vector<std::string> auth = {"AUTH"};
@@ -757,6 +776,7 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
 
       core::Plan plan = core::PlanReport(current, report, absl::Now());
       ApplyResult result;
+      result.previous_status = current.record.status();
       result.status_changed = plan.status_changed;
       result.anomaly = plan.anomaly;
       if (plan.unchanged && !plan.next_check.has_value()) {
@@ -988,8 +1008,8 @@ return 0
   });
 }
 
-absl::StatusOr<bool> RedisStore::TakeStatusQuery(int limit, absl::Duration window) {
-  return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
+absl::StatusOr<QueryTake> RedisStore::TakeStatusQuery(int limit, absl::Duration window) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<QueryTake> {
     // The member must be unique within a microsecond across replicas and connections.
     const std::string nonce = std::to_string(query_nonce_.fetch_add(1)) + "@" + nonce_prefix_;
     absl::StatusOr<Reply> granted =
@@ -997,7 +1017,11 @@ absl::StatusOr<bool> RedisStore::TakeStatusQuery(int limit, absl::Duration windo
                         std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(window))),
                         std::to_string(limit), nonce});
     if (!granted.ok()) return granted.status();
-    return (*granted)->integer == 1;
+    if ((*granted)->type != REDIS_REPLY_ARRAY || (*granted)->elements != 2) {
+      return absl::InternalError("redis: the status quota script answered unexpectedly");
+    }
+    return QueryTake{(*granted)->element[0]->integer == 1,
+                     static_cast<int>((*granted)->element[1]->integer)};
   });
 }
 

@@ -55,9 +55,17 @@ struct SpendResult {
 
 struct ApplyResult {
   v1::Transaction transaction;  // as stored after the report
+  v1::TransactionStatus previous_status = v1::TRANSACTION_STATUS_UNSPECIFIED;  // before it
   bool status_changed = false;
   bool anomaly = false;      // a contradicting final status, recorded in the history
   std::string event_cursor;  // set when an event was emitted
+};
+
+// Store::TakeStatusQuery's answer: whether a query was granted, and how many the window holds now
+// (granted ones, this one included), so the quota left can be watched.
+struct QueryTake {
+  bool granted = false;
+  int in_window = 0;
 };
 
 // The longest window Store::ReserveSpend takes: it keeps a bucket per minute, and every reservation
@@ -144,7 +152,7 @@ class Store {
   // Takes one status query from the quota shared by all replicas: granted (true) while fewer than
   // `limit` were granted in the last `window` (Bankart allows 60 per 60 s per API user). A class
   // of lower priority passes a lower limit (core/status_quota.h).
-  virtual absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) = 0;
+  virtual absl::StatusOr<QueryTake> TakeStatusQuery(int limit, absl::Duration window) = 0;
 
   // Per-caller rolling spend limits, shared by every replica. Amounts are in cents counted in
   // minute buckets on the store's clock; a bucket counts while any part of its minute lies within

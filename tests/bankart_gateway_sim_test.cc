@@ -607,6 +607,8 @@ TEST_F(BankartSimTest, CallbackIsRejectedWhenSignedWithAnotherSecretTamperedOrSt
   InboundCallback tampered = *callback;
   tampered.body.replace(tampered.body.find("11.11"), 5, "99.99");
   EXPECT_EQ(gateway_->VerifyCallback(tampered).status().code(), absl::StatusCode::kUnauthenticated);
+  // Operators tell a forger from a late retry (flikpay_callbacks_total{result=...}).
+  EXPECT_EQ(RefusalOf(gateway_->VerifyCallback(tampered).status()), CallbackRefusal::kBadSignature);
 
   InboundCallback other_uri = *callback;
   other_uri.request_uri = "/callbacks/bankart?connector=in_person&extra=1";
@@ -629,6 +631,12 @@ TEST_F(BankartSimTest, CallbackIsRejectedWhenSignedWithAnotherSecretTamperedOrSt
   later.clock = [] { return absl::Now() + absl::Seconds(61); };
   EXPECT_EQ(BankartGateway(later).VerifyCallback(*callback).status().code(),
             absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(RefusalOf(BankartGateway(later).VerifyCallback(*callback).status()),
+            CallbackRefusal::kStale);
+  InboundCallback undated = *callback;
+  undated.headers.erase("date");
+  undated.headers.erase("x-date");
+  EXPECT_EQ(RefusalOf(gateway_->VerifyCallback(undated).status()), CallbackRefusal::kStale);
   later.callback_date_tolerance = absl::Seconds(120);
   EXPECT_TRUE(BankartGateway(later).VerifyCallback(*callback).ok());
 }

@@ -123,7 +123,7 @@ ReloadingFile<core::CallerPolicy>::Parser PolicyParser() {
 
 TEST_F(ReloadingFileTest, AChangedFileIsUsedAndABrokenOneIsNot) {
   Write(R"({"callers": {"shop": {"rpcs": ["GetStatus"]}}})");
-  std::atomic<int64_t> failures{0};
+  prometheus::Counter failures;
   absl::StatusOr<std::unique_ptr<ReloadingFile<core::CallerPolicy>>> file =
       ReloadingFile<core::CallerPolicy>::Open(path_, PolicyParser(), absl::Milliseconds(20),
                                               &failures);
@@ -137,7 +137,7 @@ TEST_F(ReloadingFileTest, AChangedFileIsUsedAndABrokenOneIsNot) {
   Write(R"({"callers": {"broken": {"rpcs": ["Payot"]}}})");
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_NE((*file)->current()->Find("finance"), nullptr) << "the last good policy stays";
-  EXPECT_EQ(failures, 1) << "counted once, not every interval";
+  EXPECT_EQ(failures.Value(), 1) << "counted once, not every interval";
 
   Write(R"({"callers": {"shop": {"rpcs": ["GetStatus"]}}})");
   EXPECT_TRUE(Names(**file, "shop"));
@@ -145,19 +145,19 @@ TEST_F(ReloadingFileTest, AChangedFileIsUsedAndABrokenOneIsNot) {
 
 TEST_F(ReloadingFileTest, AFileThatDisappearsIsCountedOnceAndTheLastVersionStays) {
   Write(R"({"callers": {"shop": {"rpcs": ["GetStatus"]}}})");
-  std::atomic<int64_t> failures{0};
+  prometheus::Counter failures;
   absl::StatusOr<std::unique_ptr<ReloadingFile<core::CallerPolicy>>> file =
       ReloadingFile<core::CallerPolicy>::Open(path_, PolicyParser(), absl::Milliseconds(20),
                                               &failures);
   ASSERT_TRUE(file.ok());
   std::filesystem::remove(path_);
   absl::SleepFor(absl::Milliseconds(200));  // about ten intervals
-  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(failures.Value(), 1);
   EXPECT_NE((*file)->current()->Find("shop"), nullptr);
 }
 
 TEST_F(ReloadingFileTest, AFileThatCannotBeUsedAtStartIsAnErrorNamingIt) {
-  std::atomic<int64_t> failures{0};
+  prometheus::Counter failures;
   EXPECT_EQ(
       ReloadingFile<core::CallerPolicy>::Open(path_, PolicyParser(), absl::Seconds(1), &failures)
           .status()
@@ -212,7 +212,7 @@ TEST_F(TlsMaterialTest, ARotationIsCopiedOnlyOnceItChecksOut) {
   absl::StatusOr<testing::CertFiles> first = ca->IssueServer("server");
   ASSERT_TRUE(first.ok());
   const std::string first_cert = first->cert_pem();
-  std::atomic<int64_t> failures{0};
+  prometheus::Counter failures;
   absl::StatusOr<std::unique_ptr<TlsFiles>> files = TlsFiles::Open(
       first->cert_path, first->key_path, ca->cert_path(), absl::Milliseconds(20), &failures);
   ASSERT_TRUE(files.ok()) << files.status();
@@ -224,7 +224,7 @@ TEST_F(TlsMaterialTest, ARotationIsCopiedOnlyOnceItChecksOut) {
   ASSERT_TRUE(stray.ok());
   ASSERT_TRUE(testing::WriteFileAtomically(first->key_path, stray->key_pem(), 0600).ok());
   absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_EQ(failures, 1);
+  EXPECT_EQ(failures.Value(), 1);
   EXPECT_EQ(testing::ReadFile((*files)->cert_path()), first_cert);
   EXPECT_NE(testing::ReadFile((*files)->key_path()), stray->key_pem());
 
@@ -273,11 +273,15 @@ TEST(AuditTest, OneJsonLineWithEveryFactAndNothingThatBreaksIt) {
   entry.alias = "su***@bankart.flik";
   entry.outcome = absl::FailedPreconditionError("amount_minor: above the limit \"per day\"\n");
   entry.latency = absl::Microseconds(1234);
-  const std::string line = AuditLine(entry, absl::FromUnixSeconds(1796000000));
+  entry.request_id = "req-7";
+  const std::string line = AuditLine(entry, true, absl::FromUnixSeconds(1796000000));
   EXPECT_EQ(line.find('\n'), std::string::npos);
   const nlohmann::json parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed["audit"], true);
-  EXPECT_EQ(parsed["at"], "2026-11-30T00:53:20.000Z");
+  EXPECT_EQ(parsed["time"], "2026-11-30T00:53:20.000Z");
+  EXPECT_EQ(parsed["level"], "info");
+  EXPECT_EQ(parsed["msg"], "rpc");
+  EXPECT_EQ(parsed["request_id"], "req-7");
   EXPECT_EQ(parsed["caller"], "spiffe://flikpay.test/finance\xEF\xBF\xBD");
   EXPECT_EQ(parsed["rpc"], "Payout");
   EXPECT_EQ(parsed["merchant_transaction_id"], "p-1");

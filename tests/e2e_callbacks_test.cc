@@ -40,7 +40,8 @@ class CallbacksTest : public testing::E2eTest {
 
 TEST_F(CallbacksTest, ASignedCallbackThatIsNotAboutItsTransactionChangesNothing) {
   const v1::Transaction debit = PendingDebit();
-  const int64_t mismatched_before = Metric(*replicas_[0], "flikpay_callbacks_mismatched_total");
+  const int64_t mismatched_before =
+      Metric(*replicas_[0], "flikpay_callbacks_total{result=\"mismatch\"}");
   struct Lie {
     const char* what;
     std::string secret;
@@ -71,7 +72,8 @@ TEST_F(CallbacksTest, ASignedCallbackThatIsNotAboutItsTransactionChangesNothing)
   ASSERT_TRUE(Get(B(), debit.merchant_transaction_id(), &stored).ok());
   EXPECT_EQ(stored.status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(stored.gateway_uuid(), debit.gateway_uuid());
-  EXPECT_EQ(Metric(*replicas_[0], "flikpay_callbacks_mismatched_total"), mismatched_before + 5);
+  EXPECT_EQ(Metric(*replicas_[0], "flikpay_callbacks_total{result=\"mismatch\"}"),
+            mismatched_before + 5);
   // The listener's own counts are exported too (-1: missing).
   EXPECT_GE(Metric(*replicas_[0], "flikpay_callback_connections_open"), 0);
   EXPECT_EQ(Metric(*replicas_[0], "flikpay_callback_connections_refused_total"), 0);
@@ -100,8 +102,9 @@ TEST_F(CallbacksTest, TwoHundredReplaysOfASignedCallbackAddNothing) {
   ASSERT_TRUE(Get(A(), debit.merchant_transaction_id(), &settled).ok());
   ASSERT_EQ(settled.status(), v1::TRANSACTION_STATUS_SUCCESS);
   // The same bytes again, to both replicas; then a contradicting callback, replayed too.
-  const int64_t replayed_before = Metric(*replicas_[0], "flikpay_callbacks_replayed_total") +
-                                  Metric(*replicas_[1], "flikpay_callbacks_replayed_total");
+  const int64_t replayed_before =
+      Metric(*replicas_[0], "flikpay_callbacks_total{result=\"replay\"}") +
+      Metric(*replicas_[1], "flikpay_callbacks_total{result=\"replay\"}");
   testing::Json contradiction = CallbackBody(debit);
   contradiction["result"] = "ERROR";
   for (int i = 0; i < 200; ++i) {
@@ -119,8 +122,8 @@ TEST_F(CallbacksTest, TwoHundredReplaysOfASignedCallbackAddNothing) {
   EXPECT_EQ(after.status(), v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(after.version(), settled.version() + 1) << "one anomaly entry, not three";
   EXPECT_EQ(after.history_size(), settled.history_size() + 1);
-  EXPECT_EQ(Metric(*replicas_[0], "flikpay_callbacks_replayed_total") +
-                Metric(*replicas_[1], "flikpay_callbacks_replayed_total"),
+  EXPECT_EQ(Metric(*replicas_[0], "flikpay_callbacks_total{result=\"replay\"}") +
+                Metric(*replicas_[1], "flikpay_callbacks_total{result=\"replay\"}"),
             replayed_before + 201);
 }
 

@@ -257,7 +257,6 @@ TEST_F(PaymentServiceTest, AnUnknownOutcomeIsStoredAndNeverSentTwice) {
   EXPECT_TRUE(absl::StrContains(status.message(), "order-1"));
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_UNKNOWN);
   EXPECT_TRUE(store_.NextCheck("order-1").has_value()) << "the reconciler looks";
-  EXPECT_EQ(metrics_.gateway_unknown_outcomes, 1);
 
   gateway_.AnswerSends(Accepted());
   absl::StatusOr<v1::Transaction> retried = service_.CreateRtp(shop_, Rtp("order-1"), Soon());
@@ -368,14 +367,14 @@ TEST_F(PaymentServiceTest, CallbacksMapToStatusesAndAnswersBankartExpects) {
 
   // The same again: acknowledged, nothing new.
   EXPECT_TRUE(service_.HandleCallback({}).ok());
-  EXPECT_EQ(metrics_.callbacks_duplicate, 1);
+  EXPECT_EQ(metrics_.Callbacks(CallbackResult::kDuplicate), 1);
   EXPECT_EQ(store_.ReadEvents("", 10)->size(), 2u);  // PENDING, CANCELLED
 
   // A contradicting final status: kept in the history only.
   gateway_.AnswerCallbacks(CallbackFor("order-1", gateway::CallbackEvent::Result::kOk));
   EXPECT_TRUE(service_.HandleCallback({}).ok());
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_CANCELLED);
-  EXPECT_EQ(metrics_.status_anomalies, 1);
+  EXPECT_EQ(metrics_.status_anomalies.Value(), 1);
 }
 
 TEST_F(PaymentServiceTest, ACallbackWithOnlyTheGatewayUuidFindsItsTransaction) {
@@ -408,7 +407,7 @@ TEST_F(PaymentServiceTest, ACallbackOfATransactionTypeFlikpayNeverStartsIsKeptAs
   EXPECT_TRUE(service_.HandleCallback(callback).ok());
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_PENDING);
   EXPECT_EQ(store_.UnmatchedCallbacks(), std::vector<std::string>{callback.body});
-  EXPECT_EQ(metrics_.callbacks_unmatched, 1);
+  EXPECT_EQ(metrics_.Callbacks(CallbackResult::kUnknownTransaction), 1);
 }
 
 TEST_F(PaymentServiceTest, APayoutSendsTheNormalizedAliasAndIsIdempotent) {
@@ -466,7 +465,7 @@ TEST_F(PaymentServiceTest, ARefundMadeInBankartsPortalIsRecordedAgainstItsDebit)
   EXPECT_EQ(*store_.FindByGatewayUuid("uuid-refund-9"), "portal-4711");
   EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 600);
   EXPECT_TRUE(store_.UnmatchedCallbacks().empty());
-  EXPECT_EQ(metrics_.portal_refunds, 1);
+  EXPECT_EQ(metrics_.portal_refunds.Value(), 1);
   const std::vector<v1::StatusEvent> events = *store_.ReadEvents("", 100);
   EXPECT_EQ(events.back().transaction().merchant_transaction_id(), "portal-4711");
 
@@ -495,7 +494,7 @@ TEST_F(PaymentServiceTest, APortalRefundBeyondWhatFlikpayHeldRefundableIsRecorde
   ASSERT_TRUE(store_.Get("portal-9").ok()) << "recorded, not parked";
   EXPECT_EQ(store_.Get("portal-9")->status(), v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(store_.Get("order-1")->refunded_amount_minor(), 500);
-  EXPECT_EQ(metrics_.status_anomalies, 1);
+  EXPECT_EQ(metrics_.status_anomalies.Value(), 1);
   EXPECT_TRUE(store_.UnmatchedCallbacks().empty());
 }
 
@@ -569,6 +568,8 @@ TEST_F(PaymentServiceTest, ARefreshAppliesWhatTheStatusApiSays) {
   EXPECT_EQ(refreshed->status(), v1::TRANSACTION_STATUS_CANCELLED);
   EXPECT_EQ(refreshed->error().code(), 2002);
   EXPECT_EQ(gateway_.status_queries(), 1);
+  EXPECT_EQ(metrics_.status_query_quota_left.Value(), ServiceConfig().status_queries_per_window - 1)
+      << "the refresh took one of Bankart's status queries";
 
   gateway_.AnswerStatus(absl::DeadlineExceededError("no answer"));
   request.set_merchant_transaction_id("order-1");
@@ -790,8 +791,8 @@ TEST_F(PaymentServiceTest, ACallbackThatDoesNotMatchItsTransactionChangesNothing
     EXPECT_EQ(stored->version(), ++version) << "recorded in the history: " << why;
     EXPECT_EQ(stored->history().rbegin()->note(), "refused: " + why);
   }
-  EXPECT_EQ(metrics_.callbacks_mismatched, 5);
-  EXPECT_EQ(metrics_.status_changes, 1) << "only the RPC's PENDING";
+  EXPECT_EQ(metrics_.Callbacks(CallbackResult::kMismatch), 5);
+  EXPECT_EQ(metrics_.status_changes.Value(), 1) << "only the RPC's PENDING";
 
   // The matching callback still settles it.
   gateway::CallbackEvent event = CallbackFor("bound-1", Result::kOk);
@@ -814,13 +815,13 @@ TEST_F(PaymentServiceTest, AReplayedCallbackIsAcknowledgedWithoutEffect) {
   for (int i = 0; i < 200; ++i) ASSERT_TRUE(service_.HandleCallback(signed_callback).ok());
   EXPECT_EQ(store_.Get("replayed-1")->version(), after_first.version());
   EXPECT_EQ(store_.Get("replayed-1")->history_size(), after_first.history_size());
-  EXPECT_EQ(metrics_.callbacks_replayed, 200);
-  EXPECT_EQ(metrics_.status_anomalies, 1);
+  EXPECT_EQ(metrics_.Callbacks(CallbackResult::kReplay), 200);
+  EXPECT_EQ(metrics_.status_anomalies.Value(), 1);
 
   // Another signature is another callback.
   signed_callback.headers["x-signature"] = "c2lnbmF0dXJlLTI=";
   ASSERT_TRUE(service_.HandleCallback(signed_callback).ok());
-  EXPECT_EQ(metrics_.status_anomalies, 2);
+  EXPECT_EQ(metrics_.status_anomalies.Value(), 2);
 }
 
 TEST_F(PaymentServiceTest, ACallbackNotHandledForAnOutageIsHandledWhenBankartRetriesIt) {
@@ -833,7 +834,7 @@ TEST_F(PaymentServiceTest, ACallbackNotHandledForAnOutageIsHandledWhenBankartRet
   EXPECT_TRUE(absl::IsUnavailable(service_.HandleCallback(signed_callback)));
   EXPECT_TRUE(service_.HandleCallback(signed_callback).ok());
   EXPECT_EQ(store_.Get("retried-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
-  EXPECT_EQ(metrics_.callbacks_replayed, 0);
+  EXPECT_EQ(metrics_.Callbacks(CallbackResult::kReplay), 0);
 }
 
 }  // namespace

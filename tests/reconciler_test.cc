@@ -81,8 +81,8 @@ TEST_F(ReconcilerTest, AnUnknownOutcomeIsSettledFromTheStatusApi) {
   EXPECT_EQ(store_.Get("order-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_FALSE(store_.NextCheck("order-1").has_value()) << "final: unwatched";
   EXPECT_EQ(gateway_.status_queries(), 1);
-  EXPECT_EQ(metrics_.reconciler_checks, 1);
-  EXPECT_EQ(metrics_.reconciler_resolved, 1);
+  EXPECT_EQ(metrics_.reconciler_checks.Value(), 1);
+  EXPECT_EQ(metrics_.reconciler_resolved.Value(), 1);
   EXPECT_FALSE(store_.LeaseOwner("order-1").has_value()) << "the lease was given back";
 }
 
@@ -144,7 +144,7 @@ TEST_F(ReconcilerTest, StoreFailuresAreCountedNotSwallowed) {
   store_.SetUnavailable(true);
   Reconciler reconciler = MakeReconciler();
   reconciler.RunOnce();
-  EXPECT_GE(metrics_.store_unavailable, 1);
+  EXPECT_GE(metrics_.store_unavailable.Value(), 1);
   store_.SetUnavailable(false);
 }
 
@@ -190,7 +190,7 @@ TEST_F(ReconcilerTest, TheSharedQuotaIsNeverExceededAndWhatIsRefusedWaitsItsTurn
   const int settled = (store_.Get("order-1")->status() == v1::TRANSACTION_STATUS_SUCCESS) +
                       (store_.Get("order-2")->status() == v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(settled, 1);
-  EXPECT_GE(metrics_.status_queries_deferred, 1);
+  EXPECT_GE(metrics_.status_queries_deferred.Value(), 1);
   for (const char* id : {"order-1", "order-2"}) {
     EXPECT_FALSE(store_.LeaseOwner(id).has_value()) << id << ": the lease was given back";
   }

@@ -448,6 +448,7 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
                        {"connector", ConnectorKindName(connector->kind)},
                        {"merchantTransactionId", merchant_transaction_id},
                        {"uuid", created_uuid},
+                       {"requestId", request.get_header_value("X-Request-ID")},
                        {"httpStatus", http_status},
                        {"errorCode", AnswerErrorCode(answer)},
                        {"fault", fault_kind},

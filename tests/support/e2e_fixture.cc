@@ -231,11 +231,12 @@ int64_t E2eTest::Metric(const Replica& replica, const std::string& name) {
   gateway::HttpRequest request;
   request.url = absl::StrCat("http://127.0.0.1:", replica.admin_port, "/metrics");
   const std::string body = http.Send(request).response.body;
-  std::smatch match;
-  if (!std::regex_search(body, match, std::regex(absl::StrCat("\n", name, " (-?\\d+)")))) {
-    return -1;
-  }
-  return std::stoll(match[1]);
+  // `name` may carry labels, e.g. flikpay_callbacks_total{result="replay"}: matched literally.
+  const std::string prefix = absl::StrCat("\n", name, " ");
+  const size_t at = body.find(prefix);
+  if (at == std::string::npos) return -1;
+  // prometheus-cpp writes counts as plain integers ("5"); a gauge may be "-1" or "0.25".
+  return static_cast<int64_t>(std::strtod(body.c_str() + at + prefix.size(), nullptr));
 }
 
 int E2eTest::StartedStreams(const Replica& replica) {

@@ -175,6 +175,7 @@ absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view mercha
   core::Stored current{Read(entry), entry.flight_deadline};
   core::Plan plan = core::PlanReport(current, report, absl::Now());
   store::ApplyResult result;
+  result.previous_status = current.record.status();
   result.status_changed = plan.status_changed;
   result.anomaly = plan.anomaly;
   if (plan.unchanged && plan.next_check.has_value()) {
@@ -335,16 +336,18 @@ absl::Status InMemoryStore::ReleaseLease(absl::string_view merchant_transaction_
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> InMemoryStore::TakeStatusQuery(int limit, absl::Duration window) {
+absl::StatusOr<store::QueryTake> InMemoryStore::TakeStatusQuery(int limit, absl::Duration window) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const absl::Time now = absl::Now();
   while (!granted_queries_.empty() && granted_queries_.front() <= now - window) {
     granted_queries_.pop_front();
   }
-  if (static_cast<int>(granted_queries_.size()) >= limit) return false;
+  if (static_cast<int>(granted_queries_.size()) >= limit) {
+    return store::QueryTake{false, static_cast<int>(granted_queries_.size())};
+  }
   granted_queries_.push_back(now);
-  return true;
+  return store::QueryTake{true, static_cast<int>(granted_queries_.size())};
 }
 
 absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(absl::Time now) {

@@ -69,7 +69,7 @@ class InMemoryStore : public store::Store {
                                 absl::Duration ttl) override;
   absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                             absl::string_view owner) override;
-  absl::StatusOr<bool> TakeStatusQuery(int limit, absl::Duration window) override;
+  absl::StatusOr<store::QueryTake> TakeStatusQuery(int limit, absl::Duration window) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
   absl::StatusOr<store::SpendResult> ReserveSpend(absl::string_view caller, absl::string_view rpc,
                                                   int64_t amount_minor, int64_t limit_minor,

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -85,12 +86,21 @@ ChildProcess::ChildProcess(std::string name, pid_t pid, int output_fd)
     ssize_t got;
     std::string prefix = "[" + name_ + "] ";
     bool at_line_start = true;
+    std::string line;
     while ((got = read(output_fd_, buffer, sizeof(buffer))) > 0) {
       std::string out;
       for (ssize_t i = 0; i < got; ++i) {
         if (at_line_start) out += prefix;
         out += buffer[i];
         at_line_start = buffer[i] == '\n';
+        if (at_line_start) {
+          absl::MutexLock lock(&output_mutex_);
+          output_lines_.push_back(std::move(line));
+          if (output_lines_.size() > 20000) output_lines_.pop_front();
+          line.clear();
+        } else {
+          line += buffer[i];
+        }
       }
       std::fwrite(out.data(), 1, out.size(), stderr);
     }
@@ -101,6 +111,15 @@ ChildProcess::~ChildProcess() {
   Stop(absl::Seconds(10));
   if (drain_.joinable()) drain_.join();
   close(output_fd_);
+}
+
+std::vector<std::string> ChildProcess::OutputLinesWith(absl::string_view needle) {
+  absl::MutexLock lock(&output_mutex_);
+  std::vector<std::string> found;
+  for (const std::string& line : output_lines_) {
+    if (absl::StrContains(line, needle)) found.push_back(line);
+  }
+  return found;
 }
 
 void ChildProcess::Reap(int signal, absl::Duration grace) {

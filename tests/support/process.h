@@ -3,11 +3,15 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace flikpay::testing {
@@ -32,6 +36,8 @@ class ChildProcess {
   int Stop(absl::Duration grace = absl::Seconds(10));
   // SIGKILL without grace: a crash.
   void Kill();
+  // The lines of its output so far (the last 20,000) that contain `needle`, without the prefix.
+  std::vector<std::string> OutputLinesWith(absl::string_view needle);
 
  private:
   ChildProcess(std::string name, pid_t pid, int output_fd);
@@ -41,6 +47,8 @@ class ChildProcess {
   pid_t pid_;
   int output_fd_;
   std::thread drain_;
+  absl::Mutex output_mutex_;
+  std::deque<std::string> output_lines_ ABSL_GUARDED_BY(output_mutex_);
   bool reaped_ = false;
   int exit_status_ = 0;
 };
