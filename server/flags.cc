@@ -79,6 +79,9 @@ ABSL_FLAG(absl::Duration, pending_check_max, absl::Hours(1),
           "long as the silence so far, from --pending_check_after up to this)");
 ABSL_FLAG(std::string, log_level, "info",
           "the least severe log entries written: debug, info, warning or error");
+ABSL_FLAG(absl::Duration, readiness_interval, absl::Seconds(2),
+          "how often Redis is pinged for readiness (gRPC health of flikpay.v1.PaymentService and "
+          "/readyz follow it)");
 ABSL_FLAG(absl::Duration, drain_time, absl::Seconds(20),
           "on SIGTERM: how long unary calls may take to finish (below Kubernetes' 30 s)");
 ABSL_FLAG(std::string, grpc_tls_cert, "",
@@ -191,6 +194,7 @@ const std::map<std::string, Range>& Ranges() {
       {"status_quota_window", Range::kPositive},
       {"pending_check_max", Range::kPositive},
       {"drain_time", Range::kNotNegative},
+      {"readiness_interval", Range::kPositive},
       {"policy_reload_interval", Range::kPositive},
       {"tls_reload_interval", Range::kPositive},
       {"max_stream_ids", Range::kPositive},

@@ -49,6 +49,7 @@ ABSL_DECLARE_FLAG(absl::Duration, status_quota_window);
 ABSL_DECLARE_FLAG(absl::Duration, pending_check_max);
 ABSL_DECLARE_FLAG(std::string, log_level);
 ABSL_DECLARE_FLAG(absl::Duration, drain_time);
+ABSL_DECLARE_FLAG(absl::Duration, readiness_interval);
 ABSL_DECLARE_FLAG(std::string, grpc_tls_cert);
 ABSL_DECLARE_FLAG(std::string, grpc_tls_key);
 ABSL_DECLARE_FLAG(std::string, grpc_client_ca);

@@ -35,6 +35,7 @@
 #include "server/metered_gateway.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
+#include "server/readiness.h"
 #include "server/reconciler.h"
 #include "server/tls_files.h"
 #include "store/redis_store.h"
@@ -331,9 +332,18 @@ int main(int argc, char** argv) {
               absl::StrFormat("cannot listen on %s", absl::GetFlag(FLAGS_grpc_addr).c_str()));
     return 1;
   }
+  // Health: "" (the server) is SERVING while the process runs and is not draining: liveness.
+  // flikpay.v1.PaymentService is SERVING only while Redis answers as well: readiness.
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus("flikpay.v1.PaymentService", true);
   health->SetServingStatus(true);
+  server::ReadinessWatch readiness(
+      [&store] { return store.Ping().ok(); }, absl::GetFlag(FLAGS_readiness_interval),
+      [health](bool ready) {
+        health->SetServingStatus("flikpay.v1.PaymentService", ready);
+        server::WriteLog(ready ? server::LogLevel::kInfo : server::LogLevel::kWarning,
+                         ready ? "ready: Redis answers" : "not ready: Redis does not answer");
+      });
+  readiness.Start();
   hub.Start();
   server::ReconcilerConfig reconciler_config;
   reconciler_config.interval = absl::GetFlag(FLAGS_reconcile_interval);
@@ -348,8 +358,8 @@ int main(int argc, char** argv) {
   // Its own I/O thread and workers: probes must answer while the callback port is flooded.
   server::HttpListener admin(server::AdminListenerOptions());
   server::InstallAdminRoutes(
-      admin, metrics, [&serving] { return serving.load(); }, [&store] { return store.Ping().ok(); },
-      callbacks);
+      admin, metrics, [&serving] { return serving.load(); },
+      [&readiness] { return readiness.ready(); }, callbacks);
   if (absl::Status s = admin.Start(absl::GetFlag(FLAGS_admin_addr)); !s.ok()) {
     LogAlways(server::LogLevel::kError,
               absl::StrFormat("admin: %s", std::string(s.message()).c_str()));
@@ -366,7 +376,10 @@ int main(int argc, char** argv) {
   // callbacks (Bankart retries any it could not deliver).
   LogAlways(server::LogLevel::kInfo, "draining");
   serving = false;
+  readiness.Stop();
+  // Every service NOT_SERVING, and no later change.
   health->SetServingStatus(false);
+  health->Shutdown();
   grpc_service.StartDraining();
   hub.Shutdown();
   reconciler.Stop();

@@ -275,16 +275,12 @@ TEST_F(ApiTest, BadlySignedCallbackIsRefusedAndChangesNothing) {
 }
 
 TEST_F(ApiTest, HealthServiceReportsServing) {
-  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", replicas_[0]->grpc_port), grpc::InsecureChannelCredentials()));
   for (const char* service : {"", "flikpay.v1.PaymentService"}) {
-    grpc::health::v1::HealthCheckRequest request;
-    request.set_service(service);
-    grpc::health::v1::HealthCheckResponse response;
-    grpc::ClientContext context;
-    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
-    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+    EXPECT_EQ(Health(*replicas_[0], service), grpc::health::v1::HealthCheckResponse::SERVING)
+        << service;
   }
+  EXPECT_EQ(AdminStatus(*replicas_[0], "/readyz"), 200);
+  EXPECT_EQ(AdminStatus(*replicas_[0], "/healthz"), 200);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/cursor.h"
 #include "gateway/callback_parser.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/support/e2e_fixture.h"
 
@@ -284,11 +285,23 @@ TEST_F(FaultTest, Fault5_RedisStoppedDuringLoad_NothingAcknowledgedIsLost) {
   absl::SleepFor(absl::Milliseconds(1500));
   ASSERT_EQ(redis_->Stop(), 0);  // SIGTERM: Redis flushes its AOF
   redis_.reset();
-  absl::SleepFor(absl::Seconds(3));
+  const absl::Time outage_began = absl::Now();
+  // Readiness follows Redis (Kubernetes stops routing to the replica); liveness does not (a restart
+  // would not bring Redis back).
+  constexpr int kServing = grpc::health::v1::HealthCheckResponse::SERVING;
+  constexpr int kNotServing = grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  EXPECT_TRUE(
+      AwaitHealth(*replicas_[0], "flikpay.v1.PaymentService", kNotServing, absl::Seconds(2)));
+  EXPECT_EQ(AdminStatus(*replicas_[0], "/readyz"), 503);
+  EXPECT_EQ(Health(*replicas_[0], ""), kServing);
+  EXPECT_EQ(AdminStatus(*replicas_[0], "/healthz"), 200);
+  absl::SleepFor(outage_began + absl::Seconds(3) - absl::Now());
   std::string line;
   auto redis = StartRedis(&line);
   ASSERT_TRUE(redis.ok()) << redis.status();
   redis_ = *std::move(redis);
+  EXPECT_TRUE(AwaitHealth(*replicas_[0], "flikpay.v1.PaymentService", kServing, absl::Seconds(2)))
+      << "ready again once Redis is back";
   absl::SleepFor(absl::Milliseconds(1500));
   load.Finish();
 

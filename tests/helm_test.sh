@@ -123,8 +123,11 @@ sim_flags = set(re.findall(r"ABSL_FLAG\(\s*[^,]+?,\s*(\w+)", sim_main))
 for f in ("grpc_addr", "callback_addr", "admin_addr", "gateway_url", "gateway_is_standin", "drain_time"):
     check(f in flags, f"server/flags.cc has no --{f}")
 main_cc = src("server/main.cc")
-check('SetServingStatus("flikpay.v1.PaymentService"' in main_cc,
-      "server/main.cc no longer registers the health service flikpay.v1.PaymentService the gRPC probes ask for")
+check('SetServingStatus("flikpay.v1.PaymentService"' in main_cc and "ReadinessWatch" in main_cc,
+      "server/main.cc no longer sets the health service flikpay.v1.PaymentService from the "
+      "readiness watch the gRPC readiness probe asks for")
+check("health->SetServingStatus(true);" in main_cc,
+      "server/main.cc no longer sets the server's own health (\"\") the liveness probe asks for")
 listeners = src("server/http_listeners.cc")
 for path in ("/healthz", "/readyz", "/metrics", "/callbacks/bankart"):
     check(f'"{path}"' in listeners, f"server/http_listeners.cc has no route {path}")
@@ -247,15 +250,23 @@ check(svc_admin and resolve(spec, svc_admin["spec"]["ports"][0]["targetPort"]) =
 
 # ---- probes ------------------------------------------------------------------------------------
 grpc_plaintext = case in ("insecure", "sandbox")
-ready = server.get("readinessProbe", {}).get("httpGet", {})
-check(ready.get("path") == "/readyz" and resolve(spec, ready.get("port")) == ports.get("admin"),
-      "readiness: httpGet /readyz on the admin port")
+ready_probe = server.get("readinessProbe", {})
+if grpc_plaintext:
+    check(ready_probe.get("grpc", {}).get("port") == ports.get("grpc")
+          and ready_probe["grpc"].get("service") == "flikpay.v1.PaymentService",
+          "readiness: native gRPC probe on the gRPC port, service flikpay.v1.PaymentService "
+          "(follows Redis)")
+else:
+    ready = ready_probe.get("httpGet", {})
+    check("grpc" not in ready_probe and ready.get("path") == "/readyz"
+          and resolve(spec, ready.get("port")) == ports.get("admin"),
+          "readiness: httpGet /readyz on the admin port (gRPC has TLS)")
 for kind in ("livenessProbe", "startupProbe"):
     probe = server.get(kind, {})
     if grpc_plaintext:
         check(probe.get("grpc", {}).get("port") == ports.get("grpc")
-              and probe["grpc"].get("service") == "flikpay.v1.PaymentService",
-              f"{kind}: native gRPC probe on the gRPC port, service flikpay.v1.PaymentService")
+              and probe["grpc"].get("service", "") == "",
+              f"{kind}: native gRPC probe on the gRPC port, service \"\" (the server, not Redis)")
     else:
         g = probe.get("httpGet", {})
         check("grpc" not in probe and g.get("path") == "/healthz"
@@ -531,7 +542,8 @@ broken no-seccomp defaults templates/_helpers.tpl 's/type: RuntimeDefault/type: 
 broken token-mounted defaults templates/deployment.yaml 's/automountServiceAccountToken: false/automountServiceAccountToken: true/'
 broken tmp-on-disk defaults templates/deployment.yaml 's/medium: Memory/medium: ""/'
 broken http-probe-in-plaintext insecure templates/_helpers.tpl 's/if include "flikpay.grpcTls" . -}}$/if true -}}/'
-broken readiness-on-healthz defaults templates/deployment.yaml 's|path: /readyz|path: /healthz|'
+broken readiness-on-healthz defaults templates/_helpers.tpl 's|path: /readyz|path: /healthz|'
+broken readiness-on-liveness insecure templates/_helpers.tpl 's|service: flikpay.v1.PaymentService|service: ""|'
 broken port-drift defaults templates/deployment.yaml 's|value: "0.0.0.0:{{ .Values.ports.admin }}"|value: "0.0.0.0:9999"|'
 broken service-target defaults templates/services.yaml 's/targetPort: callbacks/targetPort: admin/'
 broken admin-in-ingress defaults templates/ingress.yaml 's/-callbacks$/-admin/; s/name: callbacks$/name: admin/'

@@ -17,6 +17,7 @@
 #include "gateway/callback_parser.h"
 #include "gateway/http_client.h"
 #include "gateway/signing.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace flikpay::testing {
 void E2eTest::SetUpTestSuite() {
@@ -106,6 +107,7 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
       "--out_of_band_api_key=sim-out-of-band-key",
       "--out_of_band_shared_secret=sim-out-of-band-secret", "--payout_api_key=sim-payout-key",
       "--payout_shared_secret=sim-payout-secret", "--stream_buffer=64", "--drain_time=3s",
+      "--readiness_interval=100ms",
       // A fast reconciler, so lost callbacks and unknown outcomes settle in seconds.
       "--reconcile_interval=100ms", "--unknown_check_after=300ms", "--pending_check_after=2s",
       "--expiry_grace=1s", "--not_found_grace=1s", "--recheck_after=300ms",
@@ -224,6 +226,35 @@ v1::Transaction E2eTest::AwaitFinal(v1::PaymentService::Stub& stub, const std::s
 v1::Transaction E2eTest::AwaitFinalForFaults(v1::PaymentService::Stub& stub,
                                              const std::string& id) {
   return AwaitFinal(stub, id, absl::Seconds(20));
+}
+
+int E2eTest::Health(const Replica& replica, const std::string& service) {
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", replica.grpc_port), grpc::InsecureChannelCredentials()));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  if (!health->Check(&context, request, &response).ok()) return -1;
+  return response.status();
+}
+
+bool E2eTest::AwaitHealth(const Replica& replica, const std::string& service, int status,
+                          absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Health(replica, service) != status) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return true;
+}
+
+int E2eTest::AdminStatus(const Replica& replica, const std::string& path) {
+  gateway::HttpClient http;
+  gateway::HttpRequest request;
+  request.url = absl::StrCat("http://127.0.0.1:", replica.admin_port, path);
+  return static_cast<int>(http.Send(request).response.status);
 }
 
 int64_t E2eTest::Metric(const Replica& replica, const std::string& name) {

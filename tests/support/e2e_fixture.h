@@ -81,6 +81,13 @@ class E2eTest : public ::testing::Test {
   // counter, not the open-streams gauge: a stream of an earlier test ending at the same moment
   // would cancel out the gauge's increase.
   static int StartedStreams(const Replica& replica);
+  // The replica's gRPC health status for `service` ("" is the server), -1 if the call failed;
+  // AwaitHealth polls until it is `status` (true) or `timeout` passes (false).
+  static int Health(const Replica& replica, const std::string& service);
+  static bool AwaitHealth(const Replica& replica, const std::string& service, int status,
+                          absl::Duration timeout);
+  // The status of GET `path` on the replica's admin port.
+  static int AdminStatus(const Replica& replica, const std::string& path);
   // A counter or gauge from the replica's /metrics; -1 if it is not there.
   static int64_t Metric(const Replica& replica, const std::string& name);
   // Reads events from a StreamStatus call on `replica` until `count` arrived or the time is up

@@ -315,6 +315,17 @@ httpGet:
 {{- else -}}
 grpc:
   port: {{ .Values.ports.grpc }}
+{{- end -}}
+{{- end -}}
+
+{{- define "flikpay.readyProbeAction" -}}
+{{- if include "flikpay.grpcTls" . -}}
+httpGet:
+  path: /readyz
+  port: admin
+{{- else -}}
+grpc:
+  port: {{ .Values.ports.grpc }}
   service: flikpay.v1.PaymentService
 {{- end -}}
 {{- end -}}
