@@ -40,6 +40,8 @@ void LogCallback(const ListenerRequest& request, const CallbackOutcome& outcome,
     if (suppressed > 0) fields["suppressed_before"] = suppressed;
   }
   fields["peer"] = request.peer;
+  // Path and query (the connector is named there); the listener has bounded its length.
+  fields["target"] = request.target.substr(0, 256);
   fields["http_status"] = http_status;
   fields["result"] = CallbackResultName(outcome.result);
   if (!outcome.merchant_transaction_id.empty()) {
