@@ -1,6 +1,20 @@
-# The build stage runs exactly what CI runs to build (scripts/install-deps.sh, then CMake);
-# scripts/fresh-check.sh runs these lines on a bare bookworm root and tests/dockerfile_test.sh
-# keeps them naming the install script.
+# flikpay's two images, from this one file:
+#   docker build -t flikpay .                             production: flikpay-server only
+#   docker build --target sandbox -t flikpay-sandbox .    adds bankart-sim (Helm's sandbox mode)
+# The last stage is Docker's default, so a plain `docker build .` gives the production image, and
+# bankart-sim never ships in that one: its control API (/_sim/...) answers anyone who reaches it.
+# The Helm chart looks for the sandbox image in the server's repository with "-sandbox" appended.
+#
+# build: exactly what CI runs to build (scripts/install-deps.sh, then CMake); scripts/fresh-check.sh
+#   runs these lines on a bare bookworm root and tests/dockerfile_test.sh keeps them naming the
+#   install script.
+# runtime: debian:bookworm-slim with only the shared libraries the binaries load. The package list
+#   is proven, not guessed: scripts/fresh-check.sh runs this stage's RUN line on a bare minbase
+#   root, copies the built binaries in, finds every library `ldd` resolves with `dpkg -S`, and
+#   starts both binaries there as user 10001 on a read-only root.
+# Read-only root file system: flikpay-server writes only under $TMPDIR (its private copy of the
+#   gRPC TLS files), so with readOnlyRootFilesystem mount an emptyDir at /tmp. bankart-sim writes
+#   no files (its journal and state are in memory).
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY . .
@@ -8,14 +22,31 @@ ENV FLIKPAY_SKIP_GO_TOOLS=1
 RUN bash scripts/install-deps.sh \
  && cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLIKPAY_BUILD_TESTS=OFF \
  && cmake --build build --target flikpay-server bankart-sim
+# Debug sections only (flikpay-server: 35 MB to 2 MB): the symbol tables stay for backtraces, and
+# what tests/hardening_test.sh checks (PIE, RELRO, BIND_NOW, stack, _chk calls) is untouched;
+# scripts/fresh-check.sh runs that test on these stripped files.
+RUN strip --strip-debug build/server/flikpay-server build/gateway/bankart-sim
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim AS runtime
+# A passwd entry for uid 10001, so tools (ps, id) show a name; no home, no shell.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libhiredis0.14 libcurl4 \
       libcpp-httplib0.11 libpugixml1v5 libssl3 \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/build/server/flikpay-server /src/build/gateway/bankart-sim /usr/local/bin/
-USER 10001
+ && rm -rf /var/lib/apt/lists/* \
+ && echo 'flikpay:x:10001:10001:flikpay:/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
+ && echo 'flikpay:x:10001:' >>/etc/group
+ENV TMPDIR=/tmp
+USER 10001:10001
 EXPOSE 50051 8080 9090
 ENTRYPOINT ["/usr/local/bin/flikpay-server"]
+
+# Sandbox: also bankart-sim, for the Helm chart's sandbox mode, which runs it beside the service by
+# overriding the command with /usr/local/bin/bankart-sim (it listens on 8480).
+FROM runtime AS sandbox
+COPY --from=build /src/build/server/flikpay-server /src/build/gateway/bankart-sim /usr/local/bin/
+EXPOSE 8480
+
+# Production, the default target: last on purpose.
+FROM runtime AS server
+COPY --from=build /src/build/server/flikpay-server /usr/local/bin/
