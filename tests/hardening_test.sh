@@ -29,10 +29,10 @@ for option in FLIKPAY_SANITIZE FLIKPAY_FUZZ; do
   fi
 done
 
-# Both mains report their errors with std::fprintf: in a fortified build that call is the checked
-# __fprintf_chk, so its absence means _FORTIFY_SOURCE did not reach the compiler.
+# Both mains announce their ports with std::printf ("... listening ..."): in a fortified build that
+# call is the checked __printf_chk, so its absence means _FORTIFY_SOURCE did not reach the compiler.
 binaries=("$dir/server/flikpay-server" "$dir/gateway/bankart-sim")
-fortified_required=(__fprintf_chk)
+fortified_required=(__printf_chk)
 
 failures=0
 check() {  # check DESCRIPTION STATUS(0 = holds) DETAIL
