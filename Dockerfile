@@ -32,7 +32,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libhiredis0.14 libcurl4 \
-      libcpp-httplib0.11 libpugixml1v5 libssl3 \
+      libcpp-httplib0.11 libpugixml1v5 libssl3 libprometheus-cpp-core1.0 \
  && rm -rf /var/lib/apt/lists/* \
  && echo 'flikpay:x:10001:10001:flikpay:/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
  && echo 'flikpay:x:10001:' >>/etc/group
