@@ -215,7 +215,7 @@ image_check() {
     provides=$(awk -v p="$pkg" '$2 == p { sub(/.*\//, "", $1); print $1 }' <<<"$table" |
       awk '{ n++; if (n <= 3) s = s (n > 1 ? " " : "") $0 } END { print s (n > 3 ? " +" (n - 3) : "") }')
     if [ "$pkg" = "?" ]; then
-      where="MISSING: no package owns it in the build root (installed by hand?)"
+      where="MISSING (no package owns it)"
       missing+=("$provides")
     elif grep -qxF -- "$pkg" <<<"$named"; then
       where="named by the runtime stage"
@@ -224,16 +224,18 @@ image_check() {
     elif grep -qxF -- "$pkg" "$work/image-packages"; then
       where="a dependency of a named package"
     else
-      where="MISSING: add $pkg to the runtime stage's apt-get install line"
+      where="MISSING from the image"
       missing+=("$pkg")
     fi
-    printf '   %-20s %-32s %s\n' "$pkg" "$where" "$provides"
+    printf '   %-26s %-32s %s\n' "$pkg" "$where" "$provides"
   done < <(awk '{ print $2 }' <<<"$table" | sort -u)
   local unused
   unused=$(comm -23 <(printf '%s\n' "$named") <(awk '{ print $2 }' <<<"$table" | sort -u) |
     grep -vx ca-certificates || true)
   [ -z "$unused" ] || echo "-- named by the runtime stage but no library loaded: $unused"
-  ((${#missing[@]} == 0)) || fail "the runtime stage lacks: ${missing[*]}"
+  ((${#missing[@]} == 0)) ||
+    fail "add to the runtime stage's apt-get install line: ${missing[*]} (or, for a library no" \
+      "package owns, install it through scripts/install-deps.sh)"
 
   # The stronger half: the image root itself must resolve every library.
   local binary out
