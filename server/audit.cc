@@ -29,8 +29,23 @@ std::string AuditLine(const AuditEntry& entry, bool audit, absl::Time at) {
 }
 
 void LogRpc(const AuditEntry& entry, bool audit) {
-  if (!audit && !LogEnabled(LogLevel::kInfo)) return;
-  WriteLog(LogLevel::kInfo, "rpc", Fields(entry, audit), /*always=*/audit);
+  // flikpay's or a dependency's failure, not the caller's mistake: worth an operator's look.
+  const LogLevel level = IsServerFault(entry.outcome) ? LogLevel::kWarning : LogLevel::kInfo;
+  if (!audit && !LogEnabled(level)) return;
+  WriteLog(level, "rpc", Fields(entry, audit), /*always=*/audit);
+}
+
+bool IsServerFault(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool IsRefusal(const absl::Status& status) {

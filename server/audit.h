@@ -33,8 +33,12 @@ struct AuditEntry {
 //  "latency_us":1234}
 std::string AuditLine(const AuditEntry& entry, bool audit, absl::Time at);
 
-// Writes the entry's line: always when `audit`, else at info level.
+// Writes the entry's line: always when `audit`, else if its level is enabled (warning for a
+// server fault, info otherwise).
 void LogRpc(const AuditEntry& entry, bool audit);
+
+// Whether an outcome is flikpay's or a dependency's failure (its line is a warning).
+bool IsServerFault(const absl::Status& status);
 
 // Whether an outcome is a refusal the audit trail keeps even for RPCs that move no money.
 bool IsRefusal(const absl::Status& status);

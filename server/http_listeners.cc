@@ -47,6 +47,13 @@ void LogCallback(const ListenerRequest& request, const CallbackOutcome& outcome,
   if (!outcome.merchant_transaction_id.empty()) {
     fields["merchant_transaction_id"] = outcome.merchant_transaction_id;
   }
+  if (!outcome.status.empty()) fields["status"] = outcome.status;
+  // Behind the ingress `peer` is the proxy. The sender's address as the proxy saw it, untrusted
+  // (anyone can send the header; only the ingress's own entry is worth believing).
+  if (auto forwarded = request.headers.find("x-forwarded-for");
+      forwarded != request.headers.end()) {
+    fields["forwarded_for"] = forwarded->second.substr(0, 256);
+  }
   // Why it was refused, for the operator; the sender learns only that it was.
   if (!handled.ok()) fields["reason"] = std::string(handled.message());
   fields["latency_us"] = absl::ToInt64Microseconds(latency);
@@ -98,7 +105,7 @@ void InstallAdminRoutes(HttpListener& listener, Metrics& metrics, std::function<
   });
   listener.Route("GET", "/metrics", [&metrics, &callbacks](const ListenerRequest&) {
     metrics.callback_connections_open.Set(static_cast<double>(callbacks.open_connections()));
-    metrics.callback_connections_refused.Set(static_cast<double>(callbacks.refused_connections()));
+    metrics.SetCallbackConnectionsRefused(callbacks.refused_connections());
     return ListenerResponse{200, "text/plain; version=0.0.4", metrics.Render()};
   });
 }

@@ -180,8 +180,8 @@ Metrics::Metrics()
       callback_connections_open(PlainGauge(*registry_, "flikpay_callback_connections_open",
                                            "Connections open on the callback listener.")),
       callback_connections_refused(
-          PlainGauge(*registry_, "flikpay_callback_connections_refused_total",
-                     "Connections the callback listener closed at accept: its cap was reached.")),
+          PlainCounter(*registry_, "flikpay_callback_connections_refused_total",
+                       "Connections the callback listener closed at accept: its cap was reached.")),
       rpcs_(BuildCounter()
                 .Name("flikpay_grpc_requests_total")
                 .Help("gRPC calls finished, by method and status code.")
@@ -239,6 +239,32 @@ Metrics::Metrics()
     callback_counts_[result] =
         &callbacks_.Add({{"result", CallbackResultName(static_cast<CallbackResult>(result))}});
   }
+  // Every series an alert may watch exists from the start, so rate() sees its first increase.
+  for (absl::StatusCode code :
+       {absl::StatusCode::kOk, absl::StatusCode::kCancelled, absl::StatusCode::kDeadlineExceeded,
+        absl::StatusCode::kResourceExhausted, absl::StatusCode::kOutOfRange,
+        absl::StatusCode::kUnavailable, absl::StatusCode::kPermissionDenied,
+        absl::StatusCode::kInternal}) {
+    stream_ends_.Add({{"reason", StreamEndReason(code)}});
+  }
+  for (const char* kind : {"connection", "reply"}) redis_errors_.Add({{"kind", kind}});
+  const v1::TransactionStatus statuses[] = {
+      v1::TRANSACTION_STATUS_UNKNOWN, v1::TRANSACTION_STATUS_PENDING,
+      v1::TRANSACTION_STATUS_SUCCESS, v1::TRANSACTION_STATUS_CANCELLED,
+      v1::TRANSACTION_STATUS_ERROR};
+  for (v1::TransactionStatus to : statuses) {
+    transitions_.Add({{"from", "new"}, {"to", StatusLabel(to)}});
+    for (v1::TransactionStatus from :
+         {v1::TRANSACTION_STATUS_UNKNOWN, v1::TRANSACTION_STATUS_PENDING}) {
+      if (from != to) transitions_.Add({{"from", StatusLabel(from)}, {"to", StatusLabel(to)}});
+    }
+  }
+}
+
+void Metrics::SetCallbackConnectionsRefused(int64_t total) {
+  absl::MutexLock lock(&refused_mutex_);
+  const double grown = static_cast<double>(total) - callback_connections_refused.Value();
+  if (grown > 0) callback_connections_refused.Increment(grown);
 }
 
 std::string Metrics::Render() const {
@@ -272,8 +298,10 @@ double Metrics::Callbacks(CallbackResult result) const {
   return callback_counts_[static_cast<int>(result)]->Value();
 }
 
-void Metrics::CountTransition(v1::TransactionStatus from, v1::TransactionStatus to) {
-  transitions_.Add({{"from", StatusLabel(from)}, {"to", StatusLabel(to)}}).Increment();
+void Metrics::CountTransition(v1::TransactionStatus from, v1::TransactionStatus to,
+                              bool from_claim) {
+  transitions_.Add({{"from", from_claim ? "new" : StatusLabel(from)}, {"to", StatusLabel(to)}})
+      .Increment();
 }
 
 void Metrics::CountStreamEnd(absl::StatusCode code) {

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/caller_policy.h"
 #include "flikpay/v1/payment_service.pb.h"
@@ -66,7 +67,10 @@ class Metrics {
   void CountGatewayCall(GatewayEndpoint endpoint, GatewayOutcome outcome, absl::Duration latency);
   void CountCallback(CallbackResult result);
   double Callbacks(CallbackResult result) const;
-  void CountTransition(v1::TransactionStatus from, v1::TransactionStatus to);
+  // `from_claim`: the first answer for a transaction flikpay just created (its claim is stored as
+  // UNKNOWN until Bankart answers), counted as from="new" so that from="unknown" means an outcome
+  // that really was unknown.
+  void CountTransition(v1::TransactionStatus from, v1::TransactionStatus to, bool from_claim);
   // Why a StreamStatus ended, from the status it ended with.
   void CountStreamEnd(absl::StatusCode code);
   // One round trip to Redis (a command or a pipeline) named by its first command.
@@ -93,7 +97,9 @@ class Metrics {
   prometheus::Counter& config_reload_failures;
   // The callback listener's, read from it when /metrics is asked for.
   prometheus::Gauge& callback_connections_open;
-  prometheus::Gauge& callback_connections_refused;
+  // A counter fed from the listener's own total (SetCallbackConnectionsRefused).
+  prometheus::Counter& callback_connections_refused;
+  void SetCallbackConnectionsRefused(int64_t total);
 
  private:
   prometheus::Family<prometheus::Counter>& rpcs_;
@@ -113,6 +119,7 @@ class Metrics {
       gateway_counts_{};
   std::array<prometheus::Histogram*, kGatewayEndpoints> gateway_latencies_{};
   std::array<prometheus::Counter*, kCallbackResults> callback_counts_{};
+  absl::Mutex refused_mutex_;  // one /metrics request at a time moves the refused-connections count
 };
 
 }  // namespace flikpay::server

@@ -215,7 +215,15 @@ bool CertainlyNothingMoved(const absl::StatusOr<SubmitOutcome>& outcome) {
 
 PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
                                ServiceConfig config)
-    : gateway_(gateway), store_(store), metrics_(metrics), config_(std::move(config)) {}
+    : gateway_(gateway), store_(store), metrics_(metrics), config_(std::move(config)) {
+  metrics_.status_query_quota_left.Set(config_.status_queries_per_window);
+}
+
+void PaymentService::ObserveStatusQuota() {
+  absl::StatusOr<int> used = store_.StatusQueriesInWindow(config_.status_quota_window);
+  if (!used.ok()) return;  // the reconciler's own store reads report the outage
+  metrics_.status_query_quota_left.Set(std::max(0, config_.status_queries_per_window - *used));
+}
 
 std::string PaymentService::CallbackUrl(gateway::Connector connector) const {
   return absl::StrCat(config_.public_callback_url,
@@ -691,7 +699,10 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string
   }
   if (applied->status_changed) {
     metrics_.status_changes.Increment();
-    metrics_.CountTransition(applied->previous_status, applied->transaction.status());
+    // The RPC's own answer to a claim flikpay just stored is the transaction's first status.
+    metrics_.CountTransition(applied->previous_status, applied->transaction.status(),
+                             report.source == v1::EVENT_SOURCE_RPC &&
+                                 applied->previous_status == v1::TRANSACTION_STATUS_UNKNOWN);
   }
   if (applied->anomaly) {
     metrics_.status_anomalies.Increment();
@@ -833,6 +844,7 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
   }
   if (!applied.ok()) return retry_later;
   outcome.result = applied->status_changed ? CallbackResult::kAccepted : CallbackResult::kDuplicate;
+  outcome.status = v1::TransactionStatus_Name(applied->transaction.status());
   return absl::OkStatus();
 }
 

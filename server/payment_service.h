@@ -70,6 +70,7 @@ struct GatewayNews {
 struct CallbackOutcome {
   CallbackResult result = CallbackResult::kRetryLater;
   std::string merchant_transaction_id;  // when the callback named a transaction flikpay knows
+  std::string status;                   // the transaction's status once stored, e.g. "SUCCESS"
 };
 
 // What flikpay does, without any transport: plain blocking methods, called from the gRPC service's
@@ -111,6 +112,9 @@ class PaymentService {
                               CallbackOutcome* outcome = nullptr);
 
   const core::SchedulePolicy& schedule() const { return config_.schedule; }
+  // Reads how much of Bankart's status-query quota is left now (all replicas) into the metrics;
+  // the reconciler calls it every pass, so the gauge is current even when nothing is queried.
+  void ObserveStatusQuota();
   absl::Duration status_quota_window() const { return config_.status_quota_window; }
 
  private:

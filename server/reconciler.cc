@@ -30,6 +30,7 @@ void Reconciler::RunOnce() {
   } else {
     StoreFailed("cannot measure the backlog", "", backlog.status());
   }
+  service_.ObserveStatusQuota();
   absl::StatusOr<std::vector<std::string>> due = store_.DueForCheck(now, config_.batch);
   if (!due.ok()) {
     // Redis is down; try again next pass, and say so now and then.
@@ -50,6 +51,9 @@ void Reconciler::RunOnce() {
 }
 
 void Reconciler::CheckOne(const std::string& id) {
+  // Every line about this check names the transaction in a field of its own.
+  const LogContext log_context{"", "", "reconcile", id};
+  const ScopedLogContext scope(log_context);
   absl::StatusOr<bool> leased = store_.TryLease(id, config_.owner, config_.lease);
   if (!leased.ok()) {
     StoreFailed("cannot lease", id, leased.status());

@@ -49,6 +49,13 @@ redis.call('PEXPIRE', KEYS[1], window)
 return {1, held + 1}
 )lua";
 
+// ARGV: window (ms). The queries granted within it, on Redis' clock like kTakeQueryScript.
+constexpr char kCountQueriesScript[] = R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+)lua";
+
 // A caller's rolling spend on one rpc: a hash of minute buckets on Redis' clock (one clock for
 // every replica). ARGV: amount (> 0), limit (>= 0), window (ms), all decimal. Buckets wholly before
 // the window are deleted; the rest, which may have spent any part of the window, are summed, and
@@ -1022,6 +1029,16 @@ absl::StatusOr<QueryTake> RedisStore::TakeStatusQuery(int limit, absl::Duration 
     }
     return QueryTake{(*granted)->element[0]->integer == 1,
                      static_cast<int>((*granted)->element[1]->integer)};
+  });
+}
+
+absl::StatusOr<int> RedisStore::StatusQueriesInWindow(absl::Duration window) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<int> {
+    absl::StatusOr<Reply> counted =
+        connection.Run({"EVAL", kCountQueriesScript, "1", StatusQuotaKey(),
+                        std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(window)))});
+    if (!counted.ok()) return counted.status();
+    return static_cast<int>((*counted)->integer);
   });
 }
 

@@ -109,6 +109,7 @@ class RedisStore : public Store {
   absl::Status ReleaseLease(absl::string_view merchant_transaction_id,
                             absl::string_view owner) override;
   absl::StatusOr<QueryTake> TakeStatusQuery(int limit, absl::Duration window) override;
+  absl::StatusOr<int> StatusQueriesInWindow(absl::Duration window) override;
   absl::StatusOr<Backlog> CheckBacklog(absl::Time now) override;
   absl::StatusOr<SpendResult> ReserveSpend(absl::string_view caller, absl::string_view rpc,
                                            int64_t amount_minor, int64_t limit_minor,

@@ -153,6 +153,8 @@ class Store {
   // `limit` were granted in the last `window` (Bankart allows 60 per 60 s per API user). A class
   // of lower priority passes a lower limit (core/status_quota.h).
   virtual absl::StatusOr<QueryTake> TakeStatusQuery(int limit, absl::Duration window) = 0;
+  // How many status queries were granted in the last `window` (taking none), for the metrics.
+  virtual absl::StatusOr<int> StatusQueriesInWindow(absl::Duration window) = 0;
 
   // Per-caller rolling spend limits, shared by every replica. Amounts are in cents counted in
   // minute buckets on the store's clock; a bucket counts while any part of its minute lies within

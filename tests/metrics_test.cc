@@ -103,7 +103,8 @@ TEST(MetricsTest, CallsAreCountedByMethodAndCodeWithLatencyBuckets) {
 
 TEST(MetricsTest, TransitionsCallbacksAndRedisAreCounted) {
   Metrics metrics;
-  metrics.CountTransition(v1::TRANSACTION_STATUS_PENDING, v1::TRANSACTION_STATUS_SUCCESS);
+  metrics.CountTransition(v1::TRANSACTION_STATUS_PENDING, v1::TRANSACTION_STATUS_SUCCESS, false);
+  metrics.CountTransition(v1::TRANSACTION_STATUS_UNKNOWN, v1::TRANSACTION_STATUS_PENDING, true);
   metrics.CountCallback(CallbackResult::kStale);
   metrics.CountCallback(CallbackResult::kStale);
   metrics.CountRedisRoundTrip("evalsha", absl::Microseconds(300), absl::OkStatus());
@@ -111,10 +112,16 @@ TEST(MetricsTest, TransitionsCallbacksAndRedisAreCounted) {
   metrics.CountRedisRoundTrip("HSET", absl::Microseconds(80), absl::InternalError("WRONGTYPE"));
 
   EXPECT_EQ(Series(metrics, R"(flikpay_status_transitions_total{from="pending",to="success"})"), 1);
+  EXPECT_EQ(Series(metrics, R"(flikpay_status_transitions_total{from="new",to="pending"})"), 1);
+  EXPECT_EQ(Series(metrics, R"(flikpay_status_transitions_total{from="unknown",to="pending"})"), 0)
+      << "a creation's first answer is not an unknown outcome resolved";
+  EXPECT_EQ(Series(metrics, R"(flikpay_stream_ends_total{reason="overflow_or_busy"})"), 0)
+      << "there from the start";
   EXPECT_EQ(Series(metrics, R"(flikpay_callbacks_total{result="stale"})"), 2);
   EXPECT_EQ(Series(metrics, R"(flikpay_callbacks_total{result="bad_signature"})"), 0);
   EXPECT_EQ(metrics.Callbacks(CallbackResult::kStale), 2);
-  EXPECT_EQ(Series(metrics, R"(flikpay_redis_round_trip_seconds_count{command="EVALSHA"})"), 1);
+  EXPECT_EQ(Series(metrics, R"(flikpay_redis_round_trip_seconds_count{command="EVALSHA"})"), 1)
+      << "command names are upper-cased";
   EXPECT_EQ(Series(metrics, R"(flikpay_redis_errors_total{kind="connection"})"), 1);
   EXPECT_EQ(Series(metrics, R"(flikpay_redis_errors_total{kind="reply"})"), 1);
 }

@@ -150,6 +150,29 @@ TEST_P(StoreTest, GetManyReadsAThousandIds) {
   }
 }
 
+// Bankart's status-query quota is shared by every replica; how much of it is spent can be read
+// without spending any (the flikpay_status_query_quota_left gauge).
+TEST_P(StoreTest, StatusQueriesAreTakenUpToTheLimitAndCountedWithoutTakingOne) {
+  const absl::Duration window = absl::Milliseconds(500);
+  for (int taken = 1; taken <= 3; ++taken) {
+    absl::StatusOr<QueryTake> take = store().TakeStatusQuery(3, window);
+    ASSERT_TRUE(take.ok()) << take.status();
+    EXPECT_TRUE(take->granted);
+    EXPECT_EQ(take->in_window, taken);
+  }
+  absl::StatusOr<QueryTake> refused = store().TakeStatusQuery(3, window);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->granted);
+  EXPECT_EQ(refused->in_window, 3);
+  EXPECT_EQ(*store().StatusQueriesInWindow(window), 3) << "counting takes none";
+  EXPECT_EQ(*store().StatusQueriesInWindow(window), 3);
+  if (std::unique_ptr<Store> other = Replica()) {
+    EXPECT_EQ(*other->StatusQueriesInWindow(window), 3) << "every replica sees the same quota";
+  }
+  absl::SleepFor(window + absl::Milliseconds(100));
+  EXPECT_EQ(*store().StatusQueriesInWindow(window), 0) << "the window has moved on";
+}
+
 TEST_P(StoreTest, SpendFillsUpToTheLimitExactly) {
   SpendResult first = Reserve("shop", 400, 1000);
   EXPECT_TRUE(first.granted);

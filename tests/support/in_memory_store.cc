@@ -1,5 +1,6 @@
 #include "tests/support/in_memory_store.h"
 
+#include <algorithm>
 #include <limits>
 #include <tuple>
 #include <utility>
@@ -348,6 +349,14 @@ absl::StatusOr<store::QueryTake> InMemoryStore::TakeStatusQuery(int limit, absl:
   }
   granted_queries_.push_back(now);
   return store::QueryTake{true, static_cast<int>(granted_queries_.size())};
+}
+
+absl::StatusOr<int> InMemoryStore::StatusQueriesInWindow(absl::Duration window) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const absl::Time since = absl::Now() - window;
+  return static_cast<int>(std::count_if(granted_queries_.begin(), granted_queries_.end(),
+                                        [since](absl::Time at) { return at > since; }));
 }
 
 absl::StatusOr<store::Store::Backlog> InMemoryStore::CheckBacklog(absl::Time now) {
