@@ -498,6 +498,8 @@ refuse() {  # refuse EXPECTED-MESSAGE helm-args...
   grep -q -- "$want" "$work/refused.err" || { cat "$work/refused.err"; fail "refused for another reason than '$want': $*"; }
 }
 refuse 'auth.mode must be one of' --set auth.mode=bogus
+refuse 'the chart sets FLIKPAY_GRPC_ADDR itself' --set config.extraEnv.FLIKPAY_GRPC_ADDR=0.0.0.0:1
+refuse 'looks like a secret' --set config.extraEnv.FLIKPAY_API_PASSWORD=hunter2
 refuse 'replicaCount: Must be greater than or equal to 1' --set replicaCount=-1
 refuse 'must be above preStopSleepSeconds' --set config.drainTime=30s
 refuse 'must be above preStopSleepSeconds' --set config.drainTime=25s
@@ -521,6 +523,10 @@ refuse 'Property name of "apiPassword" does not match' --set credentials.values.
 refuse 'not both' --set podDisruptionBudget.maxUnavailable=1
 refuse 'auth.tls.crt' --set auth.tls.create=true
 refuse 'no node could ever be drained' --set replicaCount=2
+refuse 'minAvailable 100% means no node' --set podDisruptionBudget.minAvailable=100%
+refuse 'publicCallbackUrl (http://pay.example.com/callbacks/bankart) must be https' \
+  --set gateway.publicCallbackUrl=http://pay.example.com/callbacks/bankart
+refuse 'is not ingress-nginx' --set ingress.className=traefik
 
 # ---- the checks themselves must bite: each break of a copy of the chart is caught --------------
 broken() {  # broken WHAT CASE FILE SED-EXPRESSION: CASE's values on a copy of the chart so edited

@@ -292,6 +292,15 @@ shows in `helm template` / `helm upgrade` rather than as pods that never become 
 {{- if and .Values.podDisruptionBudget.enabled (has (kindOf $pdbMin) (list "float64" "int64" "int")) (ge (int $pdbMin) $replicas) -}}
 {{- fail (printf "podDisruptionBudget.minAvailable (%d) must be below the replicas (%d), or no node could ever be drained; lower it, use maxUnavailable, or podDisruptionBudget.enabled=false" (int $pdbMin) $replicas) -}}
 {{- end -}}
+{{- if and .Values.podDisruptionBudget.enabled (eq (toString $pdbMin) "100%") -}}
+{{- fail "podDisruptionBudget.minAvailable 100% means no node could ever be drained; lower it or use maxUnavailable" -}}
+{{- end -}}
+{{- if and (not .Values.sandbox.enabled) (not (hasPrefix "https://" .Values.gateway.publicCallbackUrl)) -}}
+{{- fail (printf "gateway.publicCallbackUrl (%s) must be https://: Bankart posts signed payment results there (only a staging sandbox may use http)" .Values.gateway.publicCallbackUrl) -}}
+{{- end -}}
+{{- if and .Values.ingress.enabled .Values.ingress.nginxAnnotations (not (contains "nginx" .Values.ingress.className)) -}}
+{{- fail (printf "ingress.className %s is not ingress-nginx, so the annotations holding the proxy to the callback listener's limits would be ignored; set ingress.nginxAnnotations=false and apply the same limits (256 KiB body, 10 s timeouts) in your controller" .Values.ingress.className) -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
 {{- end -}}
