@@ -107,6 +107,13 @@ mutations=(
   's|^\(COPY --from=build .*\) /src/build/gateway/bankart-sim |\1 |'
   'does not copy gateway/bankart-sim'
 )
+# The context is COPY'd whole: a local build tree would bring another machine's CMake cache (which
+# names another source directory, so the image's configure fails) and gigabytes of objects.
+for ignored in '/build*/' '/.run/' '.git'; do
+  grep -qxF -- "$ignored" .dockerignore 2>/dev/null ||
+    fail ".dockerignore does not keep '$ignored' out of the build context"
+done
+
 mutant=$(mktemp)
 trap 'rm -f "$mutant"' EXIT
 for ((i = 0; i < ${#mutations[@]}; i += 2)); do
