@@ -8,10 +8,12 @@
 # build: exactly what CI runs to build (scripts/install-deps.sh, then CMake); scripts/fresh-check.sh
 #   runs these lines on a bare bookworm root and tests/dockerfile_test.sh keeps them naming the
 #   install script.
-# runtime: debian:bookworm-slim with only the shared libraries the binaries load. The package list
-#   is proven, not guessed: scripts/fresh-check.sh runs this stage's RUN line on a bare minbase
-#   root, copies the built binaries in, finds every library `ldd` resolves with `dpkg -S`, and
-#   starts both binaries there as user 10001 on a read-only root.
+# runtime: debian:bookworm-slim with only the shared libraries flikpay-server loads (the sandbox
+#   stage adds bankart-sim's). The package lists are proven, not guessed: scripts/fresh-check.sh
+#   runs the server stage's RUN lines on a bare minbase root and checks flikpay-server there (every
+#   library `ldd` resolves found with `dpkg -S` among what the stage installs, ldd clean in that
+#   root), then the sandbox stage's extra lines and bankart-sim, and starts both binaries as user
+#   10001 on a read-only root.
 # Read-only root file system: flikpay-server writes only under $TMPDIR (its private copy of the
 #   gRPC TLS files), so with readOnlyRootFilesystem mount an emptyDir at /tmp. bankart-sim writes
 #   no files (its journal and state are in memory).
@@ -32,7 +34,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libhiredis0.14 libcurl4 \
-      libcpp-httplib0.11 libpugixml1v5 libssl3 libprometheus-cpp-core1.0 \
+      libpugixml1v5 libssl3 libprometheus-cpp-core1.0 \
  && rm -rf /var/lib/apt/lists/* \
  && echo 'flikpay:x:10001:10001:flikpay:/nonexistent:/usr/sbin/nologin' >>/etc/passwd \
  && echo 'flikpay:x:10001:' >>/etc/group
@@ -44,6 +46,12 @@ ENTRYPOINT ["/usr/local/bin/flikpay-server"]
 # Sandbox: also bankart-sim, for the Helm chart's sandbox mode, which runs it beside the service by
 # overriding the command with /usr/local/bin/bankart-sim (it listens on 8480).
 FROM runtime AS sandbox
+# cpp-httplib is bankart-sim's HTTP server only; the production image goes without it.
+USER root
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libcpp-httplib0.11 \
+ && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
 COPY --from=build /src/build/server/flikpay-server /src/build/gateway/bankart-sim /usr/local/bin/
 EXPOSE 8480
 

@@ -6,12 +6,13 @@
 # the host but the network:
 #   1. runs the Dockerfile's build stage (its ENV and RUN lines, in /src as Docker would), then
 #      tests/hardening_test.sh on the binaries it leaves (the ones the images ship);
-#   2. proves the runtime stage (the image check): on a copy of the bare root taken before
+#   2. proves both images' packages (the image check): on a copy of the bare root taken before
 #      anything was installed (the package selection of debian:bookworm-slim: minbase, i.e.
-#      Essential and Priority: required, plus apt), runs the runtime stage's RUN line and copies the
-#      binaries in as the sandbox stage does; maps every library `ldd` resolves in the build root to
-#      its package with `dpkg -S` and fails naming any package the runtime stage does not install;
-#      requires `ldd` in the image root to find everything; then starts flikpay-server (mutual TLS,
+#      Essential and Priority: required, plus apt), runs the server stage's RUN lines and copies
+#      flikpay-server in as that stage does, maps every library `ldd` resolves in the build root to
+#      its package with `dpkg -S`, fails naming any package the stage does not install, and
+#      requires `ldd` in that root to find everything; then the same for the sandbox stage's own
+#      lines and bankart-sim; then starts flikpay-server (mutual TLS,
 #      a caller policy, Redis from the build root) and bankart-sim as the Dockerfile's USER, with
 #      its ENV, on a read-only bind of the image root with a tmpfs on /tmp (a Kubernetes pod with
 #      readOnlyRootFilesystem and an emptyDir at /tmp), and checks /readyz, the TLS handshake and
@@ -149,102 +150,123 @@ in_root bash -c "$script"
 in_root bash -c 'cd /src && bash tests/hardening_test.sh build'
 
 image_check() {
-  step "image check: the runtime stage on the bare root, ldd and dpkg -S, a read-only start"
+  step "image check: each image's packages on the bare root, ldd and dpkg -S, a read-only start"
   local started=$SECONDS
-  # The sandbox image holds both binaries; the production image is the same root without
-  # bankart-sim, so both must install exactly the same packages for this one root to prove both.
-  local runtime_script
-  runtime_script=$(stage_tool "$dockerfile" sandbox)
-  [ "$runtime_script" = "$(stage_tool "$dockerfile" server)" ] ||
-    fail "the server and sandbox stages run different RUN lines; this check proves one root"
-  printf '%s\n' "$runtime_script"
+  # The production image (server) installs only what flikpay-server loads; the sandbox image is
+  # built FROM the same runtime stage and adds bankart-sim's libraries with lines of its own. So
+  # the server stage's lines run first and flikpay-server is proven on that root alone, then the
+  # sandbox's extra lines run and bankart-sim is proven on the result.
+  local server_script sandbox_script extra_script
+  server_script=$(stage_tool "$dockerfile" server)
+  sandbox_script=$(stage_tool "$dockerfile" sandbox)
+  [[ "$sandbox_script" == "$server_script"* ]] ||
+    fail "the sandbox stage must be built FROM the server's runtime stage (its lines first)"
+  extra_script="set -euo pipefail${sandbox_script#"$server_script"}"
+  printf '%s\n' "$sandbox_script"
   # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
   in_image dpkg-query -W -f='${Package}\n' | sort >"$work/base-packages"
-  in_image bash -c "$runtime_script" >"$work/runtime-install.log" 2>&1 ||
-    { cat "$work/runtime-install.log"; fail "the runtime stage's RUN line failed"; }
-  # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
-  in_image dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' |
-    awk '$1 == "ii" { print $2 }' | sort >"$work/image-packages"
-  # The packages the stage names, read from its apt-get install words (for the report only: the
-  # assertion is what is installed, the named packages and whatever they depend on).
-  local named
-  named=$(grep -o 'apt-get install[^&;|]*' <<<"$runtime_script" | tr -s ' ' '\n' |
-    grep -v -e '^-' -e '^apt-get$' -e '^install$' -e '^$' | sort -u)
-  [ -n "$named" ] || fail "the runtime stage installs no package with apt-get install"
 
-  # COPY --from=build lines of the sandbox stage: SOURCE... DESTINATION, copied from the build
-  # root as Docker copies from the build stage (root-owned, modes kept).
-  local copies line words sources=() built=() shipped=() source destination
-  copies=$(stage_tool --describe "$dockerfile" sandbox | grep '^COPY ' || true)
-  [ -n "$copies" ] || fail "the sandbox stage copies nothing"
-  while IFS= read -r line; do
-    read -r -a words <<<"${line#COPY }"
-    [ "${words[0]}" = --from=build ] || fail "cannot reproduce '$line' (only COPY --from=build)"
-    sources=("${words[@]:1:${#words[@]}-2}")
-    destination=${words[-1]}
-    [[ "$destination" == */ ]] || fail "'$line': the destination must be a directory (end in /)"
-    mkdir -p "$image$destination"
-    for source in "${sources[@]}"; do
-      cp --preserve=mode "$rootfs$source" "$image$destination"
-      built+=("$source")
-      shipped+=("$destination${source##*/}")
-    done
-  done <<<"$copies"
-
-  # Every library the binaries load, as the build root resolves them, and the package behind each.
-  local libs=() table
-  mapfile -t libs < <(for source in "${built[@]}"; do in_root ldd "$source"; done |
-    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
-  ((${#libs[@]})) || fail "ldd found no libraries in ${built[*]}"
-  # dpkg knows a file by the path its package ships, which on a merged-/usr root may differ from
-  # the one ldd prints (/lib/... against /usr/lib/...), or may be the target of a symlink.
-  # shellcheck disable=SC2016 # expanded inside the root
-  table=$(in_root bash -c '
-    for lib; do
-      pkg=
-      for path in "$lib" "/usr$lib" "${lib#/usr}" "$(readlink -f "$lib")"; do
-        pkg=$(dpkg -S "$path" 2>/dev/null | sed -n "s/^\([^:, ]*\)[^ ]*: .*/\1/p" | head -n 1)
-        [ -n "$pkg" ] && break
+  # COPY --from=build lines of a stage: SOURCE... DESTINATION, copied from the build root as
+  # Docker copies from the build stage (root-owned, modes kept). Sets `built` and `shipped`.
+  local built=() shipped=()
+  copy_binaries() {
+    local copies line words sources source destination
+    built=()
+    shipped=()
+    copies=$(stage_tool --describe "$dockerfile" "$1" | grep '^COPY ' || true)
+    [ -n "$copies" ] || fail "the $1 stage copies nothing"
+    while IFS= read -r line; do
+      read -r -a words <<<"${line#COPY }"
+      [ "${words[0]}" = --from=build ] || fail "cannot reproduce '$line' (only COPY --from=build)"
+      sources=("${words[@]:1:${#words[@]}-2}")
+      destination=${words[-1]}
+      [[ "$destination" == */ ]] || fail "'$line': the destination must be a directory (end in /)"
+      mkdir -p "$image$destination"
+      for source in "${sources[@]}"; do
+        cp --preserve=mode "$rootfs$source" "$image$destination"
+        built+=("$source")
+        shipped+=("$destination${source##*/}")
       done
-      echo "$lib ${pkg:-?}"
-    done' resolve "${libs[@]}")
-  # One line per package: what it provides and where the image gets it.
-  local missing=() pkg where provides
-  echo "-- the libraries ${built[*]##*/} load, by package, and where the image gets each:"
-  while read -r pkg; do
-    provides=$(awk -v p="$pkg" '$2 == p { sub(/.*\//, "", $1); print $1 }' <<<"$table" |
-      awk '{ n++; if (n <= 3) s = s (n > 1 ? " " : "") $0 } END { print s (n > 3 ? " +" (n - 3) : "") }')
-    if [ "$pkg" = "?" ]; then
-      where="MISSING (no package owns it)"
-      missing+=("$provides")
-    elif grep -qxF -- "$pkg" <<<"$named"; then
-      where="named by the runtime stage"
-    elif grep -qxF -- "$pkg" "$work/base-packages"; then
-      where="in the base image"
-    elif grep -qxF -- "$pkg" "$work/image-packages"; then
-      where="a dependency of a named package"
-    else
-      where="MISSING from the image"
-      missing+=("$pkg")
-    fi
-    printf '   %-26s %-32s %s\n' "$pkg" "$where" "$provides"
-  done < <(awk '{ print $2 }' <<<"$table" | sort -u)
-  local unused
-  unused=$(comm -23 <(printf '%s\n' "$named") <(awk '{ print $2 }' <<<"$table" | sort -u) |
-    grep -vx ca-certificates || true)
-  [ -z "$unused" ] || echo "-- named by the runtime stage but no library loaded: $unused"
-  ((${#missing[@]} == 0)) ||
-    fail "add to the runtime stage's apt-get install line: ${missing[*]} (or, for a library no" \
-      "package owns, install it through scripts/install-deps.sh)"
+    done <<<"$copies"
+  }
 
-  # The stronger half: the image root itself must resolve every library.
-  local binary out
-  for binary in "${shipped[@]}"; do
-    out=$(in_image ldd "$binary") || fail "ldd $binary failed in the image root: $out"
-    ! grep -q 'not found' <<<"$out" || { echo "$out"; fail "$binary: libraries not found in the image root"; }
-  done
-  echo "-- ldd in the image root: every library of ${shipped[*]} found"
+  # prove STAGE SCRIPT: runs the stage's (new) lines in the image root, then proves that every
+  # library the stage's binaries load comes from a package the stage installs (named, a
+  # dependency, or the base image), and that ldd in the image root finds them all.
+  prove() {
+    local stage=$1 stage_script=$2
+    in_image bash -c "$stage_script" >"$work/$stage-install.log" 2>&1 ||
+      { cat "$work/$stage-install.log"; fail "the $stage stage's RUN lines failed"; }
+    # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
+    in_image dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' |
+      awk '$1 == "ii" { print $2 }' | sort >"$work/image-packages"
+    # The packages the stage names, from its apt-get install words (for the report: the assertion
+    # is what is installed, the named packages and whatever they depend on).
+    local named
+    named=$(stage_tool "$dockerfile" "$stage" | grep -o 'apt-get install[^&;|]*' |
+      tr -s ' ' '\n' | grep -v -e '^-' -e '^apt-get$' -e '^install$' -e '^$' | sort -u)
+    [ -n "$named" ] || fail "the $stage stage installs no package with apt-get install"
+    copy_binaries "$stage"
 
+    # Every library the binaries load, as the build root resolves them, and the package behind
+    # each. dpkg knows a file by the path its package ships, which on a merged-/usr root may
+    # differ from the one ldd prints (/lib/... against /usr/lib/...), or may be a symlink's target.
+    local libs=() table
+    mapfile -t libs < <(for source in "${built[@]}"; do in_root ldd "$source"; done |
+      awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+    ((${#libs[@]})) || fail "ldd found no libraries in ${built[*]}"
+    # shellcheck disable=SC2016 # expanded inside the root
+    table=$(in_root bash -c '
+      for lib; do
+        pkg=
+        for path in "$lib" "/usr$lib" "${lib#/usr}" "$(readlink -f "$lib")"; do
+          pkg=$(dpkg -S "$path" 2>/dev/null | sed -n "s/^\([^:, ]*\)[^ ]*: .*/\1/p" | head -n 1)
+          [ -n "$pkg" ] && break
+        done
+        echo "$lib ${pkg:-?}"
+      done' resolve "${libs[@]}")
+    # One line per package: what it provides and where the image gets it.
+    local missing=() pkg where provides
+    echo "-- $stage image: the libraries ${built[*]##*/} load, by package, and where it gets each:"
+    while read -r pkg; do
+      provides=$(awk -v p="$pkg" '$2 == p { sub(/.*\//, "", $1); print $1 }' <<<"$table" |
+        awk '{ n++; if (n <= 3) s = s (n > 1 ? " " : "") $0 } END { print s (n > 3 ? " +" (n - 3) : "") }')
+      if [ "$pkg" = "?" ]; then
+        where="MISSING (no package owns it)"
+        missing+=("$provides")
+      elif grep -qxF -- "$pkg" <<<"$named"; then
+        where="named by the $stage stage"
+      elif grep -qxF -- "$pkg" "$work/base-packages"; then
+        where="in the base image"
+      elif grep -qxF -- "$pkg" "$work/image-packages"; then
+        where="a dependency of a named package"
+      else
+        where="MISSING from the image"
+        missing+=("$pkg")
+      fi
+      printf '   %-26s %-32s %s\n' "$pkg" "$where" "$provides"
+    done < <(awk '{ print $2 }' <<<"$table" | sort -u)
+    local unused
+    unused=$(comm -23 <(printf '%s\n' "$named") <(awk '{ print $2 }' <<<"$table" | sort -u) |
+      grep -vx ca-certificates || true)
+    [ -z "$unused" ] || echo "-- named by the $stage stage but no library of its binaries: $unused"
+    ((${#missing[@]} == 0)) ||
+      fail "add to the $stage stage's apt-get install line: ${missing[*]} (or, for a library no" \
+        "package owns, install it through scripts/install-deps.sh)"
+
+    # The stronger half: the image root itself must resolve every library.
+    local binary out
+    for binary in "${shipped[@]}"; do
+      out=$(in_image ldd "$binary") || fail "ldd $binary failed in the image root: $out"
+      ! grep -q 'not found' <<<"$out" ||
+        { echo "$out"; fail "$binary: libraries not found in the $stage image root"; }
+    done
+    echo "-- ldd in the $stage image root: every library of ${shipped[*]} found"
+  }
+  prove server "$server_script"
+  prove sandbox "$extra_script"
+
+  local line words
   # Start both as a pod would: the image's USER and ENV, the root read-only (a private bind, so
   # nothing mounted on it reaches the image root), a tmpfs on /tmp (the emptyDir), the secrets
   # on a read-only mount. The binaries load with BIND_NOW, so a start also proves every symbol.
