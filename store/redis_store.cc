@@ -15,7 +15,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/cursor.h"
 #include "store/record_codec.h"
@@ -172,11 +174,22 @@ std::string Millis(absl::Time time) { return std::to_string(absl::ToUnixMillis(t
 
 class RedisStore::Connection {
  public:
-  Connection(redisContext* context, const RedisConfig& config)
-      : context_(context), config_(config) {}
+  // `follow_failover`: connected to a primary found through Sentinel, so READONLY and MASTERDOWN
+  // mean it no longer is one (UNAVAILABLE, and lost_primary()).
+  Connection(redisContext* context, const RedisConfig& config, uint64_t generation = 0,
+             bool follow_failover = false)
+      : context_(context),
+        config_(config),
+        generation_(generation),
+        follow_failover_(follow_failover) {}
   ~Connection() { redisFree(context_); }
 
-  bool broken() const { return broken_ || context_->err != 0; }
+  bool broken() const { return broken_ || lost_primary_ || context_->err != 0; }
+  // Whether the primary should be looked for again: it answered READONLY or MASTERDOWN, the
+  // connection failed, or too few replicas acknowledged a write.
+  bool lost_primary() const { return follow_failover_ && broken(); }
+  void MarkLostPrimary() { lost_primary_ = true; }
+  uint64_t generation() const { return generation_; }
 
   // Sends one command (binary-safe arguments). UNAVAILABLE when the connection fails; the
   // connection is then dropped instead of going back to the pool.
@@ -242,6 +255,12 @@ class RedisStore::Connection {
 
   absl::Status ErrorStatus(const redisReply* reply) {
     const std::string message(reply->str, reply->len);
+    if (follow_failover_ &&
+        (absl::StartsWith(message, "READONLY") || absl::StartsWith(message, "MASTERDOWN"))) {
+      lost_primary_ = true;
+      return absl::UnavailableError(absl::StrCat("redis: the primary is no longer one (", message,
+                                                 "); asking Sentinel again"));
+    }
     // Redis closes the connection after a protocol error.
     if (absl::StrContains(message, "Protocol error")) broken_ = true;
     // Redis with a password answers a connection that has not authenticated this way (or, to a
@@ -258,7 +277,10 @@ class RedisStore::Connection {
 
   redisContext* context_;
   const RedisConfig& config_;
+  const uint64_t generation_;
+  const bool follow_failover_;
   bool broken_ = false;
+  bool lost_primary_ = false;
 };
 
 // A connection borrowed from the pool; it goes back when this goes away (unless broken).
@@ -314,59 +336,42 @@ bool ParseDigits(absl::string_view text, int max, int* value) {
 bool HostNameChar(char c) { return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_'; }
 bool Ipv6Char(char c) { return absl::ascii_isxdigit(c) || c == ':' || c == '.'; }
 
-}  // namespace
-
-// The messages never quote the URL: a mistyped one may carry the password where the host, port or
-// database should be, and main prints them.
-absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
-  absl::string_view rest = url;
-  if (absl::StartsWithIgnoreCase(rest, "rediss://")) {
+// The credentials, up to the last '@' of `rest` (then removed from it), as neither host, port nor
+// database can hold one: a password with an unescaped '@' or '/' still reads as meant.
+absl::Status ParseCredentials(absl::string_view scheme, absl::string_view* rest,
+                              RedisEndpoint* endpoint) {
+  const size_t at = rest->rfind('@');
+  if (at == absl::string_view::npos) return absl::OkStatus();
+  const absl::string_view credentials = rest->substr(0, at);
+  rest->remove_prefix(at + 1);
+  if (credentials.empty()) {
     return absl::InvalidArgumentError(
-        "rediss:// (TLS to Redis) is not supported: use redis:// on a network where that is safe");
+        absl::StrCat("nothing between ", scheme, " and '@' (user:password@host)"));
   }
-  if (!absl::StartsWithIgnoreCase(rest, "redis://")) {
-    return absl::InvalidArgumentError("must start with redis://");
+  const size_t colon = credentials.find(':');
+  if (colon == absl::string_view::npos) {
+    // AUTH needs a password: without one the connection would be Redis' default user, not the
+    // one named.
+    return absl::InvalidArgumentError(
+        "a user without a password before '@' (user:password@host, or :password@host)");
   }
-  rest.remove_prefix(absl::string_view("redis://").size());
-  RedisEndpoint endpoint;
+  std::optional<std::string> username = PercentDecode(credentials.substr(0, colon));
+  if (!username.has_value()) {
+    return absl::InvalidArgumentError("the user name has a malformed percent escape (%XX)");
+  }
+  std::optional<std::string> password = PercentDecode(credentials.substr(colon + 1));
+  if (!password.has_value()) {
+    return absl::InvalidArgumentError("the password has a malformed percent escape (%XX)");
+  }
+  if (password->empty()) return absl::InvalidArgumentError("the password is empty");
+  endpoint->username = *std::move(username);
+  endpoint->password = *std::move(password);
+  return absl::OkStatus();
+}
 
-  // The credentials end at the last '@', as neither host, port nor database can hold one: a
-  // password with an unescaped '@' or '/' still reads as meant.
-  if (const size_t at = rest.rfind('@'); at != absl::string_view::npos) {
-    const absl::string_view credentials = rest.substr(0, at);
-    rest.remove_prefix(at + 1);
-    if (credentials.empty()) {
-      return absl::InvalidArgumentError("nothing between redis:// and '@' (user:password@host)");
-    }
-    const size_t colon = credentials.find(':');
-    if (colon == absl::string_view::npos) {
-      // AUTH needs a password: without one the connection would be Redis' default user, not the
-      // one named.
-      return absl::InvalidArgumentError(
-          "a user without a password before '@' (user:password@host, or :password@host)");
-    }
-    std::optional<std::string> username = PercentDecode(credentials.substr(0, colon));
-    if (!username.has_value()) {
-      return absl::InvalidArgumentError("the user name has a malformed percent escape (%XX)");
-    }
-    std::optional<std::string> password = PercentDecode(credentials.substr(colon + 1));
-    if (!password.has_value()) {
-      return absl::InvalidArgumentError("the password has a malformed percent escape (%XX)");
-    }
-    if (password->empty()) return absl::InvalidArgumentError("the password is empty");
-    endpoint.username = *std::move(username);
-    endpoint.password = *std::move(password);
-  }
-
-  if (rest.find_first_of("?#") != absl::string_view::npos) {
-    return absl::InvalidArgumentError("query parameters and fragments (? or #) are not supported");
-  }
-  absl::string_view authority = rest;
-  absl::string_view database;
-  if (const size_t slash = rest.find('/'); slash != absl::string_view::npos) {
-    authority = rest.substr(0, slash);
-    database = rest.substr(slash + 1);
-  }
+// host[:port], an IPv6 host in brackets. `address` keeps its host when `authority` names none, and
+// its port when it gives none.
+absl::Status ParseHostPort(absl::string_view authority, RedisAddress* address) {
   absl::string_view host = authority;
   std::optional<absl::string_view> port;
   if (absl::ConsumePrefix(&host, "[")) {
@@ -400,14 +405,121 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
           "the host has a character no host name has (letters, digits, '-', '.' and '_' only)");
     }
   }
-  if (!host.empty()) endpoint.host = std::string(host);
-  if (port.has_value() && (!ParseDigits(*port, 65535, &endpoint.port) || endpoint.port == 0)) {
+  if (!host.empty()) address->host = std::string(host);
+  if (port.has_value() && (!ParseDigits(*port, 65535, &address->port) || address->port == 0)) {
     return absl::InvalidArgumentError("the port is not a number from 1 to 65535");
   }
+  return absl::OkStatus();
+}
+
+absl::Status ParseDatabase(absl::string_view database, RedisEndpoint* endpoint) {
   if (!database.empty() &&
-      !ParseDigits(database, std::numeric_limits<int>::max(), &endpoint.database)) {
+      !ParseDigits(database, std::numeric_limits<int>::max(), &endpoint->database)) {
     return absl::InvalidArgumentError("the database (after '/') is not a number");
   }
+  return absl::OkStatus();
+}
+
+constexpr absl::string_view kRedisScheme = "redis://";
+constexpr absl::string_view kSentinelScheme = "redis-sentinel://";
+constexpr int kSentinelPort = 26379;
+
+// What follows redis-sentinel:// (see ParseRedisUrl).
+absl::StatusOr<RedisEndpoint> ParseSentinelUrl(absl::string_view rest) {
+  RedisEndpoint endpoint;
+  if (absl::Status s = ParseCredentials(kSentinelScheme, &rest, &endpoint); !s.ok()) return s;
+  if (rest.find('#') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("fragments (#) are not supported");
+  }
+  if (const size_t question = rest.find('?'); question != absl::string_view::npos) {
+    absl::string_view query = rest.substr(question + 1);
+    rest = rest.substr(0, question);
+    if (!absl::ConsumePrefix(&query, "sentinel_password=") ||
+        query.find('&') != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          "the only query parameter is sentinel_password=... (percent-encoded)");
+    }
+    std::optional<std::string> password = PercentDecode(query);
+    if (!password.has_value()) {
+      return absl::InvalidArgumentError(
+          "the sentinel_password has a malformed percent escape (%XX)");
+    }
+    if (password->empty()) return absl::InvalidArgumentError("the sentinel_password is empty");
+    endpoint.sentinel_password = *std::move(password);
+  }
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "no master name: redis-sentinel://host1:port1,host2:port2/master-name[/db]");
+  }
+  const absl::string_view hosts = rest.substr(0, slash);
+  absl::string_view path = rest.substr(slash + 1);
+  absl::string_view database;
+  if (const size_t next = path.find('/'); next != absl::string_view::npos) {
+    database = path.substr(next + 1);
+    path = path.substr(0, next);
+  }
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        "no master name: redis-sentinel://host1:port1,host2:port2/master-name[/db]");
+  }
+  if (!std::all_of(path.begin(), path.end(), HostNameChar)) {
+    return absl::InvalidArgumentError(
+        "the master name has a character other than letters, digits, '-', '.' and '_'");
+  }
+  endpoint.master_name = std::string(path);
+  for (const absl::string_view entry : absl::StrSplit(hosts, ',')) {
+    if (entry.empty()) {
+      return absl::InvalidArgumentError(
+          "an empty sentinel address (host:port, separated by ',', at least one)");
+    }
+    RedisAddress address{.host = "", .port = kSentinelPort};
+    if (absl::Status s = ParseHostPort(entry, &address); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("a sentinel address: ", s.message()));
+    }
+    if (address.host.empty()) {
+      return absl::InvalidArgumentError("a sentinel address has no host");
+    }
+    endpoint.sentinels.push_back(std::move(address));
+  }
+  if (absl::Status s = ParseDatabase(database, &endpoint); !s.ok()) return s;
+  return endpoint;
+}
+
+}  // namespace
+
+// The messages never quote the URL: a mistyped one may carry the password where the host, port or
+// database should be, and main prints them.
+absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url) {
+  absl::string_view rest = url;
+  if (absl::StartsWithIgnoreCase(rest, "rediss://")) {
+    return absl::InvalidArgumentError(
+        "rediss:// (TLS to Redis) is not supported: use redis:// on a network where that is safe");
+  }
+  if (absl::StartsWithIgnoreCase(rest, kSentinelScheme)) {
+    return ParseSentinelUrl(rest.substr(kSentinelScheme.size()));
+  }
+  if (!absl::StartsWithIgnoreCase(rest, kRedisScheme)) {
+    return absl::InvalidArgumentError("must start with redis:// or redis-sentinel://");
+  }
+  rest.remove_prefix(kRedisScheme.size());
+  RedisEndpoint endpoint;
+  if (absl::Status s = ParseCredentials(kRedisScheme, &rest, &endpoint); !s.ok()) return s;
+
+  if (rest.find_first_of("?#") != absl::string_view::npos) {
+    return absl::InvalidArgumentError("query parameters and fragments (? or #) are not supported");
+  }
+  absl::string_view authority = rest;
+  absl::string_view database;
+  if (const size_t slash = rest.find('/'); slash != absl::string_view::npos) {
+    authority = rest.substr(0, slash);
+    database = rest.substr(slash + 1);
+  }
+  RedisAddress address{.host = endpoint.host, .port = endpoint.port};
+  if (absl::Status s = ParseHostPort(authority, &address); !s.ok()) return s;
+  endpoint.host = std::move(address.host);
+  endpoint.port = address.port;
+  if (absl::Status s = ParseDatabase(database, &endpoint); !s.ok()) return s;
   return endpoint;
 }
 
@@ -417,6 +529,7 @@ RedisStore::RedisStore(RedisConfig config)
   // main checks the URL at start-up; a bad one here keeps the defaults, whose connection failures
   // say where they tried.
   endpoint_ = ParseRedisUrl(config_.url).value_or(RedisEndpoint{});
+  min_replica_acks_ = config_.min_replica_acks.value_or(endpoint_.uses_sentinel() ? 1 : 0);
 }
 
 RedisStore::~RedisStore() = default;
@@ -484,36 +597,147 @@ std::string RedisStore::UnmatchedKey() const {
 }
 
 absl::StatusOr<RedisStore::PooledConnection> RedisStore::Acquire() {
+  std::vector<std::unique_ptr<Connection>> outdated;  // freed outside the lock
   {
     absl::MutexLock lock(&mutex_);
-    if (!idle_.empty()) {
+    while (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
-      return PooledConnection(this, std::move(connection));
+      if (connection->generation() == generation_) {
+        return PooledConnection(this, std::move(connection));
+      }
+      outdated.push_back(std::move(connection));
     }
   }
+  outdated.clear();
   absl::StatusOr<std::unique_ptr<Connection>> connection = Connect();
   if (!connection.ok()) return connection.status();
   return PooledConnection(this, *std::move(connection));
 }
 
 // Every connection comes from here, the pool's and the one WaitForEvents blocks on in XREAD alike,
-// so none is used before it has authenticated and selected its database.
+// so none is used before it has authenticated and selected its database (and, through Sentinel,
+// found the primary).
 absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Connect() {
+  if (!endpoint_.uses_sentinel()) {
+    return ConnectTo({.host = endpoint_.host, .port = endpoint_.port}, 0, false);
+  }
+  uint64_t generation = 0;
+  std::optional<RedisAddress> known;
+  {
+    absl::MutexLock lock(&mutex_);
+    generation = generation_;
+    known = primary_;
+  }
+  if (known.has_value()) {
+    absl::StatusOr<std::unique_ptr<Connection>> connection = ConnectTo(*known, generation, true);
+    if (connection.ok()) return connection;
+    MarkStale(generation);
+  }
+  absl::MutexLock discovering(&discovery_mutex_);
+  {
+    // Another caller may have found the primary while this one waited for the discovery lock.
+    absl::MutexLock lock(&mutex_);
+    generation = generation_;
+    known = primary_;
+  }
+  if (known.has_value()) {
+    absl::StatusOr<std::unique_ptr<Connection>> connection = ConnectTo(*known, generation, true);
+    if (connection.ok()) return connection;
+    MarkStale(generation);
+    absl::MutexLock lock(&mutex_);
+    generation = generation_;
+  }
+  RedisAddress primary;
+  absl::StatusOr<std::unique_ptr<Connection>> connection = Discover(generation, &primary);
+  if (!connection.ok()) return connection.status();
+  absl::MutexLock lock(&mutex_);
+  if (generation_ == generation) primary_ = primary;
+  return connection;
+}
+
+absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Discover(
+    uint64_t generation, RedisAddress* primary) {
+  std::vector<std::string> failures;
+  for (const RedisAddress& sentinel : endpoint_.sentinels) {
+    const std::string where = absl::StrCat("sentinel ", sentinel.host, ":", sentinel.port);
+    const absl::Time started = absl::Now();
+    redisContext* context = redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port,
+                                                    absl::ToTimeval(config_.connect_timeout));
+    if (context == nullptr || context->err != 0) {
+      std::string reason = context ? context->errstr : "out of memory";
+      if (context) redisFree(context);
+      if (config_.observe_round_trip) {
+        config_.observe_round_trip("CONNECT", absl::Now() - started,
+                                   absl::UnavailableError(reason));
+      }
+      failures.push_back(absl::StrCat(where, " unreachable: ", reason));
+      continue;
+    }
+    Connection asking(context, config_);
+    // A sentinel answers at once or not at all: it must not hold the discovery long.
+    asking.SetTimeout(std::min(config_.connect_timeout, config_.command_timeout));
+    if (!endpoint_.sentinel_password.empty()) {
+      absl::StatusOr<Reply> authenticated = asking.Run({"AUTH", endpoint_.sentinel_password});
+      if (!authenticated.ok()) {
+        std::string reason(authenticated.status().message());
+        absl::StrReplaceAll({{endpoint_.sentinel_password, "***"}}, &reason);
+        failures.push_back(absl::StrCat(where, ": authentication failed (", reason, ")"));
+        continue;
+      }
+    }
+    absl::StatusOr<Reply> named =
+        asking.Run({"SENTINEL", "get-master-addr-by-name", endpoint_.master_name});
+    if (!named.ok()) {
+      failures.push_back(absl::StrCat(where, ": ", named.status().message()));
+      continue;
+    }
+    const redisReply* address = named->get();
+    RedisAddress candidate;
+    if (address->type != REDIS_REPLY_ARRAY || address->elements != 2 ||
+        !absl::SimpleAtoi(ReplyString(address->element[1]), &candidate.port)) {
+      failures.push_back(
+          absl::StrCat(where, " knows no master named \"", endpoint_.master_name, "\""));
+      continue;
+    }
+    candidate.host = ReplyString(address->element[0]);
+    absl::StatusOr<std::unique_ptr<Connection>> connection = ConnectTo(candidate, generation, true);
+    if (!connection.ok()) {
+      failures.push_back(absl::StrCat(where, " named ", candidate.host, ":", candidate.port, ": ",
+                                      connection.status().message()));
+      continue;
+    }
+    *primary = std::move(candidate);
+    return connection;
+  }
+  return absl::UnavailableError(absl::StrCat("redis: no sentinel named a reachable primary for \"",
+                                             endpoint_.master_name, "\" (",
+                                             absl::StrJoin(failures, "; "), ")"));
+}
+
+void RedisStore::MarkStale(uint64_t generation) {
+  absl::MutexLock lock(&mutex_);
+  if (generation_ != generation) return;  // already moved on
+  ++generation_;
+  primary_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::ConnectTo(
+    const RedisAddress& address, uint64_t generation, bool must_be_primary) {
   const absl::Time started = absl::Now();
-  redisContext* context = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port,
+  redisContext* context = redisConnectWithTimeout(address.host.c_str(), address.port,
                                                   absl::ToTimeval(config_.connect_timeout));
   if (context == nullptr || context->err != 0) {
     std::string reason = context ? context->errstr : "out of memory";
     if (context) redisFree(context);
     absl::Status unreachable = absl::UnavailableError(
-        absl::StrCat("redis at ", endpoint_.host, ":", endpoint_.port, " unreachable: ", reason));
+        absl::StrCat("redis at ", address.host, ":", address.port, " unreachable: ", reason));
     if (config_.observe_round_trip) {
       config_.observe_round_trip("CONNECT", absl::Now() - started, unreachable);
     }
     return unreachable;
   }
-  auto connection = std::make_unique<Connection>(context, config_);
+  auto connection = std::make_unique<Connection>(context, config_, generation, must_be_primary);
   connection->SetTimeout(config_.command_timeout);
   if (!endpoint_.password.empty()) {
     std::vector<std::string> auth = {"AUTH"};
@@ -543,15 +767,59 @@ absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Connect() {
         connection->Run({"SELECT", std::to_string(endpoint_.database)});
     if (!selected.ok()) return selected.status();
   }
+  if (must_be_primary) {
+    // A sentinel's answer may be stale (a failover under way), and a known primary may have been
+    // turned into a replica since.
+    absl::StatusOr<Reply> role = connection->Run({"ROLE"});
+    if (!role.ok()) return role.status();
+    const redisReply* answer = role->get();
+    const std::string is = answer->type == REDIS_REPLY_ARRAY && answer->elements > 0
+                               ? ReplyString(answer->element[0])
+                               : "";
+    if (is != "master") {
+      return absl::UnavailableError(absl::StrCat("redis at ", address.host, ":", address.port,
+                                                 " is not the primary (ROLE ", is, ")"));
+    }
+  }
   return connection;
 }
 
 void RedisStore::Release(std::unique_ptr<Connection> connection) {
+  if (connection->lost_primary()) {
+    MarkStale(connection->generation());
+    return;
+  }
   if (connection->broken()) return;
   absl::MutexLock lock(&mutex_);
-  if (static_cast<int>(idle_.size()) < config_.max_idle_connections) {
+  if (static_cast<int>(idle_.size()) < config_.max_idle_connections &&
+      connection->generation() == generation_) {
     idle_.push_back(std::move(connection));
   }
+}
+
+// Which writes wait for replicas, and why: those after which flikpay tells someone money moves or
+// moved. The claim of Begin and BeginRefund comes before the gateway call: were it lost in a
+// failover, a retry of the same id would be taken for new and could pay twice. Apply stores a
+// gateway's answer or a callback's outcome, which the RPC or the callback's 200 then acknowledges.
+// The rest (schedules, leases, quotas, sightings, unmatched callbacks) can be lost with no money
+// misreported: the reconciler and Bankart's retries make them good again.
+absl::Status RedisStore::AwaitReplicas(Connection& connection) {
+  if (min_replica_acks_ <= 0) return absl::OkStatus();
+  // WAIT 0 would wait forever.
+  const absl::Duration timeout = std::max(config_.replica_ack_timeout, absl::Milliseconds(1));
+  connection.SetTimeout(timeout + config_.command_timeout);
+  absl::StatusOr<Reply> acknowledged =
+      connection.Run({"WAIT", std::to_string(min_replica_acks_),
+                      std::to_string(absl::ToInt64Milliseconds(timeout))});
+  connection.SetTimeout(config_.command_timeout);
+  if (!acknowledged.ok()) return acknowledged.status();
+  const int64_t replicas = ReplyInt(acknowledged->get());
+  if (replicas >= min_replica_acks_) return absl::OkStatus();
+  // The replicas are gone or the primary is cut off: perhaps a failover is under way.
+  connection.MarkLostPrimary();
+  return absl::UnavailableError(
+      absl::StrCat("redis: the write is not yet durable: ", replicas, " of ", min_replica_acks_,
+                   " replica(s) acknowledged it within ", absl::FormatDuration(timeout)));
 }
 
 template <typename Work>
@@ -609,7 +877,10 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
          std::to_string(absl::ToInt64Milliseconds(config_.retention)), Millis(flight_deadline),
          Millis(first_check), initial.merchant_transaction_id()});
     if (!reply.ok()) return reply.status();
-    if ((*reply)->type == REDIS_REPLY_NIL) return Claimed(initial);
+    if ((*reply)->type == REDIS_REPLY_NIL) {
+      if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
+      return Claimed(initial);
+    }
     if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements != 4) {
       return absl::InternalError("redis: unexpected answer to the begin script");
     }
@@ -665,6 +936,7 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
            {"EXEC"}});
       if (!executed.ok()) return executed.status();
       if ((*executed)->type == REDIS_REPLY_NIL) continue;  // someone wrote in between
+      if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
       BeginResult claimed = Claimed(refund);
       claimed.beyond_cap = !refundable.ok();
       return claimed;
@@ -788,6 +1060,15 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       result.anomaly = plan.anomaly;
       if (plan.unchanged && !plan.next_check.has_value()) {
         connection.Run({"UNWATCH"}).IgnoreError();
+        if (min_replica_acks_ > 0) {
+          // A repeat (Bankart retrying a callback answered 503) acknowledges what an earlier Apply
+          // wrote, perhaps not yet replicated: a write of this connection's own (the record's
+          // expiry, as every Apply sets it) lets WAIT cover everything before it.
+          absl::StatusOr<Reply> touched = connection.Run(
+              {"PEXPIRE", key, std::to_string(absl::ToInt64Milliseconds(config_.retention))});
+          if (!touched.ok()) return touched.status();
+          if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
+        }
         result.transaction = std::move(plan.next);
         return result;
       }
@@ -841,6 +1122,7 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       if ((*executed)->type == REDIS_REPLY_NIL) {
         continue;  // a concurrent writer won; judge again
       }
+      if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
       if (plan.event.has_value()) {
         result.event_cursor = ReplyString((*executed)->element[(*executed)->elements - 1]);
       }

@@ -20,8 +20,8 @@ struct redisReply;
 namespace flikpay::store {
 
 struct RedisConfig {
-  // redis://[user[:password]@]host[:port][/db] (see ParseRedisUrl). Holds the password: never log
-  // it.
+  // redis://[user[:password]@]host[:port][/db], or redis-sentinel://... to find the primary through
+  // Sentinel (see ParseRedisUrl). Holds the password: never log it.
   std::string url = "redis://127.0.0.1:6379/0";
   std::string key_prefix = "flikpay:";
   absl::Duration connect_timeout = absl::Milliseconds(500);
@@ -32,10 +32,22 @@ struct RedisConfig {
   // The event stream keeps about this many events (XADD MAXLEN ~).
   int64_t max_events = 1'000'000;
   int max_idle_connections = 16;
+  // Durability of the writes that acknowledge a money move (see RedisStore): after them `WAIT n`
+  // for this many replicas, and UNAVAILABLE ("not yet durable") when fewer acknowledge within
+  // replica_ack_timeout. 0 never waits. Unset: 0 for redis:// (a single Redis), 1 for
+  // redis-sentinel://.
+  std::optional<int> min_replica_acks;
+  absl::Duration replica_ack_timeout = absl::Seconds(1);
   // Told of every round trip (a command or a pipeline, named by its first command) and every
   // failed connect ("CONNECT"), for the metrics. Runs on the calling thread: cheap, thread-safe.
   std::function<void(absl::string_view command, absl::Duration latency, const absl::Status& status)>
       observe_round_trip;
+};
+
+struct RedisAddress {
+  std::string host;  // a name, IPv4 or IPv6 address (without brackets)
+  int port = 0;
+  bool operator==(const RedisAddress&) const = default;
 };
 
 struct RedisEndpoint {
@@ -46,11 +58,27 @@ struct RedisEndpoint {
   // (an ACL user), or `AUTH password` without a username (Redis' "default" user). Never log them.
   std::string username;
   std::string password;
+  // redis-sentinel:// only (then host and port above are unused: the primary is asked of these).
+  std::vector<RedisAddress> sentinels;
+  std::string master_name;
+  // Sent with `AUTH password` to each sentinel when set (Sentinel's requirepass). The data nodes
+  // take username/password above.
+  std::string sentinel_password;
+
+  bool uses_sentinel() const { return !sentinels.empty(); }
 };
 // redis://[user[:password]@]host[:port][/db]: redis://:password@host is the password alone (the
 // default user); user and password are percent-decoded; an IPv6 host is written in brackets
-// ([::1]:6379). An empty host is 127.0.0.1, no port 6379, no database 0. INVALID_ARGUMENT saying
-// what is wrong (never quoting the credentials), also for rediss:// (no TLS to Redis here).
+// ([::1]:6379). An empty host is 127.0.0.1, no port 6379, no database 0.
+//
+// redis-sentinel://[user[:password]@]host1[:port1][,host2[:port2]...]/master-name[/db]
+// [?sentinel_password=...]: the sentinels to ask for the primary of `master-name` (port 26379 when
+// left out; at least one host); the credentials and database are the data nodes' (primary and
+// replicas alike). The sentinels need no password unless sentinel_password (percent-encoded) is
+// given.
+//
+// INVALID_ARGUMENT saying what is wrong (never quoting the credentials), also for rediss:// (no
+// TLS to Redis here).
 absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 
 // The Store on Redis (hiredis, blocking calls with timeouts; callers run them off their event
@@ -125,9 +153,21 @@ class RedisStore : public Store {
 
  private:
   absl::StatusOr<PooledConnection> Acquire();
-  // A new connection, authenticated and on the configured database.
+  // A new connection, authenticated and on the configured database: to the URL's host, or to the
+  // primary the sentinels name (checked with ROLE).
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
+  // A new connection to `address`, of pool generation `generation`; with `must_be_primary`, one
+  // whose ROLE is not "master" is refused.
+  absl::StatusOr<std::unique_ptr<Connection>> ConnectTo(const RedisAddress& address,
+                                                        uint64_t generation, bool must_be_primary);
+  // Asks each sentinel in turn for the primary and connects to the first that is one.
+  absl::StatusOr<std::unique_ptr<Connection>> Discover(uint64_t generation, RedisAddress* primary)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(discovery_mutex_);
+  // Forgets the primary and every pooled connection of `generation` (if still the current one).
+  void MarkStale(uint64_t generation) ABSL_LOCKS_EXCLUDED(mutex_);
   void Release(std::unique_ptr<Connection> connection);
+  // After a write that acknowledges a money move: WAIT for min_replica_acks replicas.
+  absl::Status AwaitReplicas(Connection& connection);
   // Runs `work` on a pooled connection; UNAVAILABLE when none can be made.
   template <typename Work>
   auto WithConnection(Work work) -> decltype(work(std::declval<Connection&>()));
@@ -149,8 +189,17 @@ class RedisStore : public Store {
   // Makes this process's entries in the status-query window distinct from every other replica's.
   const std::string nonce_prefix_;
   std::atomic<uint64_t> query_nonce_{0};
+  // config_.min_replica_acks, or its default for the URL's scheme.
+  int min_replica_acks_ = 0;
+  // One discovery through Sentinel at a time: the others wait for its answer.
+  absl::Mutex discovery_mutex_ ABSL_ACQUIRED_BEFORE(mutex_);
   absl::Mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mutex_);
+  // redis-sentinel:// only: every connection carries the generation it was made in; a lost primary
+  // (a connection error, READONLY, MASTERDOWN, a WAIT short of replicas) moves to the next, and
+  // connections of older ones are discarded instead of reused.
+  uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::optional<RedisAddress> primary_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace flikpay::store

@@ -1,6 +1,8 @@
 // FLIKPAY_REDIS_URL as operators write it: credentials, IPv6 hosts and percent-escapes read as
 // meant, and every URL the parser cannot read is refused, saying why without quoting a password.
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -150,6 +152,127 @@ TEST(RedisUrlTest, NoRefusalQuotesThePassword) {
        }) {
     absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(url);
     if (endpoint.ok()) continue;  // "redis://hunter2" is a host name
+    EXPECT_EQ(endpoint.status().message().find("hunter2"), absl::string_view::npos)
+        << url << ": " << endpoint.status();
+  }
+}
+
+TEST(RedisUrlTest, PlainUrlsNameNoSentinel) {
+  const RedisEndpoint endpoint = Parsed("redis://:pw@host:6380/2");
+  EXPECT_FALSE(endpoint.uses_sentinel());
+  EXPECT_TRUE(endpoint.master_name.empty());
+}
+
+TEST(RedisUrlTest, SentinelUrls) {
+  struct Case {
+    std::string url;
+    std::vector<RedisAddress> sentinels;
+    std::string master;
+    int database;
+    std::string username, password, sentinel_password;
+  };
+  const std::vector<Case> cases = {
+      {"redis-sentinel://s1:26379,s2:26380,s3:26381/mymaster",
+       {{"s1", 26379}, {"s2", 26380}, {"s3", 26381}},
+       "mymaster",
+       0,
+       "",
+       "",
+       ""},
+      {"redis-sentinel://10.0.0.1/flik-pay_1.main/3",
+       {{"10.0.0.1", 26379}},
+       "flik-pay_1.main",
+       3,
+       "",
+       "",
+       ""},
+      {"REDIS-SENTINEL://:pw@[::1]:5000,[2001:db8::7],host/m",
+       {{"::1", 5000}, {"2001:db8::7", 26379}, {"host", 26379}},
+       "m",
+       0,
+       "",
+       "pw",
+       ""},
+      {"redis-sentinel://alice:p@ss:w/rd@s1:1,s2:2/m/1",
+       {{"s1", 1}, {"s2", 2}},
+       "m",
+       1,
+       "alice",
+       "p@ss:w/rd",
+       ""},
+      {"redis-sentinel://:p%40w@s1:1/m?sentinel_password=s%26p%3Dx",
+       {{"s1", 1}},
+       "m",
+       0,
+       "",
+       "p@w",
+       "s&p=x"},
+      {"redis-sentinel://s1:1/m/2?sentinel_password=sp", {{"s1", 1}}, "m", 2, "", "", "sp"},
+  };
+  for (const Case& c : cases) {
+    const RedisEndpoint endpoint = Parsed(c.url);
+    EXPECT_TRUE(endpoint.uses_sentinel()) << c.url;
+    EXPECT_EQ(endpoint.sentinels, c.sentinels) << c.url;
+    EXPECT_EQ(endpoint.master_name, c.master) << c.url;
+    EXPECT_EQ(endpoint.database, c.database) << c.url;
+    EXPECT_EQ(endpoint.username, c.username) << c.url;
+    EXPECT_EQ(endpoint.password, c.password) << c.url;
+    EXPECT_EQ(endpoint.sentinel_password, c.sentinel_password) << c.url;
+  }
+}
+
+TEST(RedisUrlTest, BadSentinelUrlsSayWhy) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"redis-sentinel://s1:26379", "no master name"},
+      {"redis-sentinel://s1:26379/", "no master name"},
+      {"redis-sentinel://s1:26379//1", "no master name"},
+      {"redis-sentinel:///m", "empty sentinel address"},
+      {"redis-sentinel://s1,,s2/m", "empty sentinel address"},
+      {"redis-sentinel://s1,/m", "empty sentinel address"},
+      {"redis-sentinel://:1/m", "has no host"},
+      {"redis-sentinel://s1:0/m", "port"},
+      {"redis-sentinel://s1:x/m", "port"},
+      {"redis-sentinel://s1:1:2/m", "more than one ':'"},
+      {"redis-sentinel://[::1/m", "no closing ']'"},
+      {"redis-sentinel://s 1/m", "host"},
+      {"redis-sentinel://s1/m a", "master name"},
+      {"redis-sentinel://s1/m:x", "master name"},
+      {"redis-sentinel://s1/m/x", "database"},
+      {"redis-sentinel://s1/m/1/2", "database"},
+      {"redis-sentinel://s1/m?timeout=1", "sentinel_password"},
+      {"redis-sentinel://s1/m?sentinel_password=", "sentinel_password is empty"},
+      {"redis-sentinel://s1/m?sentinel_password=a&b=c", "sentinel_password"},
+      {"redis-sentinel://s1/m?sentinel_password=%zz", "malformed percent escape"},
+      {"redis-sentinel://s1/m#x", "fragments"},
+      {"redis-sentinel://alice@s1/m", "a user without a password"},
+      {"redis-sentinel://@s1/m", "nothing between redis-sentinel:// and '@'"},
+      {"redis-sentinel://alice:@s1/m", "password is empty"},
+      {"redis-sentinels://s1/m", "must start with redis:// or redis-sentinel://"},
+  };
+  for (const auto& [url, says] : cases) {
+    const std::string message = Refusal(url);
+    EXPECT_NE(message.find(says), std::string::npos) << url << ": " << message;
+  }
+}
+
+TEST(RedisUrlTest, NoSentinelRefusalQuotesAPassword) {
+  for (const std::string url : {
+           "redis-sentinel://:hunter2@s1",
+           "redis-sentinel://hunter2",
+           "redis-sentinel://:hunter2@s1:x/m",
+           "redis-sentinel://alice:hunter2%zz@s1/m",
+           "redis-sentinel://alice:hunter2@s 1/m",
+           "redis-sentinel://alice:hunter2@s1/m/db",
+           "redis-sentinel://s1:hunter2/m",
+           "redis-sentinel://s1/hunter2/hunter2",
+           "redis-sentinel://s1,hunter2:hunter2/m",
+           "redis-sentinel://s1/m?sentinel_password=hunter2%zz",
+           "redis-sentinel://s1/m?sentinel_password=hunter2&x",
+           "redis-sentinel://s1/m?hunter2",
+           "redis-sentinel://hunter2:hunter2:1/m",
+       }) {
+    absl::StatusOr<RedisEndpoint> endpoint = ParseRedisUrl(url);
+    if (endpoint.ok()) continue;
     EXPECT_EQ(endpoint.status().message().find("hunter2"), absl::string_view::npos)
         << url << ": " << endpoint.status();
   }
