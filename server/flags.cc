@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "absl/container/flat_hash_set.h"
@@ -20,8 +21,15 @@ ABSL_FLAG(std::string, callback_addr, "0.0.0.0:8080",
 ABSL_FLAG(std::string, admin_addr, "0.0.0.0:9090",
           "HTTP listen address for /healthz, /readyz and /metrics (never public)");
 ABSL_FLAG(std::string, redis_url, "redis://127.0.0.1:6379/0",
-          "Redis, redis://[user[:password]@]host[:port][/db] (with a password: set it from a "
-          "file, FLIKPAY_REDIS_URL_FILE)");
+          "Redis, redis://[user[:password]@]host[:port][/db], or through Sentinel "
+          "redis-sentinel://[user[:password]@]host1[:port1][,host2[:port2]...]/master-name[/db]"
+          "[?sentinel_password=...] (with a password: set it from a file, "
+          "FLIKPAY_REDIS_URL_FILE)");
+ABSL_FLAG(std::optional<int32_t>, min_replica_acks, std::nullopt,
+          "replicas that must acknowledge (WAIT) each write that acknowledges a money move, else "
+          "the call answers UNAVAILABLE; unset (empty): 0 for redis://, 1 for redis-sentinel://");
+ABSL_FLAG(absl::Duration, replica_ack_timeout, absl::Seconds(1),
+          "how long such a write waits for --min_replica_acks replicas");
 ABSL_FLAG(std::string, gateway_url, "https://gateway.bankart.si/api/v3",
           "Bankart's API v3 base URL, https (the local bankart-sim: http://127.0.0.1:8480/api/v3 "
           "with --gateway_is_standin)");
@@ -204,6 +212,8 @@ const std::map<std::string, Range>& Ranges() {
       {"gateway_queue", Range::kPositive},
       {"store_threads", Range::kPositive},
       {"store_queue", Range::kPositive},
+      {"min_replica_acks", Range::kNotNegative},
+      {"replica_ack_timeout", Range::kPositive},
   };
   return *ranges;
 }
@@ -230,6 +240,8 @@ absl::Status ValidateServerFlags() {
         return OutOfRange(*flag, "must be a duration");
       }
       sign = value < absl::ZeroDuration() ? -1 : (value > absl::ZeroDuration() ? 1 : 0);
+    } else if (flag->IsOfType<std::optional<int32_t>>() && flag->CurrentValue().empty()) {
+      continue;  // unset: the default for the URL
     } else {
       int64_t value = 0;
       if (!absl::SimpleAtoi(flag->CurrentValue(), &value)) {

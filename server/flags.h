@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ ABSL_DECLARE_FLAG(std::string, grpc_addr);
 ABSL_DECLARE_FLAG(std::string, callback_addr);
 ABSL_DECLARE_FLAG(std::string, admin_addr);
 ABSL_DECLARE_FLAG(std::string, redis_url);
+ABSL_DECLARE_FLAG(std::optional<int32_t>, min_replica_acks);
+ABSL_DECLARE_FLAG(absl::Duration, replica_ack_timeout);
 ABSL_DECLARE_FLAG(std::string, gateway_url);
 ABSL_DECLARE_FLAG(bool, gateway_is_standin);
 ABSL_DECLARE_FLAG(std::string, public_callback_url);

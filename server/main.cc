@@ -160,6 +160,8 @@ int main(int argc, char** argv) {
   }
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
+  redis_config.min_replica_acks = absl::GetFlag(FLAGS_min_replica_acks);
+  redis_config.replica_ack_timeout = absl::GetFlag(FLAGS_replica_ack_timeout);
   server::Metrics metrics;
   redis_config.observe_round_trip = [&metrics](absl::string_view command, absl::Duration latency,
                                                const absl::Status& status) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -53,6 +54,7 @@ std::string ValueUnlikeDefault(const absl::CommandLineFlag& flag) {
     EXPECT_TRUE(absl::SimpleAtoi(fallback, &number)) << flag.Name();
     return absl::StrCat(number + 7);
   }
+  if (flag.IsOfType<std::optional<int32_t>>()) return fallback.empty() ? "3" : "";
   EXPECT_TRUE(flag.IsOfType<std::string>())
       << flag.Name() << ": a flag type this test does not know";
   return absl::StrCat("from-env-", flag.Name());
@@ -140,6 +142,30 @@ TEST(ConfigTest, EveryNumberAndDurationHasARangeThatNamesTheVariable) {
   EXPECT_TRUE(ValidateServerFlags().ok()) << "zero is allowed where only negative is not";
   absl::SetFlag(&FLAGS_password_mode, "md5");
   EXPECT_TRUE(absl::StartsWith(ValidateServerFlags().message(), "password_mode (FLIKPAY_"));
+}
+
+// The replica acknowledgements: unset means "by the URL's scheme" (0 for redis://, 1 through
+// Sentinel), 0 turns waiting off, a negative count stops the start.
+TEST(ConfigTest, MinReplicaAcksIsUnsetByDefaultAndNeverNegative) {
+  absl::FlagSaver restore;
+  absl::SetFlag(&FLAGS_insecure_dev, true);
+  EXPECT_EQ(absl::GetFlag(FLAGS_min_replica_acks), std::nullopt);
+  EXPECT_EQ(absl::GetFlag(FLAGS_replica_ack_timeout), absl::Seconds(1));
+  FakeEnvironment environment;
+  environment.Set("FLIKPAY_MIN_REPLICA_ACKS", "0");
+  environment.Set("FLIKPAY_REPLICA_ACK_TIMEOUT", "250ms");
+  ASSERT_TRUE(ApplyEnvironment(environment.getenv()).ok());
+  EXPECT_EQ(absl::GetFlag(FLAGS_min_replica_acks), std::optional<int32_t>(0));
+  EXPECT_EQ(absl::GetFlag(FLAGS_replica_ack_timeout), absl::Milliseconds(250));
+  EXPECT_TRUE(ValidateServerFlags().ok());
+  absl::SetFlag(&FLAGS_min_replica_acks, -1);
+  EXPECT_EQ(ValidateServerFlags().message(),
+            "min_replica_acks (FLIKPAY_MIN_REPLICA_ACKS): must not be negative, not -1");
+  absl::SetFlag(&FLAGS_min_replica_acks, std::nullopt);
+  absl::SetFlag(&FLAGS_replica_ack_timeout, absl::ZeroDuration());
+  EXPECT_TRUE(
+      absl::StartsWith(ValidateServerFlags().message(),
+                       "replica_ack_timeout (FLIKPAY_REPLICA_ACK_TIMEOUT): must be greater"));
 }
 
 TEST(ConfigTest, AnUnparsableFileValueNamesTheFileVariable) {
@@ -237,7 +263,8 @@ TEST(ConfigTest, TheServerRefusesToStartWithABadVariable) {
         "FLIKPAY_LOG_LEVEL=loud", "FLIKPAY_RETENTION=-1h", "FLIKPAY_STREAM_BUFFER=0",
         "FLIKPAY_STATUS_QUERIES_PER_MINUTE=0", "FLIKPAY_RECHECK_AFTER=-10s",
         "FLIKPAY_GRPC_CLIENT_CA=/etc/ca.crt", "FLIKPAY_CALLER_POLICY=/nonexistent/policy.json",
-        "FLIKPAY_MAX_STREAM_IDS=0", "FLIKPAY_GATEWAY_QUEUE=-1"}) {
+        "FLIKPAY_MAX_STREAM_IDS=0", "FLIKPAY_GATEWAY_QUEUE=-1", "FLIKPAY_MIN_REPLICA_ACKS=-1",
+        "FLIKPAY_MIN_REPLICA_ACKS=two", "FLIKPAY_REPLICA_ACK_TIMEOUT=0s"}) {
     std::string output;
     const int status = RunServer(absl::StrCat(assignment, " FLIKPAY_INSECURE_DEV=true"), &output);
     const std::string variable(
