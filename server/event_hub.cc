@@ -63,6 +63,31 @@ void EventHub::ReadLoop() {
         continue;
       }
       cursor = *latest;
+    } else if (verify_cursor_) {
+      // After a failed read the store may be another Redis (a failover) that never had the events
+      // up to `cursor`: XREAD after it would skip whatever the new primary writes below it.
+      absl::StatusOr<bool> kept = store_.CanResumeFrom(cursor);
+      if (!kept.ok()) {
+        ReadFailed("cannot check the event stream after a failure", kept.status());
+        continue;
+      }
+      if (!*kept) {
+        absl::StatusOr<std::string> latest = store_.LatestCursor();
+        if (!latest.ok()) {
+          ReadFailed("cannot find where the event stream ends", latest.status());
+          continue;
+        }
+        Log(LogLevel::kWarning,
+            "event hub: the event stream no longer holds event %s that this replica had read (a "
+            "Redis failover lost it); reading on from %s and ending this replica's streams",
+            cursor, *latest);
+        cursor = *latest;
+        // Every stream opened since the failure replays from the store itself, perhaps past what
+        // the hub has passed on: end them, so they resume (or learn OUT_OF_RANGE) from their own
+        // cursors. Streams opened from here on follow the hub from `cursor`.
+        AbortAll("the event stream lost events in a Redis failover");
+      }
+      verify_cursor_ = false;
     }
     absl::StatusOr<std::vector<v1::StatusEvent>> events =
         store_.WaitForEvents(cursor, 256, absl::Milliseconds(500));
@@ -92,6 +117,7 @@ void EventHub::ReadFailed(absl::string_view what, const absl::Status& status) {
   // Subscribers cannot be fed: end them so they resume elsewhere (or here, later) from their last
   // cursor rather than wait silently.
   AbortAll("the event store is unavailable");
+  verify_cursor_ = true;
   absl::SleepFor(absl::Milliseconds(200));
 }
 

@@ -59,6 +59,9 @@ class EventHub {
   std::vector<std::shared_ptr<EventSink>> sinks_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;
+  // Set by a failed read: the next read first checks that the stream still holds the event at the
+  // hub's cursor. Used by the reader thread only.
+  bool verify_cursor_ = false;
   // Failed reads in a row; used by the reader thread only.
   RepeatedFailureLog read_failures_{25};
 };

@@ -34,6 +34,27 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 // one writer through, so this bounds the wait under heavy contention on one transaction.
 constexpr int kMaxOptimisticRounds = 200;
 
+// The event stream's floor (see RedisStore::ConnectTo): raises the stream's last generated id to
+// ARGV[1] when it is lower, so XADD * never again hands out an id at or below one this process
+// has seen. 1 when raised. A missing stream is left alone.
+constexpr char kRaiseStreamFloorScript[] = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last = '0-0'
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+end
+local lm, ls = string.match(last, '^(%d+)-(%d+)$')
+local fm, fs = string.match(ARGV[1], '^(%d+)-(%d+)$')
+if fm == nil or lm == nil then return 0 end
+lm, ls, fm, fs = tonumber(lm), tonumber(ls), tonumber(fm), tonumber(fs)
+if fm > lm or (fm == lm and fs > ls) then
+  redis.call('XSETID', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+)lua";
+
 // Begin is a single create-if-absent, so a Lua script is the simplest atomic form: it returns the
 // stored fields when the id is taken, nil after creating the record.
 // A sliding window, as Bankart counts: the queries granted in the last ARGV[1] ms, as a sorted set
@@ -781,7 +802,30 @@ absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::ConnectTo(
                                                  " is not the primary (ROLE ", is, ")"));
     }
   }
+  // A primary that lost the stream's tail (a failover to a replica that had not received it, or a
+  // restart with the last second of AOF unwritten) would hand out the lost ids again, for other
+  // events, on its next XADD: a client holding such a cursor would resume after an event it never
+  // saw. Before its first command, each new connection raises the stream's last id to the highest
+  // this process has seen, so the lost cursors stay lost (CanResumeFrom: OUT_OF_RANGE).
+  std::optional<core::Cursor> floor;
+  {
+    absl::MutexLock lock(&mutex_);
+    floor = highest_cursor_;
+  }
+  if (floor.has_value()) {
+    absl::StatusOr<Reply> raised =
+        connection->Run({"EVAL", kRaiseStreamFloorScript, "1", EventsKey(),
+                         absl::StrCat(floor->milliseconds, "-", floor->sequence)});
+    if (!raised.ok()) return raised.status();
+  }
   return connection;
+}
+
+void RedisStore::SawCursor(absl::string_view cursor) {
+  const std::optional<core::Cursor> seen = core::ParseCursor(cursor);
+  if (!seen.has_value()) return;
+  absl::MutexLock lock(&mutex_);
+  if (!highest_cursor_.has_value() || *highest_cursor_ < *seen) highest_cursor_ = *seen;
 }
 
 void RedisStore::Release(std::unique_ptr<Connection> connection) {
@@ -1125,6 +1169,7 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
       if (plan.event.has_value()) {
         result.event_cursor = ReplyString((*executed)->element[(*executed)->elements - 1]);
+        SawCursor(result.event_cursor);
       }
       result.transaction = std::move(plan.next);
       return result;
@@ -1185,6 +1230,12 @@ absl::StatusOr<std::vector<v1::StatusEvent>> DecodeEntries(const redisReply* ent
 
 }  // namespace
 
+absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::Seen(
+    absl::StatusOr<std::vector<v1::StatusEvent>> events) {
+  if (events.ok() && !events->empty()) SawCursor(events->back().cursor());
+  return events;
+}
+
 absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::ReadEvents(absl::string_view after_cursor,
                                                                     int max_count) {
   return WithConnection(
@@ -1193,7 +1244,7 @@ absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::ReadEvents(absl::string
             {"XRANGE", EventsKey(), after_cursor.empty() ? "-" : absl::StrCat("(", after_cursor),
              "+", "COUNT", std::to_string(max_count)});
         if (!reply.ok()) return reply.status();
-        return DecodeEntries(reply->get());
+        return Seen(DecodeEntries(reply->get()));
       });
 }
 
@@ -1216,7 +1267,7 @@ absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::WaitForEvents(
         if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) {
           return std::vector<v1::StatusEvent>();
         }
-        return DecodeEntries(stream->element[1]);
+        return Seen(DecodeEntries(stream->element[1]));
       });
 }
 
@@ -1226,7 +1277,9 @@ absl::StatusOr<std::string> RedisStore::LatestCursor() {
         connection.Run({"XREVRANGE", EventsKey(), "+", "-", "COUNT", "1"});
     if (!reply.ok()) return reply.status();
     if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0) return std::string("0-0");
-    return ReplyString((*reply)->element[0]->element[0]);
+    std::string latest = ReplyString((*reply)->element[0]->element[0]);
+    SawCursor(latest);
+    return latest;
   });
 }
 
@@ -1393,36 +1446,36 @@ absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
   });
 }
 
+// A cursor resumes only from its own entry: every entry after one that is kept is kept too
+// (trimming takes the oldest first, nothing else deletes). A cursor whose entry is not in the
+// stream was trimmed away, or was never on this primary: the tail of the stream a failed primary
+// had not passed on to the replica promoted in its place (or a Redis restarted without its last
+// second of AOF). Resuming after it would skip whatever the new primary wrote below it, and the
+// old events after it are gone: OUT_OF_RANGE, never a silent gap. The start of the stream ("0-0")
+// resumes while nothing was trimmed.
 absl::StatusOr<bool> RedisStore::CanResumeFrom(absl::string_view cursor) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
     const std::string key = EventsKey();
-    // Trimming removes the oldest entries first: while the cursor's own entry is kept, so is
-    // everything after it.
-    absl::StatusOr<Reply> own =
-        connection.Run({"XRANGE", key, std::string(cursor), std::string(cursor)});
-    if (!own.ok()) return own.status();
-    if ((*own)->elements > 0) return true;
+    const std::optional<core::Cursor> parsed = core::ParseCursor(cursor);
+    if (parsed.has_value() && *parsed != core::Cursor{}) {
+      absl::StatusOr<Reply> own =
+          connection.Run({"XRANGE", key, std::string(cursor), std::string(cursor)});
+      if (!own.ok()) return own.status();
+      return (*own)->type == REDIS_REPLY_ARRAY && (*own)->elements > 0;
+    }
     absl::StatusOr<Reply> info = connection.Run({"XINFO", "STREAM", key});
     if (!info.ok()) {
       if (absl::IsInternal(info.status())) return true;  // no stream yet
       return info.status();
     }
     int64_t length = 0, added = 0;
-    std::string first;
     for (size_t i = 0; i + 1 < (*info)->elements; i += 2) {
       const std::string field = ReplyString((*info)->element[i]);
       const redisReply* value = (*info)->element[i + 1];
       if (field == "length") length = ReplyInt(value);
       if (field == "entries-added") added = ReplyInt(value);
-      if (field == "first-entry" && value->type == REDIS_REPLY_ARRAY && value->elements > 0) {
-        first = ReplyString(value->element[0]);
-      }
     }
-    const bool trimmed = added > length;
-    if (!trimmed) return true;
-    if (first.empty()) return false;  // everything was trimmed
-    // A cursor newer than the first kept entry lost nothing; an older one may have.
-    return !core::CursorBefore(cursor, first);
+    return added <= length;  // nothing trimmed
   });
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/cursor.h"
 #include "core/transition.h"
 #include "store/store.h"
 
@@ -166,6 +167,11 @@ class RedisStore : public Store {
   // Forgets the primary and every pooled connection of `generation` (if still the current one).
   void MarkStale(uint64_t generation) ABSL_LOCKS_EXCLUDED(mutex_);
   void Release(std::unique_ptr<Connection> connection);
+  // Notes a cursor this process has seen (written or read): the floor of the stream's ids on every
+  // new connection (see ConnectTo).
+  void SawCursor(absl::string_view cursor) ABSL_LOCKS_EXCLUDED(mutex_);
+  absl::StatusOr<std::vector<v1::StatusEvent>> Seen(
+      absl::StatusOr<std::vector<v1::StatusEvent>> events);
   // After a write that acknowledges a money move: WAIT for min_replica_acks replicas.
   absl::Status AwaitReplicas(Connection& connection);
   // Runs `work` on a pooled connection; UNAVAILABLE when none can be made.
@@ -200,6 +206,8 @@ class RedisStore : public Store {
   // connections of older ones are discarded instead of reused.
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   std::optional<RedisAddress> primary_ ABSL_GUARDED_BY(mutex_);
+  // The highest event-stream id this process has written or read.
+  std::optional<core::Cursor> highest_cursor_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace flikpay::store

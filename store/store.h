@@ -132,8 +132,10 @@ class Store {
   virtual absl::StatusOr<std::string> LatestCursor() = 0;
 
   virtual absl::Status Ping() = 0;
-  // Whether every event after `cursor` is still kept: false when the stream has been trimmed past
-  // it, so resuming there would silently skip events.
+  // Whether resuming after `cursor` delivers every later event: only when the cursor's own event
+  // is still kept (or it is the start, "0-0", of a stream never trimmed). False when the stream has
+  // been trimmed past it, or when the event never was on the current Redis primary (lost in a
+  // failover): resuming there could silently skip events.
   virtual absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) = 0;
 
   // Reconciliation. Every transaction that is not final is on a watch list with the time it should

@@ -1,7 +1,7 @@
 // RedisStore through Sentinel, against real processes on loopback (redis-server x3, redis-sentinel
 // x3, a cluster per test): it finds the primary, follows a failover after the primary is
 // SIGKILLed without losing a WAIT-acknowledged record, and answers UNAVAILABLE when no replica
-// acknowledges a claim in time.
+// acknowledges a claim in time; a cursor whose event the failover lost is refused, not resumed.
 #include <signal.h>
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/cursor.h"
 #include "gtest/gtest.h"
 #include "store/redis_store.h"
 #include "tests/support/test_sentinel.h"
@@ -55,6 +56,37 @@ class RedisSentinelTest : public ::testing::Test {
   static absl::StatusOr<BeginResult> BeginDebit(RedisStore& store, const std::string& id) {
     return store.Begin(Debit(id), "fingerprint", absl::Now() + absl::Seconds(10),
                        absl::Now() + absl::Minutes(1));
+  }
+
+  // The claimed debit `id` reported PENDING by the gateway's answer: one event on the stream.
+  static absl::StatusOr<std::string> PendingEvent(RedisStore& store, const std::string& id) {
+    absl::StatusOr<BeginResult> begun = BeginDebit(store, id);
+    if (!begun.ok()) return begun.status();
+    Report report;
+    report.status = v1::TRANSACTION_STATUS_PENDING;
+    report.source = v1::EVENT_SOURCE_RPC;
+    report.ends_flight = true;
+    absl::StatusOr<ApplyResult> applied = store.Apply(id, report);
+    if (!applied.ok()) return applied.status();
+    if (applied->event_cursor.empty()) return absl::InternalError("no event written");
+    return applied->event_cursor;
+  }
+
+  // Waits until every replica holds `entries` events.
+  bool ReplicasHold(int entries) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < deadline) {
+      int holding = 0;
+      for (int i = 1; i < 3; ++i) {
+        if (testing::AskRedis(cluster_->servers()[i].port, {"XLEN", "sentinel-test:events"}) ==
+            std::to_string(entries)) {
+          ++holding;
+        }
+      }
+      if (holding == 2) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
   }
 
   std::unique_ptr<testing::TestSentinelCluster> cluster_;
@@ -144,6 +176,79 @@ TEST_F(RedisSentinelTest, AClaimNoReplicaAcknowledgesIsUnavailable) {
   absl::StatusOr<v1::Transaction> stored = store->Get("while-alone");
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->status(), v1::TRANSACTION_STATUS_UNKNOWN);
+}
+
+// The tail of the event stream a failover loses: an event the primary wrote (and this process
+// read) but no replica received before the primary was SIGKILLed. Its cursor must not resume
+// (OUT_OF_RANGE, not a silent gap), an earlier kept one still does, and the new primary never
+// hands the lost id out again for another event, whatever its clock says.
+TEST_F(RedisSentinelTest, ACursorLostInAFailoverIsOutOfRangeAndNeverReused) {
+  std::unique_ptr<RedisStore> store = NewStore(0);  // no WAIT: the lost write is acknowledged
+  absl::StatusOr<std::string> kept = PendingEvent(*store, "kept");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE(ReplicasHold(1));
+
+  // Cut the replicas off: stopped, so they cannot reconnect, and their links closed by the primary,
+  // so nothing more reaches them.
+  const int old_primary = cluster_->servers()[0].port;
+  for (int i = 1; i < 3; ++i) kill(cluster_->servers()[i].process->pid(), SIGSTOP);
+  ASSERT_TRUE(testing::AskRedis(old_primary, {"CLIENT", "KILL", "TYPE", "replica"}).has_value());
+  absl::StatusOr<std::string> lost = PendingEvent(*store, "lost");
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  absl::StatusOr<std::vector<v1::StatusEvent>> read = store->ReadEvents(*kept, 10);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ(read->front().cursor(), *lost);
+  cluster_->servers()[0].process->Kill();
+  const absl::Time killed = absl::Now();
+  for (int i = 1; i < 3; ++i) kill(cluster_->servers()[i].process->pid(), SIGCONT);
+
+  absl::Status last = absl::UnknownError("no write tried");
+  int attempt = 0;
+  while (absl::Now() - killed < absl::Seconds(20)) {
+    last = BeginDebit(*store, absl::StrCat("after-", attempt++)).status();
+    if (last.ok()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(last.ok()) << last;
+  std::cerr << "writes resumed " << absl::FormatDuration(absl::Now() - killed)
+            << " after the kill\n";
+  int new_primary = cluster_->PrimaryPort();
+  const absl::Time asked = absl::Now();
+  while (new_primary == old_primary && absl::Now() - asked < absl::Seconds(5)) {
+    absl::SleepFor(absl::Milliseconds(50));  // the first sentinel may learn of it last
+    new_primary = cluster_->PrimaryPort();
+  }
+  ASSERT_NE(new_primary, old_primary);
+  // The scenario really lost the event.
+  ASSERT_EQ(testing::AskRedis(new_primary, {"XLEN", "sentinel-test:events"}), "1");
+
+  absl::StatusOr<bool> resumable = store->CanResumeFrom(*lost);
+  ASSERT_TRUE(resumable.ok()) << resumable.status();
+  EXPECT_FALSE(*resumable) << "a cursor the new primary never had";
+  resumable = store->CanResumeFrom(*kept);
+  ASSERT_TRUE(resumable.ok()) << resumable.status();
+  EXPECT_TRUE(*resumable) << "a cursor the new primary has";
+  // So does a process that never saw the lost event (another flikpay replica).
+  std::unique_ptr<RedisStore> other = NewStore(0);
+  resumable = other->CanResumeFrom(*lost);
+  ASSERT_TRUE(resumable.ok()) << resumable.status();
+  EXPECT_FALSE(*resumable);
+
+  // The new primary hands the lost id out no more: not even to an XADD with an explicit id, as a
+  // new primary whose clock is behind the old one's would have chosen (the floor was raised when
+  // this process first connected to it), and not to the next event.
+  const std::optional<core::Cursor> lost_id = core::ParseCursor(*lost);
+  ASSERT_TRUE(lost_id.has_value());
+  EXPECT_FALSE(
+      testing::AskRedis(new_primary,
+                        {"XADD", "sentinel-test:events",
+                         absl::StrCat(lost_id->milliseconds, "-", lost_id->sequence), "e", "x"})
+          .has_value())
+      << "the lost id could be handed out again";
+  absl::StatusOr<std::string> next = PendingEvent(*store, "next");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(core::CursorBefore(*lost, *next)) << *lost << " then " << *next;
 }
 
 }  // namespace

@@ -418,6 +418,52 @@ TEST_F(RedisLayoutTest, GetManyNamesAnUnreadableRecord) {
   EXPECT_NE(found.status().message().find("spoilt"), absl::string_view::npos) << found.status();
 }
 
+// A cursor resumes only from its own entry: one the stream never held (lost with a failed primary's
+// tail, or ahead of the last entry) is refused, not resumed after.
+TEST_F(RedisLayoutTest, OnlyACursorWhoseEventIsKeptResumes) {
+  const std::string key = absl::StrCat(TestName(), ":events");
+  auto resumes = [&](const std::string& cursor) {
+    absl::StatusOr<bool> resumable = store_->CanResumeFrom(cursor);
+    EXPECT_TRUE(resumable.ok()) << resumable.status();
+    return resumable.value_or(false);
+  };
+  EXPECT_TRUE(resumes("0-0")) << "no stream yet";
+  ASSERT_EQ(Command({"XADD", key, "100-1", "e", "x"}), 100);
+  ASSERT_EQ(Command({"XADD", key, "200-1", "e", "x"}), 200);
+  EXPECT_TRUE(resumes("0-0"));
+  EXPECT_TRUE(resumes("100-1"));
+  EXPECT_TRUE(resumes("200-1"));
+  EXPECT_FALSE(resumes("150-0")) << "between two kept events, never held";
+  EXPECT_FALSE(resumes("300-0")) << "after the last event";
+}
+
+// A Redis that comes back without the stream's tail (here: 200-1 deleted and the last id set back,
+// as on a replica promoted before it received it) does not hand the lost id out again once a
+// process that had read it connects anew.
+TEST_F(RedisLayoutTest, ANewConnectionKeepsTheStreamAboveEveryIdThisProcessSaw) {
+  const std::string key = absl::StrCat(TestName(), ":events");
+  ASSERT_EQ(Command({"XADD", key, "100-1", "e", "x"}), 100);
+  ASSERT_EQ(Command({"XADD", key, "200-1", "e", "x"}), 200);
+  absl::StatusOr<std::string> latest = store_->LatestCursor();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, "200-1");
+  ASSERT_EQ(Command({"XDEL", key, "200-1"}), 1);
+  auto* reset = static_cast<redisReply*>(
+      redisCommand(context_, "XSETID %s 100-1 ENTRIESADDED 1 MAXDELETEDID 0-0", key.c_str()));
+  ASSERT_TRUE(reset != nullptr && reset->type == REDIS_REPLY_STATUS)
+      << (reset != nullptr && reset->str != nullptr ? reset->str : "no answer");
+  freeReplyObject(reset);
+  // The store's pooled connections are dropped (as a failover or restart would).
+  ASSERT_GE(Command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}), 1);
+  store_->Ping().IgnoreError();  // may fail on the killed connection
+  EXPECT_TRUE(store_->Ping().ok()) << "a new one";
+  EXPECT_EQ(Command({"XADD", key, "150-0", "e", "x"}), -999) << "below the floor";
+  EXPECT_EQ(Command({"XADD", key, "200-1", "e", "x"}), -999) << "the lost id itself";
+  absl::StatusOr<bool> resumable = store_->CanResumeFrom("200-1");
+  ASSERT_TRUE(resumable.ok()) << resumable.status();
+  EXPECT_FALSE(*resumable);
+}
+
 // The window sliding, on a clock the test moves (the in-memory store's; Redis' cannot be moved).
 TEST(InMemorySpendTest, TheWindowSlidesByTheMinute) {
   testing::InMemoryStore store;
