@@ -70,13 +70,23 @@ sandbox: {enabled: true, forStagingOnly: true, timeScale: 0.01}
 networkPolicy:
   enabled: true
 EOF
+cat >"$work/sentinel.yaml" <<'EOF'
+redis:
+  url: redis-sentinel://redis-sentinel-0.redis:26379,redis-sentinel-1.redis:26379/flikpay/2
+  minReplicaAcks: 2
+  replicaAckTimeout: 500ms
+networkPolicy:
+  enabled: true
+  egress:
+    gateway: {cidrs: ["192.0.2.0/24"], port: 443}
+EOF
 cat >"$work/insecure.yaml" <<'EOF'
 auth: {mode: insecureDev, allowInsecureDev: true}
 ingress: {enabled: false}
 EOF
 
 "$helm" lint --strict helm/flikpay >"$work/lint.out" 2>&1 || { cat "$work/lint.out"; fail "helm lint --strict (defaults)"; }
-for case in features sandbox insecure; do
+for case in features sandbox insecure sentinel; do
   "$helm" lint --strict helm/flikpay -f "$work/$case.yaml" >"$work/lint.out" 2>&1 ||
     { cat "$work/lint.out"; fail "helm lint --strict ($case)"; }
 done
@@ -349,7 +359,7 @@ for what in (" list", "grpc.health.v1.Health/Check", "flikpay.v1.PaymentService/
 grpcurl_lines = [l for l in notes.splitlines() if l.strip().startswith("grpcurl")]
 check(len(grpcurl_lines) == 3, "NOTES: three grpcurl lines")
 for l in grpcurl_lines:
-    if case == "defaults":
+    if case in ("defaults", "sentinel"):
         check("-cert caller.crt" in l and "-key caller.key" in l and "-cacert" in l and "-plaintext" not in l,
               "NOTES (mtls): -cert/-key/-cacert")
     elif case == "features":
@@ -452,6 +462,18 @@ if case == "sandbox":
     check(sim_np is not None, "bankart-sim has a NetworkPolicy")
     check(main_np and any(r["ports"][0]["port"] == sim_port and "ipBlock" not in r["to"][0] for r in main_np["spec"]["egress"]),
           "flikpay may reach bankart-sim's pod")
+if case == "defaults":
+    check("FLIKPAY_MIN_REPLICA_ACKS" not in env and env.get("FLIKPAY_REPLICA_ACK_TIMEOUT") == "1s",
+          "defaults: replica acknowledgements left to the URL's scheme, 1s timeout")
+if case == "sentinel":
+    check(env.get("FLIKPAY_REDIS_URL", "").startswith("redis-sentinel://redis-sentinel-0.redis:26379,"),
+          "the Sentinel URL in FLIKPAY_REDIS_URL")
+    check(env.get("FLIKPAY_MIN_REPLICA_ACKS") == "2" and env.get("FLIKPAY_REPLICA_ACK_TIMEOUT") == "500ms",
+          f"redis.minReplicaAcks/replicaAckTimeout in the environment: {env.get('FLIKPAY_MIN_REPLICA_ACKS')}, "
+          f"{env.get('FLIKPAY_REPLICA_ACK_TIMEOUT')}")
+    pol = np[0]["spec"] if np else {"egress": []}
+    eg = {(p["port"], p.get("protocol", "TCP")) for r in pol["egress"] for p in r["ports"]}
+    check({(6379, "TCP"), (26379, "TCP")} <= eg, f"NetworkPolicy egress: the data nodes and the sentinels: {eg}")
 if case == "insecure":
     check(env.get("FLIKPAY_INSECURE_DEV") == "true", "insecureDev")
     check(not kinds("Ingress"), "ingress.enabled=false: no Ingress")
@@ -473,6 +495,7 @@ run_case defaults
 run_case features -f "$work/features.yaml"
 run_case sandbox -f "$work/sandbox.yaml"
 run_case insecure -f "$work/insecure.yaml"
+run_case sentinel -f "$work/sentinel.yaml"
 
 # A changed chart-made Secret or policy changes the pods' checksum (so `helm upgrade` rolls them).
 annotation() {
@@ -508,6 +531,10 @@ refuse 'config.drainTime: Does not match pattern' --set-string config.drainTime=
 refuse 'config.retention: Does not match pattern' --set config.retention=30days
 refuse 'gateway.url: Does not match pattern' --set gateway.url=http://gateway.example/api/v3
 refuse 'redis.url: Does not match pattern' --set redis.url=redis://user:pw@redis:6379/0
+refuse 'redis.url: Does not match pattern' --set 'redis.url=redis-sentinel://s1:26379/m?sentinel_password=pw'
+refuse 'redis.url: Does not match pattern' --set redis.url=redis-sentinel://s1:26379
+refuse 'redis.minReplicaAcks: Must be greater than or equal to 0' --set redis.minReplicaAcks=-1
+refuse 'redis.replicaAckTimeout: Does not match pattern' --set-string redis.replicaAckTimeout=1
 refuse 'ports.admin: Must be less than or equal to 65535' --set ports.admin=70000
 refuse 'three different ports' --set ports.admin=50051
 refuse 'Additional property replicaCont is not allowed' --set replicaCont=3
@@ -560,6 +587,8 @@ broken no-checksum features templates/deployment.yaml 's|checksum/secrets:|check
 broken secret-in-configmap defaults templates/caller-policy.yaml 's#policy.json: |-#api-password: hunter2-secret\n  policy.json: |-#'
 broken secret-in-env features templates/deployment.yaml 's|- name: TMPDIR|- name: FLIKPAY_API_PASSWORD\n              value: bankart-password-94be\n            - name: TMPDIR|'
 broken notes-mode defaults templates/NOTES.txt 's/-cert caller.crt/-plaintext/'
+broken no-sentinel-egress sentinel templates/networkpolicy.yaml 's/\$sentinelPort = 26379/$sentinelPort = 6379/'
+broken acks-dropped sentinel templates/deployment.yaml 's/name: FLIKPAY_MIN_REPLICA_ACKS$/name: FLIKPAY_MIN_REPLICA_ACKS_X/'
 broken sim-creds sandbox templates/_helpers.tpl 's/api-user: flikpay-sim/api-user: someone/'
 
-echo "PASS: helm/flikpay: lint, four renderings checked, $(grep -c '^refuse ' "$0") refusals, $(grep -c '^broken ' "$0") broken charts caught"
+echo "PASS: helm/flikpay: lint, five renderings checked, $(grep -c '^refuse ' "$0") refusals, $(grep -c '^broken ' "$0") broken charts caught"
