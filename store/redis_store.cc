@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -551,9 +552,72 @@ RedisStore::RedisStore(RedisConfig config)
   // say where they tried.
   endpoint_ = ParseRedisUrl(config_.url).value_or(RedisEndpoint{});
   min_replica_acks_ = config_.min_replica_acks.value_or(endpoint_.uses_sentinel() ? 1 : 0);
+  if (endpoint_.uses_sentinel()) watcher_ = std::thread([this] { WatchSentinels(); });
 }
 
-RedisStore::~RedisStore() = default;
+RedisStore::~RedisStore() {
+  stop_watching_.Notify();
+  {
+    absl::MutexLock lock(&watch_mutex_);
+    if (watch_fd_ >= 0) shutdown(watch_fd_, SHUT_RDWR);  // wakes the blocking read
+  }
+  if (watcher_.joinable()) watcher_.join();
+}
+
+void RedisStore::WatchSentinels() {
+  size_t next = 0;
+  while (!stop_watching_.HasBeenNotified()) {
+    const RedisAddress& sentinel = endpoint_.sentinels[next++ % endpoint_.sentinels.size()];
+    redisContext* context = redisConnectWithTimeout(sentinel.host.c_str(), sentinel.port,
+                                                    absl::ToTimeval(config_.connect_timeout));
+    bool subscribed = false;
+    if (context != nullptr && context->err == 0) {
+      redisEnableKeepAlive(context);
+      Connection asking(context, config_);
+      asking.SetTimeout(std::min(config_.connect_timeout, config_.command_timeout));
+      const bool authenticated = endpoint_.sentinel_password.empty() ||
+                                 asking.Run({"AUTH", endpoint_.sentinel_password}).ok();
+      if (authenticated && asking.Run({"SUBSCRIBE", "+switch-master"}).ok()) {
+        subscribed = true;
+        redisSetTimeout(context, timeval{0, 0});  // messages come when they come
+        {
+          absl::MutexLock lock(&watch_mutex_);
+          watch_fd_ = context->fd;
+        }
+        while (!stop_watching_.HasBeenNotified()) {
+          void* raw = nullptr;
+          if (redisGetReply(context, &raw) != REDIS_OK || raw == nullptr) break;
+          Reply message(static_cast<redisReply*>(raw));
+          // ["message", "+switch-master", "<name> <old ip> <old port> <new ip> <new port>"]
+          if (message->type != REDIS_REPLY_ARRAY || message->elements != 3 ||
+              ReplyString(message->element[0]) != "message") {
+            continue;
+          }
+          const std::vector<std::string> words =
+              absl::StrSplit(ReplyString(message->element[2]), ' ', absl::SkipEmpty());
+          RedisAddress to;
+          if (words.size() != 5 || words[0] != endpoint_.master_name ||
+              !absl::SimpleAtoi(words[4], &to.port)) {
+            continue;
+          }
+          to.host = words[3];
+          absl::MutexLock lock(&mutex_);
+          if (primary_ == to) continue;
+          ++generation_;  // the pooled connections are the old primary's
+          primary_ = to;
+        }
+        absl::MutexLock lock(&watch_mutex_);
+        watch_fd_ = -1;
+      }
+      // `asking` frees the context.
+    } else if (context != nullptr) {
+      redisFree(context);
+    }
+    if (!subscribed || !stop_watching_.HasBeenNotified()) {
+      stop_watching_.WaitForNotificationWithTimeout(absl::Milliseconds(subscribed ? 100 : 500));
+    }
+  }
+}
 
 std::string RedisStore::TxKey(absl::string_view id) const {
   return absl::StrCat(config_.key_prefix, "tx:", id);

@@ -7,10 +7,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "core/cursor.h"
 #include "core/transition.h"
 #include "store/store.h"
@@ -164,6 +166,11 @@ class RedisStore : public Store {
   // Asks each sentinel in turn for the primary and connects to the first that is one.
   absl::StatusOr<std::unique_ptr<Connection>> Discover(uint64_t generation, RedisAddress* primary)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(discovery_mutex_);
+  // redis-sentinel:// only, on a thread of its own: subscribed to a sentinel's +switch-master,
+  // moves to the new primary as soon as the sentinels announce it (pooled connections to the old
+  // one are dropped), rather than at the first command that fails there. A sentinel that goes away
+  // is replaced by the next; a switch missed meanwhile is still found by the failing command.
+  void WatchSentinels();
   // Forgets the primary and every pooled connection of `generation` (if still the current one).
   void MarkStale(uint64_t generation) ABSL_LOCKS_EXCLUDED(mutex_);
   void Release(std::unique_ptr<Connection> connection);
@@ -206,6 +213,11 @@ class RedisStore : public Store {
   // connections of older ones are discarded instead of reused.
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   std::optional<RedisAddress> primary_ ABSL_GUARDED_BY(mutex_);
+  // The +switch-master watcher, and the socket its blocking read waits on (shut down to end it).
+  absl::Notification stop_watching_;
+  absl::Mutex watch_mutex_;
+  int watch_fd_ ABSL_GUARDED_BY(watch_mutex_) = -1;
+  std::thread watcher_;
   // The highest event-stream id this process has written or read.
   std::optional<core::Cursor> highest_cursor_ ABSL_GUARDED_BY(mutex_);
 };

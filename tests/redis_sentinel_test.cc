@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -56,6 +57,18 @@ class RedisSentinelTest : public ::testing::Test {
   static absl::StatusOr<BeginResult> BeginDebit(RedisStore& store, const std::string& id) {
     return store.Begin(Debit(id), "fingerprint", absl::Now() + absl::Seconds(10),
                        absl::Now() + absl::Minutes(1));
+  }
+
+  // The primary the first sentinel names, once it is not `old` (up to 5 s: the store may hear of
+  // the switch from another sentinel first).
+  int PrimaryPortOtherThan(int old) {
+    int port = cluster_->PrimaryPort();
+    const absl::Time asked = absl::Now();
+    while (port == old && absl::Now() - asked < absl::Seconds(5)) {
+      absl::SleepFor(absl::Milliseconds(50));
+      port = cluster_->PrimaryPort();
+    }
+    return port;
   }
 
   // The claimed debit `id` reported PENDING by the gateway's answer: one event on the stream.
@@ -143,7 +156,7 @@ TEST_F(RedisSentinelTest, FollowsAFailoverWithoutLosingAnAcknowledgedRecord) {
   std::cerr << "writes resumed " << absl::FormatDuration(outage) << " after the kill, " << attempt
             << " attempts\n";
   EXPECT_LT(outage, absl::Seconds(15));
-  const int new_primary = cluster_->PrimaryPort();
+  const int new_primary = PrimaryPortOtherThan(old_primary);
   EXPECT_NE(new_primary, old_primary);
   EXPECT_NE(new_primary, 0);
   EXPECT_EQ(testing::AskRedis(new_primary,
@@ -213,12 +226,7 @@ TEST_F(RedisSentinelTest, ACursorLostInAFailoverIsOutOfRangeAndNeverReused) {
   ASSERT_TRUE(last.ok()) << last;
   std::cerr << "writes resumed " << absl::FormatDuration(absl::Now() - killed)
             << " after the kill\n";
-  int new_primary = cluster_->PrimaryPort();
-  const absl::Time asked = absl::Now();
-  while (new_primary == old_primary && absl::Now() - asked < absl::Seconds(5)) {
-    absl::SleepFor(absl::Milliseconds(50));  // the first sentinel may learn of it last
-    new_primary = cluster_->PrimaryPort();
-  }
+  const int new_primary = PrimaryPortOtherThan(old_primary);
   ASSERT_NE(new_primary, old_primary);
   // The scenario really lost the event.
   ASSERT_EQ(testing::AskRedis(new_primary, {"XLEN", "sentinel-test:events"}), "1");
@@ -249,6 +257,34 @@ TEST_F(RedisSentinelTest, ACursorLostInAFailoverIsOutOfRangeAndNeverReused) {
   absl::StatusOr<std::string> next = PendingEvent(*store, "next");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_TRUE(core::CursorBefore(*lost, *next)) << *lost << " then " << *next;
+}
+
+// A failover the old primary survives (SENTINEL FAILOVER: it is turned into a replica, its pooled
+// connections still open): the store hears +switch-master and moves on, so the first write after
+// the switch goes to the new primary instead of failing on the old one (READONLY).
+TEST_F(RedisSentinelTest, ASwitchAnnouncedBySentinelIsFollowedBeforeAnyCommandFails) {
+  std::unique_ptr<RedisStore> store = NewStore(1);
+  for (int i = 0; i < 4; ++i) {  // several pooled connections to the first primary
+    ASSERT_TRUE(BeginDebit(*store, absl::StrCat("before-", i)).ok());
+  }
+  const int old_primary = cluster_->servers()[0].port;
+  ASSERT_TRUE(testing::AskRedis(cluster_->sentinel_ports()[0],
+                                {"SENTINEL", "FAILOVER", testing::TestSentinelCluster::kMasterName})
+                  .has_value());
+  const absl::Time asked = absl::Now();
+  // Done when the old primary itself says it is a replica, following the new one.
+  while (absl::Now() - asked < absl::Seconds(15)) {
+    const std::optional<std::string> role = testing::AskRedis(old_primary, {"ROLE"});
+    if (role.has_value() && absl::StartsWith(*role, "slave")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const absl::Duration switched = absl::Now() - asked;
+  ASSERT_LT(switched, absl::Seconds(15));
+  absl::SleepFor(absl::Milliseconds(300));  // the announcement's way to the store
+  std::cerr << "switched " << absl::FormatDuration(switched) << " after SENTINEL FAILOVER\n";
+  absl::StatusOr<BeginResult> first = BeginDebit(*store, "first-after-switch");
+  EXPECT_TRUE(first.ok()) << first.status();
+  EXPECT_NE(PrimaryPortOtherThan(old_primary), old_primary);
 }
 
 }  // namespace

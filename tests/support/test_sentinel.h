@@ -162,6 +162,7 @@ class TestSentinelCluster {
     return absl::StrCat("redis-sentinel://", absl::StrJoin(hosts, ","), "/", kMasterName);
   }
 
+  const std::vector<int>& sentinel_ports() const { return sentinel_ports_; }
   // The servers: [0] the primary at the start, [1] and [2] its replicas.
   std::vector<TestRedis>& servers() { return servers_; }
   // The port the first sentinel names as the primary now (0 when it cannot say).
