@@ -4,6 +4,9 @@
 // from both replicas. Each answer is timed. Every payout acknowledged (OK) must be readable on
 // both replicas afterwards, a payout claimed while no replica could acknowledge it must not be
 // acknowledged, and the outage (kill to the first acknowledged payout on each replica) is printed.
+// A StreamStatus subscriber ended by the failover resumes from its last cursor on the other
+// replica and gets exactly the stream's entries after it, or OUT_OF_RANGE.
+#include <hiredis/hiredis.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -137,6 +140,28 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     EXPECT_GT(ok, 0);
     EXPECT_EQ(other, 0);
   }
+  // The ids of the event stream's entries in (after, upto], read from the primary itself.
+  std::vector<std::string> StreamIds(const std::string& after, const std::string& upto) {
+    std::vector<std::string> ids;
+    redisContext* context = redisConnect("127.0.0.1", cluster_->PrimaryPort());
+    if (context == nullptr || context->err != 0) {
+      ADD_FAILURE() << "cannot reach the primary";
+      if (context != nullptr) redisFree(context);
+      return ids;
+    }
+    const std::string from = absl::StrCat("(", after);
+    auto* reply = static_cast<redisReply*>(
+        redisCommand(context, "XRANGE flikpay:events %s %s", from.c_str(), upto.c_str()));
+    if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY) {
+      for (size_t i = 0; i < reply->elements; ++i) {
+        const redisReply* id = reply->element[i]->element[0];
+        ids.emplace_back(id->str, id->len);
+      }
+    }
+    if (reply != nullptr) freeReplyObject(reply);
+    redisFree(context);
+    return ids;
+  }
   int PrimaryIndex() {
     const int port = cluster_->PrimaryPort();
     for (size_t i = 0; i < cluster_->servers().size(); ++i) {
@@ -158,13 +183,61 @@ class CutThenKillTest : public FailoverTest {};
 TEST_F(SigkillTest, KillingThePrimaryUnderLoadLosesNoAcknowledgedPayout) {
   const int primary = PrimaryIndex();
   ASSERT_GE(primary, 0);
+  // A subscriber on B follows the payouts until the failover ends its stream.
+  absl::Mutex seen_mutex;
+  std::vector<std::string> seen;
+  grpc::Status ended;
+  std::thread subscriber([&] {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    v1::StreamStatusRequest request;
+    request.add_types(v1::TRANSACTION_TYPE_PAYOUT);
+    auto reader = B().StreamStatus(&context, request);
+    v1::StatusEvent event;
+    while (reader->Read(&event)) {
+      absl::MutexLock lock(&seen_mutex);
+      seen.push_back(event.cursor());
+    }
+    ended = reader->Finish();
+  });
   StartLoad(4);
   absl::SleepFor(absl::Seconds(1));
   cluster_->servers()[primary].process->Kill();
   const absl::Time killed = absl::Now();
   const std::vector<absl::Duration> outage = AwaitRecovery(killed);
-  absl::SleepFor(absl::Milliseconds(500));
+  subscriber.join();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  ASSERT_FALSE(seen.empty());
+  // It resumes on A from the last cursor it received: every later event, in the stream's order,
+  // or OUT_OF_RANGE when that event was lost with the primary; never a silent gap.
+  std::vector<std::string> resumed;
+  grpc::Status resume_ended;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    v1::StreamStatusRequest request;
+    request.add_types(v1::TRANSACTION_TYPE_PAYOUT);
+    request.set_resume_after(seen.back());
+    auto reader = A().StreamStatus(&context, request);
+    v1::StatusEvent event;
+    while (reader->Read(&event)) resumed.push_back(event.cursor());
+    resume_ended = reader->Finish();
+  }
   StopLoad();
+  if (resume_ended.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+    EXPECT_TRUE(resumed.empty());
+    std::printf("stream: %zu events before the failover; resuming after %s: OUT_OF_RANGE\n",
+                seen.size(), seen.back().c_str());
+  } else {
+    EXPECT_EQ(resume_ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+        << resume_ended.error_message();
+    ASSERT_FALSE(resumed.empty()) << "payouts went on, so did their events";
+    EXPECT_EQ(resumed, StreamIds(seen.back(), resumed.back()))
+        << "the resumed stream is not the stream after its cursor";
+    std::printf(
+        "stream: %zu events before the failover; resumed after %s: %zu events, the stream's own\n",
+        seen.size(), seen.back().c_str(), resumed.size());
+  }
   std::printf("SIGKILL of the primary: payouts acknowledged again after %s (A), %s (B)\n",
               absl::FormatDuration(outage[0]).c_str(), absl::FormatDuration(outage[1]).c_str());
   EXPECT_LT(outage[0], absl::Seconds(15));
