@@ -32,14 +32,20 @@ class RedisSentinelTest : public ::testing::Test {
     std::cerr << "cluster ready in " << absl::FormatDuration(absl::Now() - started) << "\n";
   }
 
-  std::unique_ptr<RedisStore> NewStore(std::optional<int> min_replica_acks = std::nullopt) {
+  void TearDown() override {
+    if (HasFailure() && cluster_ != nullptr) cluster_->DumpLogTails(std::cerr);
+  }
+
+  std::unique_ptr<RedisStore> NewStore(
+      std::optional<int> min_replica_acks = std::nullopt,
+      absl::Duration replica_ack_timeout = absl::Milliseconds(500)) {
     RedisConfig config;
     config.url = cluster_->Url();
     config.key_prefix = "sentinel-test:";
     config.connect_timeout = absl::Milliseconds(200);
     config.command_timeout = absl::Seconds(1);
     config.min_replica_acks = min_replica_acks;
-    config.replica_ack_timeout = absl::Milliseconds(500);
+    config.replica_ack_timeout = replica_ack_timeout;
     return std::make_unique<RedisStore>(config);
   }
 
@@ -59,12 +65,12 @@ class RedisSentinelTest : public ::testing::Test {
                        absl::Now() + absl::Minutes(1));
   }
 
-  // The primary the first sentinel names, once it is not `old` (up to 5 s: the store may hear of
-  // the switch from another sentinel first).
+  // The primary a majority of the sentinels names, once it is not `old` (up to 30 s: the store
+  // may hear of the switch from one sentinel before the others agree; see test_sentinel.h).
   int PrimaryPortOtherThan(int old) {
     int port = cluster_->PrimaryPort();
     const absl::Time asked = absl::Now();
-    while (port == old && absl::Now() - asked < absl::Seconds(5)) {
+    while ((port == old || port == 0) && absl::Now() - asked < absl::Seconds(30)) {
       absl::SleepFor(absl::Milliseconds(50));
       port = cluster_->PrimaryPort();
     }
@@ -128,7 +134,9 @@ TEST_F(RedisSentinelTest, FindsThePrimaryThroughTheSentinels) {
 }
 
 TEST_F(RedisSentinelTest, FollowsAFailoverWithoutLosingAnAcknowledgedRecord) {
-  std::unique_ptr<RedisStore> store = NewStore(1);
+  // The ack timeout generous: these writes must be acknowledged (the cluster has settled, but a
+  // replica's fsync on two shared cores can still take a moment); the test is about what follows.
+  std::unique_ptr<RedisStore> store = NewStore(1, absl::Seconds(5));
   std::vector<std::string> acknowledged;
   for (int i = 0; i < 20; ++i) {
     const std::string id = absl::StrCat("before-", i);
@@ -144,7 +152,7 @@ TEST_F(RedisSentinelTest, FollowsAFailoverWithoutLosingAnAcknowledgedRecord) {
   // go to the new primary.
   absl::Status last = absl::UnknownError("no write tried");
   int attempt = 0;
-  while (absl::Now() - killed < absl::Seconds(15)) {
+  while (absl::Now() - killed < absl::Seconds(30)) {
     absl::StatusOr<BeginResult> begun = BeginDebit(*store, absl::StrCat("after-", attempt++));
     last = begun.status();
     if (begun.ok()) break;
@@ -155,7 +163,7 @@ TEST_F(RedisSentinelTest, FollowsAFailoverWithoutLosingAnAcknowledgedRecord) {
   const absl::Duration outage = absl::Now() - killed;
   std::cerr << "writes resumed " << absl::FormatDuration(outage) << " after the kill, " << attempt
             << " attempts\n";
-  EXPECT_LT(outage, absl::Seconds(15));
+  EXPECT_LT(outage, absl::Seconds(30));
   const int new_primary = PrimaryPortOtherThan(old_primary);
   EXPECT_NE(new_primary, old_primary);
   EXPECT_NE(new_primary, 0);
@@ -218,7 +226,7 @@ TEST_F(RedisSentinelTest, ACursorLostInAFailoverIsOutOfRangeAndNeverReused) {
 
   absl::Status last = absl::UnknownError("no write tried");
   int attempt = 0;
-  while (absl::Now() - killed < absl::Seconds(20)) {
+  while (absl::Now() - killed < absl::Seconds(30)) {
     last = BeginDebit(*store, absl::StrCat("after-", attempt++)).status();
     if (last.ok()) break;
     absl::SleepFor(absl::Milliseconds(50));
@@ -272,14 +280,15 @@ TEST_F(RedisSentinelTest, ASwitchAnnouncedBySentinelIsFollowedBeforeAnyCommandFa
                                 {"SENTINEL", "FAILOVER", testing::TestSentinelCluster::kMasterName})
                   .has_value());
   const absl::Time asked = absl::Now();
-  // Done when the old primary itself says it is a replica, following the new one.
-  while (absl::Now() - asked < absl::Seconds(15)) {
+  // Done when the old primary itself says it is a replica, following the new one: ~9-12 s, since a
+  // sentinel converts a primary that survived only after 8 s of its stale role (test_sentinel.h).
+  while (absl::Now() - asked < absl::Seconds(30)) {
     const std::optional<std::string> role = testing::AskRedis(old_primary, {"ROLE"});
     if (role.has_value() && absl::StartsWith(*role, "slave")) break;
     absl::SleepFor(absl::Milliseconds(50));
   }
   const absl::Duration switched = absl::Now() - asked;
-  ASSERT_LT(switched, absl::Seconds(15));
+  ASSERT_LT(switched, absl::Seconds(30));
   absl::SleepFor(absl::Milliseconds(300));  // the announcement's way to the store
   std::cerr << "switched " << absl::FormatDuration(switched) << " after SENTINEL FAILOVER\n";
   absl::StatusOr<BeginResult> first = BeginDebit(*store, "first-after-switch");

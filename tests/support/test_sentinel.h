@@ -1,6 +1,12 @@
 // Redis as production runs it, on loopback for the store's failover tests: redis-server x3 (one
 // primary, two replicas) and redis-sentinel x3 (quorum 2, down after 500 ms, failover timeout
 // 2 s) on free ports, their files in a temporary directory. Header-only like test_redis.h.
+//
+// Timing a test must allow for (redis 7's sentinel.c): a vote that elects no leader is retried
+// only after 2 x failover-timeout (4 s here), so a SIGKILL failover takes ~1.5 s usually but
+// 6-10 s now and then; and a primary that survives a failover (SENTINEL FAILOVER) is turned
+// into a replica only after it has reported the stale role for 4 x the 2 s publish period (8 s),
+// so that takes ~9-12 s always. Waits for either get 30 s.
 #ifndef FLIKPAY_TESTS_SUPPORT_TEST_SENTINEL_H_
 #define FLIKPAY_TESTS_SUPPORT_TEST_SENTINEL_H_
 
@@ -8,10 +14,13 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -165,23 +174,68 @@ class TestSentinelCluster {
   const std::vector<int>& sentinel_ports() const { return sentinel_ports_; }
   // The servers: [0] the primary at the start, [1] and [2] its replicas.
   std::vector<TestRedis>& servers() { return servers_; }
-  // The port the first sentinel names as the primary now (0 when it cannot say).
-  int PrimaryPort() const {
+  // The port the sentinel at `sentinel_port` names as the primary now (0 when it cannot say).
+  static int PrimaryPortSaidBy(int sentinel_port) {
     std::optional<std::string> answer =
-        AskRedis(sentinel_ports_[0], {"SENTINEL", "get-master-addr-by-name", kMasterName});
+        AskRedis(sentinel_port, {"SENTINEL", "get-master-addr-by-name", kMasterName});
     int port = 0;
     if (!answer.has_value()) return 0;
     const std::vector<std::string> lines = absl::StrSplit(*answer, '\n');
     return lines.size() == 2 && absl::SimpleAtoi(lines[1], &port) ? port : 0;
   }
+  // The port a majority of the sentinels (2 of 3) name as the primary now; 0 when no two agree
+  // (one may learn of a switch last, or be the one a test stopped).
+  int PrimaryPort() const {
+    std::map<int, int> votes;
+    for (int sentinel : sentinel_ports_) {
+      const int port = PrimaryPortSaidBy(sentinel);
+      if (port != 0 && ++votes[port] * 2 > static_cast<int>(sentinel_ports_.size())) return port;
+    }
+    return 0;
+  }
+
+  // The last `lines` lines each redis-server and redis-sentinel wrote, under a heading per process:
+  // for a failed test (they went to stderr as they came too, but interleaved).
+  void DumpLogTails(std::ostream& out, size_t lines = 40) {
+    auto dump = [&](const std::string& heading, ChildProcess* process) {
+      if (process == nullptr) return;
+      const std::vector<std::string> all = process->OutputLinesWith("");
+      out << "---- last " << std::min(lines, all.size()) << " lines of " << heading << " ----\n";
+      for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) {
+        out << all[i] << "\n";
+      }
+    };
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      dump(absl::StrCat("redis-server ", i, " (port ", servers_[i].port, ")"),
+           servers_[i].process.get());
+    }
+    for (size_t i = 0; i < sentinels_.size(); ++i) {
+      dump(absl::StrCat("redis-sentinel ", i, " (port ", sentinel_ports_[i], ")"),
+           sentinels_[i].get());
+    }
+  }
 
  private:
   TestSentinelCluster() = default;
 
+  // Both replicas linked and done loading the primary's data, no node rewriting its AOF (a
+  // replica rewrites it right after its first sync, which on two shared cores can hold up the
+  // WAIT of a test's first writes past the store's ack timeout), and every sentinel knowing both
+  // replicas and the other two sentinels.
   bool Settled() const {
     for (int i = 1; i < 3; ++i) {
-      if (FieldOf(AskRedis(servers_[i].port, {"INFO", "replication"}), "master_link_status") !=
-          "up") {
+      const std::optional<std::string> replication =
+          AskRedis(servers_[i].port, {"INFO", "replication"});
+      if (FieldOf(replication, "master_link_status") != "up" ||
+          FieldOf(replication, "master_sync_in_progress") != "0") {
+        return false;
+      }
+    }
+    for (const TestRedis& server : servers_) {
+      const std::optional<std::string> persistence = AskRedis(server.port, {"INFO", "persistence"});
+      if (FieldOf(persistence, "loading") != "0" ||
+          FieldOf(persistence, "aof_rewrite_in_progress") != "0" ||
+          FieldOf(persistence, "aof_rewrite_scheduled") != "0") {
         return false;
       }
     }
