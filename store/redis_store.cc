@@ -283,6 +283,19 @@ class RedisStore::Connection {
       return absl::UnavailableError(absl::StrCat("redis: the primary is no longer one (", message,
                                                  "); asking Sentinel again"));
     }
+    // Not a usable primary just now, whatever the scheme: NOREPLICAS (min-replicas-to-write: cut
+    // off from its replicas), LOADING (restarted, still reading its data), UNBLOCKED (a blocking
+    // command, WAIT or XREAD, ended because the server's role changed: a demoted primary). Through
+    // Sentinel, each also sends the next command to look for the primary again.
+    if (absl::StartsWith(message, "NOREPLICAS") || absl::StartsWith(message, "LOADING") ||
+        absl::StartsWith(message, "UNBLOCKED")) {
+      // A connection whose blocking command was force-unblocked never goes back to the pool.
+      if (absl::StartsWith(message, "UNBLOCKED")) broken_ = true;
+      if (follow_failover_) lost_primary_ = true;
+      return absl::UnavailableError(
+          absl::StrCat("redis: not a usable primary (", message, ")",
+                       follow_failover_ ? "; asking Sentinel again" : ""));
+    }
     // Redis closes the connection after a protocol error.
     if (absl::StrContains(message, "Protocol error")) broken_ = true;
     // Redis with a password answers a connection that has not authenticated this way (or, to a
@@ -909,8 +922,11 @@ void RedisStore::Release(std::unique_ptr<Connection> connection) {
 // moved. The claim of Begin and BeginRefund comes before the gateway call: were it lost in a
 // failover, a retry of the same id would be taken for new and could pay twice. Apply stores a
 // gateway's answer or a callback's outcome, which the RPC or the callback's 200 then acknowledges.
-// The rest (schedules, leases, quotas, sightings, unmatched callbacks) can be lost with no money
-// misreported: the reconciler and Bankart's retries make them good again.
+// A repeat acknowledges what is stored just the same (a retried Begin or BeginRefund answered from
+// the record, a repeated Apply, a replayed callback's sighting), so it waits too. A spend
+// reservation (ReserveSpend) waits as well: lost, it would let a caller pass its limit. The rest
+// (schedules, leases, the status-query quota, first sightings, unmatched callbacks) can be lost
+// with no money misreported: the reconciler and Bankart's retries make them good again.
 absl::Status RedisStore::AwaitReplicas(Connection& connection) {
   if (min_replica_acks_ <= 0) return absl::OkStatus();
   // WAIT 0 would wait forever.
@@ -928,6 +944,19 @@ absl::Status RedisStore::AwaitReplicas(Connection& connection) {
   return absl::UnavailableError(
       absl::StrCat("redis: the write is not yet durable: ", replicas, " of ", min_replica_acks_,
                    " replica(s) acknowledged it within ", absl::FormatDuration(timeout)));
+}
+
+// WAIT counts replicas up to the offset of this connection's own last write, and replication is
+// in order: a write of its own now (an expiry, the key's usual one, so nothing changes but that
+// it is written) lets WAIT cover every earlier write to the primary, whichever connection made
+// it. PEXPIRE of a key that is gone is no write, but then nothing under it is left to acknowledge.
+absl::Status RedisStore::AwaitReplicasOfEarlierWrites(Connection& connection,
+                                                      const std::string& key, absl::Duration ttl) {
+  if (min_replica_acks_ <= 0) return absl::OkStatus();
+  absl::StatusOr<Reply> touched = connection.Run(
+      {"PEXPIRE", key, std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))});
+  if (!touched.ok()) return touched.status();
+  return AwaitReplicas(connection);
 }
 
 template <typename Work>
@@ -975,6 +1004,17 @@ absl::StatusOr<BeginResult> AlreadyClaimed(redisReply* const* fields,
 
 }  // namespace
 
+// A retry of a claimed id whose call is over is answered from the stored record (by
+// PaymentService::ClaimAndSend): as much an acknowledgement as the first answer, so what the claim
+// and the stored answer wrote must have reached the replicas first (the first caller may have been
+// refused "not yet durable", and this primary may be cut off from them). A claim still in flight
+// is answered ABORTED, which acknowledges nothing.
+absl::Status RedisStore::AwaitClaimedBefore(Connection& connection, const std::string& key,
+                                            const BeginResult& claimed) {
+  if (claimed.in_flight) return absl::OkStatus();
+  return AwaitReplicasOfEarlierWrites(connection, key, config_.retention);
+}
+
 absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
                                               absl::string_view fingerprint,
                                               absl::Time flight_deadline, absl::Time first_check) {
@@ -992,7 +1032,14 @@ absl::StatusOr<BeginResult> RedisStore::Begin(const v1::Transaction& initial,
     if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements != 4) {
       return absl::InternalError("redis: unexpected answer to the begin script");
     }
-    return AlreadyClaimed((*reply)->element, fingerprint);
+    absl::StatusOr<BeginResult> claimed = AlreadyClaimed((*reply)->element, fingerprint);
+    if (!claimed.ok()) return claimed;
+    if (absl::Status durable =
+            AwaitClaimedBefore(connection, TxKey(initial.merchant_transaction_id()), *claimed);
+        !durable.ok()) {
+      return durable;
+    }
+    return claimed;
   });
 }
 
@@ -1015,7 +1062,13 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
       if (!existing.ok()) return existing.status();
       if ((*existing)->element[0]->type != REDIS_REPLY_NIL) {
         connection.Run({"UNWATCH"}).IgnoreError();
-        return AlreadyClaimed((*existing)->element, fingerprint);
+        absl::StatusOr<BeginResult> claimed = AlreadyClaimed((*existing)->element, fingerprint);
+        if (!claimed.ok()) return claimed;
+        if (absl::Status durable = AwaitClaimedBefore(connection, refund_key, *claimed);
+            !durable.ok()) {
+          return durable;
+        }
+        return claimed;
       }
       absl::StatusOr<Reply> original =
           connection.Run({"HMGET", original_key, "data", "reserved", "refunded"});
@@ -1168,14 +1221,11 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       result.anomaly = plan.anomaly;
       if (plan.unchanged && !plan.next_check.has_value()) {
         connection.Run({"UNWATCH"}).IgnoreError();
-        if (min_replica_acks_ > 0) {
-          // A repeat (Bankart retrying a callback answered 503) acknowledges what an earlier Apply
-          // wrote, perhaps not yet replicated: a write of this connection's own (the record's
-          // expiry, as every Apply sets it) lets WAIT cover everything before it.
-          absl::StatusOr<Reply> touched = connection.Run(
-              {"PEXPIRE", key, std::to_string(absl::ToInt64Milliseconds(config_.retention))});
-          if (!touched.ok()) return touched.status();
-          if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
+        // A repeat (Bankart retrying a callback answered 503) acknowledges what an earlier Apply
+        // wrote, perhaps not yet replicated.
+        if (absl::Status durable = AwaitReplicasOfEarlierWrites(connection, key, config_.retention);
+            !durable.ok()) {
+          return durable;
         }
         result.transaction = std::move(plan.next);
         return result;
@@ -1257,11 +1307,18 @@ absl::Status RedisStore::RecordUnmatchedCallback(absl::string_view body) {
 
 absl::StatusOr<bool> RedisStore::FirstSighting(absl::string_view signature, absl::Duration ttl) {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
+    const std::string key = SightingKey(signature);
     absl::StatusOr<Reply> set =
-        connection.Run({"SET", SightingKey(signature), "1", "NX", "PX",
+        connection.Run({"SET", key, "1", "NX", "PX",
                         std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))});
     if (!set.ok()) return set.status();
-    return (*set)->type != REDIS_REPLY_NIL;
+    if ((*set)->type != REDIS_REPLY_NIL) return true;
+    // A repeat is answered 200 as handled: what handling it the first time wrote must be on the
+    // replicas by then (the first answer may have been a 503 for want of them).
+    if (absl::Status durable = AwaitReplicasOfEarlierWrites(connection, key, ttl); !durable.ok()) {
+      return durable;
+    }
+    return false;
   });
 }
 
@@ -1473,7 +1530,12 @@ absl::StatusOr<SpendResult> RedisStore::ReserveSpend(absl::string_view caller,
       return absl::InternalError("redis: unexpected answer to the spend script");
     }
     result.granted = ReplyInt(answer->element[0]) == 1;
-    if (result.granted) result.reserved_at = absl::FromUnixMillis(ReplyInt(answer->element[2]));
+    if (result.granted) {
+      result.reserved_at = absl::FromUnixMillis(ReplyInt(answer->element[2]));
+      // A reservation lost in a failover would let the caller spend past its limit. One the
+      // replicas did not acknowledge stays counted on this primary (the safe side).
+      if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
+    }
     return result;
   });
 }

@@ -181,6 +181,14 @@ class RedisStore : public Store {
       absl::StatusOr<std::vector<v1::StatusEvent>> events);
   // After a write that acknowledges a money move: WAIT for min_replica_acks replicas.
   absl::Status AwaitReplicas(Connection& connection);
+  // Before acknowledging what is already stored (a repeat): a write of this connection's own to
+  // `key` (PEXPIRE to `ttl`), then AwaitReplicas, so WAIT covers every earlier write.
+  absl::Status AwaitReplicasOfEarlierWrites(Connection& connection, const std::string& key,
+                                            absl::Duration ttl);
+  // Begin and BeginRefund on an id already claimed: AwaitReplicasOfEarlierWrites unless the claim
+  // is still in flight (then nothing is acknowledged).
+  absl::Status AwaitClaimedBefore(Connection& connection, const std::string& key,
+                                  const BeginResult& claimed);
   // Runs `work` on a pooled connection; UNAVAILABLE when none can be made.
   template <typename Work>
   auto WithConnection(Work work) -> decltype(work(std::declval<Connection&>()));

@@ -82,7 +82,9 @@ class Store {
   // Claims `initial.merchant_transaction_id` for a debit or payout, unless it is taken.
   // `fingerprint` identifies the request parameters; the claim's gateway call ends by
   // `flight_deadline`, and the reconciler looks at the id at `first_check` unless a report
-  // reschedules it first.
+  // reschedules it first. A store that waits for replicas waits for them also when the id is taken
+  // (and no longer in flight), since the stored record then answers the caller: UNAVAILABLE when
+  // too few acknowledge. The same for BeginRefund.
   virtual absl::StatusOr<BeginResult> Begin(const v1::Transaction& initial,
                                             absl::string_view fingerprint,
                                             absl::Time flight_deadline, absl::Time first_check) = 0;
@@ -117,7 +119,9 @@ class Store {
 
   // Replay protection for verified callbacks, shared by every replica: true when `signature` was
   // not seen in the last `ttl` (and now is), false for a repeat. A callback whose handling failed
-  // is forgotten again, so Bankart's retry of the same bytes is handled.
+  // is forgotten again, so Bankart's retry of the same bytes is handled. A repeat is acknowledged
+  // as handled, so a store that waits for replicas (RedisStore's min_replica_acks) makes sure
+  // first that what the store holds has reached them: UNAVAILABLE when it cannot.
   virtual absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) = 0;
   virtual absl::Status ForgetSighting(absl::string_view signature) = 0;
 
@@ -164,7 +168,9 @@ class Store {
   //
   // Adds `amount_minor` to what `caller` spent on `rpc` in the last `window`, atomically, unless
   // that would pass `limit_minor`: then nothing is added (granted false). A sum beyond INT64_MAX
-  // passes every limit, so it is refused, never wrapped. INVALID_ARGUMENT for an amount of zero or
+  // passes every limit, so it is refused, never wrapped. A granted reservation waits for replicas
+  // like a claim (UNAVAILABLE when too few acknowledge; it then stays counted, the safe side).
+  // INVALID_ARGUMENT for an amount of zero or
   // less, a negative limit, or a window of zero or less or longer than kMaxSpendWindow.
   virtual absl::StatusOr<SpendResult> ReserveSpend(absl::string_view caller, absl::string_view rpc,
                                                    int64_t amount_minor, int64_t limit_minor,

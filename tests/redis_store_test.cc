@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -462,6 +463,196 @@ TEST_F(RedisLayoutTest, ANewConnectionKeepsTheStreamAboveEveryIdThisProcessSaw) 
   absl::StatusOr<bool> resumable = store_->CanResumeFrom("200-1");
   ASSERT_TRUE(resumable.ok()) << resumable.status();
   EXPECT_FALSE(*resumable);
+}
+
+// Durability (RedisConfig::min_replica_acks) on servers of the test's own: a lone redis-server, so
+// every WAIT falls short, or one with a replica, so it does not.
+class RedisDurabilityTest : public ::testing::Test {
+ protected:
+  static std::unique_ptr<RedisStore> StoreOn(int port, int min_replica_acks,
+                                             absl::Duration ack_timeout = absl::Milliseconds(100)) {
+    RedisConfig config;
+    config.url = absl::StrCat("redis://127.0.0.1:", port, "/0");
+    config.key_prefix = absl::StrCat(TestName(), ":");
+    config.min_replica_acks = min_replica_acks;
+    config.replica_ack_timeout = ack_timeout;
+    return std::make_unique<RedisStore>(config);
+  }
+
+  // A command's answer as text (an error's message too); "" when there is none.
+  static std::string Command(int port, const std::vector<std::string>& args) {
+    redisContext* context = redisConnect("127.0.0.1", port);
+    if (context == nullptr || context->err != 0) {
+      if (context != nullptr) redisFree(context);
+      return "";
+    }
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    for (const std::string& arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context, static_cast<int>(args.size()), argv.data(), lengths.data()));
+    std::string text;
+    if (reply != nullptr && reply->str != nullptr) text.assign(reply->str, reply->len);
+    if (reply != nullptr && reply->type == REDIS_REPLY_INTEGER)
+      text = std::to_string(reply->integer);
+    freeReplyObject(reply);
+    redisFree(context);
+    return text;
+  }
+
+  // A primary with one replica, waited for until a write reaches it.
+  void StartReplicated() {
+    absl::StatusOr<testing::TestRedis> primary = testing::StartTestRedis(REDIS_SERVER_PATH);
+    ASSERT_TRUE(primary.ok()) << primary.status();
+    primary_ = std::make_unique<testing::TestRedis>(*std::move(primary));
+    absl::StatusOr<testing::TestRedis> replica = testing::StartTestRedis(
+        REDIS_SERVER_PATH, {"--replicaof", "127.0.0.1", std::to_string(primary_->port)});
+    ASSERT_TRUE(replica.ok()) << replica.status();
+    replica_ = std::make_unique<testing::TestRedis>(*std::move(replica));
+    const absl::Time give_up = absl::Now() + absl::Seconds(20);
+    while (absl::Now() < give_up) {
+      Command(primary_->port, {"SET", "sync", "1"});
+      if (Command(primary_->port, {"WAIT", "1", "200"}) == "1") return;
+    }
+    FAIL() << "the replica never caught up";
+  }
+
+  void StartLone(const std::vector<std::string>& args = {}) {
+    absl::StatusOr<testing::TestRedis> lone = testing::StartTestRedis(REDIS_SERVER_PATH, args);
+    ASSERT_TRUE(lone.ok()) << lone.status();
+    primary_ = std::make_unique<testing::TestRedis>(*std::move(lone));
+  }
+
+  // A debit claimed and over (its flight deadline passed), as a retry finds it.
+  static void ClaimOver(Store& store, const std::string& id) {
+    absl::StatusOr<BeginResult> begun = store.Begin(
+        Debit(id, 500), "fp", absl::Now() - absl::Seconds(1), absl::Now() + absl::Minutes(1));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+    ASSERT_TRUE(begun->created);
+  }
+
+  static v1::Transaction Refund(const std::string& id, const std::string& original) {
+    v1::Transaction refund = Debit(id, 100);
+    refund.set_type(v1::TRANSACTION_TYPE_REFUND);
+    refund.set_original_merchant_transaction_id(original);
+    return refund;
+  }
+
+  std::unique_ptr<testing::TestRedis> primary_;
+  std::unique_ptr<testing::TestRedis> replica_;
+};
+
+// A retry answered from the stored record acknowledges it as much as the first answer did: with no
+// replica to acknowledge what is stored, it is UNAVAILABLE rather than an answer a failover could
+// take back. A claim still in flight (answered ABORTED) waits for nothing.
+TEST_F(RedisDurabilityTest, ARetryOfAClaimedIdWaitsForReplicas) {
+  ASSERT_NO_FATAL_FAILURE(StartLone());
+  std::unique_ptr<RedisStore> unreplicated = StoreOn(primary_->port, 0);
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1);
+  ASSERT_NO_FATAL_FAILURE(ClaimOver(*unreplicated, "d1"));
+  absl::StatusOr<BeginResult> retried = durable->Begin(
+      Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+  EXPECT_TRUE(absl::IsUnavailable(retried.status())) << retried.status();
+
+  ASSERT_TRUE(unreplicated
+                  ->BeginRefund(Refund("r1", "d1"), "fp", absl::Now() - absl::Seconds(1),
+                                absl::Now() + absl::Minutes(1), RefundCap::kRecordBeyond)
+                  .ok());
+  absl::StatusOr<BeginResult> refund_retried =
+      durable->BeginRefund(Refund("r1", "d1"), "fp", absl::Now() + absl::Seconds(10),
+                           absl::Now() + absl::Minutes(1), RefundCap::kEnforce);
+  EXPECT_TRUE(absl::IsUnavailable(refund_retried.status())) << refund_retried.status();
+
+  ASSERT_TRUE(unreplicated
+                  ->Begin(Debit("d2", 500), "fp", absl::Now() + absl::Minutes(1),
+                          absl::Now() + absl::Minutes(1))
+                  .ok());
+  absl::StatusOr<BeginResult> in_flight = durable->Begin(
+      Debit("d2", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+  ASSERT_TRUE(in_flight.ok()) << in_flight.status();
+  EXPECT_TRUE(in_flight->in_flight);
+}
+
+TEST_F(RedisDurabilityTest, AReplayedSightingAndASpendReservationWaitForReplicas) {
+  ASSERT_NO_FATAL_FAILURE(StartLone());
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1);
+  absl::StatusOr<bool> first = durable->FirstSighting("sig", absl::Minutes(2));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(*first) << "a first sighting acknowledges nothing yet";
+  absl::StatusOr<bool> replay = durable->FirstSighting("sig", absl::Minutes(2));
+  EXPECT_TRUE(absl::IsUnavailable(replay.status())) << replay.status();
+
+  absl::StatusOr<SpendResult> spend =
+      durable->ReserveSpend("shop", "CreateRtp", 100, 1000, absl::Minutes(5));
+  EXPECT_TRUE(absl::IsUnavailable(spend.status())) << spend.status();
+  absl::StatusOr<SpendResult> refused =
+      durable->ReserveSpend("shop", "CreateRtp", 5000, 1000, absl::Minutes(5));
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_FALSE(refused->granted);
+}
+
+// The same with a replica: each is answered.
+TEST_F(RedisDurabilityTest, WithAReplicaRepeatsAreAnswered) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicated());
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1, absl::Seconds(2));
+  ASSERT_NO_FATAL_FAILURE(ClaimOver(*durable, "d1"));
+  absl::StatusOr<BeginResult> retried = durable->Begin(
+      Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_FALSE(retried->created);
+  ASSERT_TRUE(durable
+                  ->BeginRefund(Refund("r1", "d1"), "fp", absl::Now() - absl::Seconds(1),
+                                absl::Now() + absl::Minutes(1), RefundCap::kRecordBeyond)
+                  .ok());
+  absl::StatusOr<BeginResult> refund_retried =
+      durable->BeginRefund(Refund("r1", "d1"), "fp", absl::Now() + absl::Seconds(10),
+                           absl::Now() + absl::Minutes(1), RefundCap::kEnforce);
+  ASSERT_TRUE(refund_retried.ok()) << refund_retried.status();
+  EXPECT_FALSE(refund_retried->created);
+  ASSERT_TRUE(durable->FirstSighting("sig", absl::Minutes(2)).value_or(false));
+  absl::StatusOr<bool> replay = durable->FirstSighting("sig", absl::Minutes(2));
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_FALSE(*replay);
+  absl::StatusOr<SpendResult> spend =
+      durable->ReserveSpend("shop", "CreateRtp", 100, 1000, absl::Minutes(5));
+  ASSERT_TRUE(spend.ok()) << spend.status();
+  EXPECT_TRUE(spend->granted);
+}
+
+// A primary refusing writes for want of replicas (min-replicas-to-write) is not a usable one:
+// UNAVAILABLE, as an unreachable Redis, never INTERNAL.
+TEST_F(RedisDurabilityTest, NoReplicasToWriteIsUnavailable) {
+  ASSERT_NO_FATAL_FAILURE(StartLone({"--min-replicas-to-write", "1"}));
+  std::unique_ptr<RedisStore> store = StoreOn(primary_->port, 0);
+  absl::StatusOr<BeginResult> begun = store->Begin(
+      Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+  EXPECT_TRUE(absl::IsUnavailable(begun.status())) << begun.status();
+  EXPECT_TRUE(absl::StrContains(begun.status().message(), "NOREPLICAS")) << begun.status();
+  absl::StatusOr<bool> sighting = store->FirstSighting("sig", absl::Minutes(2));
+  EXPECT_TRUE(absl::IsUnavailable(sighting.status())) << sighting.status();
+}
+
+// A WAIT that a demotion ends (REPLICAOF) answers UNBLOCKED: UNAVAILABLE at once, not after the
+// wait.
+TEST_F(RedisDurabilityTest, AWaitUnblockedByADemotionIsUnavailable) {
+  ASSERT_NO_FATAL_FAILURE(StartLone());
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1, absl::Seconds(20));
+  const absl::Time started = absl::Now();
+  std::thread demote([&] {
+    absl::SleepFor(absl::Milliseconds(300));
+    // A replica of nothing reachable: a demoted primary.
+    Command(primary_->port, {"REPLICAOF", "127.0.0.1", "1"});
+  });
+  absl::StatusOr<BeginResult> begun = durable->Begin(
+      Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+  demote.join();
+  EXPECT_TRUE(absl::IsUnavailable(begun.status())) << begun.status();
+  EXPECT_LT(absl::Now() - started, absl::Seconds(10));
+  Command(primary_->port, {"REPLICAOF", "NO", "ONE"});
+  EXPECT_TRUE(durable->Ping().ok()) << "a new connection, the unblocked one not reused";
 }
 
 // The window sliding, on a clock the test moves (the in-memory store's; Redis' cannot be moved).
