@@ -68,6 +68,9 @@ void LogAlways(flikpay::server::LogLevel level, const std::string& message) {
 
 int main(int argc, char** argv) {
   using namespace flikpay;  // NOLINT: main wires the whole program together
+  // hiredis writes with write(): a socket Redis (or any peer) reset must fail the call, not end
+  // the process.
+  signal(SIGPIPE, SIG_IGN);
   absl::SetProgramUsageMessage(
       "flikpay-server: Flik payments through Bankart over gRPC.\nEvery flag may also be set as "
       "FLIKPAY_<FLAG NAME> (secrets also as ..._FILE).");

@@ -751,6 +751,8 @@ absl::Status PaymentService::JudgeCallback(const gateway::InboundCallback& callb
   const std::optional<std::string> signature = SignatureOf(callback);
   if (signature.has_value()) {
     absl::StatusOr<bool> first = store_.FirstSighting(*signature, config_.callback_replay_window);
+    // A repeat is answered 200 only once what handling it first stored is durable (the store
+    // waits for its replicas, if any): otherwise 503, and Bankart sends it again.
     if (!first.ok()) {
       metrics_.store_unavailable.Increment();
       return retry_later;
