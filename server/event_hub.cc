@@ -55,6 +55,13 @@ void EventHub::AbortAll(const std::string& why) {
 void EventHub::ReadLoop() {
   std::string cursor;
   while (!stopping_) {
+    const uint64_t generation = store_.PrimaryGeneration();
+    if (generation != read_generation_) {
+      // The store has moved to another primary (the sentinels' +switch-master, or a failure of
+      // another call) without a read of the hub's failing: check the cursor there all the same.
+      verify_cursor_ = true;
+      read_generation_ = generation;
+    }
     if (cursor.empty()) {
       // Start from the newest event: sinks replay anything older from the store themselves.
       absl::StatusOr<std::string> latest = store_.LatestCursor();
@@ -93,6 +100,11 @@ void EventHub::ReadLoop() {
         store_.WaitForEvents(cursor, 256, absl::Milliseconds(500));
     if (!events.ok()) {
       ReadFailed("cannot read the event stream", events.status());
+      continue;
+    }
+    if (store_.PrimaryGeneration() != generation) {
+      // Perhaps read from a new primary before the cursor was checked there: set it aside, check,
+      // and read again (what is kept comes again).
       continue;
     }
     if (read_failures_.count() > 0) {

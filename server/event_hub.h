@@ -2,6 +2,7 @@
 #define FLIKPAY_SERVER_EVENT_HUB_H_
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -59,9 +60,12 @@ class EventHub {
   std::vector<std::shared_ptr<EventSink>> sinks_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;
-  // Set by a failed read: the next read first checks that the stream still holds the event at the
-  // hub's cursor. Used by the reader thread only.
+  // Set by a failed read (or a new PrimaryGeneration): the next read first checks that the stream
+  // still holds the event at the hub's cursor. Used by the reader thread only.
   bool verify_cursor_ = false;
+  // The store's PrimaryGeneration when the cursor was last checked or read on; a new one is checked
+  // again like a failed read. Used by the reader thread only.
+  uint64_t read_generation_ = 0;
   // Failed reads in a row; used by the reader thread only.
   RepeatedFailureLog read_failures_{25};
 };

@@ -1392,6 +1392,13 @@ absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::WaitForEvents(
       });
 }
 
+// A connection is taken from the pool only while its generation is the current one, and a new one
+// takes the current one: a call made between two equal readings of it was served in it.
+uint64_t RedisStore::PrimaryGeneration() {
+  absl::MutexLock lock(&mutex_);
+  return generation_;
+}
+
 absl::StatusOr<std::string> RedisStore::LatestCursor() {
   return WithConnection([&](Connection& connection) -> absl::StatusOr<std::string> {
     absl::StatusOr<Reply> reply =

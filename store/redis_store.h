@@ -130,6 +130,8 @@ class RedisStore : public Store {
   absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
                                                              int max_count,
                                                              absl::Duration wait) override;
+  // The pool's generation (redis-sentinel://; 0 with redis://, which follows no failover).
+  uint64_t PrimaryGeneration() override ABSL_LOCKS_EXCLUDED(mutex_);
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;

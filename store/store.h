@@ -132,6 +132,11 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
                                                                      int max_count,
                                                                      absl::Duration wait) = 0;
+  // Grows whenever the store may since be another server than before (a Redis failover: the
+  // primary changed, or was found lost), so a reader that holds a position in the event stream
+  // checks it (CanResumeFrom) before reading on after it. When it reads the same before and after a
+  // call, that call was served by the server of that generation. A store that never moves: 0.
+  virtual uint64_t PrimaryGeneration() { return 0; }
   // The newest event's cursor ("0-0" when there is none): where "from now on" starts.
   virtual absl::StatusOr<std::string> LatestCursor() = 0;
 

@@ -6,13 +6,18 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
+#include <atomic>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
+#include "server/event_hub.h"
 #include "server/http_listeners.h"
 #include "tests/support/fake_gateway.h"
 #include "tests/support/in_memory_store.h"
@@ -835,6 +840,110 @@ TEST_F(PaymentServiceTest, ACallbackNotHandledForAnOutageIsHandledWhenBankartRet
   EXPECT_TRUE(service_.HandleCallback(signed_callback).ok());
   EXPECT_EQ(store_.Get("retried-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
   EXPECT_EQ(metrics_.Callbacks(CallbackResult::kReplay), 0);
+}
+
+// The event hub across a failover that fails none of its reads: the store moves to another primary
+// (the sentinels' +switch-master) whose stream lacks the hub's last event. Reading on after that
+// cursor there would skip what the new primary writes below it; the hub checks its cursor at the
+// new generation and, finding it gone, ends its streams (they resume from their own cursors).
+class SwitchingStore : public InMemoryStore {
+ public:
+  // The primary the store moves to; until Switch, this store itself is the primary.
+  InMemoryStore& next() { return next_; }
+  void Switch() { switched_ = true; }
+
+  uint64_t PrimaryGeneration() override { return switched_ ? 1 : 0; }
+  absl::StatusOr<std::string> LatestCursor() override {
+    return switched_ ? next_.LatestCursor() : InMemoryStore::LatestCursor();
+  }
+  absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
+                                                             int max_count,
+                                                             absl::Duration wait) override {
+    return switched_ ? next_.WaitForEvents(after_cursor, max_count, wait)
+                     : InMemoryStore::WaitForEvents(after_cursor, max_count, wait);
+  }
+  // Only a cursor whose event the primary holds (as RedisStore::CanResumeFrom).
+  absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override {
+    if (!switched_) return InMemoryStore::CanResumeFrom(cursor);
+    absl::StatusOr<std::vector<v1::StatusEvent>> all = next_.ReadEvents("", 1000);
+    if (!all.ok()) return all.status();
+    for (const v1::StatusEvent& event : *all) {
+      if (event.cursor() == cursor) return true;
+    }
+    return false;
+  }
+
+ private:
+  InMemoryStore next_;
+  std::atomic<bool> switched_{false};
+};
+
+class RecordingSink : public EventSink {
+ public:
+  void Offer(const v1::StatusEvent& event) override {
+    absl::MutexLock lock(&mutex_);
+    offered_.push_back(event.cursor());
+  }
+  void Abort(const std::string&) override {
+    absl::MutexLock lock(&mutex_);
+    aborted_ = true;
+  }
+  // Whether it was ended or offered `cursor` within `within`.
+  bool EndedOrOffered(const std::string& cursor, absl::Duration within) {
+    absl::MutexLock lock(&mutex_);
+    auto told = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+      return aborted_ || std::find(offered_.begin(), offered_.end(), cursor) != offered_.end();
+    };
+    return mutex_.AwaitWithTimeout(absl::Condition(&told), within);
+  }
+
+ private:
+  absl::Mutex mutex_;
+  bool aborted_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<std::string> offered_ ABSL_GUARDED_BY(mutex_);
+};
+
+// An event on `store`, under a new id.
+std::string WriteEvent(store::Store& store, const std::string& id) {
+  v1::Transaction debit;
+  debit.set_merchant_transaction_id(id);
+  debit.set_type(v1::TRANSACTION_TYPE_DEBIT);
+  debit.set_status(v1::TRANSACTION_STATUS_UNKNOWN);
+  debit.set_amount_minor(500);
+  debit.set_currency("EUR");
+  EXPECT_TRUE(store.Begin(debit, "fp", absl::Now() + absl::Seconds(10), absl::Now()).ok());
+  store::Report report;
+  report.status = v1::TRANSACTION_STATUS_PENDING;
+  report.source = v1::EVENT_SOURCE_RPC;
+  report.ends_flight = true;
+  absl::StatusOr<store::ApplyResult> applied = store.Apply(id, report);
+  EXPECT_TRUE(applied.ok()) << applied.status();
+  return applied.ok() ? applied->event_cursor : "";
+}
+
+TEST(EventHubSwitchTest, ASwitchToAPrimaryWithoutTheHubsEventEndsTheStreams) {
+  SwitchingStore store;
+  for (const std::string id : {"a", "b", "c"}) WriteEvent(store, id);
+  WriteEvent(store.next(), "a");  // the only one the new primary received
+  Metrics metrics;
+  EventHub hub(store, metrics);
+  hub.Start();
+  // Until the hub follows the old primary's stream (it starts from its end).
+  auto sink = std::make_shared<RecordingSink>();
+  hub.Register(sink);
+  bool following = false;
+  for (int i = 0; i < 20 && !following; ++i) {
+    following = sink->EndedOrOffered(WriteEvent(store, absl::StrCat("d", i)), absl::Seconds(1));
+  }
+  ASSERT_TRUE(following);
+  store.Switch();
+  auto after_switch = std::make_shared<RecordingSink>();
+  hub.Register(after_switch);
+  const std::string below = WriteEvent(store.next(), "e");
+  ASSERT_EQ(below, "2-0") << "below the hub's cursor";
+  EXPECT_TRUE(after_switch->EndedOrOffered(below, absl::Seconds(5)))
+      << "the event below the hub's cursor was skipped without ending the stream";
+  hub.Shutdown();
 }
 
 }  // namespace
