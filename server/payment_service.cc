@@ -31,6 +31,11 @@ const char kAliasDoesNotExistPayerMessage[] =
 
 namespace {
 
+// How long one delivery of a callback holds its signature while it is handled: far longer than
+// the handling takes (a few Redis round trips and a replica wait), short enough that Bankart's
+// retries find it free again when the flikpay replica handling it died.
+constexpr absl::Duration kCallbackHandlingLease = absl::Seconds(30);
+
 using gateway::SubmitOutcome;
 using google::protobuf::util::TimeUtil;
 
@@ -750,22 +755,36 @@ absl::Status PaymentService::JudgeCallback(const gateway::InboundCallback& callb
   // changes nothing (each replay of a contradicting callback would otherwise add to the history).
   const std::optional<std::string> signature = SignatureOf(callback);
   if (signature.has_value()) {
-    absl::StatusOr<bool> first = store_.FirstSighting(*signature, config_.callback_replay_window);
-    // A repeat is answered 200 only once what handling it first stored is durable (the store
-    // waits for its replicas, if any): otherwise 503, and Bankart sends it again.
-    if (!first.ok()) {
+    absl::StatusOr<store::Sighting> sighting = store_.SightCallback(
+        *signature, std::min(kCallbackHandlingLease, config_.callback_replay_window));
+    if (!sighting.ok()) {
       metrics_.store_unavailable.Increment();
       return retry_later;
     }
-    if (!*first) {
-      outcome.result = CallbackResult::kReplay;
-      return absl::OkStatus();
+    switch (*sighting) {
+      case store::Sighting::kFirst:
+        break;
+      case store::Sighting::kHandled:
+        // Answered 200 only once what handling it first stored is durable (the store waits for
+        // its replicas, if any): otherwise 503, and Bankart sends it again.
+        outcome.result = CallbackResult::kReplay;
+        return absl::OkStatus();
+      case store::Sighting::kHandling:
+        // The first delivery's outcome is not stored, perhaps not durable, yet: a 200 now would
+        // acknowledge what a failover could still lose.
+        outcome.result = CallbackResult::kRetryLater;
+        return absl::UnavailableError("the same callback is being handled, retry later");
     }
   }
   absl::Status handled = HandleVerifiedCallback(callback, *event, outcome);
-  if (absl::IsUnavailable(handled) && signature.has_value()) {
+  if (!signature.has_value()) return handled;
+  if (absl::IsUnavailable(handled)) {
     // Not handled: Bankart's retry of these very bytes must be.
     if (!store_.ForgetSighting(*signature).ok()) metrics_.store_unavailable.Increment();
+  } else if (!store_.MarkCallbackHandled(*signature, config_.callback_replay_window).ok()) {
+    // Handled all the same; until the claim's lease ends a repeat is answered 503, then handled
+    // again as after an outage.
+    metrics_.store_unavailable.Increment();
   }
   return handled;
 }

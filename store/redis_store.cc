@@ -80,6 +80,18 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
 )lua";
 
+// A verified callback's signature: "handling" while one delivery of it is being handled (for the
+// lease, so a handler that dies frees it), "handled" once its outcome is stored. Any other value
+// (an older flikpay's "1") counts as handled. Returns the value found, or nil after claiming it.
+constexpr char kSightingHandling[] = "handling";
+constexpr char kSightingHandled[] = "handled";
+constexpr char kSightCallbackScript[] = R"lua(
+local seen = redis.call('GET', KEYS[1])
+if seen then return seen end
+redis.call('SET', KEYS[1], 'handling', 'PX', ARGV[1])
+return false
+)lua";
+
 // A caller's rolling spend on one rpc: a hash of minute buckets on Redis' clock (one clock for
 // every replica). ARGV: amount (> 0), limit (>= 0), window (ms), all decimal. Buckets wholly before
 // the window are deleted; the rest, which may have spent any part of the window, are summed, and
@@ -1305,20 +1317,41 @@ absl::Status RedisStore::RecordUnmatchedCallback(absl::string_view body) {
   });
 }
 
-absl::StatusOr<bool> RedisStore::FirstSighting(absl::string_view signature, absl::Duration ttl) {
-  return WithConnection([&](Connection& connection) -> absl::StatusOr<bool> {
+absl::StatusOr<Sighting> RedisStore::SightCallback(absl::string_view signature,
+                                                   absl::Duration handling_lease) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<Sighting> {
     const std::string key = SightingKey(signature);
-    absl::StatusOr<Reply> set =
-        connection.Run({"SET", key, "1", "NX", "PX",
-                        std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))});
-    if (!set.ok()) return set.status();
-    if ((*set)->type != REDIS_REPLY_NIL) return true;
+    absl::StatusOr<Reply> seen = connection.Run(
+        {"EVAL", kSightCallbackScript, "1", key,
+         std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(handling_lease)))});
+    if (!seen.ok()) return seen.status();
+    if ((*seen)->type == REDIS_REPLY_NIL) return Sighting::kFirst;
+    if (ReplyString(seen->get()) == kSightingHandling) return Sighting::kHandling;
     // A repeat is answered 200 as handled: what handling it the first time wrote must be on the
-    // replicas by then (the first answer may have been a 503 for want of them).
-    if (absl::Status durable = AwaitReplicasOfEarlierWrites(connection, key, ttl); !durable.ok()) {
+    // replicas by then (the first answer may have been a 503 for want of them). Touching the key
+    // with its remaining life would do; keeping it as long as a handled one is kept does no harm.
+    absl::StatusOr<Reply> left = connection.Run({"PTTL", key});
+    if (!left.ok()) return left.status();
+    const int64_t left_ms = ReplyInt(left->get());
+    if (left_ms > 0) {
+      if (absl::Status durable =
+              AwaitReplicasOfEarlierWrites(connection, key, absl::Milliseconds(left_ms));
+          !durable.ok()) {
+        return durable;
+      }
+    } else if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) {
       return durable;
     }
-    return false;
+    return Sighting::kHandled;
+  });
+}
+
+absl::Status RedisStore::MarkCallbackHandled(absl::string_view signature, absl::Duration ttl) {
+  return WithConnection([&](Connection& connection) -> absl::Status {
+    return connection
+        .Run({"SET", SightingKey(signature), kSightingHandled, "PX",
+              std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))})
+        .status();
   });
 }
 

@@ -123,7 +123,9 @@ class RedisStore : public Store {
   absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                     const Report& report) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
-  absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) override;
+  absl::StatusOr<Sighting> SightCallback(absl::string_view signature,
+                                         absl::Duration handling_lease) override;
+  absl::Status MarkCallbackHandled(absl::string_view signature, absl::Duration ttl) override;
   absl::Status ForgetSighting(absl::string_view signature) override;
   absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                           int max_count) override;

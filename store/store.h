@@ -43,6 +43,13 @@ enum class RefundCap {
 // Reports are judged by the core's pure transition (core/transition.h).
 using Report = core::Report;
 
+// What Store::SightCallback knows of a verified callback's signature.
+enum class Sighting {
+  kFirst,     // not seen within the window: the caller handles it now
+  kHandling,  // another delivery of the same bytes is being handled right now
+  kHandled,   // handled before
+};
+
 // The outcome of Store::ReserveSpend.
 struct SpendResult {
   bool granted = false;
@@ -117,12 +124,17 @@ class Store {
   // Keeps a verified callback for a transaction flikpay does not know, for inspection.
   virtual absl::Status RecordUnmatchedCallback(absl::string_view body) = 0;
 
-  // Replay protection for verified callbacks, shared by every replica: true when `signature` was
-  // not seen in the last `ttl` (and now is), false for a repeat. A callback whose handling failed
-  // is forgotten again, so Bankart's retry of the same bytes is handled. A repeat is acknowledged
-  // as handled, so a store that waits for replicas (RedisStore's min_replica_acks) makes sure
-  // first that what the store holds has reached them: UNAVAILABLE when it cannot.
-  virtual absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) = 0;
+  // Replay protection for verified callbacks, shared by every replica. SightCallback claims
+  // `signature` for `handling_lease` (kFirst: handle it now), or tells that another delivery of the
+  // same bytes holds it (kHandling: not yet durable, so not to be acknowledged) or was handled
+  // (kHandled). What the handler then does: MarkCallbackHandled keeps the signature for `ttl`;
+  // ForgetSighting, after a failure, lets Bankart's retry of the same bytes be handled. A claim
+  // whose handler died expires with its lease. A kHandled repeat is acknowledged as handled, so a
+  // store that waits for replicas (RedisStore's min_replica_acks) makes sure first that what the
+  // store holds has reached them: UNAVAILABLE when it cannot.
+  virtual absl::StatusOr<Sighting> SightCallback(absl::string_view signature,
+                                                 absl::Duration handling_lease) = 0;
+  virtual absl::Status MarkCallbackHandled(absl::string_view signature, absl::Duration ttl) = 0;
   virtual absl::Status ForgetSighting(absl::string_view signature) = 0;
 
   // Events strictly after `after_cursor` ("" = from the oldest retained), oldest first.

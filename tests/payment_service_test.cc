@@ -829,6 +829,34 @@ TEST_F(PaymentServiceTest, AReplayedCallbackIsAcknowledgedWithoutEffect) {
   EXPECT_EQ(metrics_.status_anomalies.Value(), 2);
 }
 
+// Two deliveries of the same callback at once (Bankart retrying one it timed out on, two replicas
+// behind the load balancer): the second must not be answered 200 while the first's outcome is not
+// stored, or a failure of the first (then a 503 nobody retries) would lose it.
+TEST_F(PaymentServiceTest, ADeliveryRacingTheFirstOfTheSameCallbackIsAskedToRetry) {
+  gateway_.AnswerSends(Accepted());
+  ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("raced-1"), Soon()).ok());
+  gateway_.AnswerCallbacks(CallbackFor("raced-1", gateway::CallbackEvent::Result::kOk));
+  gateway::InboundCallback signed_callback;
+  signed_callback.headers["x-signature"] = "c2lnbmF0dXJlLTQ=";
+  // The first delivery, on another replica, has claimed the signature and not finished.
+  ASSERT_EQ(store_.SightCallback("c2lnbmF0dXJlLTQ=", absl::Seconds(30))
+                .value_or(store::Sighting::kHandled),
+            store::Sighting::kFirst);
+  CallbackOutcome outcome;
+  EXPECT_TRUE(absl::IsUnavailable(service_.HandleCallback(signed_callback, &outcome)));
+  EXPECT_EQ(outcome.result, CallbackResult::kRetryLater);
+  EXPECT_EQ(store_.Get("raced-1")->status(), v1::TRANSACTION_STATUS_PENDING)
+      << "the racing delivery changes nothing";
+
+  // That replica died before storing anything: once its claim is given back (or its lease ends),
+  // Bankart's next retry is handled, and a replay after that is acknowledged.
+  ASSERT_TRUE(store_.ForgetSighting("c2lnbmF0dXJlLTQ=").ok());
+  ASSERT_TRUE(service_.HandleCallback(signed_callback, &outcome).ok());
+  EXPECT_EQ(store_.Get("raced-1")->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_TRUE(service_.HandleCallback(signed_callback, &outcome).ok());
+  EXPECT_EQ(outcome.result, CallbackResult::kReplay);
+}
+
 TEST_F(PaymentServiceTest, ACallbackNotHandledForAnOutageIsHandledWhenBankartRetriesIt) {
   gateway_.AnswerSends(Accepted());
   ASSERT_TRUE(service_.CreateRtp(shop_, Rtp("retried-1"), Soon()).ok());

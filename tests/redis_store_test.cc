@@ -319,6 +319,47 @@ TEST_P(StoreTest, TwoReplicasRacingGrantExactlyTheLimit) {
   EXPECT_EQ(Reserve("racer", 1, 1000, absl::Minutes(5), "Payout").spent_minor, 150);
 }
 
+// One delivery of a callback handles it; a concurrent one waits for it (kHandling, answered 503),
+// a later one is a replay (kHandled). A failed handler gives the signature back, a dead one's claim
+// expires with its lease.
+TEST_P(StoreTest, ACallbackSignatureIsClaimedThenHandledOrGivenBack) {
+  EXPECT_EQ(store().SightCallback("sig-a", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  EXPECT_EQ(store().SightCallback("sig-a", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandling);
+  ASSERT_TRUE(store().MarkCallbackHandled("sig-a", absl::Minutes(2)).ok());
+  EXPECT_EQ(store().SightCallback("sig-a", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandled);
+  EXPECT_EQ(store().SightCallback("sig-a", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandled)
+      << "a replay of a handled callback does not shorten how long it is kept";
+
+  EXPECT_EQ(store().SightCallback("sig-b", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  ASSERT_TRUE(store().ForgetSighting("sig-b").ok());
+  EXPECT_EQ(store().SightCallback("sig-b", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+
+  EXPECT_EQ(store().SightCallback("sig-c", absl::Milliseconds(50)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  absl::SleepFor(absl::Milliseconds(120));
+  EXPECT_EQ(store().SightCallback("sig-c", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst)
+      << "the claim of a handler that never finished ends with its lease";
+}
+
+TEST_P(StoreTest, AnotherReplicaSeesTheSameSighting) {
+  std::unique_ptr<Store> second = Replica();
+  Store* other = second ? second.get() : store_.get();
+  ASSERT_EQ(store().SightCallback("sig-d", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  EXPECT_EQ(other->SightCallback("sig-d", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandling);
+  ASSERT_TRUE(store().MarkCallbackHandled("sig-d", absl::Minutes(2)).ok());
+  EXPECT_EQ(other->SightCallback("sig-d", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandled);
+}
+
 // What only Redis shows: the keys themselves, written, aged and spoilt by hand.
 class RedisLayoutTest : public ::testing::Test {
  protected:
@@ -579,10 +620,11 @@ TEST_F(RedisDurabilityTest, ARetryOfAClaimedIdWaitsForReplicas) {
 TEST_F(RedisDurabilityTest, AReplayedSightingAndASpendReservationWaitForReplicas) {
   ASSERT_NO_FATAL_FAILURE(StartLone());
   std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1);
-  absl::StatusOr<bool> first = durable->FirstSighting("sig", absl::Minutes(2));
+  absl::StatusOr<Sighting> first = durable->SightCallback("sig", absl::Seconds(30));
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_TRUE(*first) << "a first sighting acknowledges nothing yet";
-  absl::StatusOr<bool> replay = durable->FirstSighting("sig", absl::Minutes(2));
+  EXPECT_EQ(*first, Sighting::kFirst) << "a first sighting acknowledges nothing yet";
+  ASSERT_TRUE(durable->MarkCallbackHandled("sig", absl::Minutes(2)).ok());
+  absl::StatusOr<Sighting> replay = durable->SightCallback("sig", absl::Seconds(30));
   EXPECT_TRUE(absl::IsUnavailable(replay.status())) << replay.status();
 
   absl::StatusOr<SpendResult> spend =
@@ -612,10 +654,12 @@ TEST_F(RedisDurabilityTest, WithAReplicaRepeatsAreAnswered) {
                            absl::Now() + absl::Minutes(1), RefundCap::kEnforce);
   ASSERT_TRUE(refund_retried.ok()) << refund_retried.status();
   EXPECT_FALSE(refund_retried->created);
-  ASSERT_TRUE(durable->FirstSighting("sig", absl::Minutes(2)).value_or(false));
-  absl::StatusOr<bool> replay = durable->FirstSighting("sig", absl::Minutes(2));
+  ASSERT_EQ(durable->SightCallback("sig", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  ASSERT_TRUE(durable->MarkCallbackHandled("sig", absl::Minutes(2)).ok());
+  absl::StatusOr<Sighting> replay = durable->SightCallback("sig", absl::Seconds(30));
   ASSERT_TRUE(replay.ok()) << replay.status();
-  EXPECT_FALSE(*replay);
+  EXPECT_EQ(*replay, Sighting::kHandled);
   absl::StatusOr<SpendResult> spend =
       durable->ReserveSpend("shop", "CreateRtp", 100, 1000, absl::Minutes(5));
   ASSERT_TRUE(spend.ok()) << spend.status();
@@ -631,7 +675,7 @@ TEST_F(RedisDurabilityTest, NoReplicasToWriteIsUnavailable) {
       Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
   EXPECT_TRUE(absl::IsUnavailable(begun.status())) << begun.status();
   EXPECT_TRUE(absl::StrContains(begun.status().message(), "NOREPLICAS")) << begun.status();
-  absl::StatusOr<bool> sighting = store->FirstSighting("sig", absl::Minutes(2));
+  absl::StatusOr<Sighting> sighting = store->SightCallback("sig", absl::Seconds(30));
   EXPECT_TRUE(absl::IsUnavailable(sighting.status())) << sighting.status();
 }
 

@@ -217,14 +217,24 @@ absl::Status InMemoryStore::RecordUnmatchedCallback(absl::string_view body) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> InMemoryStore::FirstSighting(absl::string_view signature, absl::Duration ttl) {
+absl::StatusOr<store::Sighting> InMemoryStore::SightCallback(absl::string_view signature,
+                                                             absl::Duration handling_lease) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
   const absl::Time now = absl::Now();
-  auto [seen, inserted] = sightings_.try_emplace(std::string(signature), now + ttl);
-  if (!inserted && seen->second > now) return false;
-  seen->second = now + ttl;
-  return true;
+  auto [seen, inserted] = sightings_.try_emplace(std::string(signature));
+  if (!inserted && seen->second.until > now) {
+    return seen->second.handled ? store::Sighting::kHandled : store::Sighting::kHandling;
+  }
+  seen->second = Seen{.handled = false, .until = now + handling_lease};
+  return store::Sighting::kFirst;
+}
+
+absl::Status InMemoryStore::MarkCallbackHandled(absl::string_view signature, absl::Duration ttl) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  sightings_[std::string(signature)] = Seen{.handled = true, .until = absl::Now() + ttl};
+  return absl::OkStatus();
 }
 
 absl::Status InMemoryStore::ForgetSighting(absl::string_view signature) {

@@ -53,7 +53,9 @@ class InMemoryStore : public store::Store {
   absl::StatusOr<store::ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                            const store::Report& report) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
-  absl::StatusOr<bool> FirstSighting(absl::string_view signature, absl::Duration ttl) override;
+  absl::StatusOr<store::Sighting> SightCallback(absl::string_view signature,
+                                                absl::Duration handling_lease) override;
+  absl::Status MarkCallbackHandled(absl::string_view signature, absl::Duration ttl) override;
   absl::Status ForgetSighting(absl::string_view signature) override;
   absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                           int max_count) override;
@@ -107,7 +109,11 @@ class InMemoryStore : public store::Store {
   std::vector<v1::StatusEvent> events_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::string> unmatched_ ABSL_GUARDED_BY(mutex_);
   // Signatures of callbacks seen, with when each may be seen again.
-  std::map<std::string, absl::Time> sightings_ ABSL_GUARDED_BY(mutex_);
+  struct Seen {
+    bool handled = false;
+    absl::Time until;
+  };
+  std::map<std::string, Seen> sightings_ ABSL_GUARDED_BY(mutex_);
   int failing_applies_ ABSL_GUARDED_BY(mutex_) = 0;
   std::deque<absl::Time> granted_queries_ ABSL_GUARDED_BY(mutex_);  // oldest first
   std::function<absl::Time()> spend_clock_ ABSL_GUARDED_BY(mutex_) = [] { return absl::Now(); };
