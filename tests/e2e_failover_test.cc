@@ -2,15 +2,18 @@
 // redis-sentinel x3 on loopback) and bankart-sim, under a steady load through both replicas of
 // In-Person debits (made SUCCESS by Bankart's callbacks, which arrive on their own) and a partial
 // refund of each debit that reached SUCCESS, lose the Redis primary to SIGKILL; in the second suite
-// the primary is first cut off from both replicas. Each answer is timed, and what the callers saw
-// before the fault, during the outage and after it (attempted, acknowledged, failed by code) is
-// printed with the outage window. Every create and refund acknowledged (OK) must be readable on
-// both replicas afterwards; every debit Bankart created (its journal) must end in flikpay in
-// Bankart's own final status (SUCCESS, or ERROR when Bankart let it expire) and be created there
-// once; no debit may be refunded beyond its amount; a call made while no
-// replica could keep it must not be acknowledged. A StreamStatus subscriber ended by the failover
-// resumes from its last cursor on the other replica and gets exactly the stream's entries after
-// it, or OUT_OF_RANGE.
+// the primary is first cut off from both replicas. Each answer is timed, and what the callers and
+// Bankart's callbacks saw before the fault, during the outage and after it (attempted,
+// acknowledged, failed by code) is printed with the outage window. Every create and refund
+// acknowledged (OK) must be readable on both replicas afterwards, and the status it was
+// acknowledged with, like the outcome of every callback Bankart had acknowledged, must be in the
+// record's history dated before the acknowledgement (a write lost and made good later by the
+// reconciler would be dated after it); every debit and refund Bankart created (its journal) must
+// end in flikpay in Bankart's own final status and be created there once; no debit may be refunded
+// beyond its amount; nothing may be acknowledged while the primary is cut off from its replicas.
+// A StreamStatus subscriber ended by the failover got a prefix of the new primary's stream, and
+// resumes from its last cursor on the other replica with exactly the stream's entries after it, or
+// OUT_OF_RANGE when that cursor's event was lost.
 #include <hiredis/hiredis.h>
 #include <signal.h>
 
@@ -31,6 +34,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -50,7 +55,9 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
         testing::TestSentinelCluster::Start(REDIS_SERVER_PATH, REDIS_SENTINEL_PATH);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
-    replica_flags_ = {absl::StrCat("--redis_url=", cluster_->Url())};
+    // A short replica wait, so a primary cut off from its replicas answers (UNAVAILABLE) several
+    // calls, retries among them, before the kill.
+    replica_flags_ = {absl::StrCat("--redis_url=", cluster_->Url()), "--replica_ack_timeout=200ms"};
     E2eTest::SetUpTestSuite();
   }
   static void TearDownTestSuite() {
@@ -66,6 +73,9 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     int replica = 0;  // 0: A, 1: B
     absl::Time sent, answered;
     grpc::StatusCode code = grpc::StatusCode::OK;
+    // What an acknowledged call answered: the record's status then.
+    v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNKNOWN;
+    std::string message;  // a failure's
   };
   static constexpr int64_t kDebitMinor = 1000;
   static constexpr int64_t kRefundMinor = 300;
@@ -133,8 +143,11 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
             answer.op = Op::kRefund;
             answer.id = debit.refund_id;
             answer.sent = absl::Now();
-            answer.code = stub.Refund(&call, refund, &out).error_code();
+            const grpc::Status refunded = stub.Refund(&call, refund, &out);
+            answer.code = refunded.error_code();
+            answer.message = refunded.error_message();
             answer.answered = absl::Now();
+            answer.status = out.status();
             if (Retryable(answer.code)) {
               debit.due = absl::Now() + absl::Milliseconds(50);
               paid.push_back(debit);
@@ -153,8 +166,11 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
             answer.op = Op::kCreate;
             answer.id = id;
             answer.sent = absl::Now();
-            answer.code = stub.CreateRtp(&call, request, &out).error_code();
+            const grpc::Status created = stub.CreateRtp(&call, request, &out);
+            answer.code = created.error_code();
+            answer.message = created.error_message();
             answer.answered = absl::Now();
+            answer.status = out.status();
             if (Retryable(answer.code)) {
               retries.emplace_back(id, absl::Now() + absl::Milliseconds(200));
             }
@@ -178,6 +194,33 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
   std::vector<Answer> Answers() {
     absl::MutexLock lock(&mutex_);
     return answers_;
+  }
+  // Bankart's deliveries of its callbacks about this test's transactions (bankart-sim's journal):
+  // when flikpay's answer was in, and what it was.
+  struct Delivery {
+    std::string id;
+    absl::Time answered;
+    bool acknowledged = false;
+    int http_status = 0;  // 0: no answer (transport error)
+    v1::TransactionStatus status = v1::TRANSACTION_STATUS_UNKNOWN;  // what the callback says
+  };
+  std::vector<Delivery> Deliveries() {
+    std::vector<Delivery> deliveries;
+    const testing::Json journal = SimControl("GET", "/_sim/journal");
+    for (const testing::Json& entry : journal["callbacks"]) {
+      Delivery delivery;
+      delivery.id = gateway::JsonText(entry, "merchantTransactionId");
+      if (!absl::StartsWith(delivery.id, prefix_) || !entry.contains("answeredAtMicros")) continue;
+      delivery.answered = absl::FromUnixMicros(entry["answeredAtMicros"].get<int64_t>());
+      delivery.acknowledged = entry.value("acknowledged", false);
+      delivery.http_status = entry.value("httpStatus", 0);
+      const std::string result = gateway::JsonText(entry, "result");
+      delivery.status = result == "OK"      ? v1::TRANSACTION_STATUS_SUCCESS
+                        : result == "ERROR" ? v1::TRANSACTION_STATUS_ERROR
+                                            : v1::TRANSACTION_STATUS_UNKNOWN;
+      deliveries.push_back(std::move(delivery));
+    }
+    return deliveries;
   }
   // The first call acknowledged by `replica` that was sent after `since`.
   std::optional<absl::Time> FirstOkSentAfter(int replica, absl::Time since) {
@@ -234,31 +277,41 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     }
     struct Cell {
       int attempted = 0, ok = 0;
-      std::map<grpc::StatusCode, int> failed;
+      std::map<std::string, int> failed;
     };
-    std::map<std::pair<int, Op>, Cell> table;
+    auto phase_of = [&](absl::Time at) { return at < fault ? 0 : (at < recovered ? 1 : 2); };
+    // Calls by the phase they were sent in; Bankart's callback deliveries by the phase their
+    // answer came in (sent and answered are a few milliseconds apart).
+    std::map<std::pair<int, std::string>, Cell> table;
     for (const Answer& a : answers) {
-      const int phase = a.sent < fault ? 0 : (a.sent < recovered ? 1 : 2);
-      Cell& cell = table[{phase, a.op}];
+      Cell& cell = table[{phase_of(a.sent), a.op == Op::kCreate ? "create" : "refund"}];
       ++cell.attempted;
       if (a.code == grpc::StatusCode::OK) {
         ++cell.ok;
       } else {
-        ++cell.failed[a.code];
+        ++cell.failed[CodeName(a.code)];
       }
     }
-    std::printf("%s\n%-7s %-7s %9s %6s  %s\n", title.c_str(), "phase", "call", "attempted", "ok",
-                "failed (by gRPC code)");
+    for (const Delivery& d : Deliveries()) {
+      Cell& cell = table[{phase_of(d.answered), "callback"}];
+      ++cell.attempted;
+      if (d.acknowledged) {
+        ++cell.ok;
+      } else {
+        ++cell.failed[d.http_status == 0 ? "no answer" : absl::StrCat("HTTP ", d.http_status)];
+      }
+    }
+    std::printf("%s\n%-7s %-8s %9s %6s  %s\n", title.c_str(), "phase", "call", "attempted", "ok",
+                "failed (by gRPC code; callbacks: flikpay's HTTP answer to Bankart)");
     const char* phases[] = {"before", "outage", "after"};
     for (int phase = 0; phase < 3; ++phase) {
-      for (Op op : {Op::kCreate, Op::kRefund}) {
-        const Cell& cell = table[{phase, op}];
+      for (const char* call : {"create", "refund", "callback"}) {
+        const Cell& cell = table[{phase, call}];
         std::string failed;
         for (const auto& [code, count] : cell.failed) {
-          absl::StrAppend(&failed, failed.empty() ? "" : ", ", CodeName(code), " ", count);
+          absl::StrAppend(&failed, failed.empty() ? "" : ", ", code, " ", count);
         }
-        std::printf("%-7s %-7s %9d %6d  %s\n", phases[phase],
-                    op == Op::kCreate ? "create" : "refund", cell.attempted, cell.ok,
+        std::printf("%-7s %-8s %9d %6d  %s\n", phases[phase], call, cell.attempted, cell.ok,
                     failed.empty() ? "-" : failed.c_str());
       }
     }
@@ -273,6 +326,15 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     } else {
       std::printf("outage window: no call failed\n");
     }
+    // Why calls sent before the fault failed (most were in flight when it struck).
+    int shown = 0;
+    for (const Answer& a : answers) {
+      if (a.sent < fault && a.code != grpc::StatusCode::OK && shown++ < 5) {
+        std::printf("before the fault, %s at +%s: %s %s\n", a.id.c_str(),
+                    absl::FormatDuration(a.sent - answers.front().sent).c_str(),
+                    CodeName(a.code).c_str(), a.message.c_str());
+      }
+    }
     if (last_aborted.has_value()) {
       std::printf(
           "retries ABORTED (first request still being processed) until %s after the fault\n",
@@ -280,11 +342,36 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     }
   }
 
-  // Every acknowledged create and refund reads back on both replicas; every debit Bankart created
-  // ends in flikpay in Bankart's own final status (SUCCESS, or ERROR if Bankart let it expire) and
-  // was created at Bankart once; every acknowledged refund ends SUCCESS
-  // and was created at Bankart once; no debit is refunded beyond its amount, in flikpay or at
-  // Bankart; failures were UNAVAILABLE or the deadline.
+  // Minor units of one of bankart-sim's decimal amounts ("3.00"); nullopt if it is not one.
+  static std::optional<int64_t> MinorUnits(absl::string_view decimal) {
+    const std::vector<absl::string_view> parts = absl::StrSplit(decimal, '.');
+    int64_t units = 0, cents = 0;
+    if (parts.size() > 2 || !absl::SimpleAtoi(parts[0], &units)) return std::nullopt;
+    if (parts.size() == 2) {
+      if (parts[1].size() != 2 || !absl::SimpleAtoi(parts[1], &cents)) return std::nullopt;
+    }
+    return units * 100 + cents;
+  }
+
+  // What an acknowledgement promised was stored before it was given: the record's history has a
+  // change to `status` made no later than `acknowledged`. A write lost in the failover and made
+  // good later (by the reconciler, or a callback's retry) would be dated after the acknowledgement.
+  static bool StoredBefore(const v1::Transaction& record, v1::TransactionStatus status,
+                           absl::Time acknowledged) {
+    for (const v1::StatusChange& change : record.history()) {
+      const absl::Time at =
+          absl::FromUnixSeconds(change.at().seconds()) + absl::Nanoseconds(change.at().nanos());
+      if (change.to() == status && at <= acknowledged) return true;
+    }
+    return false;
+  }
+
+  // Every acknowledged create and refund reads back on both replicas, with the status it was
+  // acknowledged with stored before the answer; so does every callback Bankart had acknowledged.
+  // Every debit and refund Bankart created was created there once and ends in flikpay in Bankart's
+  // own final status (SUCCESS, or ERROR when Bankart let a debit expire); every acknowledged refund
+  // ends SUCCESS; no debit is refunded beyond its amount, in flikpay or at Bankart; failures were
+  // UNAVAILABLE, the deadline or ABORTED.
   void ExpectNothingAcknowledgedLost() {
     std::set<std::string> acknowledged_debits, acknowledged_refunds;
     int other = 0;
@@ -320,48 +407,66 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
       if (operation == "debit") ++debits_at_bankart[id];
       if (operation == "refund") ++refunds_at_bankart[id];
     }
-    // Bankart's own status of each debit, read once every debit is final in flikpay.
-    for (const auto& [id, count] : debits_at_bankart) AwaitFinal(B(), id);
+    // Every transaction's final record in flikpay, read once each is final.
+    std::map<std::string, v1::Transaction> final_records;
+    for (const std::map<std::string, int>* ids : {&debits_at_bankart, &refunds_at_bankart}) {
+      for (const auto& [id, count] : *ids) final_records[id] = AwaitFinal(B(), id);
+    }
+    for (const std::string& id : acknowledged_refunds) {
+      if (!final_records.contains(id)) final_records[id] = AwaitFinal(A(), id);
+    }
+    // Bankart's own status of each transaction, read once every one is final in flikpay.
     std::map<std::string, std::string> refunded_at_bankart;  // debit's uuid -> "3.00"
     std::map<std::string, std::string> status_at_bankart;    // id -> "SUCCESS"
     for (const testing::Json& entry : SimControl("GET", "/_sim/transactions")) {
       refunded_at_bankart[gateway::JsonText(entry, "uuid")] =
           gateway::JsonText(entry, "refundedOrPendingAmount");
-      if (gateway::JsonText(entry, "transactionType") == "DEBIT") {
-        status_at_bankart[gateway::JsonText(entry, "merchantTransactionId")] =
-            gateway::JsonText(entry, "transactionStatus");
-      }
+      status_at_bankart[gateway::JsonText(entry, "merchantTransactionId")] =
+          gateway::JsonText(entry, "transactionStatus");
     }
-    int double_debits = 0, not_success = 0, over_refunded = 0, wrong_state = 0;
+    int double_debits = 0, double_refunds = 0, not_success = 0, over_refunded = 0, wrong_state = 0;
     for (const auto& [id, count] : debits_at_bankart) {
       if (count != 1) {
         ++double_debits;
         ADD_FAILURE() << id << " was debited " << count << " times at Bankart";
       }
-      const v1::Transaction final_state = AwaitFinal(B(), id);
-      // Its true final state is Bankart's: SUCCESS unless Bankart let it expire (its SUCCESS not
-      // reached in time, as happens now and then around the cut), when flikpay must say so too.
-      const std::string& bankart_status = status_at_bankart[id];
-      if (v1::TransactionStatus_Name(final_state.status()) !=
-          absl::StrCat("TRANSACTION_STATUS_", bankart_status)) {
-        ++wrong_state;
-        ADD_FAILURE() << id << " is " << bankart_status << " at Bankart but ends "
-                      << v1::TransactionStatus_Name(final_state.status())
-                      << " in flikpay: " << final_state.ShortDebugString();
-      }
+      const v1::Transaction& final_state = final_records[id];
       if (final_state.status() != v1::TRANSACTION_STATUS_SUCCESS) {
         ++not_success;
         std::printf("%s ends %s in flikpay, %s at Bankart: %s\n", id.c_str(),
                     v1::TransactionStatus_Name(final_state.status()).c_str(),
-                    bankart_status.c_str(), final_state.error().ShortDebugString().c_str());
+                    status_at_bankart[id].c_str(), final_state.error().ShortDebugString().c_str());
       }
       const std::string& at_bankart = refunded_at_bankart[final_state.gateway_uuid()];
-      double refunded = 0;
+      const std::optional<int64_t> refunded_minor = MinorUnits(at_bankart);
+      EXPECT_TRUE(at_bankart.empty() || refunded_minor.has_value())
+          << id << ": Bankart's refunded amount " << at_bankart;
       if (final_state.refunded_amount_minor() > kDebitMinor ||
-          (absl::SimpleAtod(at_bankart, &refunded) && refunded * 100 > kDebitMinor + 0.5)) {
+          refunded_minor.value_or(0) > kDebitMinor) {
         ++over_refunded;
         ADD_FAILURE() << id << " refunded " << final_state.refunded_amount_minor()
                       << " in flikpay, " << at_bankart << " at Bankart, of " << kDebitMinor;
+      }
+    }
+    for (const auto& [id, count] : refunds_at_bankart) {
+      if (count != 1) {
+        ++double_refunds;
+        ADD_FAILURE() << id << " was refunded " << count << " times at Bankart";
+      }
+    }
+    // Its true final state is Bankart's: for a debit SUCCESS unless Bankart let it expire (its
+    // SUCCESS not reached in time, as happens now and then around the cut), when flikpay must say
+    // so too; for a refund whatever Bankart made of it.
+    for (const std::map<std::string, int>* ids : {&debits_at_bankart, &refunds_at_bankart}) {
+      for (const auto& [id, count] : *ids) {
+        const v1::Transaction& final_state = final_records[id];
+        if (v1::TransactionStatus_Name(final_state.status()) !=
+            absl::StrCat("TRANSACTION_STATUS_", status_at_bankart[id])) {
+          ++wrong_state;
+          ADD_FAILURE() << id << " is " << status_at_bankart[id] << " at Bankart but ends "
+                        << v1::TransactionStatus_Name(final_state.status())
+                        << " in flikpay: " << final_state.ShortDebugString();
+        }
       }
     }
     for (const std::string& id : acknowledged_debits) {
@@ -369,23 +474,52 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     }
     int refunds_success = 0;
     for (const std::string& id : acknowledged_refunds) {
-      refunds_success += AwaitFinal(A(), id).status() == v1::TRANSACTION_STATUS_SUCCESS;
+      refunds_success += final_records[id].status() == v1::TRANSACTION_STATUS_SUCCESS;
       EXPECT_EQ(refunds_at_bankart[id], 1) << id << " refunds at Bankart";
+    }
+    // Each acknowledgement's write, stored before it was given (a claim answered UNKNOWN has none
+    // of its own: its record was checked above).
+    int acknowledgements = 0, unstored = 0;
+    for (const Answer& a : Answers()) {
+      if (a.code != grpc::StatusCode::OK || a.status == v1::TRANSACTION_STATUS_UNKNOWN) continue;
+      ++acknowledgements;
+      if (!StoredBefore(final_records[a.id], a.status, a.answered)) {
+        ++unstored;
+        ADD_FAILURE() << a.id << " was answered " << v1::TransactionStatus_Name(a.status)
+                      << ", which its history does not have before the answer: "
+                      << final_records[a.id].ShortDebugString();
+      }
+    }
+    int callbacks_acknowledged = 0;
+    for (const Delivery& d : Deliveries()) {
+      if (!d.acknowledged) continue;
+      ++callbacks_acknowledged;
+      if (!final_records.contains(d.id)) final_records[d.id] = AwaitFinal(B(), d.id);
+      if (!StoredBefore(final_records[d.id], d.status, d.answered)) {
+        ++unstored;
+        ADD_FAILURE() << "Bankart's " << v1::TransactionStatus_Name(d.status) << " callback for "
+                      << d.id << " was acknowledged, but the record's history does not have it "
+                      << "before that: " << final_records[d.id].ShortDebugString();
+      }
     }
     std::printf(
         "acknowledged: %zu debits, %zu refunds (%d other failures), %d reads missing on A or B; "
-        "Bankart created %zu debits: %d not in Bankart's final state in flikpay (%d not SUCCESS "
-        "at all), %d debited twice, %d refunded beyond the debit; acknowledged refunds SUCCESS "
-        "%d of %zu\n",
-        acknowledged_debits.size(), acknowledged_refunds.size(), other, missing,
-        debits_at_bankart.size(), wrong_state, not_success, double_debits, over_refunded,
-        refunds_success, acknowledged_refunds.size());
+        "%d acknowledged answers and %d acknowledged callbacks, %d of them not stored before the "
+        "acknowledgement; Bankart created %zu debits and %zu refunds: %d not in Bankart's final "
+        "state in flikpay (%d debits not SUCCESS at all), %d debited twice, %d refunded twice, %d "
+        "refunded beyond the debit; acknowledged refunds SUCCESS %d of %zu\n",
+        acknowledged_debits.size(), acknowledged_refunds.size(), other, missing, acknowledgements,
+        callbacks_acknowledged, unstored, debits_at_bankart.size(), refunds_at_bankart.size(),
+        wrong_state, not_success, double_debits, double_refunds, over_refunded, refunds_success,
+        acknowledged_refunds.size());
     EXPECT_GT(acknowledged_debits.size(), 0u);
     EXPECT_GT(acknowledged_refunds.size(), 0u);
+    EXPECT_GT(callbacks_acknowledged, 0);
     EXPECT_EQ(refunds_success, static_cast<int>(acknowledged_refunds.size()));
   }
-  // The ids of the event stream's entries in (after, upto], read from the primary itself.
-  std::vector<std::string> StreamIds(const std::string& after, const std::string& upto) {
+  // The ids of the event stream's entries from `start` to `end` (XRANGE's bounds: "(" excludes),
+  // read from the primary itself.
+  std::vector<std::string> StreamIds(const std::string& start, const std::string& end) {
     std::vector<std::string> ids;
     redisContext* context = redisConnect("127.0.0.1", cluster_->PrimaryPort());
     if (context == nullptr || context->err != 0) {
@@ -393,9 +527,8 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
       if (context != nullptr) redisFree(context);
       return ids;
     }
-    const std::string from = absl::StrCat("(", after);
     auto* reply = static_cast<redisReply*>(
-        redisCommand(context, "XRANGE flikpay:events %s %s", from.c_str(), upto.c_str()));
+        redisCommand(context, "XRANGE flikpay:events %s %s", start.c_str(), end.c_str()));
     if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY) {
       for (size_t i = 0; i < reply->elements; ++i) {
         const redisReply* id = reply->element[i]->element[0];
@@ -426,8 +559,6 @@ class SigkillTest : public FailoverTest {};
 class CutThenKillTest : public FailoverTest {};
 
 TEST_F(SigkillTest, KillingThePrimaryUnderLoadLosesNothingAcknowledged) {
-  const int primary = PrimaryIndex();
-  ASSERT_GE(primary, 0);
   // A subscriber on B follows the load until the failover ends its stream.
   absl::Mutex seen_mutex;
   std::vector<std::string> seen;
@@ -446,6 +577,14 @@ TEST_F(SigkillTest, KillingThePrimaryUnderLoadLosesNothingAcknowledged) {
   });
   StartLoad(4);
   absl::SleepFor(absl::Seconds(1));
+  // Asked now, not before the load: a failover the load itself set off would otherwise make the
+  // test kill a replica.
+  const int primary = PrimaryIndex();
+  if (primary < 0) {
+    StopLoad();
+    subscriber.join();
+    FAIL() << "the sentinels name no primary";
+  }
   cluster_->servers()[primary].process->Kill();
   const absl::Time killed = absl::Now();
   const std::vector<absl::Duration> outage = AwaitRecovery(killed);
@@ -467,18 +606,31 @@ TEST_F(SigkillTest, KillingThePrimaryUnderLoadLosesNothingAcknowledged) {
     resume_ended = reader->Finish();
   }
   StopLoad();
+  // What it got before the failover that survived on the new primary is the stream's own there:
+  // a prefix of what it got (replication is in order), without a gap or a duplicate.
+  const std::vector<std::string> kept = StreamIds(seen.front(), seen.back());
+  ASSERT_LE(kept.size(), seen.size());
+  EXPECT_TRUE(std::equal(kept.begin(), kept.end(), seen.begin()))
+      << "the events delivered before the failover are not the stream's";
   if (resume_ended.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
     EXPECT_TRUE(resumed.empty());
-    std::printf("stream: %zu events before the failover; resuming after %s: OUT_OF_RANGE\n",
-                seen.size(), seen.back().c_str());
+    EXPECT_TRUE(StreamIds(seen.back(), seen.back()).empty())
+        << "OUT_OF_RANGE for a cursor whose event the new primary holds";
+    EXPECT_LT(kept.size(), seen.size());
+    std::printf(
+        "stream: %zu events before the failover, the first %zu kept; resuming after %s: "
+        "OUT_OF_RANGE\n",
+        seen.size(), kept.size(), seen.back().c_str());
   } else {
     EXPECT_EQ(resume_ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
         << resume_ended.error_message();
     ASSERT_FALSE(resumed.empty()) << "the load went on, so did its events";
-    EXPECT_EQ(resumed, StreamIds(seen.back(), resumed.back()))
+    EXPECT_EQ(kept, seen) << "resumed after an event the new primary holds, so it holds all before";
+    EXPECT_EQ(resumed, StreamIds(absl::StrCat("(", seen.back()), resumed.back()))
         << "the resumed stream is not the stream after its cursor";
     std::printf(
-        "stream: %zu events before the failover; resumed after %s: %zu events, the stream's own\n",
+        "stream: %zu events before the failover (all kept); resumed after %s: %zu events, the "
+        "stream's own\n",
         seen.size(), seen.back().c_str(), resumed.size());
   }
   std::printf("SIGKILL of the primary: calls acknowledged again after %s (A), %s (B)\n",
@@ -490,10 +642,13 @@ TEST_F(SigkillTest, KillingThePrimaryUnderLoadLosesNothingAcknowledged) {
 }
 
 TEST_F(CutThenKillTest, APrimaryCutOffFromItsReplicasAcknowledgesNothingAndLosesNothing) {
-  const int primary = PrimaryIndex();
-  ASSERT_GE(primary, 0);
   StartLoad(4);
   absl::SleepFor(absl::Seconds(1));
+  const int primary = PrimaryIndex();
+  if (primary < 0) {
+    StopLoad();
+    FAIL() << "the sentinels name no primary";
+  }
   // The replicas stopped (so they cannot reconnect) and their links closed by the primary.
   for (size_t i = 0; i < cluster_->servers().size(); ++i) {
     if (static_cast<int>(i) != primary) kill(cluster_->servers()[i].process->pid(), SIGSTOP);
@@ -538,14 +693,38 @@ TEST_F(CutThenKillTest, APrimaryCutOffFromItsReplicasAcknowledgesNothingAndLoses
                     << " after the cut";
     }
   }
+  // Nor may anything be acknowledged while cut off, whenever it was sent: a call claimed before the
+  // cut whose gateway answer is stored after it, a callback. (An acknowledgement right after the
+  // cut may be of writes a replica took before it: 250 ms of grace, far less than the cut lasts.)
+  const absl::Time grace_ends = cut + absl::Milliseconds(250);
+  int answered_ok_while_cut = 0, callbacks_acknowledged_while_cut = 0, retries_tried_while_cut = 0;
+  for (const Answer& a : answers) {
+    if (a.sent > cut && a.sent < killed && first_sent[a.id] < a.sent) ++retries_tried_while_cut;
+    if (a.code != grpc::StatusCode::OK || a.answered <= grace_ends || a.answered >= killed) {
+      continue;
+    }
+    ++answered_ok_while_cut;
+    ADD_FAILURE() << a.id << " (sent " << absl::FormatDuration(a.sent - cut)
+                  << " after the cut) acknowledged while cut off, "
+                  << absl::FormatDuration(a.answered - cut) << " after the cut";
+  }
+  for (const Delivery& d : Deliveries()) {
+    if (!d.acknowledged || d.answered <= grace_ends || d.answered >= killed) continue;
+    ++callbacks_acknowledged_while_cut;
+    ADD_FAILURE() << "a callback for " << d.id << " acknowledged while cut off, "
+                  << absl::FormatDuration(d.answered - cut) << " after the cut";
+  }
   std::printf(
-      "primary cut off, then killed: %d calls sent while cut off; %d acknowledged before the kill "
-      "(and %d retries of ids first tried before the cut), "
-      "%d after it by the new primary; acknowledged again %s (A), %s (B) after the kill\n",
-      tried_while_cut, acknowledged_while_cut, retries_acknowledged_while_cut,
-      acknowledged_after_kill, absl::FormatDuration(outage[0]).c_str(),
+      "primary cut off, then killed: %d calls sent while cut off (%d of them retries); %d "
+      "acknowledged before the kill (and %d retries of ids first tried before the cut), %d after "
+      "it by the new primary; answered OK from 250 ms after the cut until the kill, whenever "
+      "sent: %d calls, %d callbacks; acknowledged again %s (A), %s (B) after the kill\n",
+      tried_while_cut, retries_tried_while_cut, acknowledged_while_cut,
+      retries_acknowledged_while_cut, acknowledged_after_kill, answered_ok_while_cut,
+      callbacks_acknowledged_while_cut, absl::FormatDuration(outage[0]).c_str(),
       absl::FormatDuration(outage[1]).c_str());
   EXPECT_GT(tried_while_cut, 0);
+  EXPECT_GT(retries_tried_while_cut, 0) << "no retry met the cut-off primary";
   EXPECT_EQ(acknowledged_while_cut + retries_acknowledged_while_cut, 0)
       << "acknowledged with no replica to keep them";
   EXPECT_LT(outage[0], absl::Seconds(20));

@@ -814,7 +814,9 @@ void BankartSim::Deliver(Delivery delivery, int attempt) {
          {"transportError", exchange.transport_error},
          {"acknowledged", acknowledged},
          {"result", Text(Json::parse(delivery.body, nullptr, false), "result")},
-         {"at", FormatTimestamp(absl::Now())}});
+         {"at", FormatTimestamp(absl::Now())},
+         // When flikpay's answer was in: what a fault test compares flikpay's history with.
+         {"answeredAtMicros", absl::ToUnixMicros(absl::Now())}});
     if (retry) {
       RunLater(Scaled(kRetryDelays[attempt - 1]),
                [this, delivery, attempt] { Deliver(delivery, attempt + 1); });

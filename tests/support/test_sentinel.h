@@ -1,6 +1,10 @@
 // Redis as production runs it, on loopback for the store's failover tests: redis-server x3 (one
-// primary, two replicas) and redis-sentinel x3 (quorum 2, down after 500 ms, failover timeout
+// primary, two replicas) and redis-sentinel x3 (quorum 2, down after 1 s, failover timeout
 // 2 s) on free ports, their files in a temporary directory. Header-only like test_redis.h.
+// Unlike production, no `min-replicas-to-write`: a primary cut off from its replicas would then
+// refuse writes itself, and the tests are to show that flikpay's own WAIT keeps it from
+// acknowledging what no replica holds. Down after 1 s, not less: with every test binary running
+// at once on two cores (and under ASan), a sentinel must not take a slow primary for a dead one.
 //
 // Timing a test must allow for (redis 7's sentinel.c): a vote that elects no leader is retried
 // only after 2 x failover-timeout (4 s here), so a SIGKILL failover takes ~1.5 s usually but
@@ -128,7 +132,7 @@ class TestSentinelCluster {
                               << "\nsentinel monitor " << kMasterName << " 127.0.0.1 "
                               << cluster->servers_[0].port
                               << " 2\nsentinel down-after-milliseconds " << kMasterName
-                              << " 500\nsentinel failover-timeout " << kMasterName
+                              << " 1000\nsentinel failover-timeout " << kMasterName
                               << " 2000\nsentinel parallel-syncs " << kMasterName << " 2\n";
         std::string line;
         absl::StatusOr<std::unique_ptr<ChildProcess>> sentinel =
