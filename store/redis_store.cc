@@ -474,19 +474,32 @@ constexpr int kSentinelPort = 26379;
 // What follows redis-sentinel:// (see ParseRedisUrl).
 absl::StatusOr<RedisEndpoint> ParseSentinelUrl(absl::string_view rest) {
   RedisEndpoint endpoint;
+  // The query comes off first: the credentials end at the last '@' (see ParseCredentials), and an
+  // unescaped '@' in the sentinel_password must not be taken for it. The query starts at
+  // "?sentinel_password=" (its only parameter), or else at the first '?' after the credentials (a
+  // data node's password may hold a '?' of its own).
+  std::optional<absl::string_view> query;
+  size_t question = rest.find("?sentinel_password=");
+  if (question == absl::string_view::npos) {
+    const size_t at = rest.rfind('@');
+    question = rest.find('?', at == absl::string_view::npos ? 0 : at + 1);
+  }
+  if (question != absl::string_view::npos) {
+    query = rest.substr(question + 1);
+    rest = rest.substr(0, question);
+  }
   if (absl::Status s = ParseCredentials(kSentinelScheme, &rest, &endpoint); !s.ok()) return s;
-  if (rest.find('#') != absl::string_view::npos) {
+  if (rest.find('#') != absl::string_view::npos ||
+      (query.has_value() && query->find('#') != absl::string_view::npos)) {
     return absl::InvalidArgumentError("fragments (#) are not supported");
   }
-  if (const size_t question = rest.find('?'); question != absl::string_view::npos) {
-    absl::string_view query = rest.substr(question + 1);
-    rest = rest.substr(0, question);
-    if (!absl::ConsumePrefix(&query, "sentinel_password=") ||
-        query.find('&') != absl::string_view::npos) {
+  if (query.has_value()) {
+    if (!absl::ConsumePrefix(&*query, "sentinel_password=") ||
+        query->find('&') != absl::string_view::npos) {
       return absl::InvalidArgumentError(
           "the only query parameter is sentinel_password=... (percent-encoded)");
     }
-    std::optional<std::string> password = PercentDecode(query);
+    std::optional<std::string> password = PercentDecode(*query);
     if (!password.has_value()) {
       return absl::InvalidArgumentError(
           "the sentinel_password has a malformed percent escape (%XX)");

@@ -78,7 +78,7 @@ struct RedisEndpoint {
 // [?sentinel_password=...]: the sentinels to ask for the primary of `master-name` (port 26379 when
 // left out; at least one host); the credentials and database are the data nodes' (primary and
 // replicas alike). The sentinels need no password unless sentinel_password (percent-encoded) is
-// given.
+// given; an unescaped '@' or '/' in it (or in the data nodes' password) still reads as meant.
 //
 // INVALID_ARGUMENT saying what is wrong (never quoting the credentials), also for rediss:// (no
 // TLS to Redis here).

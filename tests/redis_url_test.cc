@@ -221,6 +221,50 @@ TEST(RedisUrlTest, SentinelUrls) {
   }
 }
 
+// The query comes off before the credentials are looked for (they end at the last '@'): an
+// unescaped '@' (or '/') in the sentinel_password is the sentinels' password, not the end of the
+// data nodes' credentials (which gave "no master name"); a '?' in the data nodes' password stays
+// theirs.
+TEST(RedisUrlTest, AnUnescapedAtInTheSentinelPasswordStaysInIt) {
+  struct Case {
+    std::string url;
+    std::vector<RedisAddress> sentinels;
+    std::string master;
+    int database;
+    std::string username, password, sentinel_password;
+  };
+  const std::vector<Case> cases = {
+      {"redis-sentinel://s1:1/m?sentinel_password=p@ss", {{"s1", 1}}, "m", 0, "", "", "p@ss"},
+      {"redis-sentinel://alice:a@b@s1:1,s2/m/2?sentinel_password=x@y/z",
+       {{"s1", 1}, {"s2", 26379}},
+       "m",
+       2,
+       "alice",
+       "a@b",
+       "x@y/z"},
+      {"redis-sentinel://alice:p?w@s1/m", {{"s1", 26379}}, "m", 0, "alice", "p?w", ""},
+      {"redis-sentinel://alice:p?w@s1/m?sentinel_password=q?@r",
+       {{"s1", 26379}},
+       "m",
+       0,
+       "alice",
+       "p?w",
+       "q?@r"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<RedisEndpoint> parsed = ParseRedisUrl(c.url);
+    ASSERT_TRUE(parsed.ok()) << c.url << ": " << parsed.status();
+    const RedisEndpoint& endpoint = *parsed;
+    EXPECT_TRUE(endpoint.uses_sentinel()) << c.url;
+    EXPECT_EQ(endpoint.sentinels, c.sentinels) << c.url;
+    EXPECT_EQ(endpoint.master_name, c.master) << c.url;
+    EXPECT_EQ(endpoint.database, c.database) << c.url;
+    EXPECT_EQ(endpoint.username, c.username) << c.url;
+    EXPECT_EQ(endpoint.password, c.password) << c.url;
+    EXPECT_EQ(endpoint.sentinel_password, c.sentinel_password) << c.url;
+  }
+}
+
 TEST(RedisUrlTest, BadSentinelUrlsSayWhy) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"redis-sentinel://s1:26379", "no master name"},
