@@ -92,6 +92,19 @@ redis.call('SET', KEYS[1], 'handling', 'PX', ARGV[1])
 return false
 )lua";
 
+// A replayed sighting's write of its own before WAIT (see RedisStore::SightCallback): the value
+// again, its expiry kept (KEEPTTL), or, when the key has expired since it was read, "handled" for
+// ARGV[1] ms. Either is a write, whatever the key's state.
+constexpr char kTouchSightingScript[] = R"lua(
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  redis.call('SET', KEYS[1], seen, 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], 'handled', 'PX', ARGV[1])
+end
+return 1
+)lua";
+
 // A caller's rolling spend on one rpc: a hash of minute buckets on Redis' clock (one clock for
 // every replica). ARGV: amount (> 0), limit (>= 0), window (ms), all decimal. Buckets wholly before
 // the window are deleted; the rest, which may have spent any part of the window, are summed, and
@@ -1341,19 +1354,17 @@ absl::StatusOr<Sighting> RedisStore::SightCallback(absl::string_view signature,
     if ((*seen)->type == REDIS_REPLY_NIL) return Sighting::kFirst;
     if (ReplyString(seen->get()) == kSightingHandling) return Sighting::kHandling;
     // A repeat is answered 200 as handled: what handling it the first time wrote must be on the
-    // replicas by then (the first answer may have been a 503 for want of them). Touching the key
-    // with its remaining life would do; keeping it as long as a handled one is kept does no harm.
-    absl::StatusOr<Reply> left = connection.Run({"PTTL", key});
-    if (!left.ok()) return left.status();
-    const int64_t left_ms = ReplyInt(left->get());
-    if (left_ms > 0) {
-      if (absl::Status durable =
-              AwaitReplicasOfEarlierWrites(connection, key, absl::Milliseconds(left_ms));
-          !durable.ok()) {
-        return durable;
-      }
-    } else if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) {
-      return durable;
+    // replicas by then (the first answer may have been a 503 for want of them). WAIT counts up to
+    // this connection's own last write, and the sighting script wrote nothing, so the connection
+    // first writes the key itself (kTouchSightingScript: a write whether the key has an expiry,
+    // none, or has just expired), which, replication being in order, WAIT then covers with every
+    // earlier write.
+    if (min_replica_acks_ > 0) {
+      absl::StatusOr<Reply> touched = connection.Run(
+          {"EVAL", kTouchSightingScript, "1", key,
+           std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(handling_lease)))});
+      if (!touched.ok()) return touched.status();
+      if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
     }
     return Sighting::kHandled;
   });

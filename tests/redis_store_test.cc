@@ -5,6 +5,7 @@
 #include "store/redis_store.h"
 
 #include <hiredis/hiredis.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
@@ -575,6 +576,21 @@ class RedisDurabilityTest : public ::testing::Test {
     ASSERT_TRUE(begun->created);
   }
 
+  // The name of the one key of this test's under `pattern` (after the test's prefix), "" if none.
+  std::string KeyOf(const std::string& pattern) {
+    return Command(primary_->port, {"EVAL", "return redis.call('KEYS', ARGV[1])[1]", "0",
+                                    absl::StrCat(TestName(), ":", pattern)});
+  }
+
+  // Stops the replica's process (SIGSTOP) until the returned guard goes away: it stays connected
+  // and online to the primary, acknowledging nothing new.
+  auto StopReplica() {
+    const pid_t pid = replica_->process->pid();
+    EXPECT_EQ(kill(pid, SIGSTOP), 0);
+    auto resume = [pid](void*) { kill(pid, SIGCONT); };
+    return std::unique_ptr<void, decltype(resume)>(reinterpret_cast<void*>(1), resume);
+  }
+
   static v1::Transaction Refund(const std::string& id, const std::string& original) {
     v1::Transaction refund = Debit(id, 100);
     refund.set_type(v1::TRANSACTION_TYPE_REFUND);
@@ -664,6 +680,39 @@ TEST_F(RedisDurabilityTest, WithAReplicaRepeatsAreAnswered) {
       durable->ReserveSpend("shop", "CreateRtp", 100, 1000, absl::Minutes(5));
   ASSERT_TRUE(spend.ok()) << spend.status();
   EXPECT_TRUE(spend->granted);
+}
+
+// A replayed sighting writes the key before it waits, whatever its state (here: a mark without an
+// expiry, which it keeps so), so that WAIT covers the first handler's writes. The replica is
+// stopped before the first handler's mark: it stays online to the primary but acknowledges nothing
+// new. What this can and cannot show: Redis 7.2 and later count WAIT up to the connection's own
+// last propagated write, so a fresh connection that only read would be answered at once there;
+// the Redis 7.0 these tests run on (Debian bookworm's) moves the connection's offset to the
+// primary's latest after any command, so here the case passes without the write too (checked),
+// and it pins what the replay leaves behind.
+TEST_F(RedisDurabilityTest, AReplayedSightingWritesBeforeItWaits) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicated());
+  std::unique_ptr<RedisStore> first = StoreOn(primary_->port, 1, absl::Milliseconds(300));
+  ASSERT_EQ(first->SightCallback("sig", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  const std::string key = KeyOf("seen:*");
+  ASSERT_FALSE(key.empty());
+  {
+    auto stopped = StopReplica();
+    ASSERT_EQ(Command(primary_->port, {"SET", key, "handled"}), "OK");
+    // A store that has written nothing on its connection yet.
+    std::unique_ptr<RedisStore> replayed = StoreOn(primary_->port, 1, absl::Milliseconds(300));
+    absl::StatusOr<Sighting> replay = replayed->SightCallback("sig", absl::Seconds(30));
+    EXPECT_TRUE(absl::IsUnavailable(replay.status()))
+        << (replay.ok() ? "answered as handled before the replica had the mark" : "")
+        << replay.status();
+  }
+  std::unique_ptr<RedisStore> resumed = StoreOn(primary_->port, 1, absl::Seconds(2));
+  absl::StatusOr<Sighting> replay = resumed->SightCallback("sig", absl::Seconds(30));
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(*replay, Sighting::kHandled);
+  EXPECT_EQ(Command(primary_->port, {"GET", key}), "handled");
+  EXPECT_EQ(Command(primary_->port, {"PTTL", key}), "-1") << "no expiry given where none was";
 }
 
 // A primary refusing writes for want of replicas (min-replicas-to-write) is not a usable one:
