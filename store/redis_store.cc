@@ -215,6 +215,13 @@ absl::Time FlightDeadline(const redisReply* inflight) {
 
 bool StillInFlight(const redisReply* inflight) { return FlightDeadline(inflight) > absl::Now(); }
 
+// The first word of ROLE's answer ("master", "slave" or "sentinel"); "" for anything else.
+std::string RoleOf(const redisReply* role) {
+  return role != nullptr && role->type == REDIS_REPLY_ARRAY && role->elements > 0
+             ? ReplyString(role->element[0])
+             : "";
+}
+
 std::string Millis(absl::Time time) { return std::to_string(absl::ToUnixMillis(time)); }
 
 }  // namespace
@@ -233,9 +240,12 @@ class RedisStore::Connection {
 
   bool broken() const { return broken_ || lost_primary_ || context_->err != 0; }
   // Whether the primary should be looked for again: it answered READONLY or MASTERDOWN, the
-  // connection failed, or too few replicas acknowledged a write.
+  // connection failed, or too few replicas acknowledged a write and the server no longer says it
+  // is the primary.
   bool lost_primary() const { return follow_failover_ && broken(); }
   void MarkLostPrimary() { lost_primary_ = true; }
+  // Connected to a primary found through Sentinel (see the constructor).
+  bool follows_failover() const { return follow_failover_; }
   uint64_t generation() const { return generation_; }
 
   // Sends one command (binary-safe arguments). UNAVAILABLE when the connection fails; the
@@ -908,10 +918,7 @@ absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::ConnectTo(
     // turned into a replica since.
     absl::StatusOr<Reply> role = connection->Run({"ROLE"});
     if (!role.ok()) return role.status();
-    const redisReply* answer = role->get();
-    const std::string is = answer->type == REDIS_REPLY_ARRAY && answer->elements > 0
-                               ? ReplyString(answer->element[0])
-                               : "";
+    const std::string is = RoleOf(role->get());
     if (is != "master") {
       return absl::UnavailableError(absl::StrCat("redis at ", address.host, ":", address.port,
                                                  " is not the primary (ROLE ", is, ")"));
@@ -977,11 +984,19 @@ absl::Status RedisStore::AwaitReplicas(Connection& connection) {
   if (!acknowledged.ok()) return acknowledged.status();
   const int64_t replicas = ReplyInt(acknowledged->get());
   if (replicas >= min_replica_acks_) return absl::OkStatus();
-  // The replicas are gone or the primary is cut off: perhaps a failover is under way.
-  connection.MarkLostPrimary();
-  return absl::UnavailableError(
+  const absl::Status shortfall = absl::UnavailableError(
       absl::StrCat("redis: the write is not yet durable: ", replicas, " of ", min_replica_acks_,
                    " replica(s) acknowledged it within ", absl::FormatDuration(timeout)));
+  // A replica slow or down, or this primary cut off from its replicas (perhaps being failed over).
+  // Only a server that is no longer the primary is a reason to look for it again: dropping the pool
+  // (and moving to the next generation, which sets the event hub's reads aside) for one slow
+  // replica would churn every connection for nothing. ROLE on this connection tells them apart; a
+  // ROLE that fails counts as lost.
+  if (connection.follows_failover()) {
+    absl::StatusOr<Reply> role = connection.Run({"ROLE"});
+    if (!role.ok() || RoleOf(role->get()) != "master") connection.MarkLostPrimary();
+  }
+  return shortfall;
 }
 
 // WAIT counts replicas up to the offset of this connection's own last write, and replication is

@@ -183,7 +183,9 @@ class RedisStore : public Store {
   void SawCursor(absl::string_view cursor) ABSL_LOCKS_EXCLUDED(mutex_);
   absl::StatusOr<std::vector<v1::StatusEvent>> Seen(
       absl::StatusOr<std::vector<v1::StatusEvent>> events);
-  // After a write that acknowledges a money move: WAIT for min_replica_acks replicas.
+  // After a write that acknowledges a money move: WAIT for min_replica_acks replicas. Short of
+  // them: UNAVAILABLE, and (through Sentinel) the primary looked for again only when ROLE on the
+  // same connection no longer says "master" (or fails).
   absl::Status AwaitReplicas(Connection& connection);
   // Before acknowledging what is already stored (a repeat): a write of this connection's own to
   // `key` (PEXPIRE to `ttl`), then AwaitReplicas, so WAIT covers every earlier write.
@@ -221,8 +223,9 @@ class RedisStore : public Store {
   absl::Mutex mutex_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mutex_);
   // redis-sentinel:// only: every connection carries the generation it was made in; a lost primary
-  // (a connection error, READONLY, MASTERDOWN, a WAIT short of replicas) moves to the next, and
-  // connections of older ones are discarded instead of reused.
+  // (a connection error, READONLY, MASTERDOWN, a WAIT short of replicas on a server whose ROLE is
+  // no longer master) moves to the next, and connections of older ones are discarded instead of
+  // reused. A WAIT short of replicas on a server still the primary fails only its own call.
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;
   std::optional<RedisAddress> primary_ ABSL_GUARDED_BY(mutex_);
   // The +switch-master watcher, and the socket its blocking read waits on (shut down to end it).

@@ -6,9 +6,12 @@
 
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -713,6 +716,49 @@ TEST_F(RedisDurabilityTest, AReplayedSightingWritesBeforeItWaits) {
   EXPECT_EQ(*replay, Sighting::kHandled);
   EXPECT_EQ(Command(primary_->port, {"GET", key}), "handled");
   EXPECT_EQ(Command(primary_->port, {"PTTL", key}), "-1") << "no expiry given where none was";
+}
+
+// Through Sentinel, a WAIT short of replicas on a server that still says it is the primary (ROLE)
+// fails that call only: the pool is kept and the generation stays (a move to the next would drop
+// every connection and set the event hub's reads aside for one slow replica). The "sentinel" is a
+// redis-server in sentinel mode watching the test's primary.
+TEST_F(RedisDurabilityTest, AWaitShortOfReplicasOnThePrimaryKeepsThePool) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicated());
+  std::string dir = (std::filesystem::temp_directory_path() / "flikpay-store-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  std::unique_ptr<testing::ChildProcess> sentinel;
+  int sentinel_port = 0;
+  for (int attempt = 0; attempt < 5 && sentinel == nullptr; ++attempt) {
+    sentinel_port = testing::FreeLoopbackPort();
+    const std::string config = absl::StrCat(dir, "/sentinel.conf");
+    std::ofstream(config) << "port " << sentinel_port << "\nbind 127.0.0.1\ndir " << dir
+                          << "\nsentinel monitor m 127.0.0.1 " << primary_->port << " 1\n";
+    std::string line;
+    absl::StatusOr<std::unique_ptr<testing::ChildProcess>> started = testing::ChildProcess::Start(
+        {REDIS_SERVER_PATH, config, "--sentinel"}, "+monitor master", &line);
+    if (started.ok()) sentinel = *std::move(started);
+  }
+  ASSERT_NE(sentinel, nullptr) << "redis-server --sentinel did not start";
+
+  RedisConfig config;
+  config.url = absl::StrCat("redis-sentinel://127.0.0.1:", sentinel_port, "/m");
+  config.key_prefix = absl::StrCat(TestName(), ":");
+  config.min_replica_acks = 1;
+  config.replica_ack_timeout = absl::Milliseconds(300);
+  RedisStore store(config);
+  ASSERT_NO_FATAL_FAILURE(ClaimOver(store, "d0"));
+  const uint64_t generation = store.PrimaryGeneration();
+  {
+    auto stopped = StopReplica();
+    absl::StatusOr<BeginResult> short_of_replicas = store.Begin(
+        Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10), absl::Now() + absl::Minutes(1));
+    EXPECT_TRUE(absl::IsUnavailable(short_of_replicas.status())) << short_of_replicas.status();
+    EXPECT_EQ(store.PrimaryGeneration(), generation) << "the primary is still the primary";
+  }
+  ASSERT_NO_FATAL_FAILURE(ClaimOver(store, "d2"));
+  EXPECT_EQ(store.PrimaryGeneration(), generation);
+  sentinel.reset();
+  std::filesystem::remove_all(dir);
 }
 
 // A primary refusing writes for want of replicas (min-replicas-to-write) is not a usable one:
