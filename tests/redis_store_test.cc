@@ -579,6 +579,23 @@ class RedisDurabilityTest : public ::testing::Test {
     ASSERT_TRUE(begun->created);
   }
 
+  // A debit claimed and still in flight, as Apply finds it when the gateway has answered.
+  static void ClaimInFlight(Store& store, const std::string& id) {
+    absl::StatusOr<BeginResult> begun = store.Begin(
+        Debit(id, 500), "fp", absl::Now() + absl::Minutes(1), absl::Now() + absl::Minutes(1));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+    ASSERT_TRUE(begun->created);
+  }
+
+  // The gateway's answer to a debit: PENDING, the call over.
+  static Report GatewayAnswer() {
+    Report report;
+    report.status = v1::TRANSACTION_STATUS_PENDING;
+    report.source = v1::EVENT_SOURCE_RPC;
+    report.ends_flight = true;
+    return report;
+  }
+
   // The name of the one key of this test's under `pattern` (after the test's prefix), "" if none.
   std::string KeyOf(const std::string& pattern) {
     return Command(primary_->port, {"EVAL", "return redis.call('KEYS', ARGV[1])[1]", "0",
@@ -683,6 +700,44 @@ TEST_F(RedisDurabilityTest, WithAReplicaRepeatsAreAnswered) {
       durable->ReserveSpend("shop", "CreateRtp", 100, 1000, absl::Minutes(5));
   ASSERT_TRUE(spend.ok()) << spend.status();
   EXPECT_TRUE(spend->granted);
+}
+
+// Apply stores a gateway's answer, which the RPC then acknowledges: with no replica to take it,
+// UNAVAILABLE ("not yet durable"; the record stays stored, for the reconciler). A repeat of the
+// same report finds nothing to store, yet acknowledges what is stored just as much: UNAVAILABLE
+// too, never an answer a failover could take back.
+TEST_F(RedisDurabilityTest, AnAppliedAnswerAndItsRepeatWaitForReplicas) {
+  ASSERT_NO_FATAL_FAILURE(StartLone());
+  std::unique_ptr<RedisStore> unreplicated = StoreOn(primary_->port, 0);
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1);
+  ASSERT_NO_FATAL_FAILURE(ClaimInFlight(*unreplicated, "d1"));
+  absl::StatusOr<ApplyResult> first = durable->Apply("d1", GatewayAnswer());
+  EXPECT_TRUE(absl::IsUnavailable(first.status())) << first.status();
+  absl::StatusOr<v1::Transaction> stored = unreplicated->Get("d1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->status(), v1::TRANSACTION_STATUS_PENDING) << "stored all the same";
+
+  absl::StatusOr<ApplyResult> repeat = durable->Apply("d1", GatewayAnswer());
+  EXPECT_TRUE(absl::IsUnavailable(repeat.status())) << repeat.status();
+  // The same repeat without the wait: answered, and nothing changed (the repeat's path).
+  absl::StatusOr<ApplyResult> unwaited = unreplicated->Apply("d1", GatewayAnswer());
+  ASSERT_TRUE(unwaited.ok()) << unwaited.status();
+  EXPECT_FALSE(unwaited->status_changed);
+  EXPECT_TRUE(unwaited->event_cursor.empty());
+}
+
+TEST_F(RedisDurabilityTest, WithAReplicaAnAppliedAnswerAndItsRepeatAreAnswered) {
+  ASSERT_NO_FATAL_FAILURE(StartReplicated());
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1, absl::Seconds(2));
+  ASSERT_NO_FATAL_FAILURE(ClaimInFlight(*durable, "d1"));
+  absl::StatusOr<ApplyResult> first = durable->Apply("d1", GatewayAnswer());
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->status_changed);
+  EXPECT_EQ(first->transaction.status(), v1::TRANSACTION_STATUS_PENDING);
+  absl::StatusOr<ApplyResult> repeat = durable->Apply("d1", GatewayAnswer());
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_FALSE(repeat->status_changed);
+  EXPECT_EQ(repeat->transaction.status(), v1::TRANSACTION_STATUS_PENDING);
 }
 
 // A replayed sighting writes the key before it waits, whatever its state (here: a mark without an
