@@ -316,6 +316,11 @@ absl::Status ValidateAuthFlags() {
   return absl::OkStatus();
 }
 
+absl::Duration StoreMargin(absl::Duration base, int min_replica_acks,
+                           absl::Duration replica_ack_timeout) {
+  return min_replica_acks > 0 ? base + replica_ack_timeout : base;
+}
+
 std::vector<std::string> UnknownEnvironmentVariables(char** environ) {
   absl::flat_hash_set<std::string> known;
   for (const absl::CommandLineFlag* flag : ServerFlags()) {

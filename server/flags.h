@@ -96,6 +96,13 @@ absl::Status ValidateServerFlags();
 // bearer tokens, or --insecure_dev; and a caller policy unless --insecure_dev.
 absl::Status ValidateAuthFlags();
 
+// ServiceConfig::store_margin, the time kept back from a caller's deadline when the gateway is
+// called, so that its answer is stored (Apply) before the caller's deadline: `base`, and when that
+// store waits for replicas (min_replica_acks > 0, the count in effect) their wait on top, up to
+// replica_ack_timeout. Without it a WAIT longer than `base` would run past the caller's deadline.
+absl::Duration StoreMargin(absl::Duration base, int min_replica_acks,
+                           absl::Duration replica_ack_timeout);
+
 // FLIKPAY_* variables in `environ` that name no flag (a typo in a deployment would otherwise be
 // silently ignored): the caller warns about them.
 std::vector<std::string> UnknownEnvironmentVariables(char** environ);

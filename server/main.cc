@@ -192,6 +192,13 @@ int main(int argc, char** argv) {
   service_config.status_queries_per_window = absl::GetFlag(FLAGS_status_queries_per_minute);
   service_config.status_quota_window = absl::GetFlag(FLAGS_status_quota_window);
   service_config.callback_replay_window = 2 * absl::GetFlag(FLAGS_callback_date_tolerance);
+  // The gateway is called with the caller's deadline less the store margin, the time kept to store
+  // its answer before the caller's deadline. Storing it waits for replicas (WAIT, up to
+  // --replica_ack_timeout, 1 s by default) when --min_replica_acks is in effect: that wait comes
+  // out of the margin too (1.25 s by default), or the answer would be stored after the caller had
+  // given up on it.
+  service_config.store_margin = server::StoreMargin(
+      service_config.store_margin, store.min_replica_acks(), redis_config.replica_ack_timeout);
   // Empty only with --insecure_dev (ValidateServerFlags): the development default stays.
   if (!absl::GetFlag(FLAGS_fingerprint_key).empty()) {
     service_config.fingerprint_key = absl::GetFlag(FLAGS_fingerprint_key);

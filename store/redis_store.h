@@ -134,6 +134,9 @@ class RedisStore : public Store {
                                                              absl::Duration wait) override;
   // The pool's generation (redis-sentinel://; 0 with redis://, which follows no failover).
   uint64_t PrimaryGeneration() override ABSL_LOCKS_EXCLUDED(mutex_);
+  // The replicas each write that acknowledges a money move waits for: RedisConfig's
+  // min_replica_acks, or its default for the URL's scheme.
+  int min_replica_acks() const { return min_replica_acks_; }
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;

@@ -168,6 +168,17 @@ TEST(ConfigTest, MinReplicaAcksIsUnsetByDefaultAndNeverNegative) {
                        "replica_ack_timeout (FLIKPAY_REPLICA_ACK_TIMEOUT): must be greater"));
 }
 
+// The time kept after the gateway call to store its answer covers the replicas' wait too, so the
+// WAIT after Apply cannot run past the caller's deadline.
+TEST(ConfigTest, TheStoreMarginCoversTheReplicaWait) {
+  EXPECT_EQ(StoreMargin(absl::Milliseconds(250), 0, absl::Seconds(1)), absl::Milliseconds(250))
+      << "nothing waits";
+  EXPECT_EQ(StoreMargin(absl::Milliseconds(250), 1, absl::Seconds(1)), absl::Milliseconds(1250));
+  EXPECT_EQ(StoreMargin(absl::Milliseconds(250), 2, absl::Milliseconds(500)),
+            absl::Milliseconds(750));
+  EXPECT_EQ(StoreMargin(absl::Milliseconds(250), 1, absl::Seconds(5)), absl::Milliseconds(5250));
+}
+
 TEST(ConfigTest, AnUnparsableFileValueNamesTheFileVariable) {
   absl::FlagSaver restore_defaults;
   const std::string path = ::testing::TempDir() + "/retention";
