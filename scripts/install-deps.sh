@@ -13,7 +13,10 @@ packages=(
   prometheus-cpp-dev  # /metrics: the registry and text exposition (prometheus-cpp::core only)
   libboost-dev  # Beast/Asio, header-only: server HTTP listeners (limits httplib 0.11 cannot set)
   libgtest-dev libgmock-dev redis-server redis-tools openssl curl clang-format  # tests and checks
-  redis-sentinel  # tests/redis_sentinel_test: failover of redis-server x3 under redis-sentinel x3
+  # On a host with systemd, Debian's redis-sentinel may also start a system sentinel on 26379
+  # (systemctl disable --now redis-sentinel if unwanted); the tests start their own, on ports of
+  # their own, and never use it.
+  redis-sentinel  # redis_sentinel_test, e2e_failover_test: redis-server x3 under redis-sentinel x3
   clang  # checks Abseil's lock annotations (-Wthread-safety); GCC cannot
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the parser fuzzing
   binutils  # readelf: tests/hardening_test.sh checks the built binaries' hardening
