@@ -80,13 +80,25 @@ networkPolicy:
   egress:
     gateway: {cidrs: ["192.0.2.0/24"], port: 443}
 EOF
+# The Sentinel URL with its passwords in the chart-made Secret: the sentinels, the master and the
+# Sentinel password (an unescaped '@' in it) are in that URL only.
+cat >"$work/sentinelsecret.yaml" <<'EOF'
+redis:
+  urlSecret:
+    create: true
+    url: "redis-sentinel://flikpay:redis-pass-6d2a@redis-sentinel-0.redis:26379,redis-sentinel-1.redis:26379/flikpay/0?sentinel_password=sentinel-pass-@e41b"
+networkPolicy:
+  enabled: true
+  egress:
+    gateway: {cidrs: ["192.0.2.0/24"], port: 443}
+EOF
 cat >"$work/insecure.yaml" <<'EOF'
 auth: {mode: insecureDev, allowInsecureDev: true}
 ingress: {enabled: false}
 EOF
 
 "$helm" lint --strict helm/flikpay >"$work/lint.out" 2>&1 || { cat "$work/lint.out"; fail "helm lint --strict (defaults)"; }
-for case in features sandbox insecure sentinel; do
+for case in features sandbox insecure sentinel sentinelsecret; do
   "$helm" lint --strict helm/flikpay -f "$work/$case.yaml" >"$work/lint.out" 2>&1 ||
     { cat "$work/lint.out"; fail "helm lint --strict ($case)"; }
 done
@@ -359,7 +371,7 @@ for what in (" list", "grpc.health.v1.Health/Check", "flikpay.v1.PaymentService/
 grpcurl_lines = [l for l in notes.splitlines() if l.strip().startswith("grpcurl")]
 check(len(grpcurl_lines) == 3, "NOTES: three grpcurl lines")
 for l in grpcurl_lines:
-    if case in ("defaults", "sentinel"):
+    if case in ("defaults", "sentinel", "sentinelsecret"):
         check("-cert caller.crt" in l and "-key caller.key" in l and "-cacert" in l and "-plaintext" not in l,
               "NOTES (mtls): -cert/-key/-cacert")
     elif case == "features":
@@ -474,6 +486,18 @@ if case == "sentinel":
     pol = np[0]["spec"] if np else {"egress": []}
     eg = {(p["port"], p.get("protocol", "TCP")) for r in pol["egress"] for p in r["ports"]}
     check({(6379, "TCP"), (26379, "TCP")} <= eg, f"NetworkPolicy egress: the data nodes and the sentinels: {eg}")
+if case == "sentinelsecret":
+    made = next((d for d in kinds("Secret") if d["metadata"]["name"].endswith("-redis")), None)
+    url = base64.b64decode(made["data"]["url"]).decode() if made else ""
+    check(url.startswith("redis-sentinel://") and url.endswith("?sentinel_password=sentinel-pass-@e41b"),
+          f"the chart's Secret *-redis holds the whole Sentinel URL: {url!r}")
+    check(env.get("FLIKPAY_REDIS_URL_FILE") and "FLIKPAY_REDIS_URL" not in env, "Redis URL from the Secret's file")
+    others = yaml.safe_dump_all([d for d in docs if d["kind"] != "Secret"])
+    check("sentinel-pass-" not in others and "redis-pass-" not in others, "the passwords only in the Secret")
+    pol = np[0]["spec"] if np else {"egress": []}
+    eg = {(p["port"], p.get("protocol", "TCP")) for r in pol["egress"] for p in r["ports"]}
+    check({(6379, "TCP"), (26379, "TCP")} <= eg,
+          f"NetworkPolicy egress: the sentinels' port from the Secret's redis-sentinel:// URL: {eg}")
 if case == "insecure":
     check(env.get("FLIKPAY_INSECURE_DEV") == "true", "insecureDev")
     check(not kinds("Ingress"), "ingress.enabled=false: no Ingress")
@@ -496,6 +520,7 @@ run_case features -f "$work/features.yaml"
 run_case sandbox -f "$work/sandbox.yaml"
 run_case insecure -f "$work/insecure.yaml"
 run_case sentinel -f "$work/sentinel.yaml"
+run_case sentinelsecret -f "$work/sentinelsecret.yaml"
 
 # A changed chart-made Secret or policy changes the pods' checksum (so `helm upgrade` rolls them).
 annotation() {
@@ -587,8 +612,11 @@ broken no-checksum features templates/deployment.yaml 's|checksum/secrets:|check
 broken secret-in-configmap defaults templates/caller-policy.yaml 's#policy.json: |-#api-password: hunter2-secret\n  policy.json: |-#'
 broken secret-in-env features templates/deployment.yaml 's|- name: TMPDIR|- name: FLIKPAY_API_PASSWORD\n              value: bankart-password-94be\n            - name: TMPDIR|'
 broken notes-mode defaults templates/NOTES.txt 's/-cert caller.crt/-plaintext/'
+# shellcheck disable=SC2016 # template variables, for sed
 broken no-sentinel-egress sentinel templates/networkpolicy.yaml 's/\$sentinelPort = 26379/$sentinelPort = 6379/'
+# shellcheck disable=SC2016 # template variables, for sed
+broken sentinel-port-not-from-secret sentinelsecret templates/networkpolicy.yaml 's/\$redisUrl = .Values.redis.urlSecret.url/$redisUrl = .Values.redis.url/'
 broken acks-dropped sentinel templates/deployment.yaml 's/name: FLIKPAY_MIN_REPLICA_ACKS$/name: FLIKPAY_MIN_REPLICA_ACKS_X/'
 broken sim-creds sandbox templates/_helpers.tpl 's/api-user: flikpay-sim/api-user: someone/'
 
-echo "PASS: helm/flikpay: lint, five renderings checked, $(grep -c '^refuse ' "$0") refusals, $(grep -c '^broken ' "$0") broken charts caught"
+echo "PASS: helm/flikpay: lint, six renderings checked, $(grep -c '^refuse ' "$0") refusals, $(grep -c '^broken ' "$0") broken charts caught"
