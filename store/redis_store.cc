@@ -769,31 +769,27 @@ absl::StatusOr<std::unique_ptr<RedisStore::Connection>> RedisStore::Connect() {
     return ConnectTo({.host = endpoint_.host, .port = endpoint_.port}, 0, false);
   }
   uint64_t generation = 0;
-  std::optional<RedisAddress> known;
-  {
+  // A connection to the primary found last, if there is one and it answers; one that does not is
+  // given up (a new generation). Leaves `generation` at the one now current.
+  auto connect_to_known = [&]() -> std::unique_ptr<Connection> {
+    std::optional<RedisAddress> known;
+    {
+      absl::MutexLock lock(&mutex_);
+      generation = generation_;
+      known = primary_;
+    }
+    if (!known.has_value()) return nullptr;
+    absl::StatusOr<std::unique_ptr<Connection>> connection = ConnectTo(*known, generation, true);
+    if (connection.ok()) return *std::move(connection);
+    MarkStale(generation);
     absl::MutexLock lock(&mutex_);
     generation = generation_;
-    known = primary_;
-  }
-  if (known.has_value()) {
-    absl::StatusOr<std::unique_ptr<Connection>> connection = ConnectTo(*known, generation, true);
-    if (connection.ok()) return connection;
-    MarkStale(generation);
-  }
+    return nullptr;
+  };
+  if (std::unique_ptr<Connection> connection = connect_to_known()) return connection;
   absl::MutexLock discovering(&discovery_mutex_);
-  {
-    // Another caller may have found the primary while this one waited for the discovery lock.
-    absl::MutexLock lock(&mutex_);
-    generation = generation_;
-    known = primary_;
-  }
-  if (known.has_value()) {
-    absl::StatusOr<std::unique_ptr<Connection>> connection = ConnectTo(*known, generation, true);
-    if (connection.ok()) return connection;
-    MarkStale(generation);
-    absl::MutexLock lock(&mutex_);
-    generation = generation_;
-  }
+  // Another caller may have found the primary while this one waited for the discovery lock.
+  if (std::unique_ptr<Connection> connection = connect_to_known()) return connection;
   RedisAddress primary;
   absl::StatusOr<std::unique_ptr<Connection>> connection = Discover(generation, &primary);
   if (!connection.ok()) return connection.status();
