@@ -170,6 +170,11 @@ Plan PlanReport(const Stored& current, const Report& report, absl::Time now) {
   return plan;
 }
 
+bool NeedsChangeNotice(const Stored& current, const Plan& plan) {
+  return !plan.unchanged && !plan.event.has_value() && IsFinal(current.record.status()) &&
+         plan.next.version() != current.record.version();
+}
+
 absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,
                              int64_t amount_minor) {
   if (original.type() != v1::TRANSACTION_TYPE_DEBIT ||

@@ -100,6 +100,16 @@ struct Plan {
 // what to store. Deterministic: `now` is the only clock.
 Plan PlanReport(const Stored& current, const Report& report, absl::Time now);
 
+// Whether a store writing `plan` over `current` must also write a change notice into the event
+// stream (a stream entry that is no event, which every replica's event hub reads and no subscriber
+// ever sees): when the record of a final transaction changes without a status event (a history
+// entry for an anomaly or a refused callback, a field a late report fills in). Replicas cache only
+// final records (server/record_cache.h), and every other change to what Store::Get answers for one
+// comes with an event: a status change is an event, and a debit's refunded amount moves only with
+// its refund's status change, whose event names the debit (original_merchant_transaction_id).
+// A record that is not final is never cached, so its changes need no notice.
+bool NeedsChangeNotice(const Stored& current, const Plan& plan);
+
 // Whether `amount_minor` may be refunded from `original` with `reserved` cents already taken by
 // pending and successful refunds: FAILED_PRECONDITION naming the field when not.
 absl::Status CheckRefundable(const v1::Transaction& original, int64_t reserved,

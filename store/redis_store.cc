@@ -1322,6 +1322,12 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       if (plan.event.has_value()) {
         commands.push_back({"XADD", EventsKey(), "MAXLEN", "~", std::to_string(config_.max_events),
                             "*", "e", EncodeEvent(*plan.event)});
+      } else if (core::NeedsChangeNotice(current, plan)) {
+        // A cached (final) record changed without an event: tell every replica's cache, in the
+        // same stream (so in the same order as the events), under a field no reader of events
+        // takes ("c", the id).
+        commands.push_back(
+            {"XADD", EventsKey(), "MAXLEN", "~", std::to_string(config_.max_events), "*", "c", id});
       }
       commands.push_back({"EXEC"});
       absl::StatusOr<Reply> executed = connection.Pipeline(commands);
@@ -1398,66 +1404,90 @@ absl::Status RedisStore::ForgetSighting(absl::string_view signature) {
 
 namespace {
 
-absl::StatusOr<std::vector<v1::StatusEvent>> DecodeEntries(const redisReply* entries) {
-  std::vector<v1::StatusEvent> events;
-  if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY) return events;
+// Stream entries as read by XRANGE or XREAD: events (field "e"), change notices (field "c", the id
+// of a record that changed without an event) and the last entry's id. Earlier releases take only
+// "e" fields, so they skip notices.
+absl::StatusOr<StreamRead> DecodeEntries(const redisReply* entries) {
+  StreamRead read;
+  if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY) return read;
   for (size_t i = 0; i < entries->elements; ++i) {
     const redisReply* entry = entries->element[i];
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+    read.last_cursor = ReplyString(entry->element[0]);
     const redisReply* fields = entry->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY) continue;
     for (size_t f = 0; f + 1 < fields->elements; f += 2) {
-      if (ReplyString(fields->element[f]) != "e") continue;
+      const std::string name = ReplyString(fields->element[f]);
       const redisReply* value = fields->element[f + 1];
+      if (name == "c") {
+        read.changed_ids.push_back(ReplyString(value));
+        continue;
+      }
+      if (name != "e") continue;
       absl::StatusOr<v1::StatusEvent> event =
-          DecodeEvent(absl::string_view(value->str, value->len), ReplyString(entry->element[0]));
+          DecodeEvent(absl::string_view(value->str, value->len), read.last_cursor);
       if (!event.ok()) return event.status();
-      events.push_back(*std::move(event));
+      read.events.push_back(*std::move(event));
     }
   }
-  return events;
+  return read;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::Seen(
-    absl::StatusOr<std::vector<v1::StatusEvent>> events) {
-  if (events.ok() && !events->empty()) SawCursor(events->back().cursor());
-  return events;
+absl::StatusOr<StreamRead> RedisStore::Seen(absl::StatusOr<StreamRead> read) {
+  if (read.ok() && !read->last_cursor.empty()) SawCursor(read->last_cursor);
+  return read;
 }
 
 absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::ReadEvents(absl::string_view after_cursor,
                                                                     int max_count) {
   return WithConnection(
       [&](Connection& connection) -> absl::StatusOr<std::vector<v1::StatusEvent>> {
-        absl::StatusOr<Reply> reply = connection.Run(
-            {"XRANGE", EventsKey(), after_cursor.empty() ? "-" : absl::StrCat("(", after_cursor),
-             "+", "COUNT", std::to_string(max_count)});
-        if (!reply.ok()) return reply.status();
-        return Seen(DecodeEntries(reply->get()));
+        // Change notices take room in a page of entries without being events: read on until
+        // `max_count` events or the stream's end, so a short answer still means "no more" (a
+        // replay ends on a short page).
+        std::vector<v1::StatusEvent> events;
+        std::string after(after_cursor);
+        while (static_cast<int>(events.size()) < max_count) {
+          const int wanted = max_count - static_cast<int>(events.size());
+          absl::StatusOr<Reply> reply =
+              connection.Run({"XRANGE", EventsKey(), after.empty() ? "-" : absl::StrCat("(", after),
+                              "+", "COUNT", std::to_string(wanted)});
+          if (!reply.ok()) return reply.status();
+          absl::StatusOr<StreamRead> read = Seen(DecodeEntries(reply->get()));
+          if (!read.ok()) return read.status();
+          for (v1::StatusEvent& event : read->events) events.push_back(std::move(event));
+          if (read->last_cursor.empty() || static_cast<int>((*reply)->elements) < wanted) break;
+          after = read->last_cursor;
+        }
+        return events;
       });
 }
 
 absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::WaitForEvents(
     absl::string_view after_cursor, int max_count, absl::Duration wait) {
-  return WithConnection(
-      [&](Connection& connection) -> absl::StatusOr<std::vector<v1::StatusEvent>> {
-        // The socket must outlast the server-side block.
-        connection.SetTimeout(wait + config_.command_timeout);
-        absl::StatusOr<Reply> reply =
-            connection.Run({"XREAD", "COUNT", std::to_string(max_count), "BLOCK",
-                            std::to_string(absl::ToInt64Milliseconds(wait)), "STREAMS", EventsKey(),
-                            after_cursor.empty() ? "0-0" : std::string(after_cursor)});
-        connection.SetTimeout(config_.command_timeout);
-        if (!reply.ok()) return reply.status();
-        if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0) {
-          return std::vector<v1::StatusEvent>();
-        }
-        const redisReply* stream = (*reply)->element[0];
-        if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) {
-          return std::vector<v1::StatusEvent>();
-        }
-        return Seen(DecodeEntries(stream->element[1]));
-      });
+  absl::StatusOr<StreamRead> read = WaitForChanges(after_cursor, max_count, wait);
+  if (!read.ok()) return read.status();
+  return std::move(read->events);
+}
+
+absl::StatusOr<StreamRead> RedisStore::WaitForChanges(absl::string_view after_cursor, int max_count,
+                                                      absl::Duration wait) {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<StreamRead> {
+    // The socket must outlast the server-side block.
+    connection.SetTimeout(wait + config_.command_timeout);
+    absl::StatusOr<Reply> reply =
+        connection.Run({"XREAD", "COUNT", std::to_string(max_count), "BLOCK",
+                        std::to_string(absl::ToInt64Milliseconds(wait)), "STREAMS", EventsKey(),
+                        after_cursor.empty() ? "0-0" : std::string(after_cursor)});
+    connection.SetTimeout(config_.command_timeout);
+    if (!reply.ok()) return reply.status();
+    if ((*reply)->type != REDIS_REPLY_ARRAY || (*reply)->elements == 0) return StreamRead();
+    const redisReply* stream = (*reply)->element[0];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2) return StreamRead();
+    return Seen(DecodeEntries(stream->element[1]));
+  });
 }
 
 // A connection is taken from the pool only while its generation is the current one, and a new one

@@ -101,7 +101,9 @@ absl::StatusOr<RedisEndpoint> ParseRedisUrl(absl::string_view url);
 //                                 before the window are deleted by each reservation (at most
 //                                 window/1 min + 1 fields); expires a window and a minute after
 //                                 the last reservation
-//   events                        stream of StatusEvent (field "e"); entry ids are the cursors
+//   events                        stream of StatusEvent (field "e"); entry ids are the cursors;
+//                                 also change notices (field "c": the id of a final record that
+//                                 changed without an event, for the replicas' record caches)
 //   unmatched                     list of verified callbacks for unknown transactions (newest
 //                                 10,000, expiring after the retention period)
 //   seen:{sha256 of signature}    a verified callback's signature, for twice the Date tolerance
@@ -132,6 +134,8 @@ class RedisStore : public Store {
   absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
                                                              int max_count,
                                                              absl::Duration wait) override;
+  absl::StatusOr<StreamRead> WaitForChanges(absl::string_view after_cursor, int max_count,
+                                            absl::Duration wait) override;
   // The pool's generation (redis-sentinel://; 0 with redis://, which follows no failover).
   uint64_t PrimaryGeneration() override ABSL_LOCKS_EXCLUDED(mutex_);
   // The replicas each write that acknowledges a money move waits for: RedisConfig's
@@ -184,8 +188,7 @@ class RedisStore : public Store {
   // Notes a cursor this process has seen (written or read): the floor of the stream's ids on every
   // new connection (see ConnectTo).
   void SawCursor(absl::string_view cursor) ABSL_LOCKS_EXCLUDED(mutex_);
-  absl::StatusOr<std::vector<v1::StatusEvent>> Seen(
-      absl::StatusOr<std::vector<v1::StatusEvent>> events);
+  absl::StatusOr<StreamRead> Seen(absl::StatusOr<StreamRead> read);
   // After a write that acknowledges a money move: WAIT for min_replica_acks replicas. Short of
   // them: UNAVAILABLE, and (through Sentinel) the primary looked for again only when ROLE on the
   // same connection no longer says "master" (or fails).

@@ -68,6 +68,18 @@ struct ApplyResult {
   std::string event_cursor;  // set when an event was emitted
 };
 
+// What a follower of the event stream reads (Store::WaitForChanges): the events, and the records
+// that changed without one, in the order the stream holds them.
+struct StreamRead {
+  std::vector<v1::StatusEvent> events;
+  // merchant_transaction_ids whose stored record changed without a status event (a change notice;
+  // see core::NeedsChangeNotice): what a replica's record cache must forget. Never sent to
+  // subscribers.
+  std::vector<std::string> changed_ids;
+  // The id of the last entry read, event or notice ("" when nothing was read): where to read on.
+  std::string last_cursor;
+};
+
 // Store::TakeStatusQuery's answer: whether a query was granted, and how many the window holds now
 // (granted ones, this one included), so the quota left can be watched.
 struct QueryTake {
@@ -137,13 +149,27 @@ class Store {
   virtual absl::Status MarkCallbackHandled(absl::string_view signature, absl::Duration ttl) = 0;
   virtual absl::Status ForgetSighting(absl::string_view signature) = 0;
 
-  // Events strictly after `after_cursor` ("" = from the oldest retained), oldest first.
+  // Events strictly after `after_cursor` ("" = from the oldest retained), oldest first: up to
+  // `max_count` of them, fewer only when the stream holds no more (change notices between them are
+  // skipped, not counted).
   virtual absl::StatusOr<std::vector<v1::StatusEvent>> ReadEvents(absl::string_view after_cursor,
                                                                   int max_count) = 0;
   // Like ReadEvents, but waits up to `wait` for the first one.
   virtual absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
                                                                      int max_count,
                                                                      absl::Duration wait) = 0;
+  // Up to `max_count` entries after `after_cursor` (waiting up to `wait` for the first), events and
+  // change notices alike: what the event hub follows. A store that writes no notices: its events.
+  virtual absl::StatusOr<StreamRead> WaitForChanges(absl::string_view after_cursor, int max_count,
+                                                    absl::Duration wait) {
+    absl::StatusOr<std::vector<v1::StatusEvent>> events =
+        WaitForEvents(after_cursor, max_count, wait);
+    if (!events.ok()) return events.status();
+    StreamRead read;
+    if (!events->empty()) read.last_cursor = events->back().cursor();
+    read.events = *std::move(events);
+    return read;
+  }
   // Grows whenever the store may since be another server than before (a Redis failover: the
   // primary changed, or was found lost), so a reader that holds a position in the event stream
   // checks it (CanResumeFrom) before reading on after it. When it reads the same before and after a

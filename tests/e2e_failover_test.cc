@@ -517,7 +517,7 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     EXPECT_GT(callbacks_acknowledged, 0);
     EXPECT_EQ(refunds_success, static_cast<int>(acknowledged_refunds.size()));
   }
-  // The ids of the event stream's entries from `start` to `end` (XRANGE's bounds: "(" excludes),
+  // The ids of the event stream's events from `start` to `end` (XRANGE's bounds: "(" excludes),
   // read from the primary itself.
   std::vector<std::string> StreamIds(const std::string& start, const std::string& end) {
     std::vector<std::string> ids;
@@ -531,6 +531,12 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
         redisCommand(context, "XRANGE flikpay:events %s %s", start.c_str(), end.c_str()));
     if (reply != nullptr && reply->type == REDIS_REPLY_ARRAY) {
       for (size_t i = 0; i < reply->elements; ++i) {
+        // Events only: a change notice (field "c", for the replicas' record caches) is no event.
+        const redisReply* fields = reply->element[i]->element[1];
+        if (fields->elements < 2 ||
+            std::string(fields->element[0]->str, fields->element[0]->len) != "e") {
+          continue;
+        }
         const redisReply* id = reply->element[i]->element[0];
         ids.emplace_back(id->str, id->len);
       }

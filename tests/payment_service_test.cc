@@ -890,6 +890,11 @@ class SwitchingStore : public InMemoryStore {
     return switched_ ? next_.WaitForEvents(after_cursor, max_count, wait)
                      : InMemoryStore::WaitForEvents(after_cursor, max_count, wait);
   }
+  absl::StatusOr<store::StreamRead> WaitForChanges(absl::string_view after_cursor, int max_count,
+                                                   absl::Duration wait) override {
+    return switched_ ? next_.WaitForChanges(after_cursor, max_count, wait)
+                     : InMemoryStore::WaitForChanges(after_cursor, max_count, wait);
+  }
   // Only a cursor whose event the primary holds (as RedisStore::CanResumeFrom).
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override {
     if (!switched_) return InMemoryStore::CanResumeFrom(cursor);

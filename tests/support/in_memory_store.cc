@@ -201,9 +201,11 @@ absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view mercha
       }
     }
     if (plan.event.has_value()) {
-      plan.event->set_cursor(absl::StrCat(events_.size() + 1, "-0"));
+      plan.event->set_cursor(absl::StrCat(++entries_, "-0"));
       result.event_cursor = plan.event->cursor();
       events_.push_back(*std::move(plan.event));
+    } else if (core::NeedsChangeNotice(current, plan)) {
+      notices_.emplace_back(absl::StrCat(++entries_, "-0"), id);
     }
   }
   result.transaction = std::move(plan.next);
@@ -275,10 +277,53 @@ absl::StatusOr<std::vector<v1::StatusEvent>> InMemoryStore::WaitForEvents(
   return EventsAfter(cursor, max_count);
 }
 
+absl::StatusOr<store::StreamRead> InMemoryStore::WaitForChanges(absl::string_view after_cursor,
+                                                                int max_count,
+                                                                absl::Duration wait) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status down = Down(); !down.ok()) return down;
+  const std::string cursor(after_cursor);
+  auto after = [&cursor](const std::string& entry) {
+    return cursor.empty() || core::CursorBefore(cursor, entry);
+  };
+  auto has_news = [this, &after]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return (!events_.empty() && after(events_.back().cursor())) ||
+           (!notices_.empty() && after(notices_.back().first));
+  };
+  mutex_.AwaitWithTimeout(absl::Condition(&has_news), wait);
+  // Events and notices merged in stream order.
+  store::StreamRead read;
+  auto event = std::find_if(events_.begin(), events_.end(),
+                            [&](const v1::StatusEvent& e) { return after(e.cursor()); });
+  auto notice =
+      std::find_if(notices_.begin(), notices_.end(), [&](const auto& n) { return after(n.first); });
+  for (int taken = 0; taken < max_count; ++taken) {
+    const bool event_left = event != events_.end();
+    const bool notice_left = notice != notices_.end();
+    if (!event_left && !notice_left) break;
+    if (event_left && (!notice_left || core::CursorBefore(event->cursor(), notice->first))) {
+      read.last_cursor = event->cursor();
+      read.events.push_back(*event++);
+    } else {
+      read.last_cursor = notice->first;
+      read.changed_ids.push_back(notice->second);
+      ++notice;
+    }
+  }
+  return read;
+}
+
+std::vector<std::string> InMemoryStore::ChangeNotices() {
+  absl::MutexLock lock(&mutex_);
+  std::vector<std::string> ids;
+  for (const auto& [cursor, id] : notices_) ids.push_back(id);
+  return ids;
+}
+
 absl::StatusOr<std::string> InMemoryStore::LatestCursor() {
   absl::MutexLock lock(&mutex_);
   if (absl::Status down = Down(); !down.ok()) return down;
-  return events_.empty() ? std::string("0-0") : events_.back().cursor();
+  return entries_ == 0 ? std::string("0-0") : absl::StrCat(entries_, "-0");
 }
 
 absl::Status InMemoryStore::Ping() {

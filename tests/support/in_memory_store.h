@@ -62,6 +62,11 @@ class InMemoryStore : public store::Store {
   absl::StatusOr<std::vector<v1::StatusEvent>> WaitForEvents(absl::string_view after_cursor,
                                                              int max_count,
                                                              absl::Duration wait) override;
+  // Events and change notices (core::NeedsChangeNotice), as RedisStore writes them.
+  absl::StatusOr<store::StreamRead> WaitForChanges(absl::string_view after_cursor, int max_count,
+                                                   absl::Duration wait) override;
+  // The ids of every change notice written, oldest first.
+  std::vector<std::string> ChangeNotices();
   absl::StatusOr<std::string> LatestCursor() override;
   absl::Status Ping() override;
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;
@@ -107,6 +112,9 @@ class InMemoryStore : public store::Store {
   std::map<std::string, absl::Time, std::less<>> watch_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::string, std::less<>> leases_ ABSL_GUARDED_BY(mutex_);
   std::vector<v1::StatusEvent> events_ ABSL_GUARDED_BY(mutex_);
+  // Change notices: (cursor, id). Events and notices share one sequence of cursors.
+  std::vector<std::pair<std::string, std::string>> notices_ ABSL_GUARDED_BY(mutex_);
+  int64_t entries_ ABSL_GUARDED_BY(mutex_) = 0;
   std::vector<std::string> unmatched_ ABSL_GUARDED_BY(mutex_);
   // Signatures of callbacks seen, with when each may be seen again.
   struct Seen {
