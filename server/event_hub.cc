@@ -1,5 +1,6 @@
 #include "server/event_hub.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "server/log.h"
@@ -21,10 +22,24 @@ void EventHub::Shutdown() {
 }
 
 void EventHub::Register(std::shared_ptr<EventSink> sink) {
+  std::vector<std::string> ids = sink->WatchedIds();
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   {
     absl::MutexLock lock(&mutex_);
     if (!stopping_) {
-      sinks_.push_back(std::move(sink));
+      const EventSink* key = sink.get();
+      if (registered_.contains(key)) return;
+      Registration registration;
+      registration.sink = sink;
+      if (ids.empty()) {
+        registration.everything_index = everything_.size();
+        everything_.push_back(sink);
+      } else {
+        for (const std::string& id : ids) by_id_[id].push_back(sink);
+      }
+      registration.ids = std::move(ids);
+      registered_.emplace(key, std::move(registration));
       return;
     }
   }
@@ -33,23 +48,70 @@ void EventHub::Register(std::shared_ptr<EventSink> sink) {
 
 void EventHub::Unregister(const EventSink* sink) {
   absl::MutexLock lock(&mutex_);
-  std::erase_if(sinks_, [sink](const std::shared_ptr<EventSink>& registered) {
-    return registered.get() == sink;
-  });
+  auto found = registered_.find(sink);
+  if (found == registered_.end()) return;
+  Registration& registration = found->second;
+  if (registration.ids.empty()) {
+    // Swap with the last and pop: O(1), whatever the number of watch-everything sinks.
+    const size_t index = registration.everything_index;
+    if (index + 1 != everything_.size()) {
+      everything_[index] = std::move(everything_.back());
+      registered_[everything_[index].get()].everything_index = index;
+    }
+    everything_.pop_back();
+  } else {
+    for (const std::string& id : registration.ids) {
+      auto watchers = by_id_.find(id);
+      if (watchers == by_id_.end()) continue;
+      std::erase_if(watchers->second, [sink](const std::shared_ptr<EventSink>& registered) {
+        return registered.get() == sink;
+      });
+      if (watchers->second.empty()) by_id_.erase(watchers);
+    }
+  }
+  registered_.erase(found);
 }
 
-std::vector<std::shared_ptr<EventSink>> EventHub::Sinks() {
+size_t EventHub::SinkCount() {
   absl::MutexLock lock(&mutex_);
-  return sinks_;
+  return registered_.size();
+}
+
+size_t EventHub::WatchersOf(const std::string& id) {
+  absl::MutexLock lock(&mutex_);
+  auto watchers = by_id_.find(id);
+  return watchers == by_id_.end() ? 0 : watchers->second.size();
+}
+
+void EventHub::Deliver(const std::vector<v1::StatusEvent>& events) {
+  std::vector<Delivery> deliveries;
+  deliveries.reserve(events.size());
+  {
+    absl::MutexLock lock(&mutex_);
+    for (const v1::StatusEvent& event : events) {
+      Delivery delivery{&event, everything_};
+      auto watchers = by_id_.find(event.transaction().merchant_transaction_id());
+      if (watchers != by_id_.end()) {
+        delivery.sinks.insert(delivery.sinks.end(), watchers->second.begin(),
+                              watchers->second.end());
+      }
+      if (!delivery.sinks.empty()) deliveries.push_back(std::move(delivery));
+    }
+  }
+  for (const Delivery& delivery : deliveries) {
+    for (const std::shared_ptr<EventSink>& sink : delivery.sinks) sink->Offer(*delivery.event);
+  }
 }
 
 void EventHub::AbortAll(const std::string& why) {
-  std::vector<std::shared_ptr<EventSink>> aborted;
+  absl::flat_hash_map<const EventSink*, Registration> aborted;
   {
     absl::MutexLock lock(&mutex_);
-    aborted.swap(sinks_);
+    aborted.swap(registered_);
+    by_id_.clear();
+    everything_.clear();
   }
-  for (const std::shared_ptr<EventSink>& sink : aborted) sink->Abort(why);
+  for (auto& [key, registration] : aborted) registration.sink->Abort(why);
 }
 
 void EventHub::ReadLoop() {
@@ -96,10 +158,10 @@ void EventHub::ReadLoop() {
       }
       verify_cursor_ = false;
     }
-    absl::StatusOr<std::vector<v1::StatusEvent>> events =
-        store_.WaitForEvents(cursor, 256, absl::Milliseconds(500));
-    if (!events.ok()) {
-      ReadFailed("cannot read the event stream", events.status());
+    absl::StatusOr<store::StreamRead> read =
+        store_.WaitForChanges(cursor, 256, absl::Milliseconds(500));
+    if (!read.ok()) {
+      ReadFailed("cannot read the event stream", read.status());
       continue;
     }
     if (store_.PrimaryGeneration() != generation) {
@@ -111,12 +173,9 @@ void EventHub::ReadLoop() {
       Log(LogLevel::kInfo, "event hub: the event stream is readable again");
       read_failures_.Reset();
     }
-    if (events->empty()) continue;
-    const std::vector<std::shared_ptr<EventSink>> sinks = Sinks();
-    for (const v1::StatusEvent& event : *events) {
-      for (const std::shared_ptr<EventSink>& sink : sinks) sink->Offer(event);
-    }
-    cursor = events->back().cursor();
+    if (read->last_cursor.empty()) continue;
+    Deliver(read->events);
+    cursor = read->last_cursor;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "flikpay/v1/payment_service.pb.h"
@@ -18,20 +19,28 @@
 
 namespace flikpay::server {
 
-// Something that wants every status event: a StreamStatus call.
+// Something that wants status events: a StreamStatus call.
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  // Called in stream order, from the hub's reader thread. Must not block.
+  // The merchant_transaction_ids whose events this sink wants, read once by Register; empty: every
+  // event. The hub offers a sink only the events of the ids it watches (a sink's other filters,
+  // such as event types or the caller's own transactions, are its own to apply).
+  virtual std::vector<std::string> WatchedIds() const { return {}; }
+  // Called in stream order, from the hub's reader thread, with the events the sink watches. Must
+  // not block.
   virtual void Offer(const v1::StatusEvent& event) = 0;
   // The hub can no longer feed this sink (store unreachable, shutdown).
   virtual void Abort(const std::string& why) = 0;
 };
 
 // One reader per replica follows the store's event stream (which every replica appends to) and
-// hands each event to every registered sink. Sinks filter and buffer on their own. The hub calls
-// sinks without holding its lock (on a copy of the list), so a sink may outlive its Unregister by
-// one call.
+// hands each event to the registered sinks that watch it. Sinks are indexed by the ids they watch
+// (id -> sinks), beside a list of the sinks that watch everything, so one event costs a hash lookup
+// of its id plus one Offer per sink that watches that id or everything: O(1 + watchers), whatever
+// the number of streams that watch other ids. Sinks filter further (types, owner) and buffer on
+// their own. The hub calls sinks without holding its lock (on a copy of the sinks a batch of
+// events reaches), so a sink may outlive its Unregister by one call.
 class EventHub {
  public:
   EventHub(store::Store& store, Metrics& metrics);
@@ -44,20 +53,39 @@ class EventHub {
   void Register(std::shared_ptr<EventSink> sink);
   void Unregister(const EventSink* sink);
 
+  // For tests: registered sinks, and those indexed under `id` (not counting watch-everything ones).
+  size_t SinkCount();
+  size_t WatchersOf(const std::string& id);
+
  private:
   void ReadLoop();
   // Counts and (now and then) logs a failed read, ends every stream and pauses before the retry.
   void ReadFailed(absl::string_view what, const absl::Status& status);
 
+  // A registered sink: what it watches, and where the watch-everything list holds it.
+  struct Registration {
+    std::shared_ptr<EventSink> sink;
+    std::vector<std::string> ids;  // de-duplicated; empty: everything
+    size_t everything_index = 0;   // in everything_, when ids is empty
+  };
+  // One event and the sinks it reaches, taken under the lock and called without it.
+  struct Delivery {
+    const v1::StatusEvent* event;
+    std::vector<std::shared_ptr<EventSink>> sinks;
+  };
+
+  // Offers each event of a batch to the sinks that watch it, in stream order.
+  void Deliver(const std::vector<v1::StatusEvent>& events);
+  // Takes every sink off the index and aborts each with `why`.
+  void AbortAll(const std::string& why);
+
   store::Store& store_;
   Metrics& metrics_;
   absl::Mutex mutex_;
-  // The sinks to offer events to, taken under the lock and called without it.
-  std::vector<std::shared_ptr<EventSink>> Sinks();
-  // Takes every sink off the list and aborts each with `why`.
-  void AbortAll(const std::string& why);
-
-  std::vector<std::shared_ptr<EventSink>> sinks_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<const EventSink*, Registration> registered_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<EventSink>>> by_id_
+      ABSL_GUARDED_BY(mutex_);
+  std::vector<std::shared_ptr<EventSink>> everything_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;
   // Set by a failed read (or a new PrimaryGeneration): the next read first checks that the stream

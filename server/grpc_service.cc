@@ -53,6 +53,10 @@ class StreamSession final : public EventSink {
 
   core::Subscription& subscription() { return subscription_; }
 
+  // The hub offers only these ids' events (every event for an empty filter).
+  std::vector<std::string> WatchedIds() const override {
+    return {request_.merchant_transaction_ids().begin(), request_.merchant_transaction_ids().end()};
+  }
   void Offer(const v1::StatusEvent& event) override { subscription_.Offer(event); }
   void Abort(const std::string& why) override { subscription_.EndUnavailable(why); }
 
