@@ -7,7 +7,8 @@
 
 namespace flikpay::server {
 
-EventHub::EventHub(store::Store& store, Metrics& metrics) : store_(store), metrics_(metrics) {}
+EventHub::EventHub(store::Store& store, Metrics& metrics, RecordCache* cache)
+    : store_(store), metrics_(metrics), cache_(cache) {}
 
 EventHub::~EventHub() { Shutdown(); }
 
@@ -18,7 +19,25 @@ void EventHub::Start() {
 void EventHub::Shutdown() {
   stopping_ = true;
   if (reader_.joinable()) reader_.join();
+  DropCache();
   AbortAll("the server is shutting down");
+}
+
+void EventHub::DropCache() {
+  if (cache_ != nullptr) cache_->Drop();
+}
+
+void EventHub::Invalidate(const store::StreamRead& read) {
+  if (cache_ == nullptr) return;
+  for (const std::string& id : read.changed_ids) cache_->Invalidate(id);
+  for (const v1::StatusEvent& event : read.events) {
+    const v1::Transaction& transaction = event.transaction();
+    cache_->Invalidate(transaction.merchant_transaction_id());
+    // A refund's status change moves its debit's refunded amount.
+    if (!transaction.original_merchant_transaction_id().empty()) {
+      cache_->Invalidate(transaction.original_merchant_transaction_id());
+    }
+  }
 }
 
 void EventHub::Register(std::shared_ptr<EventSink> sink) {
@@ -124,6 +143,9 @@ void EventHub::ReadLoop() {
       verify_cursor_ = true;
       read_generation_ = generation;
     }
+    // A cached record may be one the new primary lost, and the hub may miss changes until its
+    // cursor is checked there.
+    if (verify_cursor_) DropCache();
     if (cursor.empty()) {
       // Start from the newest event: sinks replay anything older from the store themselves.
       absl::StatusOr<std::string> latest = store_.LatestCursor();
@@ -173,7 +195,12 @@ void EventHub::ReadLoop() {
       Log(LogLevel::kInfo, "event hub: the event stream is readable again");
       read_failures_.Reset();
     }
+    // Following from a verified position on this generation's primary: every later change is
+    // after `cursor`, so the cache may serve records read from now on.
+    if (cache_ != nullptr) cache_->Follow(generation);
     if (read->last_cursor.empty()) continue;
+    // The cache forgets before any subscriber hears of a change.
+    Invalidate(*read);
     Deliver(read->events);
     cursor = read->last_cursor;
   }
@@ -186,7 +213,8 @@ void EventHub::ReadFailed(absl::string_view what, const absl::Status& status) {
         what, read_failures_.count(), status.message());
   }
   // Subscribers cannot be fed: end them so they resume elsewhere (or here, later) from their last
-  // cursor rather than wait silently.
+  // cursor rather than wait silently. Nor can the cache hear of changes.
+  DropCache();
   AbortAll("the event store is unavailable");
   verify_cursor_ = true;
   absl::SleepFor(absl::Milliseconds(200));

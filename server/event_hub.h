@@ -15,6 +15,7 @@
 #include "flikpay/v1/payment_service.pb.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/record_cache.h"
 #include "store/store.h"
 
 namespace flikpay::server {
@@ -43,7 +44,11 @@ class EventSink {
 // events reaches), so a sink may outlive its Unregister by one call.
 class EventHub {
  public:
-  EventHub(store::Store& store, Metrics& metrics);
+  // `cache`, when given, is kept coherent with the stream (see RecordCache): every id an event or
+  // change notice names is invalidated before the event is offered to any sink, and the cache is
+  // dropped whenever the hub cannot vouch for its position (failed read, cursor re-check, another
+  // primary, shutdown).
+  EventHub(store::Store& store, Metrics& metrics, RecordCache* cache = nullptr);
   ~EventHub();
 
   void Start();
@@ -79,8 +84,13 @@ class EventHub {
   // Takes every sink off the index and aborts each with `why`.
   void AbortAll(const std::string& why);
 
+  // Forgets what `read` says changed, in the record cache (if any).
+  void Invalidate(const store::StreamRead& read);
+  void DropCache();
+
   store::Store& store_;
   Metrics& metrics_;
+  RecordCache* const cache_;
   absl::Mutex mutex_;
   absl::flat_hash_map<const EventSink*, Registration> registered_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<EventSink>>> by_id_

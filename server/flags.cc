@@ -55,6 +55,9 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
 ABSL_FLAG(int64_t, max_events, 1000000, "status events kept in the Redis stream (approx.)");
 ABSL_FLAG(int64_t, stream_buffer, 1024,
           "events a StreamStatus subscriber may fall behind before it is ended");
+ABSL_FLAG(int64_t, record_cache_size, 100000,
+          "final transaction records each replica keeps for GetStatus, kept coherent by the event "
+          "stream (least recently used out first); 0 turns the cache off");
 ABSL_FLAG(std::string, legacy_signature_connectors, "",
           "connectors (comma-separated: ecommerce, in_person, out_of_band, payout) whose callbacks "
           "may also be signed the legacy ways (MD5 body hash, the XML v2 message and header); "
@@ -190,6 +193,7 @@ const std::map<std::string, Range>& Ranges() {
       {"retention", Range::kPositive},
       {"max_events", Range::kPositive},
       {"stream_buffer", Range::kPositive},
+      {"record_cache_size", Range::kNotNegative},
       {"callback_date_tolerance", Range::kPositive},
       {"max_connection_age", Range::kPositive},
       {"reconcile_interval", Range::kPositive},

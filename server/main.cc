@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
@@ -37,6 +38,7 @@
 #include "server/payment_service.h"
 #include "server/readiness.h"
 #include "server/reconciler.h"
+#include "server/record_cache.h"
 #include "server/tls_files.h"
 #include "store/redis_store.h"
 
@@ -204,7 +206,14 @@ int main(int argc, char** argv) {
     service_config.fingerprint_key = absl::GetFlag(FLAGS_fingerprint_key);
   }
   server::MeteredGateway metered_gateway(gateway, metrics);
-  server::PaymentService service(metered_gateway, store, metrics, service_config);
+  // GetStatus' cache of final records, kept coherent by the event hub (server/record_cache.h).
+  std::unique_ptr<server::RecordCache> record_cache;
+  if (absl::GetFlag(FLAGS_record_cache_size) > 0) {
+    record_cache = std::make_unique<server::RecordCache>(
+        static_cast<size_t>(absl::GetFlag(FLAGS_record_cache_size)), redis_config.retention);
+  }
+  server::PaymentService service(metered_gateway, store, metrics, service_config,
+                                 record_cache.get());
   server::InstallCallbackRoutes(callbacks, service);
   // Declared after `service`, so it runs first on every return: a callback arriving while a later
   // start-up step fails must not reach a service already destroyed.
@@ -298,7 +307,7 @@ int main(int argc, char** argv) {
         grpc_config.auth_mode, token_file.get(), &metrics.auth_refusals));
   }
 
-  server::EventHub hub(store, metrics);
+  server::EventHub hub(store, metrics, record_cache.get());
   grpc_config.max_buffered_events = static_cast<size_t>(absl::GetFlag(FLAGS_stream_buffer));
   grpc_config.max_stream_ids = static_cast<int>(absl::GetFlag(FLAGS_max_stream_ids));
   grpc_config.gateway_threads = static_cast<int>(absl::GetFlag(FLAGS_gateway_threads));

@@ -154,6 +154,11 @@ Metrics::Metrics()
       reconciler_resolved(
           PlainCounter(*registry_, "flikpay_reconciler_resolved_total",
                        "Status changes the reconciler found (lost callbacks, unknown outcomes).")),
+      record_cache_hits(PlainCounter(*registry_, "flikpay_record_cache_hits_total",
+                                     "GetStatus reads answered from the replica's record cache.")),
+      record_cache_misses(PlainCounter(
+          *registry_, "flikpay_record_cache_misses_total",
+          "GetStatus reads that went to Redis (not cached, not final, or the cache off).")),
       reconciler_backlog(PlainGauge(*registry_, "flikpay_reconciler_backlog",
                                     "Transactions due for a status check.")),
       reconciler_lag_seconds(

@@ -85,6 +85,9 @@ class Metrics {
   prometheus::Counter& streams_started;
   prometheus::Counter& reconciler_checks;
   prometheus::Counter& reconciler_resolved;
+  // GetStatus reads (without refresh) answered from the record cache, and those that went to Redis.
+  prometheus::Counter& record_cache_hits;
+  prometheus::Counter& record_cache_misses;
   prometheus::Gauge& reconciler_backlog;
   prometheus::Gauge& reconciler_lag_seconds;
   prometheus::Counter& status_queries_deferred;

@@ -219,8 +219,12 @@ bool CertainlyNothingMoved(const absl::StatusOr<SubmitOutcome>& outcome) {
 }  // namespace
 
 PaymentService::PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
-                               ServiceConfig config)
-    : gateway_(gateway), store_(store), metrics_(metrics), config_(std::move(config)) {
+                               ServiceConfig config, RecordCache* cache)
+    : gateway_(gateway),
+      store_(store),
+      metrics_(metrics),
+      config_(std::move(config)),
+      cache_(cache) {
   metrics_.status_query_quota_left.Set(config_.status_queries_per_window);
 }
 
@@ -553,7 +557,9 @@ absl::Status PaymentService::TakeStatusQuery(core::QueryPriority priority) {
 }
 
 void PaymentService::Forget(const std::string& id) {
-  if (absl::Status s = store_.Abandon(id); !s.ok()) {
+  absl::Status s = store_.Abandon(id);
+  if (cache_ != nullptr) cache_->Invalidate(id);  // never final, so never cached; to be sure
+  if (!s.ok()) {
     // The claim stays until its deadline; the reconciler then learns from Bankart that nothing was
     // created. Until then a retry with this id is ABORTED.
     if (absl::IsUnavailable(s)) metrics_.store_unavailable.Increment();
@@ -591,7 +597,7 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const Caller& caller,
     if (!found.ok()) return found.status();
     id = *found;
   }
-  absl::StatusOr<v1::Transaction> transaction = store_.Get(id);
+  absl::StatusOr<v1::Transaction> transaction = ReadRecord(id);
   if (transaction.ok() && !caller.MaySee(*transaction)) {
     // The same answer as for an id nobody used: another caller's ids are not this caller's to
     // probe.
@@ -600,6 +606,24 @@ absl::StatusOr<v1::Transaction> PaymentService::GetStatus(const Caller& caller,
   if (absl::IsNotFound(transaction.status())) return NoSuchTransaction(*lookup);
   if (!transaction.ok() || !request.refresh()) return transaction;
   return Refresh(*transaction, deadline);
+}
+
+absl::StatusOr<v1::Transaction> PaymentService::ReadRecord(const std::string& id) {
+  if (cache_ == nullptr) return store_.Get(id);
+  const uint64_t generation = store_.PrimaryGeneration();
+  const absl::Time now = absl::Now();
+  if (std::shared_ptr<const v1::Transaction> cached = cache_->Lookup(id, generation, now)) {
+    metrics_.record_cache_hits.Increment();
+    return *cached;
+  }
+  metrics_.record_cache_misses.Increment();
+  // Taken before the read: a change the hub hears of meanwhile refuses the fill.
+  const uint64_t ticket = cache_->Ticket(generation);
+  absl::StatusOr<v1::Transaction> transaction = store_.Get(id);
+  if (transaction.ok() && ticket != 0 && store_.PrimaryGeneration() == generation) {
+    cache_->Fill(*transaction, ticket, now);
+  }
+  return transaction;
 }
 
 absl::StatusOr<v1::Transaction> PaymentService::Refresh(const v1::Transaction& transaction,
@@ -698,6 +722,15 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string
                                                                store::Report report) {
   report.schedule = config_.schedule;
   absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
+  if (cache_ != nullptr) {
+    // This replica's own callers read their writes at once, before the hub reads the stream. (A
+    // failed Apply may still have stored the change, e.g. short of replicas: forget it too. A
+    // refund's debit, unknown then, is forgotten when the hub reads the refund's event.)
+    cache_->Invalidate(id);
+    if (applied.ok() && !applied->transaction.original_merchant_transaction_id().empty()) {
+      cache_->Invalidate(applied->transaction.original_merchant_transaction_id());
+    }
+  }
   if (!applied.ok()) {
     if (absl::IsUnavailable(applied.status())) metrics_.store_unavailable.Increment();
     return applied;

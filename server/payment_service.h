@@ -13,6 +13,7 @@
 #include "gateway/gateway.h"
 #include "google/protobuf/message.h"
 #include "server/metrics.h"
+#include "server/record_cache.h"
 #include "store/store.h"
 
 namespace flikpay::server {
@@ -78,8 +79,10 @@ struct CallbackOutcome {
 // gRPC code to answer with.
 class PaymentService {
  public:
+  // `cache`, when given (kept coherent by the replica's EventHub), answers GetStatus without
+  // refresh for final records; every change this replica stores is invalidated in it at once.
   PaymentService(gateway::Gateway& gateway, store::Store& store, Metrics& metrics,
-                 ServiceConfig config);
+                 ServiceConfig config, RecordCache* cache = nullptr);
 
   // The money RPCs refuse, before anything is claimed or sent: a kind the caller may not ask for
   // (PERMISSION_DENIED), an amount above its limit per transaction or, counted across replicas in
@@ -131,6 +134,9 @@ class PaymentService {
                                          const absl::StatusOr<gateway::SubmitOutcome>& outcome,
                                          absl::Time deadline);
   absl::StatusOr<v1::Transaction> Refresh(const v1::Transaction& transaction, absl::Time deadline);
+  // GetStatus' read: from the record cache when it holds the record, else the store (filling the
+  // cache with a final record).
+  absl::StatusOr<v1::Transaction> ReadRecord(const std::string& id);
   absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id, const GatewayNews& news);
   // The one way a report reaches the store: with the schedule policy, counted in the metrics.
   absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report);
@@ -165,6 +171,7 @@ class PaymentService {
   store::Store& store_;
   Metrics& metrics_;
   ServiceConfig config_;
+  RecordCache* const cache_;
 };
 
 // The text Bankart asks merchants to show a payer whose alias does not exist (error 2007).
