@@ -1,0 +1,147 @@
+// stream-opener: what an idle StreamStatus stream costs the server (issue 15). Opens --streams
+// streams against one flikpay-server (--grpc port, plaintext, --insecure_dev), spread over enough
+// connections for the server's concurrent-stream limit per connection (--per_connection), with the
+// async callback API (no thread per stream); --watch_ids 1 gives each stream an id of its own
+// (never written, so the streams stay idle), 0 watches everything. It reads the server's resident
+// set (VmRSS of --pid from /proc) before and once the server's flikpay_streams_open (its admin
+// port's /metrics) reached the count, and prints the difference per stream, then ends the streams.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "flikpay/v1/payment_service.grpc.pb.h"
+#include "tests/support/raw_http.h"
+
+ABSL_FLAG(int, grpc, 0, "the server's gRPC port on 127.0.0.1");
+ABSL_FLAG(int, admin, 0, "the server's admin port on 127.0.0.1 (/metrics)");
+ABSL_FLAG(int, pid, 0, "the server's process id (its VmRSS is read from /proc)");
+ABSL_FLAG(int, streams, 10000, "streams to open");
+ABSL_FLAG(int, per_connection, 90, "streams per connection (the server allows 100 by default)");
+ABSL_FLAG(int, watch_ids, 1, "ids each stream watches (its own, never written); 0: everything");
+ABSL_FLAG(double, hold_seconds, 2, "how long to hold the streams open after the measurement");
+
+namespace {
+
+using flikpay::v1::PaymentService;
+using flikpay::v1::StatusEvent;
+using flikpay::v1::StreamStatusRequest;
+
+int64_t ResidentKib(int pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) != 0) continue;
+    for (absl::string_view part : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+      int64_t kib = 0;
+      if (absl::SimpleAtoi(part, &kib)) return kib;
+    }
+  }
+  return -1;
+}
+
+// flikpay_streams_open from the admin port's /metrics; -1 when unreadable.
+int64_t StreamsOpen(int admin_port) {
+  absl::StatusOr<std::unique_ptr<flikpay::testing::RawConnection>> connection =
+      flikpay::testing::RawConnection::Open(admin_port);
+  if (!connection.ok()) return -1;
+  if (!(*connection)->Send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) {
+    return -1;
+  }
+  absl::StatusOr<flikpay::testing::RawResponse> response = (*connection)->Read(absl::Seconds(5));
+  if (!response.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
+    if (!absl::ConsumePrefix(&line, "flikpay_streams_open ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return static_cast<int64_t>(value);
+  }
+  return -1;
+}
+
+class Stream final : public grpc::ClientReadReactor<StatusEvent> {
+ public:
+  Stream(PaymentService::Stub& stub, const StreamStatusRequest& request, std::atomic<int>& done)
+      : request_(request), done_(done) {
+    stub.async()->StreamStatus(&context_, &request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+  void Cancel() { context_.TryCancel(); }
+  void OnReadDone(bool ok) override {
+    if (ok) StartRead(&event_);
+  }
+  void OnDone(const grpc::Status&) override { ++done_; }
+
+ private:
+  grpc::ClientContext context_;
+  StreamStatusRequest request_;
+  StatusEvent event_;
+  std::atomic<int>& done_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int count = absl::GetFlag(FLAGS_streams);
+  const int per_connection = std::max(1, absl::GetFlag(FLAGS_per_connection));
+  const int pid = absl::GetFlag(FLAGS_pid);
+  const int admin = absl::GetFlag(FLAGS_admin);
+  const int64_t open_before = StreamsOpen(admin);
+  const int64_t before_kib = ResidentKib(pid);
+  std::vector<std::unique_ptr<PaymentService::Stub>> stubs;
+  for (int i = 0; i * per_connection < count; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("flikpay.stream_opener.connection", i);  // a channel (and connection) of its own
+    stubs.push_back(PaymentService::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", absl::GetFlag(FLAGS_grpc)),
+                                  grpc::InsecureChannelCredentials(), args)));
+  }
+  std::atomic<int> done{0};
+  std::vector<std::unique_ptr<Stream>> streams;
+  const absl::Time started = absl::Now();
+  for (int i = 0; i < count; ++i) {
+    StreamStatusRequest request;
+    for (int j = 0; j < absl::GetFlag(FLAGS_watch_ids); ++j) {
+      request.add_merchant_transaction_ids(
+          absl::StrCat("idle-", absl::ToUnixMicros(started), "-", i, "-", j));
+    }
+    streams.push_back(std::make_unique<Stream>(*stubs[i / per_connection], request, done));
+  }
+  int64_t open = -1;
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < give_up) {
+    open = StreamsOpen(admin);
+    if (open >= open_before + count || done.load() > 0) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  const absl::Duration opening = absl::Now() - started;
+  absl::SleepFor(absl::Seconds(1));  // let allocations settle
+  const int64_t after_kib = ResidentKib(pid);
+  std::printf("streams opened: %d (server reports %lld open, %d ended early) in %.1f s\n", count,
+              static_cast<long long>(open), done.load(), absl::ToDoubleSeconds(opening));
+  std::printf("server RSS: %lld KiB before, %lld KiB after: %.2f KiB per stream\n",
+              static_cast<long long>(before_kib), static_cast<long long>(after_kib),
+              static_cast<double>(after_kib - before_kib) / count);
+  std::fflush(stdout);
+  absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_hold_seconds)));
+  for (const auto& stream : streams) stream->Cancel();
+  const absl::Time wait_until = absl::Now() + absl::Seconds(30);
+  while (done.load() < count && absl::Now() < wait_until) absl::SleepFor(absl::Milliseconds(50));
+  std::printf("server RSS after the streams ended: %lld KiB\n",
+              static_cast<long long>(ResidentKib(pid)));
+  return open >= open_before + count ? 0 : 1;
+}
