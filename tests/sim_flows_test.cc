@@ -425,6 +425,92 @@ TEST_F(SimFlowsTest, CallbacksCarryTheSelectedDateFormAndVerify) {
   }
 }
 
+// The request journal says which request id each API request carried and how long the stand-in
+// spent on it (from the request read to the response handed over), so a benchmark can take the
+// gateway's share out of a call's latency (bench/create_latency.cc).
+TEST_F(SimFlowsTest, TheJournalKeepsEachRequestsIdAndHandlingTime) {
+  auto signed_post = [](const std::string& path, const std::string& body, const Key& key,
+                        const std::string& request_id) {
+    const std::string date = FormatHttpDate(absl::Now());
+    httplib::Client client("127.0.0.1", port_);
+    const httplib::Headers headers = {
+        {"Authorization", "Basic " + Base64Encode(absl::StrCat(kUser, ":", kPassword))},
+        {"Date", date},
+        {"X-Request-ID", request_id},
+        {"X-Signature", Signature(key.secret, {"POST", body, kContentType, date, path})}};
+    return ToAnswer(client.Post(path.c_str(), headers, body, kContentType));
+  };
+  auto journal_entry = [](const std::string& request_id) -> std::optional<Json> {
+    httplib::Client client("127.0.0.1", port_);
+    Answer journal = ToAnswer(client.Get("/_sim/journal"));
+    if (journal.status != 200 || !journal.body.contains("requests")) return std::nullopt;
+    for (const Json& entry : journal.body["requests"]) {
+      if (entry.value("requestId", "") == request_id) return entry;
+    }
+    return std::nullopt;
+  };
+  const std::string debit_path = absl::StrCat("/api/v3/transaction/", kInPerson.api_key, "/debit");
+
+  // An answer at once.
+  const std::string quick = NewId("journal-quick");
+  ASSERT_EQ(
+      signed_post(debit_path, DebitBody(quick, "0038670999000").dump(), kInPerson, "rid-" + quick)
+          .status,
+      200);
+  std::optional<Json> entry = journal_entry("rid-" + quick);
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->value("operation", ""), "debit");
+  EXPECT_EQ(entry->value("merchantTransactionId", ""), quick);
+  ASSERT_TRUE(entry->contains("handledMicros")) << entry->dump();
+  ASSERT_TRUE((*entry)["handledMicros"].is_number_integer()) << entry->dump();
+  EXPECT_GE((*entry)["handledMicros"].get<int64_t>(), 0);
+  EXPECT_LT((*entry)["handledMicros"].get<int64_t>(), 2'000'000);
+
+  // A slow answer (a fault holding the request 300 ms) counts the wait, as Bankart's time.
+  const std::string slow = NewId("journal-slow");
+  ASSERT_EQ(Control("/_sim/faults", {{"kind", "slow"},
+                                     {"operation", "debit"},
+                                     {"merchant_transaction_id", slow},
+                                     {"delay_ms", 300}})
+                .status,
+            200);
+  const absl::Time sent = absl::Now();
+  ASSERT_EQ(
+      signed_post(debit_path, DebitBody(slow, "0038670999000").dump(), kInPerson, "rid-" + slow)
+          .status,
+      200);
+  const absl::Duration round_trip = absl::Now() - sent;
+  entry = journal_entry("rid-" + slow);
+  ASSERT_TRUE(entry.has_value());
+  ASSERT_TRUE(entry->contains("handledMicros")) << entry->dump();
+  const int64_t handled = (*entry)["handledMicros"].get<int64_t>();
+  EXPECT_GE(handled, 300'000);
+  EXPECT_LE(handled, absl::ToInt64Microseconds(round_trip));
+
+  // A refused request (a duplicate id) is timed too.
+  ASSERT_EQ(signed_post(debit_path, DebitBody(quick, "0038670999000").dump(), kInPerson,
+                        "rid-dup-" + quick)
+                .status,
+            200);
+  entry = journal_entry("rid-dup-" + quick);
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_EQ(entry->value("errorCode", 0), 3004);
+  EXPECT_TRUE(entry->contains("handledMicros")) << entry->dump();
+
+  // After the journal is cleared, new entries are still stamped (and only their own).
+  httplib::Client client("127.0.0.1", port_);
+  ASSERT_EQ(ToAnswer(client.Delete("/_sim/journal")).status, 200);
+  const std::string after = NewId("journal-after");
+  ASSERT_EQ(
+      signed_post(debit_path, DebitBody(after, "0038670999000").dump(), kInPerson, "rid-" + after)
+          .status,
+      200);
+  entry = journal_entry("rid-" + after);
+  ASSERT_TRUE(entry.has_value());
+  EXPECT_TRUE(entry->contains("handledMicros")) << entry->dump();
+  EXPECT_FALSE(journal_entry("rid-" + quick).has_value());
+}
+
 TEST_F(SimFlowsTest, AnUnknownCallbackDateFormatStopsTheStart) {
   std::string line;
   absl::StatusOr<std::unique_ptr<ChildProcess>> sim = ChildProcess::Start(

@@ -387,7 +387,25 @@ std::optional<BankartSim::ApiFault> BankartSim::TakeFault(
   return std::nullopt;
 }
 
+class BankartSim::HandledTimer {
+ public:
+  explicit HandledTimer(BankartSim& sim) : sim_(sim), received_(absl::Now()) {}
+  ~HandledTimer() {
+    if (entry_.has_value()) sim_.JournalHandled(*entry_, absl::Now() - received_);
+  }
+  HandledTimer(const HandledTimer&) = delete;
+  HandledTimer& operator=(const HandledTimer&) = delete;
+  void Journaled(uint64_t entry) { entry_ = entry; }
+
+ private:
+  BankartSim& sim_;
+  const absl::Time received_;
+  std::optional<uint64_t> entry_;
+};
+
 void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Response& response) {
+  // httplib calls a handler once the request (headers and body) is read.
+  HandledTimer timer(*this);
   const std::string api_key = request.matches[1];
   const std::string operation = request.matches[2];
   const SimConnector* connector = Authenticate(request, api_key, response);
@@ -413,12 +431,13 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
       response.set_content("<html><body>Gateway error</body></html>", "text/html");
     }
     absl::MutexLock lock(&mutex_);
-    RecordRequest(Json{{"operation", operation},
-                       {"connector", ConnectorKindName(connector->kind)},
-                       {"merchantTransactionId", merchant_transaction_id},
-                       {"httpStatus", status},
-                       {"fault", fault_kind},
-                       {"created", false}});
+    timer.Journaled(RecordRequest(Json{{"operation", operation},
+                                       {"connector", ConnectorKindName(connector->kind)},
+                                       {"merchantTransactionId", merchant_transaction_id},
+                                       {"requestId", request.get_header_value("X-Request-ID")},
+                                       {"httpStatus", status},
+                                       {"fault", fault_kind},
+                                       {"created", false}}));
     return;
   }
 
@@ -428,10 +447,11 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
   {
     absl::MutexLock lock(&mutex_);
     if (connector == nullptr) {
-      RecordRequest(Json{{"operation", operation},
-                         {"httpStatus", response.status},
-                         {"created", false},
-                         {"error", "authentication"}});
+      timer.Journaled(RecordRequest(Json{{"operation", operation},
+                                         {"requestId", request.get_header_value("X-Request-ID")},
+                                         {"httpStatus", response.status},
+                                         {"created", false},
+                                         {"error", "authentication"}}));
       return;
     }
     if (body.is_discarded() || !body.is_object()) {
@@ -444,15 +464,15 @@ void BankartSim::HandleTransaction(const httplib::Request& request, httplib::Res
     } else {
       answer = Payout(*connector, body, http_status, created_uuid);
     }
-    RecordRequest(Json{{"operation", operation},
-                       {"connector", ConnectorKindName(connector->kind)},
-                       {"merchantTransactionId", merchant_transaction_id},
-                       {"uuid", created_uuid},
-                       {"requestId", request.get_header_value("X-Request-ID")},
-                       {"httpStatus", http_status},
-                       {"errorCode", AnswerErrorCode(answer)},
-                       {"fault", fault_kind},
-                       {"created", !created_uuid.empty()}});
+    timer.Journaled(RecordRequest(Json{{"operation", operation},
+                                       {"connector", ConnectorKindName(connector->kind)},
+                                       {"merchantTransactionId", merchant_transaction_id},
+                                       {"uuid", created_uuid},
+                                       {"requestId", request.get_header_value("X-Request-ID")},
+                                       {"httpStatus", http_status},
+                                       {"errorCode", AnswerErrorCode(answer)},
+                                       {"fault", fault_kind},
+                                       {"created", !created_uuid.empty()}}));
   }
   if (fault_kind == "timeout_after") absl::SleepFor(fault->delay);
   if (fault_kind == "error_after") {
@@ -828,6 +848,7 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
   const std::string api_key = request.matches[1];
   const std::string lookup = request.matches[2];
   const std::string id = request.matches[3];
+  HandledTimer timer(*this);
   const SimConnector* connector = Authenticate(request, api_key, response);
   if (connector == nullptr) return;
   std::string merchant_transaction_id = id;
@@ -848,10 +869,11 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
     if (response.status == 429) response.set_header("Retry-After", "1");
     response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
     absl::MutexLock lock(&mutex_);
-    RecordRequest(Json{{"operation", "status"},
-                       {"lookup", id},
-                       {"httpStatus", response.status},
-                       {"fault", fault->kind}});
+    timer.Journaled(RecordRequest(Json{{"operation", "status"},
+                                       {"lookup", id},
+                                       {"requestId", request.get_header_value("X-Request-ID")},
+                                       {"httpStatus", response.status},
+                                       {"fault", fault->kind}}));
     return;
   }
 
@@ -870,7 +892,10 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
     response.set_header("Retry-After",
                         std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(window))));
     response.set_content(ErrorAnswer(1009, "Too many requests").dump(), "application/json");
-    RecordRequest(Json{{"operation", "status"}, {"lookup", id}, {"httpStatus", 429}});
+    timer.Journaled(RecordRequest(Json{{"operation", "status"},
+                                       {"lookup", id},
+                                       {"requestId", request.get_header_value("X-Request-ID")},
+                                       {"httpStatus", 429}}));
     return;
   }
   status_calls_.push_back(now);
@@ -885,8 +910,11 @@ void BankartSim::HandleStatus(const httplib::Request& request, httplib::Response
   } else if (auto it = by_merchant_id_.find({api_key, id}); it != by_merchant_id_.end()) {
     found = &transactions_.at(it->second);
   }
-  RecordRequest(Json{
-      {"operation", "status"}, {"lookup", id}, {"httpStatus", 200}, {"found", found != nullptr}});
+  timer.Journaled(RecordRequest(Json{{"operation", "status"},
+                                     {"lookup", id},
+                                     {"requestId", request.get_header_value("X-Request-ID")},
+                                     {"httpStatus", 200},
+                                     {"found", found != nullptr}}));
   Json answer;
   if (found == nullptr) {
     answer = {{"success", false},
@@ -1072,9 +1100,18 @@ void BankartSim::HandleRedirectForm(const httplib::Request& request, httplib::Re
               transaction.error_url, response);
 }
 
-void BankartSim::RecordRequest(Json entry) {
+uint64_t BankartSim::RecordRequest(Json entry) {
   entry["at"] = FormatTimestamp(absl::Now());
   request_journal_.push_back(std::move(entry));
+  return request_journal_cleared_ + request_journal_.size() - 1;
+}
+
+void BankartSim::JournalHandled(uint64_t entry, absl::Duration handled) {
+  absl::MutexLock lock(&mutex_);
+  if (entry < request_journal_cleared_) return;
+  const uint64_t index = entry - request_journal_cleared_;
+  if (index >= request_journal_.size()) return;
+  request_journal_[index]["handledMicros"] = absl::ToInt64Microseconds(handled);
 }
 
 void BankartSim::HandleControl(const httplib::Request& request, httplib::Response& response) {
@@ -1116,6 +1153,7 @@ void BankartSim::HandleControl(const httplib::Request& request, httplib::Respons
       }
       callback_faults_.clear();
     } else {
+      request_journal_cleared_ += request_journal_.size();
       request_journal_ = Json::array();
       callback_journal_ = Json::array();
     }

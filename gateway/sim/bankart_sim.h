@@ -1,6 +1,7 @@
 #ifndef FLIKPAY_GATEWAY_SIM_BANKART_SIM_H_
 #define FLIKPAY_GATEWAY_SIM_BANKART_SIM_H_
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -216,7 +217,15 @@ class BankartSim {
   nlohmann::json CallbackBody(const Transaction& transaction) const;
   void Dispatch(Delivery delivery) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Deliver(Delivery delivery, int attempt) ABSL_LOCKS_EXCLUDED(mutex_);
-  void RecordRequest(nlohmann::json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Appends to the request journal; returns the entry's number (counted from the sim's start, so
+  // it stays valid across DELETE /_sim/journal) for JournalHandled.
+  uint64_t RecordRequest(nlohmann::json entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Adds to journal entry `entry` (if it was not cleared since) how long the stand-in took over
+  // the request: "handledMicros", from the handler's start (the request fully read) to the
+  // response handed to the HTTP library, scenario faults (slow, timeouts) included.
+  void JournalHandled(uint64_t entry, absl::Duration handled) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Stamps the journal entry a request handler made (if any) when the handler returns.
+  class HandledTimer;
   nlohmann::json TransactionJson(const Transaction& transaction) const;
   absl::Duration Scaled(absl::Duration duration) const;
   void RunLater(absl::Duration delay, std::function<void()> task)
@@ -236,6 +245,8 @@ class BankartSim {
   std::deque<ApiFault> api_faults_ ABSL_GUARDED_BY(mutex_);
   std::deque<CallbackFault> callback_faults_ ABSL_GUARDED_BY(mutex_);
   nlohmann::json request_journal_ ABSL_GUARDED_BY(mutex_) = nlohmann::json::array();
+  // Request journal entries dropped by DELETE /_sim/journal, so entry numbers stay unique.
+  uint64_t request_journal_cleared_ ABSL_GUARDED_BY(mutex_) = 0;
   nlohmann::json callback_journal_ ABSL_GUARDED_BY(mutex_) = nlohmann::json::array();
   std::deque<absl::Time> status_calls_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, std::deque<absl::Time>> status_calls_by_id_ ABSL_GUARDED_BY(mutex_);
