@@ -249,6 +249,10 @@ BankartSim::BankartSim(SimOptions options)
   // Fault injection parks request threads in sleeps; a larger pool keeps other calls moving.
   server_->new_task_queue = [] { return new httplib::ThreadPool(64); };
   server_->set_payload_max_length(1 << 20);
+  // httplib writes a response's head and body in two send()s; without TCP_NODELAY (accepted
+  // sockets inherit it from the listening one) Nagle holds the body until the head is acknowledged,
+  // and a client's delayed ACK makes that about 40 ms per answer, which Bankart does not add.
+  server_->set_tcp_nodelay(true);
   RegisterRoutes();
 }
 
