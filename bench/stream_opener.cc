@@ -5,6 +5,8 @@
 // (never written, so the streams stay idle), 0 watches everything. It reads the server's resident
 // set (VmRSS of --pid from /proc) before and once the server's flikpay_streams_open (its admin
 // port's /metrics) reached the count, and prints the difference per stream, then ends the streams.
+// For scripts/bench.sh (issue 15) it prints result rows (bench/rows.h): KiB per idle stream
+// against --goal_max_kib, and the server's CPU time per stream opened.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/rows.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
 #include "tests/support/raw_http.h"
 
@@ -33,6 +36,7 @@ ABSL_FLAG(int, streams, 10000, "streams to open");
 ABSL_FLAG(int, per_connection, 90, "streams per connection (the server allows 100 by default)");
 ABSL_FLAG(int, watch_ids, 1, "ids each stream watches (its own, never written); 0: everything");
 ABSL_FLAG(double, hold_seconds, 2, "how long to hold the streams open after the measurement");
+ABSL_FLAG(double, goal_max_kib, 0, "goal: at most this many KiB per idle stream (0: none)");
 
 namespace {
 
@@ -102,6 +106,7 @@ int main(int argc, char** argv) {
   const int admin = absl::GetFlag(FLAGS_admin);
   const int64_t open_before = StreamsOpen(admin);
   const int64_t before_kib = ResidentKib(pid);
+  const double cpu_before = flikpay::bench::CpuSeconds(pid);
   std::vector<std::unique_ptr<PaymentService::Stub>> stubs;
   for (int i = 0; i * per_connection < count; ++i) {
     grpc::ChannelArguments args;
@@ -129,6 +134,7 @@ int main(int argc, char** argv) {
     absl::SleepFor(absl::Milliseconds(200));
   }
   const absl::Duration opening = absl::Now() - started;
+  const double opening_cpu = flikpay::bench::CpuSeconds(pid) - cpu_before;
   absl::SleepFor(absl::Seconds(1));  // let allocations settle
   const int64_t after_kib = ResidentKib(pid);
   std::printf("streams opened: %d (server reports %lld open, %d ended early) in %.1f s\n", count,
@@ -136,12 +142,30 @@ int main(int argc, char** argv) {
   std::printf("server RSS: %lld KiB before, %lld KiB after: %.2f KiB per stream\n",
               static_cast<long long>(before_kib), static_cast<long long>(after_kib),
               static_cast<double>(after_kib - before_kib) / count);
-  std::fflush(stdout);
+  const bool all_open = open >= open_before + count;
+  const double per_stream_kib = static_cast<double>(after_kib - before_kib) / count;
+  const double goal = absl::GetFlag(FLAGS_goal_max_kib);
+  const std::string what = absl::StrFormat(
+      "%d idle streams (%s)", count,
+      absl::GetFlag(FLAGS_watch_ids) > 0 ? "each watching its own id" : "each watching everything");
+  flikpay::bench::PrintRow(
+      absl::StrCat("Memory per stream, ", what),
+      absl::StrFormat("%.2f KiB/stream (RSS +%.1f MiB%s)", per_stream_kib,
+                      (after_kib - before_kib) / 1024.0, all_open ? "" : "; NOT ALL OPEN"),
+      absl::StrFormat("the idle server: RSS %.1f MiB", before_kib / 1024.0),
+      goal > 0 ? absl::StrFormat("%.2f of the goal", per_stream_kib / goal) : "—",
+      goal > 0 ? absl::StrFormat("≤ %.0f KiB", goal) : "—",
+      goal > 0 ? flikpay::bench::Verdict(all_open && per_stream_kib <= goal) : "INFO");
+  flikpay::bench::PrintRow(
+      absl::StrCat("Opening ", what, ": server CPU per stream"),
+      absl::StrFormat("%.0f µs (%.2f s CPU, opened in %.1f s)", opening_cpu * 1e6 / count,
+                      opening_cpu, absl::ToDoubleSeconds(opening)),
+      "—", "—", "—", "INFO");
   absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_hold_seconds)));
   for (const auto& stream : streams) stream->Cancel();
   const absl::Time wait_until = absl::Now() + absl::Seconds(30);
   while (done.load() < count && absl::Now() < wait_until) absl::SleepFor(absl::Milliseconds(50));
   std::printf("server RSS after the streams ended: %lld KiB\n",
               static_cast<long long>(ResidentKib(pid)));
-  return open >= open_before + count ? 0 : 1;
+  return all_open ? 0 : 1;
 }

@@ -4,7 +4,9 @@
 // each, against (a) a single redis-server with min_replica_acks 0 and (b) a primary with two
 // replicas with min_replica_acks 1 (each write followed by WAIT 1), and prints one table: per
 // thread count the operations per second and the p50 and p99 latency of each, and their ratios.
-// scripts/bench.sh starts the servers (AOF everysec, as production, all on loopback).
+// scripts/bench.sh starts the servers (AOF everysec, as production, all on loopback) and collects
+// the result rows (bench/rows.h) printed per thread count: WAIT 1's figures against the single
+// server's, measured in the same run.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -21,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/rows.h"
 #include "store/redis_store.h"
 
 ABSL_FLAG(int, single, 0, "port of a redis-server without replicas on 127.0.0.1");
@@ -133,6 +136,12 @@ int main(int argc, char** argv) {
         alone.ops_per_second > 0 ? waited.ops_per_second / alone.ops_per_second : 0.0,
         alone.p50_ms > 0 ? waited.p50_ms / alone.p50_ms : 0.0,
         alone.p99_ms > 0 ? waited.p99_ms / alone.p99_ms : 0.0);
+    flikpay::bench::PrintRow(
+        absl::StrCat("Store Begin+Apply with WAIT 1 (2 replicas), ", threads,
+                     threads == 1 ? " thread" : " threads", " (issue 14)"),
+        absl::StrFormat("%.0f ops/s, p99 %.2f ms", waited.ops_per_second, waited.p99_ms),
+        absl::StrFormat("no replica: %.0f ops/s, p99 %.2f ms", alone.ops_per_second, alone.p99_ms),
+        flikpay::bench::Ratio(waited.ops_per_second, alone.ops_per_second), "—", "INFO");
     std::fflush(stdout);
     if (alone.failed > 0 || waited.failed > 0) {
       std::fprintf(stderr, "wait-bench: %d threads: %d failed alone, %d failed with WAIT\n",
