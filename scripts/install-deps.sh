@@ -21,8 +21,9 @@ packages=(
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the parser fuzzing
   binutils  # readelf: tests/hardening_test.sh checks the built binaries' hardening
 )
-# grpcurl (the tool the run command prints) and helm are built with Go; Debian's Go when none is
-# installed. python3-yaml: tests/helm_test.sh parses the chart's rendered manifests.
+# grpcurl (the tool the run command prints), helm and ghz (scripts/bench.sh) are built with Go;
+# Debian's Go when none is installed. python3-yaml: tests/helm_test.sh parses the chart's rendered
+# manifests.
 if [ "${FLIKPAY_SKIP_GO_TOOLS:-0}" != 1 ]; then
   packages+=(python3-yaml)
   command -v go >/dev/null 2>&1 || packages+=(golang-go)
@@ -61,7 +62,12 @@ fi
 # pinned SHA-256 below), make its commands executable, and build helm with it. The toolchain stays
 # in the module cache; nothing is installed system-wide. FLIKPAY_FORCE_GO_TOOLCHAIN=1 takes that
 # path whatever Go the machine has (to test it).
+# ghz, the gRPC load generator of scripts/bench.sh (and of its smoke run in scripts/test.sh), is
+# built the same way: v0.120.0 is the newest release whose module asks for Go 1.18 (v0.121.0 asks
+# for 1.23), but a dependency of it (prometheus/common v0.53.0) asks for Go 1.20, so it is built
+# with the same Go as helm.
 HELM_VERSION=v3.16.4
+GHZ_VERSION=v0.120.0
 GO_TOOLCHAIN=go1.22.12
 GO_TOOLCHAIN_MODULE=golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64
 GO_TOOLCHAIN_ZIP_SHA256=d426bcf50497ae8665e741482aba04fc12782e8860857229d4005dcc480fd89b
@@ -70,8 +76,9 @@ GO_TOOLCHAIN_SUM=h1:Hdh4VJAlDWzMnhKpqDwqJJr+sE7NgsJ86dyR4wrv2oY=
 # json_field NAME JSON: the value of a string field of `go mod download -json`'s answer.
 json_field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}\$/\1/p" <<<"$2"; }
 
-# Prints the go command to build helm with: the machine's when it is new enough, else the toolchain.
-go_for_helm() {
+# Prints the go command to build helm and ghz with: the machine's when it is new enough (1.22),
+# else the toolchain.
+go_for_tools() {
   local version minor download zip dir sum
   version=$(go env GOVERSION)
   minor=$(sed -n 's/^go1\.\([0-9][0-9]*\).*/\1/p' <<<"$version")
@@ -80,15 +87,16 @@ go_for_helm() {
     return
   fi
   if [ "$(uname -m)" != x86_64 ]; then
-    echo "install-deps: $version is older than helm $HELM_VERSION needs (1.22), and the pinned" \
-      "toolchain is for linux-amd64 only: install a newer Go" >&2
+    echo "install-deps: $version is older than helm $HELM_VERSION and ghz $GHZ_VERSION need" \
+      "(1.22), and the pinned toolchain is for linux-amd64 only: install a newer Go" >&2
     return 1
   fi
   if [ "${FLIKPAY_FORCE_GO_TOOLCHAIN:-0}" = 1 ]; then
-    echo "install-deps: FLIKPAY_FORCE_GO_TOOLCHAIN=1: helm with $GO_TOOLCHAIN from the Go module proxy" >&2
-  else
-    echo "install-deps: $version is too old for helm $HELM_VERSION; using $GO_TOOLCHAIN from the" \
+    echo "install-deps: FLIKPAY_FORCE_GO_TOOLCHAIN=1: helm and ghz with $GO_TOOLCHAIN from the" \
       "Go module proxy" >&2
+  else
+    echo "install-deps: $version is too old for helm $HELM_VERSION and ghz $GHZ_VERSION; using" \
+      "$GO_TOOLCHAIN from the Go module proxy" >&2
   fi
   download=$(cd / && go mod download -json "$GO_TOOLCHAIN_MODULE")
   zip=$(json_field Zip "$download")
@@ -111,10 +119,20 @@ if [ "${FLIKPAY_SKIP_GO_TOOLS:-0}" != 1 ]; then
   [ -x "$gobin/helm" ] &&
     helm_built=$(go version -m "$gobin/helm" | awk '$1 == "mod" && $2 == "helm.sh/helm/v3" { print $3 }')
   if [ "$helm_built" != "$HELM_VERSION" ] || [ "${FLIKPAY_FORCE_GO_TOOLCHAIN:-0}" = 1 ]; then
-    helm_go=$(go_for_helm)
+    helm_go=$(go_for_tools)
     echo "install-deps: go install helm@$HELM_VERSION ($("$helm_go" env GOVERSION))"
     # GOROOT from the command's own place; GOTOOLCHAIN=local so a newer go never switches again.
     env -u GOROOT GOTOOLCHAIN=local GOBIN="$gobin" GOFLAGS=-buildvcs=false \
       "$helm_go" install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  fi
+  ghz_built=""
+  [ -x "$gobin/ghz" ] &&
+    ghz_built=$(go version -m "$gobin/ghz" |
+      awk '$1 == "mod" && $2 == "github.com/bojand/ghz" { print $3 }')
+  if [ "$ghz_built" != "$GHZ_VERSION" ] || [ "${FLIKPAY_FORCE_GO_TOOLCHAIN:-0}" = 1 ]; then
+    ghz_go=$(go_for_tools)
+    echo "install-deps: go install ghz@$GHZ_VERSION ($("$ghz_go" env GOVERSION))"
+    env -u GOROOT GOTOOLCHAIN=local GOBIN="$gobin" GOFLAGS=-buildvcs=false \
+      "$ghz_go" install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
   fi
 fi
