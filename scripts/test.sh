@@ -55,11 +55,17 @@ CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_
   >/dev/null
 cmake --build build-clang
 
-run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# With the bench tools (bench/), for the benchmark's smoke run below.
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLIKPAY_BENCH=ON
 # PIE, full RELRO, a non-executable stack, stack protector and _FORTIFY_SOURCE, read off the
 # binaries just built: a flag lost on the way to the compiler or linker fails here.
 echo "== hardening of the release binaries"
 bash tests/hardening_test.sh build
+# The benchmark suite (scripts/bench.sh) at a tiny size on the binaries just built, about 20 s: every
+# part runs and each tool prints its result rows, so the bench cannot rot. Its figures mean nothing
+# (and its targets are not checked); the full run is scripts/bench.sh alone.
+echo "== benchmark smoke run"
+BENCH_SMOKE=1 BENCH_BUILD_DIR=build BENCH_SKIP_DEPS=1 bash scripts/bench.sh
 # scripts/fresh-check.sh sets FLIKPAY_TEST_SANITIZERS=0: on its bare root it proves the install,
 # and this machine's run has already checked the code under the sanitizers.
 if [ "${FLIKPAY_TEST_SANITIZERS:-1}" = 0 ]; then
