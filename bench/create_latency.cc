@@ -8,6 +8,11 @@
 // its simulated payer held back (--scenario_delay=1h) so no callbacks load the server meanwhile;
 // an Out-of-Band (or In-Person) request to pay to a seed test alias answers PENDING at once.
 //
+// --rate paces the calls (at most --concurrency in flight) to see the latency below saturation;
+// by default each thread calls again as soon as it is answered, so on a small machine the figure
+// includes queueing for CPU shared by the client, flikpay, Redis and the stand-in (--server_pid and
+// --sim_pid add their CPU time per call).
+//
 // What counts as "added" is everything outside the stand-in's handler: the gRPC client and server
 // stacks, flikpay's checks, Redis round trips, and the HTTP exchange with the stand-in on loopback
 // (connection, request write, httplib's parsing and writing): a conservative figure for flikpay.
@@ -44,6 +49,9 @@ ABSL_FLAG(std::string, sim, "127.0.0.1:8480",
           "bankart-sim's host:port (its control API, /_sim/journal); loopback only");
 ABSL_FLAG(int, concurrency, 16, "calls in flight at once (one thread each)");
 ABSL_FLAG(double, seconds, 10, "how long to call (after the warm-up)");
+ABSL_FLAG(int, rate, 0,
+          "0: each thread calls again as soon as its call is answered (the goal's setting); N: "
+          "calls start at N per second in all, still at most --concurrency at once");
 ABSL_FLAG(int, warmup_calls, 200, "calls made first and left out of the figures");
 ABSL_FLAG(int, max_calls, 100000,
           "stop after this many measured calls (bounds the stand-in's journal, read in one piece)");
@@ -114,6 +122,7 @@ int main(int argc, char** argv) {
   const absl::Time began = absl::Now();
   const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
   const int max_calls = std::max(1, absl::GetFlag(FLAGS_max_calls));
+  const int rate = std::max(0, absl::GetFlag(FLAGS_rate));
   const absl::Duration duration = absl::Seconds(absl::GetFlag(FLAGS_seconds));
   const std::string kind_name = absl::GetFlag(FLAGS_kind);
   flikpay::v1::RtpKind kind;
@@ -222,7 +231,16 @@ int main(int argc, char** argv) {
     std::vector<std::thread> threads;
     for (int t = 0; t < concurrency; ++t) {
       threads.emplace_back([&, t] {
-        while (absl::Now() < stop && started++ < max_calls) {
+        for (int k = started++; k < max_calls; k = started++) {
+          if (rate > 0) {
+            // Paced: call k is due at k / rate (late calls go at once), at most --concurrency
+            // in flight.
+            const absl::Time due = start + absl::Seconds(1) * k / rate;
+            if (due >= stop) break;
+            absl::SleepFor(due - absl::Now());
+          } else if (absl::Now() >= stop) {
+            break;
+          }
           calls[t].emplace_back();
           create(next++, calls[t].back());
         }
@@ -303,7 +321,9 @@ int main(int argc, char** argv) {
   }
 
   const absl::Duration target = absl::Milliseconds(absl::GetFlag(FLAGS_target_ms));
-  const std::string setting = absl::StrCat(concurrency, " concurrent");
+  const std::string setting =
+      rate > 0 ? absl::StrCat(concurrency, " concurrent at most, paced at ", rate, " calls/s")
+               : absl::StrCat(concurrency, " concurrent");
   const bool valid = measured > 0 && failed == 0 && unjournaled == 0;
   flikpay::bench::PrintRow(
       absl::StrCat("CreateRtp added by flikpay p50 (", setting, "; baseline: total p50)"),

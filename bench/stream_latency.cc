@@ -13,9 +13,12 @@
 //     transactions at --rate to A's callback port, and records for every event each watcher
 //     receives: receive time - the callback's send time (one process, one steady clock);
 //  4. opens the idle streams, the rest of --streams, each watching one id of its own that is never
-//     written (so they do not watch the events), split between A and B like the watchers;
+//     written (so they do not watch the events), split between A and B like the watchers (or all
+//     on A with --idle_on_a);
 //  5. loaded phase: the same with the second phase's transactions.
-// A watched event not received within --miss_after_seconds of its callback counts as missed.
+// A watched event not received within --miss_after_seconds of its callback counts as missed. The
+// log breaks the latencies down by kind of watcher and by the second the callback was sent (a
+// stall of the shared machine shows as one bad second), and gives each phase's server CPU.
 //
 // Human log on stderr; result rows on stdout: ROW|goal|measured|baseline|ratio|target|verdict, the
 // baseline being the same figure in the baseline phase (only the watchers open).
@@ -63,6 +66,8 @@ ABSL_FLAG(int, pid_b, 0, "replica B's process id: its CPU time per callback (opt
 ABSL_FLAG(int, streams, 10000, "streams open in the loaded phase, watchers included");
 ABSL_FLAG(int, own_watchers, 1000, "streams watching their own transactions' ids");
 ABSL_FLAG(int, all_watchers, 10, "streams watching everything");
+ABSL_FLAG(bool, idle_on_a, false,
+          "open every idle stream on A (default: split between A and B like the watchers)");
 ABSL_FLAG(int, rate, 1000, "callbacks per second");
 ABSL_FLAG(double, seconds, 10, "callbacks are sent for this long in each phase");
 ABSL_FLAG(bool, baseline, true, "measure first with only the watchers open");
@@ -307,8 +312,9 @@ struct PhaseResult {
   int64_t deliveries = 0;               // received in time, first copies
   int64_t missed = 0;
   int64_t duplicates = 0;
-  int64_t unexpected = 0;         // events of ids the subscriber does not watch
-  double cpu_a = -1, cpu_b = -1;  // server CPU seconds during the phase
+  int64_t unexpected = 0;                       // events of ids the subscriber does not watch
+  std::vector<std::vector<int64_t>> by_second;  // latencies by the second their callback was due
+  double cpu_a = -1, cpu_b = -1;                // server CPU seconds during the phase
   double seconds = 0;
 };
 
@@ -392,6 +398,8 @@ void Collect(int phase, const Shared& shared, std::vector<std::unique_ptr<Watche
   const int end = first + shared.per_phase;
   const int64_t miss_us = static_cast<int64_t>(absl::GetFlag(FLAGS_miss_after_seconds) * 1e6);
   std::vector<uint8_t> seen(shared.per_phase);
+  const int rate = std::max(1, absl::GetFlag(FLAGS_rate));
+  result.by_second.assign((shared.per_phase + rate - 1) / rate, {});
   for (const auto& watcher : watchers) {
     std::fill(seen.begin(), seen.end(), 0);
     int64_t expected = 0;
@@ -411,6 +419,7 @@ void Collect(int phase, const Shared& shared, std::vector<std::unique_ptr<Watche
       }
       if (receipt.latency_us > miss_us) continue;
       ++in_time;
+      result.by_second[(receipt.j - first) / rate].push_back(receipt.latency_us);
       result.latency_us[watcher->replica()].push_back(receipt.latency_us);
       (watcher->own_index() < 0 ? result.all_us : result.own_us).push_back(receipt.latency_us);
     }
@@ -421,6 +430,7 @@ void Collect(int phase, const Shared& shared, std::vector<std::unique_ptr<Watche
        {&result.latency_us[0], &result.latency_us[1], &result.own_us, &result.all_us}) {
     std::sort(values->begin(), values->end());
   }
+  for (std::vector<int64_t>& values : result.by_second) std::sort(values.begin(), values.end());
 }
 
 double PercentileMs(const std::vector<int64_t>& sorted, double p) {
@@ -450,6 +460,7 @@ int main(int argc, char** argv) {
   const int idle_count = std::max(0, absl::GetFlag(FLAGS_streams) - watchers_count);
   const int per_connection = std::max(1, absl::GetFlag(FLAGS_per_connection));
   const bool baseline = absl::GetFlag(FLAGS_baseline);
+  const bool idle_on_a = absl::GetFlag(FLAGS_idle_on_a);
   const int phases = baseline ? 2 : 1;
   const int loaded_phase = phases - 1;
   Shared shared;
@@ -560,7 +571,7 @@ int main(int argc, char** argv) {
   const absl::Time idle_opening = absl::Now();
   const int idle_before[2] = {opened_on[0], opened_on[1]};
   for (int i = 0; i < idle_count; ++i) {
-    const int replica = two ? i % 2 : 0;
+    const int replica = two && !idle_on_a ? i % 2 : 0;
     StreamStatusRequest request;
     request.add_merchant_transaction_ids(absl::StrCat(prefix, "idle-", i));
     idle.push_back(std::make_unique<Idle>(
@@ -606,6 +617,9 @@ int main(int argc, char** argv) {
     LogLine(name, "own-id watchers", r.own_us);
     LogLine(name, "watch-everything streams", r.all_us);
     LogLine(name, "callback answer (A)", r.callback_us);
+    for (size_t second = 0; second < r.by_second.size(); ++second) {
+      LogLine(name, absl::StrCat("  callbacks of second ", second).c_str(), r.by_second[second]);
+    }
     std::fprintf(
         stderr,
         "stream-latency: %-8s %d events, %d callbacks refused or failed, %lld "
@@ -624,9 +638,12 @@ int main(int argc, char** argv) {
   const PhaseResult& loaded = results[loaded_phase];
   const PhaseResult* base = baseline ? &results[0] : nullptr;
   const int streams_open = watchers_count + idle_count;
-  const std::string setting = absl::StrFormat(
-      "%d callbacks/s, %d streams (%d own-id + %d all watchers, %s)", absl::GetFlag(FLAGS_rate),
-      streams_open, own_watchers, all_watchers, two ? "half on A, half on B" : "all on A");
+  const std::string setting =
+      absl::StrFormat("%d callbacks/s, %d streams (%d own-id + %d all watchers, %s)",
+                      absl::GetFlag(FLAGS_rate), streams_open, own_watchers, all_watchers,
+                      !two        ? "all on A"
+                      : idle_on_a ? "watchers half on A, half on B; idle on A"
+                                  : "half on A, half on B");
   const char* base_note = "; baseline: watchers only";
   auto row = [&](const std::string& goal, const std::vector<int64_t>& values,
                  const std::vector<int64_t>* base_values, double p, double target_ms) {
