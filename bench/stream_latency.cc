@@ -551,7 +551,8 @@ int main(int argc, char** argv) {
   if (!wait_open("watchers")) {
     std::fprintf(stderr, "stream-latency: the watchers did not all open (%d ended)\n",
                  shared.ended.load());
-    return 1;
+    std::fflush(stderr);
+    std::_Exit(1);  // streams still open: no orderly teardown
   }
   std::fprintf(stderr,
                "stream-latency: %d watchers open (%d own, %d all; %d on A, %d on B) in "
@@ -582,7 +583,8 @@ int main(int argc, char** argv) {
   if (!wait_open("idle streams") || idle_ended.load() > 0) {
     std::fprintf(stderr, "stream-latency: the idle streams did not all open (%d ended)\n",
                  idle_ended.load());
-    return 1;
+    std::fflush(stderr);
+    std::_Exit(1);  // streams still open: no orderly teardown
   }
   std::fprintf(stderr,
                "stream-latency: %d idle streams open in %.1f s: %d streams on A, %d on B; "
