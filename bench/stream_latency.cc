@@ -23,6 +23,7 @@
 // Human log on stderr; result rows on stdout: ROW|goal|measured|baseline|ratio|target|verdict, the
 // baseline being the same figure in the baseline phase (only the watchers open).
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -63,6 +64,7 @@ ABSL_FLAG(int, admin_b, 0, "replica B's admin port, as --admin_a");
 ABSL_FLAG(double, settle_seconds, 3, "without admin ports: how long to wait for streams to open");
 ABSL_FLAG(int, pid_a, 0, "replica A's process id: its CPU time per callback (optional)");
 ABSL_FLAG(int, pid_b, 0, "replica B's process id: its CPU time per callback (optional)");
+ABSL_FLAG(int, redis_pid, 0, "redis-server's process id: its CPU time per phase, in the log");
 ABSL_FLAG(int, streams, 10000, "streams open in the loaded phase, watchers included");
 ABSL_FLAG(int, own_watchers, 1000, "streams watching their own transactions' ids");
 ABSL_FLAG(int, all_watchers, 10, "streams watching everything");
@@ -314,6 +316,7 @@ struct PhaseResult {
   int64_t duplicates = 0;
   int64_t unexpected = 0;                       // events of ids the subscriber does not watch
   std::vector<std::vector<int64_t>> by_second;  // latencies by the second their callback was due
+  double cpu_redis = -1, cpu_self = -1;         // Redis and this process, in the log
   double cpu_a = -1, cpu_b = -1;                // server CPU seconds during the phase
   double seconds = 0;
 };
@@ -328,6 +331,9 @@ void RunPhase(int phase, Shared& shared, const std::vector<Transaction>& created
   const absl::Duration miss_after = absl::Seconds(absl::GetFlag(FLAGS_miss_after_seconds));
   const int pid_a = absl::GetFlag(FLAGS_pid_a), pid_b = absl::GetFlag(FLAGS_pid_b);
   const double cpu_a = flikpay::bench::CpuSeconds(pid_a), cpu_b = flikpay::bench::CpuSeconds(pid_b);
+  const int redis_pid = absl::GetFlag(FLAGS_redis_pid);
+  const double cpu_redis = flikpay::bench::CpuSeconds(redis_pid);
+  const double cpu_self = flikpay::bench::CpuSeconds(getpid());
   std::vector<std::vector<int64_t>> answer_us(senders);
   std::atomic<int> accepted{0}, failed{0};
   const absl::Time start = absl::Now();
@@ -375,6 +381,8 @@ void RunPhase(int phase, Shared& shared, const std::vector<Transaction>& created
   result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (cpu_a >= 0) result.cpu_a = flikpay::bench::CpuSeconds(pid_a) - cpu_a;
   if (cpu_b >= 0) result.cpu_b = flikpay::bench::CpuSeconds(pid_b) - cpu_b;
+  if (cpu_redis >= 0) result.cpu_redis = flikpay::bench::CpuSeconds(redis_pid) - cpu_redis;
+  if (cpu_self >= 0) result.cpu_self = flikpay::bench::CpuSeconds(getpid()) - cpu_self;
   result.ran = true;
   result.events = count;
   result.callbacks_accepted = accepted;
@@ -626,10 +634,10 @@ int main(int argc, char** argv) {
         stderr,
         "stream-latency: %-8s %d events, %d callbacks refused or failed, %lld "
         "deliveries in time, %lld missed, %lld duplicates, %lld not watched; CPU A %.2f s, "
-        "B %.2f s\n",
+        "B %.2f s, Redis %.2f s, this tool %.2f s over %.2f s\n",
         name, r.events, r.callbacks_failed, static_cast<long long>(r.deliveries),
         static_cast<long long>(r.missed), static_cast<long long>(r.duplicates),
-        static_cast<long long>(r.unexpected), r.cpu_a, r.cpu_b);
+        static_cast<long long>(r.unexpected), r.cpu_a, r.cpu_b, r.cpu_redis, r.cpu_self, r.seconds);
   }
   std::fprintf(stderr,
                "stream-latency: %lld stray events (not ours or before their callback), %d idle "
