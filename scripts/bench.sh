@@ -227,7 +227,7 @@ if part callbacks; then
     [ "$rate" = 1000 ] && goal=10
     callbacks --rate="$rate" --connections="$scale" --keep_alive=true --goal_max_p99_ms="$goal" \
       --count="$(python3 -c "print(max(20, int($rate * $cb_seconds)))")" \
-      --label="Callback latency at $rate/s, keep-alive, $scale connections (goal 2 at 1,000/s; ${scale}x)"
+      --label="Callback latency at $rate/s, keep-alive, $scale sender(s) (goal 2 at 1,000/s; ${scale}x)"
   done
 fi
 
