@@ -35,7 +35,7 @@ if [ -n "${BENCH_BUILD_DIR:-}" ]; then
   build=$BENCH_BUILD_DIR
   cmake -S . -B "$build" -G Ninja -DFLIKPAY_BENCH=ON >/dev/null
 else
-  build=build-bench
+  build="build-bench"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLIKPAY_BENCH=ON >/dev/null
 fi
 targets=(flikpay-server bankart-sim callback-bench wait-bench stream-opener)
@@ -91,9 +91,9 @@ run_tool() {
     problems+=("$name printed no ROW| line ($work/$name.log)")
   fi
 }
-cpu_seconds() { # user + system CPU seconds of a process so far
+cpu_seconds() { # user + system CPU seconds of a process so far (0 when unreadable)
   python3 -c "import os,sys; f=open('/proc/$1/stat').read().rsplit(')',1)[1].split();
-print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"
+print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))" 2>/dev/null || echo 0
 }
 # known_flags TOOL --name=value...: those of the flags TOOL has (the other tools' optional ones).
 known_flags() {
@@ -107,7 +107,8 @@ known_flags() {
   return 0
 }
 metric() { # metric ADMIN_PORT NAME: a counter's value from /metrics (0 when absent)
-  curl -fs "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { v = $2 } END { print v + 0 }'
+  { curl -fs "http://127.0.0.1:$1/metrics" || true; } |
+    awk -v n="$2" '$1 == n { v = $2 } END { printf "%d\n", v + 0 }'
 }
 
 # Sizes: the full run, or the smoke run's tiny ones.
