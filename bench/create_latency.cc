@@ -33,6 +33,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -59,6 +60,9 @@ ABSL_FLAG(std::string, kind, "out_of_band", "out_of_band or in_person");
 ABSL_FLAG(std::string, prefix, "", "merchant transaction id prefix (default: from the clock)");
 ABSL_FLAG(double, target_ms, 1.0, "the goal for flikpay's added p99, in milliseconds");
 ABSL_FLAG(int, server_pid, 0, "flikpay-server's process id: its CPU time per call (optional)");
+ABSL_FLAG(int, admin, 0,
+          "flikpay-server's admin port on 127.0.0.1 (optional): the log then splits the mean call "
+          "by the server's own histograms (RPC, gateway call, Redis round trips)");
 ABSL_FLAG(int, sim_pid, 0, "bankart-sim's process id: its CPU time per call (optional)");
 
 namespace {
@@ -101,6 +105,31 @@ absl::StatusOr<flikpay::testing::RawResponse> SimRequest(int port, const std::st
 }
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+// The _sum and _count series of flikpay's latency histograms from an admin port's /metrics, by
+// name with labels; empty when unreadable.
+std::map<std::string, double> ServerHistograms(int admin_port) {
+  std::map<std::string, double> values;
+  if (admin_port <= 0) return values;
+  absl::StatusOr<flikpay::testing::RawResponse> response =
+      SimRequest(admin_port, "GET", "/metrics");
+  if (!response.ok() || response->status != 200) return values;
+  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
+    if (!absl::StartsWith(line, "flikpay_") || line.find("_bucket") != absl::string_view::npos) {
+      continue;
+    }
+    if (!absl::StrContains(line, "_seconds_sum") && !absl::StrContains(line, "_seconds_count")) {
+      continue;
+    }
+    const size_t space = line.rfind(' ');
+    double value = 0;
+    if (space == absl::string_view::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) {
+      continue;
+    }
+    values[std::string(line.substr(0, space))] = value;
+  }
+  return values;
+}
 
 // The p-th percentile (0..1) of sorted values; 0 when empty.
 absl::Duration Percentile(const std::vector<absl::Duration>& sorted, double p) {
@@ -225,6 +254,8 @@ int main(int argc, char** argv) {
   const int server_pid = absl::GetFlag(FLAGS_server_pid), sim_pid = absl::GetFlag(FLAGS_sim_pid);
   const double server_cpu_before = flikpay::bench::CpuSeconds(server_pid),
                sim_cpu_before = flikpay::bench::CpuSeconds(sim_pid);
+  const int admin = absl::GetFlag(FLAGS_admin);
+  const std::map<std::string, double> histograms_before = ServerHistograms(admin);
   const absl::Time start = absl::Now();
   const absl::Time stop = start + duration;
   {
@@ -249,6 +280,7 @@ int main(int argc, char** argv) {
     for (std::thread& thread : threads) thread.join();
   }
   const absl::Duration elapsed = absl::Now() - start;
+  const std::map<std::string, double> histograms_after = ServerHistograms(admin);
   const double server_cpu = flikpay::bench::CpuSeconds(server_pid) - server_cpu_before;
   const double sim_cpu = flikpay::bench::CpuSeconds(sim_pid) - sim_cpu_before;
 
@@ -318,6 +350,50 @@ int main(int argc, char** argv) {
                  Ms(Percentile(*values, 0.5)), Ms(Percentile(*values, 0.9)),
                  Ms(Percentile(*values, 0.99)), Ms(Percentile(*values, 0.999)),
                  values->empty() ? 0.0 : Ms(values->back()));
+  }
+
+  if (!histograms_before.empty() && !histograms_after.empty() && !totals.empty()) {
+    auto delta = [&](const std::string& key) {
+      auto before = histograms_before.find(key);
+      auto after = histograms_after.find(key);
+      return after == histograms_after.end()
+                 ? 0.0
+                 : after->second - (before == histograms_before.end() ? 0.0 : before->second);
+    };
+    // Redis round trips of the calls: every command but the event hub's blocking XREAD.
+    double redis_seconds = 0, redis_trips = 0;
+    for (const auto& [key, value] : histograms_after) {
+      if (absl::StrContains(key, "XREAD")) continue;
+      if (absl::StartsWith(key, "flikpay_redis_round_trip_seconds_sum"))
+        redis_seconds += delta(key);
+      if (absl::StartsWith(key, "flikpay_redis_round_trip_seconds_count")) {
+        redis_trips += delta(key);
+      }
+    }
+    const double calls_seen =
+        delta("flikpay_grpc_request_duration_seconds_count{method=\"CreateRtp\"}");
+    auto mean_ms = [](const std::vector<absl::Duration>& values) {
+      double sum = 0;
+      for (absl::Duration value : values) sum += Ms(value);
+      return values.empty() ? 0.0 : sum / values.size();
+    };
+    if (calls_seen > 0) {
+      const double rpc = delta("flikpay_grpc_request_duration_seconds_sum{method=\"CreateRtp\"}") *
+                         1000 / calls_seen;
+      const double gateway =
+          delta("flikpay_gateway_request_duration_seconds_sum{endpoint=\"debit\"}") * 1000 /
+          calls_seen;
+      const double redis = redis_seconds * 1000 / calls_seen;
+      const double total = mean_ms(totals), at_sim = mean_ms(handled);
+      std::fprintf(
+          stderr,
+          "create-latency: mean per call (server's histograms, %.0f calls): client %.3f "
+          "ms = gRPC client and transport %.3f + server RPC %.3f; of the RPC: gateway call "
+          "%.3f (stand-in handling %.3f, HTTP exchange %.3f), Redis %.3f in %.1f round "
+          "trips, the rest %.3f\n",
+          calls_seen, total, total - rpc, rpc, gateway, at_sim, gateway - at_sim, redis,
+          redis_trips / calls_seen, rpc - gateway - redis);
+    }
   }
 
   const absl::Duration target = absl::Milliseconds(absl::GetFlag(FLAGS_target_ms));
