@@ -39,16 +39,23 @@ else
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLIKPAY_BENCH=ON >/dev/null
 fi
 targets=(flikpay-server bankart-sim callback-bench wait-bench stream-opener)
-# The stream-latency (goal 3) and create-latency (goal 5) tools, once they are in bench/.
-for tool in stream-latency create-latency; do
-  [ -f "bench/${tool//-/_}.cc" ] && targets+=("$tool")
-done
 build_log=$(mktemp)
 cmake --build "$build" --target "${targets[@]}" >"$build_log" 2>&1 || {
   cat "$build_log"
   echo "bench: the build of ${targets[*]} in $build failed" >&2
   exit 1
 }
+# The stream-latency (goal 3) and create-latency (goal 5) tools, once they are in bench/; one that
+# does not build is a problem of the run, not its end (its part is skipped).
+build_problems=()
+for tool in stream-latency create-latency; do
+  [ -f "bench/${tool//-/_}.cc" ] || continue
+  if ! cmake --build "$build" --target "$tool" >"$build_log" 2>&1; then
+    cat "$build_log"
+    rm -f "$build/bench/$tool"
+    build_problems+=("$tool did not build (above)")
+  fi
+done
 rm -f "$build_log"
 build_seconds=$(elapsed "$started")
 run_started=$(date +%s.%N)
@@ -57,7 +64,7 @@ work=$(mktemp -d /tmp/flikpay-bench-XXXXXX) # mktemp's template; the logs stay, 
 rows="$work/rows"
 : >"$rows"
 pids=()
-problems=()
+problems=("${build_problems[@]}")
 cleanup() {
   kill "${pids[@]}" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -77,18 +84,23 @@ row() {
 # run_tool NAME COMMAND...: runs a tool with its output in $work/NAME.log, collects its rows; a
 # tool that fails, or prints no row, is a problem.
 run_tool() {
-  local name=$1 status=0 out="$work/tool.out" count
+  local name=$1 status=0 out="$work/tool.out" count malformed
   shift
   echo "\$ $*" >>"$work/$name.log"
   "$@" >"$out" 2>&1 || status=$?
   cat "$out" >>"$work/$name.log"
   count=$(grep -c '^ROW|' "$out" || true)
   grep '^ROW|' "$out" >>"$rows" || true
+  # ROW| then six cells, the last a verdict.
+  malformed=$(grep '^ROW|' "$out" | awk -F'|' 'NF != 7 || $7 !~ /^(PASS|FAIL|INFO)$/' | wc -l)
   say "$name: $count rows$([ "$status" = 0 ] || echo ", exit $status")"
   if [ "$status" != 0 ]; then
     problems+=("$name exited $status ($work/$name.log)")
   elif [ "$count" = 0 ]; then
     problems+=("$name printed no ROW| line ($work/$name.log)")
+  fi
+  if [ "$malformed" != 0 ]; then
+    problems+=("$name printed $malformed rows not of the form ROW|goal|measured|baseline|ratio|target|PASS, FAIL or INFO")
   fi
 }
 cpu_seconds() { # user + system CPU seconds of a process so far (0 when unreadable)
@@ -404,7 +416,7 @@ sed 's/^ROW|//; s/|/ | /g; s/^/| /; s/$/ |/' "$rows"
 echo
 fails=$(grep -c '|FAIL$' "$rows" || true)
 echo "$(wc -l <"$rows") rows, $(grep -c '|PASS$' "$rows" || true) PASS, $fails FAIL;" \
-  "build ${build_seconds} s, run ${run_seconds} s; logs: $work"
+  "build ${build_seconds} s, run ${run_seconds} s, in all $(elapsed "$started") s; logs: $work"
 status=0
 if ((${#problems[@]})); then
   printf 'PROBLEM: %s\n' "${problems[@]}"
