@@ -21,6 +21,12 @@
 #   BENCH_BUILD_DIR=build             use (and build the bench targets in) an existing build dir
 #                                     instead of a Release build in build-bench
 #   BENCH_SKIP_DEPS=1                 do not run scripts/install-deps.sh first
+#   BENCH_PERF=callbacks,getstatus    `perf record` server A while those parts run (callbacks
+#                                     getstatus create latency): perf-PART.data and a flat
+#                                     perf-PART.txt in the logs. Sampling costs the server CPU,
+#                                     so a profiled part's figures are not the run's figures.
+#                                     BENCH_PERF_CALLGRAPH: perf's --call-graph (default fp; a
+#                                     Release build keeps no frame pointers: dwarf for stacks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s.%N)
@@ -117,6 +123,31 @@ known_flags() {
     grep -qF -- "$name (" <<<"$help" && echo "$flag"
   done
   return 0
+}
+# perf_start PART PID ... perf_stop: perf record PID while PART runs, when BENCH_PERF names it.
+perf_parts=,${BENCH_PERF:-},
+perf_pid=""
+perf_start() {
+  [[ "$perf_parts" == *",$1,"* ]] || return 0
+  if ! command -v perf >/dev/null 2>&1; then
+    problems+=("BENCH_PERF: no perf on this machine (Debian: linux-perf)")
+    return 0
+  fi
+  perf_part=$1
+  perf record -F 499 --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$2" \
+    -o "$work/perf-$perf_part.data" >"$work/perf-$perf_part.log" 2>&1 &
+  perf_pid=$!
+  pids+=("$perf_pid")
+  sleep 0.5 # attached before the load starts
+}
+perf_stop() {
+  [ -n "$perf_pid" ] || return 0
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=""
+  perf report -i "$work/perf-$perf_part.data" --stdio --no-children -g none --percent-limit 0.5 \
+    >"$work/perf-$perf_part.txt" 2>/dev/null || true
+  say "perf: $work/perf-$perf_part.txt (perf report -i $work/perf-$perf_part.data)"
 }
 metric() { # metric ADMIN_PORT NAME: a counter's value from /metrics (0 when absent)
   { curl -fs "http://127.0.0.1:$1/metrics" || true; } |
@@ -229,6 +260,7 @@ if part callbacks; then
       --baseline_per_second="$xadd_rps" --baseline_p99_ms="$xadd_p99" \
       --baseline_redis_cpu_us="$xadd_cpu_us" "$@"
   }
+  perf_start callbacks "$a_pid"
   callbacks --count="$cb_count" --connections=8 --keep_alive=true --prefix=bench-settled- \
     --goal_min_per_second=5000 --label="Callbacks accepted/s, keep-alive, 8 connections (goal 2)"
   settled_id=bench-settled-0
@@ -242,6 +274,7 @@ if part callbacks; then
       --count="$(python3 -c "print(max(20, int($rate * $cb_seconds)))")" \
       --label="Callback latency at $rate/s, keep-alive, $scale sender(s) (goal 2 at 1,000/s; ${scale}x)"
   done
+  perf_stop
 fi
 
 # --- Goal 1: GetStatus of a settled transaction (from the record cache) against the health
@@ -286,6 +319,7 @@ if part getstatus; then
     fi
     status_data="{\"merchant_transaction_id\":\"$settled_id\"}"
     check_data='{"service":"flikpay.v1.PaymentService"}'
+    perf_start getstatus "$a_pid"
     hits_before=$(metric "$A_ADMIN" flikpay_record_cache_hits_total)
     misses_before=$(metric "$A_ADMIN" flikpay_record_cache_misses_total)
     for concurrency in "${ghz_levels[@]}"; do
@@ -309,6 +343,7 @@ if part getstatus; then
         "—" INFO
       say "ghz at $concurrency: GetStatus $rps/s, Check $check_rps/s"
     done
+    perf_stop
     hits=$(($(metric "$A_ADMIN" flikpay_record_cache_hits_total) - hits_before))
     misses=$(($(metric "$A_ADMIN" flikpay_record_cache_misses_total) - misses_before))
     row "Record cache during the GetStatus runs (what goal 1 measures)" \
@@ -334,11 +369,13 @@ if part create && [ -x "$build/bench/create-latency" ]; then
   # Its optional per-call CPU figures, when the tool has the flags.
   mapfile -t create_extra < <(known_flags "$build/bench/create-latency" --server_pid="$a_pid" \
     --sim_pid="$sim_pid")
+  perf_start create "$a_pid"
   for concurrency in "${create_levels[@]}"; do
     run_tool create-latency "$build/bench/create-latency" --grpc="127.0.0.1:$A_GRPC" \
       --sim="127.0.0.1:$SIM_PORT" --concurrency="$concurrency" --seconds="$create_seconds" \
       "${create_extra[@]}"
   done
+  perf_stop
 elif part create; then
   say "create-latency: not built yet (bench/create_latency.cc), goal 5 skipped"
 fi
@@ -353,12 +390,14 @@ if part latency && [ -x "$build/bench/stream-latency" ]; then
     [ "$smoke" = 1 ] && all_watchers=2
     mapfile -t latency_extra < <(known_flags "$build/bench/stream-latency" --admin_a="$A_ADMIN" \
       --admin_b="$B_ADMIN" --pid_a="$a_pid" --pid_b="$b_pid")
+    perf_start latency "$a_pid"
     for streams in "${latency_streams[@]}"; do
       run_tool stream-latency "$build/bench/stream-latency" --grpc_a="127.0.0.1:$A_GRPC" \
         --grpc_b="127.0.0.1:$B_GRPC" --callback_port_a="$A_CALLBACK" --streams="$streams" \
         --own_watchers=$((streams / 10)) --all_watchers="$all_watchers" \
         --rate="$latency_rate" --seconds="$latency_seconds" "${latency_extra[@]}"
     done
+    perf_stop
     stop_server "$b_pid"
   fi
 elif part latency; then
