@@ -368,7 +368,7 @@ fi
 if part create && [ -x "$build/bench/create-latency" ]; then
   # Its optional per-call CPU figures, when the tool has the flags.
   mapfile -t create_extra < <(known_flags "$build/bench/create-latency" --server_pid="$a_pid" \
-    --sim_pid="$sim_pid")
+    --sim_pid="$sim_pid" --admin="$A_ADMIN")
   perf_start create "$a_pid"
   for concurrency in "${create_levels[@]}"; do
     run_tool create-latency "$build/bench/create-latency" --grpc="127.0.0.1:$A_GRPC" \
@@ -389,7 +389,7 @@ if part latency && [ -x "$build/bench/stream-latency" ]; then
     all_watchers=10
     [ "$smoke" = 1 ] && all_watchers=2
     mapfile -t latency_extra < <(known_flags "$build/bench/stream-latency" --admin_a="$A_ADMIN" \
-      --admin_b="$B_ADMIN" --pid_a="$a_pid" --pid_b="$b_pid")
+      --admin_b="$B_ADMIN" --pid_a="$a_pid" --pid_b="$b_pid" --redis_pid="$redis_pid")
     perf_start latency "$a_pid"
     for streams in "${latency_streams[@]}"; do
       run_tool stream-latency "$build/bench/stream-latency" --grpc_a="127.0.0.1:$A_GRPC" \
