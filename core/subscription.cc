@@ -26,7 +26,7 @@ void Subscription::AddCurrent(const v1::Transaction& transaction) {
   absl::MutexLock lock(&mutex_);
   // At most one per requested id, so it cannot overflow; no cursor, so it is not deduplicated
   // against the stream.
-  if (!finishing_) queue_.push_back(std::move(snapshot));
+  if (!finishing_) PushLocked(std::move(snapshot));
 }
 
 void Subscription::StartReplay(const std::string& after_cursor) {
@@ -61,7 +61,7 @@ void Subscription::AddReplayPage(const std::vector<v1::StatusEvent>& page) {
     }
     if (static_cast<int>(page.size()) < page_size_) {
       CatchUpLocked();
-    } else if (writing_ || !queue_.empty()) {
+    } else if (writing_ || QueuedLocked() > 0) {
       replay_paused_ = true;  // WriteDone asks for the next page once drained
     }
   }
@@ -92,7 +92,7 @@ void Subscription::WriteDone(bool ok) {
     writing_ = false;
     if (ok) {
       if (!writing_cursor_.empty()) sent_cursor_ = writing_cursor_;
-      if (replay_paused_ && queue_.empty() && !finishing_ && !detached_) {
+      if (replay_paused_ && QueuedLocked() == 0 && !finishing_ && !detached_) {
         replay_paused_ = false;
         continue_replay = true;
       }
@@ -146,8 +146,13 @@ void Subscription::EnqueueLocked(const v1::StatusEvent& event, bool bounded) {
   }
   seen_cursor_ = event.cursor();
   if (!Wanted(event)) return;
-  if (bounded && queue_.size() >= max_buffered_) return OverflowLocked();
-  queue_.push_back(event);
+  if (bounded && QueuedLocked() >= max_buffered_) return OverflowLocked();
+  PushLocked(event);
+}
+
+void Subscription::PushLocked(v1::StatusEvent event) {
+  if (!queue_.has_value()) queue_.emplace();
+  queue_->push_back(std::move(event));
 }
 
 void Subscription::CatchUpLocked() {
@@ -163,7 +168,7 @@ void Subscription::OverflowLocked() {
   finishing_ = true;
   final_status_ = absl::ResourceExhaustedError(absl::StrCat(
       "subscriber fell more than ", max_buffered_, " events behind", ResumeHintLocked()));
-  queue_.clear();
+  queue_.reset();
   held_live_.clear();
 }
 
@@ -186,9 +191,10 @@ void Subscription::Pump() {
       finished_ = true;
       status = final_status_;
       action = kFinish;
-    } else if (!queue_.empty()) {
-      next = std::move(queue_.front());
-      queue_.pop_front();
+    } else if (QueuedLocked() > 0) {
+      next = std::move(queue_->front());
+      queue_->pop_front();
+      if (queue_->empty()) queue_.reset();
       writing_cursor_ = next.cursor();
       writing_ = true;
       action = kWrite;

@@ -67,6 +67,10 @@ class Subscription {
   bool Wanted(const v1::StatusEvent& event) const;
   void EnqueueLocked(const v1::StatusEvent& event, bool bounded)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  size_t QueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return queue_.has_value() ? queue_->size() : 0;
+  }
+  void PushLocked(v1::StatusEvent event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void CatchUpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OverflowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::string ResumeHintLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -81,7 +85,10 @@ class Subscription {
   StreamWriter& writer_;
 
   mutable absl::Mutex mutex_;
-  std::deque<v1::StatusEvent> queue_ ABSL_GUARDED_BY(mutex_);
+  // Events waiting to be written. Created by the first one and dropped once drained: libstdc++'s
+  // deque allocates a 576-byte map and node as soon as it exists, the bulk of an idle stream's own
+  // memory (issue 15).
+  std::optional<std::deque<v1::StatusEvent>> queue_ ABSL_GUARDED_BY(mutex_);
   // Live events that arrive while the replay runs; they go after it.
   std::vector<v1::StatusEvent> held_live_ ABSL_GUARDED_BY(mutex_);
   bool catching_up_ ABSL_GUARDED_BY(mutex_) = true;

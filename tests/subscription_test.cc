@@ -77,6 +77,28 @@ TEST_F(SubscriptionTest, LiveEventsAreWrittenOneAtATimeAndFiltered) {
   EXPECT_FALSE(writer_.writing);
 }
 
+// The buffer exists only while events wait (an idle stream holds none); drained and filled again,
+// it keeps order and its bound.
+TEST_F(SubscriptionTest, TheBufferEmptiesAndFillsAgainWithinItsBound) {
+  v1::StreamStatusRequest request;
+  Subscription subscription(request, 2, writer_);
+  subscription.CatchUp();
+  subscription.Offer(Event("1-0"));  // written at once: nothing waits
+  subscription.Offer(Event("2-0"));
+  subscription.Offer(Event("3-0"));
+  DeliverAll(subscription);
+  EXPECT_EQ(writer_.written, (std::vector<std::string>{"1-0", "2-0", "3-0"}));
+  subscription.Offer(Event("4-0"));
+  subscription.Offer(Event("5-0"));
+  subscription.Offer(Event("6-0"));
+  EXPECT_FALSE(writer_.finished.has_value());
+  subscription.Offer(Event("7-0"));  // a third waiting event: over the bound
+  DeliverAll(subscription);
+  EXPECT_EQ(writer_.written, (std::vector<std::string>{"1-0", "2-0", "3-0", "4-0"}));
+  ASSERT_TRUE(writer_.finished.has_value());
+  EXPECT_EQ(writer_.finished->code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(SubscriptionTest, CurrentStatesThenReplayThenLiveWithoutGapsOrRepeats) {
   v1::StreamStatusRequest request;
   request.add_merchant_transaction_ids("order-1");
