@@ -1104,14 +1104,19 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
     const std::string refund_key = TxKey(refund.merchant_transaction_id());
     const std::string original_key = TxKey(refund.original_merchant_transaction_id());
     for (int round = 0; round < kMaxOptimisticRounds; ++round) {
-      absl::StatusOr<Reply> watched = connection.Run({"WATCH", original_key, refund_key});
-      if (!watched.ok()) return watched.status();
-      absl::StatusOr<Reply> existing =
-          connection.Run({"HMGET", refund_key, "data", "fp", "inflight", "refunded"});
-      if (!existing.ok()) return existing.status();
-      if ((*existing)->element[0]->type != REDIS_REPLY_NIL) {
+      // WATCH and both reads in one round trip: Redis runs a connection's commands in the order
+      // sent, so both reads come after WATCH (the original's is wasted when the refund id is
+      // taken, which is rare and harmless).
+      absl::StatusOr<std::vector<Reply>> read =
+          connection.PipelineAll({{"WATCH", original_key, refund_key},
+                                  {"HMGET", refund_key, "data", "fp", "inflight", "refunded"},
+                                  {"HMGET", original_key, "data", "reserved", "refunded"}});
+      if (!read.ok()) return read.status();
+      const Reply& existing = (*read)[1];
+      const Reply& original = (*read)[2];
+      if (existing->element[0]->type != REDIS_REPLY_NIL) {
         connection.Run({"UNWATCH"}).IgnoreError();
-        absl::StatusOr<BeginResult> claimed = AlreadyClaimed((*existing)->element, fingerprint);
+        absl::StatusOr<BeginResult> claimed = AlreadyClaimed(existing->element, fingerprint);
         if (!claimed.ok()) return claimed;
         if (absl::Status durable = AwaitClaimedBefore(connection, refund_key, *claimed);
             !durable.ok()) {
@@ -1119,18 +1124,14 @@ absl::StatusOr<BeginResult> RedisStore::BeginRefund(const v1::Transaction& refun
         }
         return claimed;
       }
-      absl::StatusOr<Reply> original =
-          connection.Run({"HMGET", original_key, "data", "reserved", "refunded"});
-      if (!original.ok()) return original.status();
-      if ((*original)->element[0]->type == REDIS_REPLY_NIL) {
+      if (original->element[0]->type == REDIS_REPLY_NIL) {
         connection.Run({"UNWATCH"}).IgnoreError();
         return absl::NotFoundError("original_merchant_transaction_id: no such transaction");
       }
-      absl::StatusOr<v1::Transaction> debit =
-          Decode((*original)->element[0], (*original)->element[2]);
+      absl::StatusOr<v1::Transaction> debit = Decode(original->element[0], original->element[2]);
       if (!debit.ok()) return debit.status();
       const absl::Status refundable =
-          core::CheckRefundable(*debit, ReplyInt((*original)->element[1]), refund.amount_minor());
+          core::CheckRefundable(*debit, ReplyInt(original->element[1]), refund.amount_minor());
       if (!refundable.ok() && cap == RefundCap::kEnforce) {
         connection.Run({"UNWATCH"}).IgnoreError();
         return refundable;
@@ -1248,9 +1249,10 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
   const std::string id(merchant_transaction_id);
   return WithConnection([&](Connection& connection) -> absl::StatusOr<ApplyResult> {
     for (int round = 0; round < kMaxOptimisticRounds; ++round) {
-      absl::StatusOr<Reply> watched = connection.Run({"WATCH", key});
-      if (!watched.ok()) return watched.status();
-      absl::StatusOr<Reply> stored = connection.Run({"HMGET", key, "data", "refunded", "inflight"});
+      // WATCH and the read in one round trip: Redis runs a connection's commands in the order
+      // sent, so the read still comes after WATCH and any later write to the key fails EXEC.
+      absl::StatusOr<Reply> stored =
+          connection.Pipeline({{"WATCH", key}, {"HMGET", key, "data", "refunded", "inflight"}});
       if (!stored.ok()) return stored.status();
       if ((*stored)->element[0]->type == REDIS_REPLY_NIL) {
         connection.Run({"UNWATCH"}).IgnoreError();
