@@ -52,6 +52,9 @@ class Subscription {
   // A page read after NextReplayPage's cursor; a short page ends the replay.
   void AddReplayPage(const std::vector<v1::StatusEvent>& page);
 
+  // The merchant_transaction_ids asked for (empty: every one).
+  const std::set<std::string>& ids() const { return ids_; }
+
   // A live event, in stream order, from the replica's event hub.
   void Offer(const v1::StatusEvent& event);
   void WriteDone(bool ok);

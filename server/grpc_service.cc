@@ -48,26 +48,32 @@ class StreamSession final : public EventSink {
   StreamSession(store::Store& store, const v1::StreamStatusRequest& request, size_t max_buffered,
                 core::StreamWriter& writer, std::optional<std::string> owner)
       : store_(store),
-        request_(request),
+        // Kept only when Begin has reads to make, and only until it made them: an idle stream
+        // holds no copy of its request (issue 15).
+        setup_(request.send_current() || !request.resume_after().empty()
+                   ? std::make_unique<const v1::StreamStatusRequest>(request)
+                   : nullptr),
         subscription_(request, max_buffered, writer, std::move(owner)) {}
 
   core::Subscription& subscription() { return subscription_; }
 
   // The hub offers only these ids' events (every event for an empty filter).
   std::vector<std::string> WatchedIds() const override {
-    return {request_.merchant_transaction_ids().begin(), request_.merchant_transaction_ids().end()};
+    return {subscription_.ids().begin(), subscription_.ids().end()};
   }
   void Offer(const v1::StatusEvent& event) override { subscription_.Offer(event); }
   void Abort(const std::string& why) override { subscription_.EndUnavailable(why); }
 
   // Current states, then the replay from resume_after, then live. Runs on an executor: these are
-  // store reads.
+  // store reads. Runs once.
   void Begin() {
-    if (request_.send_current()) {
+    if (setup_ == nullptr) return subscription_.CatchUp();
+    const std::unique_ptr<const v1::StreamStatusRequest> request = std::move(setup_);
+    if (request->send_current()) {
       // Each id once, in the order asked, in one store round trip.
       std::vector<std::string> ids;
       std::set<std::string> seen;
-      for (const std::string& id : request_.merchant_transaction_ids()) {
+      for (const std::string& id : request->merchant_transaction_ids()) {
         if (seen.insert(id).second) ids.push_back(id);
       }
       absl::StatusOr<std::vector<std::optional<v1::Transaction>>> current = store_.GetMany(ids);
@@ -78,8 +84,8 @@ class StreamSession final : public EventSink {
         if (transaction.has_value()) subscription_.AddCurrent(*transaction);
       }
     }
-    if (request_.resume_after().empty()) return subscription_.CatchUp();
-    absl::StatusOr<bool> resumable = store_.CanResumeFrom(request_.resume_after());
+    if (request->resume_after().empty()) return subscription_.CatchUp();
+    absl::StatusOr<bool> resumable = store_.CanResumeFrom(request->resume_after());
     if (!resumable.ok()) {
       return subscription_.End(absl::UnavailableError("the event store is unavailable"));
     }
@@ -88,7 +94,7 @@ class StreamSession final : public EventSink {
           absl::OutOfRangeError("resume_after: events after it are no longer kept; read current "
                                 "states with send_current or GetStatus and subscribe from now"));
     }
-    subscription_.StartReplay(request_.resume_after());
+    subscription_.StartReplay(request->resume_after());
     ReplayPages();
   }
 
@@ -108,7 +114,7 @@ class StreamSession final : public EventSink {
 
  private:
   store::Store& store_;
-  const v1::StreamStatusRequest request_;
+  std::unique_ptr<const v1::StreamStatusRequest> setup_;  // until Begin
   core::Subscription subscription_;
 };
 
