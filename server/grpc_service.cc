@@ -130,7 +130,9 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
       : hub_(hub),
         executor_(executor),
         metrics_(metrics),
-        access_(std::move(access)),
+        request_id_(std::move(access.request_id)),
+        caller_(std::move(access.caller)),
+        peer_(std::move(access.peer)),
         started_(absl::Now()),
         session_(std::make_shared<StreamSession>(store, request, max_buffered, *this,
                                                  std::move(owner))) {}
@@ -155,11 +157,16 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   }
   // Once per stream, refused or ended: its access-log line and its end in the metrics.
   void Finish(const absl::Status& status) override {
-    access_.outcome = status;
-    access_.latency = absl::Now() - started_;
-    metrics_.CountRpc(core::Rpc::kStreamStatus, status.code(), access_.latency);
+    AuditEntry access;
+    access.request_id = std::move(request_id_);
+    access.caller = std::move(caller_);
+    access.peer = std::move(peer_);
+    access.rpc = std::string(core::RpcName(core::Rpc::kStreamStatus));
+    access.outcome = status;
+    access.latency = absl::Now() - started_;
+    metrics_.CountRpc(core::Rpc::kStreamStatus, status.code(), access.latency);
     metrics_.CountStreamEnd(status.code());
-    LogRpc(access_, IsRefusal(status));
+    LogRpc(access, IsRefusal(status));
     grpc::ServerWriteReactor<v1::StatusEvent>::Finish(ToGrpcStatus(status));
   }
   void ContinueReplay() override {
@@ -183,7 +190,11 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   EventHub& hub_;
   Executor& executor_;
   Metrics& metrics_;
-  AuditEntry access_;
+  // What the access-log line says of the call, kept until Finish writes it (only these: the rest of
+  // an AuditEntry is empty for a stream, and an idle stream's every byte counts, issue 15).
+  std::string request_id_;
+  std::string caller_;
+  std::string peer_;
   const absl::Time started_;
   std::shared_ptr<StreamSession> session_;
   v1::StatusEvent current_;  // the message being written, until OnWriteDone
