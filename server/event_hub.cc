@@ -40,10 +40,19 @@ void EventHub::Invalidate(const store::StreamRead& read) {
   }
 }
 
-void EventHub::Register(std::shared_ptr<EventSink> sink) {
-  std::vector<std::string> ids = sink->WatchedIds();
+namespace {
+
+std::vector<std::string> DistinctIds(const EventSink& sink) {
+  std::vector<std::string> ids = sink.WatchedIds();
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+}  // namespace
+
+void EventHub::Register(std::shared_ptr<EventSink> sink) {
+  const std::vector<std::string> ids = DistinctIds(*sink);
   {
     absl::MutexLock lock(&mutex_);
     if (!stopping_) {
@@ -52,12 +61,12 @@ void EventHub::Register(std::shared_ptr<EventSink> sink) {
       Registration registration;
       registration.sink = sink;
       if (ids.empty()) {
+        registration.everything = true;
         registration.everything_index = everything_.size();
         everything_.push_back(sink);
       } else {
         for (const std::string& id : ids) by_id_[id].push_back(sink);
       }
-      registration.ids = std::move(ids);
       registered_.emplace(key, std::move(registration));
       return;
     }
@@ -66,11 +75,13 @@ void EventHub::Register(std::shared_ptr<EventSink> sink) {
 }
 
 void EventHub::Unregister(const EventSink* sink) {
+  // Read outside the lock (the sink's own code). The sink is alive: the caller holds it.
+  const std::vector<std::string> ids = DistinctIds(*sink);
   absl::MutexLock lock(&mutex_);
   auto found = registered_.find(sink);
   if (found == registered_.end()) return;
   Registration& registration = found->second;
-  if (registration.ids.empty()) {
+  if (registration.everything) {
     // Swap with the last and pop: O(1), whatever the number of watch-everything sinks.
     const size_t index = registration.everything_index;
     if (index + 1 != everything_.size()) {
@@ -79,12 +90,15 @@ void EventHub::Unregister(const EventSink* sink) {
     }
     everything_.pop_back();
   } else {
-    for (const std::string& id : registration.ids) {
+    for (const std::string& id : ids) {
       auto watchers = by_id_.find(id);
       if (watchers == by_id_.end()) continue;
-      std::erase_if(watchers->second, [sink](const std::shared_ptr<EventSink>& registered) {
-        return registered.get() == sink;
-      });
+      Watchers& list = watchers->second;
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [sink](const std::shared_ptr<EventSink>& registered) {
+                                  return registered.get() == sink;
+                                }),
+                 list.end());
       if (watchers->second.empty()) by_id_.erase(watchers);
     }
   }

@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "flikpay/v1/payment_service.pb.h"
@@ -24,9 +25,10 @@ namespace flikpay::server {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  // The merchant_transaction_ids whose events this sink wants, read once by Register; empty: every
-  // event. The hub offers a sink only the events of the ids it watches (a sink's other filters,
-  // such as event types or the caller's own transactions, are its own to apply).
+  // The merchant_transaction_ids whose events this sink wants, read by Register and again by
+  // Unregister (so it must not change in between); empty: every event. The hub offers a sink only
+  // the events of the ids it watches (a sink's other filters, such as event types or the caller's
+  // own transactions, are its own to apply).
   virtual std::vector<std::string> WatchedIds() const { return {}; }
   // Called in stream order, from the hub's reader thread, with the events the sink watches. Must
   // not block.
@@ -67,12 +69,16 @@ class EventHub {
   // Counts and (now and then) logs a failed read, ends every stream and pauses before the retry.
   void ReadFailed(absl::string_view what, const absl::Status& status);
 
-  // A registered sink: what it watches, and where the watch-everything list holds it.
+  // A registered sink: whether it watches everything, and where the watch-everything list holds
+  // it. Its ids are not copied here: Unregister asks the sink again (an idle stream's memory,
+  // issue 15).
   struct Registration {
     std::shared_ptr<EventSink> sink;
-    std::vector<std::string> ids;  // de-duplicated; empty: everything
-    size_t everything_index = 0;   // in everything_, when ids is empty
+    bool everything = false;
+    size_t everything_index = 0;  // in everything_, when everything
   };
+  // The sinks that watch one id: most ids have one, held in place (no allocation of its own).
+  using Watchers = absl::InlinedVector<std::shared_ptr<EventSink>, 1>;
   // One event and the sinks it reaches, taken under the lock and called without it.
   struct Delivery {
     const v1::StatusEvent* event;
@@ -93,8 +99,7 @@ class EventHub {
   RecordCache* const cache_;
   absl::Mutex mutex_;
   absl::flat_hash_map<const EventSink*, Registration> registered_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<EventSink>>> by_id_
-      ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, Watchers> by_id_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::shared_ptr<EventSink>> everything_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;

@@ -153,6 +153,12 @@ TEST_F(EventHubTest, AnEventReachesExactlyTheSinksWatchingItsIdOrEverything) {
   EXPECT_EQ(watches_a->total(), 1);
   EXPECT_EQ(watches_c->OfferedFor("c"), 1);
   EXPECT_EQ(watches_a_and_b->total(), 2);
+
+  // Unregister reads the ids again (the hub keeps no copy): an id listed twice leaves no trace.
+  hub_.Unregister(watches_a_and_b.get());
+  EXPECT_EQ(hub_.WatchersOf("a"), 0u);
+  EXPECT_EQ(hub_.WatchersOf("b"), 0u);
+  EXPECT_EQ(hub_.SinkCount(), 2u);
 }
 
 TEST_F(EventHubTest, ThousandsOfRegistrationsAndRemovalsKeepTheIndexRight) {
