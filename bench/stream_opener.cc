@@ -37,6 +37,12 @@ ABSL_FLAG(int, per_connection, 90, "streams per connection (the server allows 10
 ABSL_FLAG(int, watch_ids, 1, "ids each stream watches (its own, never written); 0: everything");
 ABSL_FLAG(double, hold_seconds, 2, "how long to hold the streams open after the measurement");
 ABSL_FLAG(double, goal_max_kib, 0, "goal: at most this many KiB per idle stream (0: none)");
+ABSL_FLAG(int, unary_before, 0,
+          "GetStatus calls (of an unknown id) made on each connection before its streams open: "
+          "gRPC sizes a new call's arena from the largest call each connection has seen");
+ABSL_FLAG(int, unary_metadata, 0,
+          "metadata entries (distinct keys) each --unary_before call sends: a bigger call, whose "
+          "arena may set the size of later calls' arenas on its connection");
 
 namespace {
 
@@ -115,6 +121,30 @@ int main(int argc, char** argv) {
         grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", absl::GetFlag(FLAGS_grpc)),
                                   grpc::InsecureChannelCredentials(), args)));
   }
+  // Connected (and, with --unary_before, unary calls made on each connection) before the RSS
+  // reading, so a row counts the streams alone.
+  int unary_failed = 0;
+  for (const auto& stub : stubs) {
+    for (int i = 0; i < absl::GetFlag(FLAGS_unary_before); ++i) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      for (int k = 0; k < absl::GetFlag(FLAGS_unary_metadata); ++k) {
+        context.AddMetadata(absl::StrCat("x-bench-pad-", k), "padding");
+      }
+      flikpay::v1::GetStatusRequest request;
+      request.set_merchant_transaction_id(absl::StrCat("unknown-", i));
+      flikpay::v1::Transaction response;
+      const grpc::Status status = stub->GetStatus(&context, request, &response);
+      if (status.error_code() != grpc::StatusCode::NOT_FOUND) ++unary_failed;
+    }
+  }
+  const int64_t connected_kib = ResidentKib(pid);
+  if (absl::GetFlag(FLAGS_unary_before) > 0) {
+    std::printf(
+        "unary calls before the streams: %d per connection, %d not NOT_FOUND; server RSS then %lld "
+        "KiB\n",
+        absl::GetFlag(FLAGS_unary_before), unary_failed, static_cast<long long>(connected_kib));
+  }
   std::atomic<int> done{0};
   std::vector<std::unique_ptr<Stream>> streams;
   const absl::Time started = absl::Now();
@@ -142,6 +172,11 @@ int main(int argc, char** argv) {
   std::printf("server RSS: %lld KiB before, %lld KiB after: %.2f KiB per stream\n",
               static_cast<long long>(before_kib), static_cast<long long>(after_kib),
               static_cast<double>(after_kib - before_kib) / count);
+  if (absl::GetFlag(FLAGS_unary_before) > 0) {
+    std::printf("from the connected server (%lld KiB): %.2f KiB per stream\n",
+                static_cast<long long>(connected_kib),
+                static_cast<double>(after_kib - connected_kib) / count);
+  }
   const bool all_open = open >= open_before + count;
   const double per_stream_kib = static_cast<double>(after_kib - before_kib) / count;
   const double goal = absl::GetFlag(FLAGS_goal_max_kib);
