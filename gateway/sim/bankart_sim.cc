@@ -253,6 +253,9 @@ BankartSim::BankartSim(SimOptions options)
   // sockets inherit it from the listening one) Nagle holds the body until the head is acknowledged,
   // and a client's delayed ACK makes that about 40 ms per answer, which Bankart does not add.
   server_->set_tcp_nodelay(true);
+  // httplib closes a keep-alive connection after 5 requests by default, so one API call in five
+  // paid for a new TCP connection that Bankart's own front end does not make flikpay pay.
+  server_->set_keep_alive_max_count(1000);
   RegisterRoutes();
 }
 
