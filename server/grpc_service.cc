@@ -233,6 +233,13 @@ absl::StatusOr<Caller> GrpcPaymentService::Authorize(const grpc::CallbackServerC
 grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerContext* context,
                                                        CallFacts facts, v1::Transaction* response,
                                                        Work work) {
+  return RunUnary(context, std::move(facts), response, std::move(work),
+                  [](const Caller&, v1::Transaction*) { return false; });
+}
+
+grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerContext* context,
+                                                       CallFacts facts, v1::Transaction* response,
+                                                       Work work, AnswerNow answer_now) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time started = absl::Now();
   auto audit = std::make_shared<AuditEntry>();
@@ -284,23 +291,34 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
     }
     pass = std::make_shared<CallerGate::Pass>(*std::move(entered));
   }
+  if (!facts.reaches_gateway && !context->IsCancelled()) {
+    // Answered at once when it can be (a cached record): no executor hop, no wake-up, the answer
+    // written from gRPC's thread. Logged within the call's context, as on the executor.
+    const LogContext log_context{audit->request_id, audit->caller, audit->rpc,
+                                 audit->merchant_transaction_id};
+    const ScopedLogContext scope(log_context);
+    if (answer_now(*caller, response)) {
+      finish(absl::OkStatus(), response);
+      return reactor;
+    }
+  }
   const absl::Time deadline = DeadlineOf(context, config_.default_deadline);
   Executor& executor = facts.reaches_gateway ? gateway_executor_ : store_executor_;
   // context, request and response stay valid until Finish.
   caller->request_id = audit->request_id;
-  const bool queued = executor.Run(
-      [context, response, deadline, work, finish, audit, caller = *std::move(caller), pass] {
-        const LogContext log_context{audit->request_id, audit->caller, audit->rpc,
-                                     audit->merchant_transaction_id};
-        const ScopedLogContext scope(log_context);
-        if (context->IsCancelled()) {
-          finish(absl::CancelledError("cancelled by the client"), nullptr);
-          return;
-        }
-        absl::StatusOr<v1::Transaction> result = work(caller, deadline);
-        if (result.ok()) *response = *std::move(result);
-        finish(result.status(), result.ok() ? response : nullptr);
-      });
+  const bool queued = executor.Run([context, response, deadline, work = std::move(work), finish,
+                                    audit, caller = *std::move(caller), pass = std::move(pass)] {
+    const LogContext log_context{audit->request_id, audit->caller, audit->rpc,
+                                 audit->merchant_transaction_id};
+    const ScopedLogContext scope(log_context);
+    if (context->IsCancelled()) {
+      finish(absl::CancelledError("cancelled by the client"), nullptr);
+      return;
+    }
+    absl::StatusOr<v1::Transaction> result = work(caller, deadline);
+    if (result.ok()) *response = *std::move(result);
+    finish(result.status(), result.ok() ? response : nullptr);
+  });
   if (!queued) {
     metrics_.executor_refusals.Increment();
     context->AddTrailingMetadata("retry-after-ms", "200");
@@ -350,10 +368,33 @@ grpc::ServerUnaryReactor* GrpcPaymentService::GetStatus(grpc::CallbackServerCont
   // A refresh talks to the gateway (and has its fair share); a plain read only to Redis.
   const std::string& id =
       request->has_gateway_uuid() ? request->gateway_uuid() : request->merchant_transaction_id();
-  return RunUnary(context, {core::Rpc::kGetStatus, id, 0, "", request->refresh()}, response,
-                  [this, request](const Caller& caller, absl::Time deadline) {
-                    return service_.GetStatus(caller, *request, deadline);
-                  });
+  return RunUnary(
+      context, {core::Rpc::kGetStatus, id, 0, "", request->refresh()}, response,
+      [this, request](const Caller& caller, absl::Time deadline) {
+        return service_.GetStatus(caller, *request, deadline);
+      },
+      [this, request](const Caller& caller, v1::Transaction* answer) {
+        return GetStatusFromCache(caller, *request, answer);
+      });
+}
+
+bool GrpcPaymentService::GetStatusFromCache(const Caller& caller,
+                                            const v1::GetStatusRequest& request,
+                                            v1::Transaction* response) {
+  // PaymentService::GetStatus and ReadRecord on a hit, step for step; anything else is theirs.
+  RecordCache* const cache = config_.record_cache;
+  if (cache == nullptr || request.refresh() ||
+      request.id_case() != v1::GetStatusRequest::kMerchantTransactionId ||
+      !rules::Lookup(request).ok()) {
+    return false;
+  }
+  const uint64_t generation = store_.PrimaryGeneration();
+  const std::shared_ptr<const v1::Transaction> cached =
+      cache->Lookup(request.merchant_transaction_id(), generation, absl::Now());
+  if (cached == nullptr || !caller.MaySee(*cached)) return false;
+  metrics_.record_cache_hits.Increment();
+  *response = *cached;
+  return true;
 }
 
 grpc::ServerWriteReactor<v1::StatusEvent>* GrpcPaymentService::StreamStatus(

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 
+#include "absl/functional/function_ref.h"
 #include "core/caller_policy.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
 #include "server/caller_auth.h"
@@ -13,6 +14,7 @@
 #include "server/executor.h"
 #include "server/metrics.h"
 #include "server/payment_service.h"
+#include "server/record_cache.h"
 #include "store/store.h"
 
 namespace flikpay::server {
@@ -33,6 +35,9 @@ struct GrpcServiceConfig {
   size_t gateway_queue = 256;
   int store_threads = 8;
   size_t store_queue = 4096;
+  // The record cache PaymentService reads GetStatus from (nullptr when off): a read it holds is
+  // answered on gRPC's thread, without the store executor (issue 15).
+  RecordCache* record_cache = nullptr;
 };
 
 // The caller policy in force now (reloaded from its file by main).
@@ -77,8 +82,19 @@ class GrpcPaymentService final : public v1::PaymentService::CallbackService {
     bool reaches_gateway = false;  // fair share applies; the gateway executor runs it
   };
   using Work = std::function<absl::StatusOr<v1::Transaction>(const Caller&, absl::Time)>;
+  // Sets the response and returns true when the call can be answered at once, without blocking
+  // (on gRPC's thread, with no executor hop); false to queue `work` as usual.
+  using AnswerNow = absl::FunctionRef<bool(const Caller&, v1::Transaction*)>;
   grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, CallFacts facts,
                                      v1::Transaction* response, Work work);
+  grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* context, CallFacts facts,
+                                     v1::Transaction* response, Work work, AnswerNow answer_now);
+  // GetStatus of a settled transaction the record cache holds, as PaymentService::GetStatus
+  // answers it (the same lookup, visibility rule and hit count), without its executor. False when
+  // the call needs the executor: a refresh, a gateway uuid, an invalid id, a miss, a record this
+  // caller may not see (PaymentService gives that its answer).
+  bool GetStatusFromCache(const Caller& caller, const v1::GetStatusRequest& request,
+                          v1::Transaction* response);
   // The caller, permitted `rpc`; UNAUTHENTICATED or PERMISSION_DENIED otherwise. `caller_id` is
   // set once the caller is known, refused or not (for the audit line).
   absl::StatusOr<Caller> Authorize(const grpc::CallbackServerContext& context, core::Rpc rpc,

@@ -320,6 +320,7 @@ int main(int argc, char** argv) {
   grpc_config.gateway_queue = static_cast<size_t>(absl::GetFlag(FLAGS_gateway_queue));
   grpc_config.store_threads = static_cast<int>(absl::GetFlag(FLAGS_store_threads));
   grpc_config.store_queue = static_cast<size_t>(absl::GetFlag(FLAGS_store_queue));
+  grpc_config.record_cache = record_cache.get();  // the same cache as `service`'s
   server::GrpcPaymentService grpc_service(service, store, hub, metrics, policy, grpc_config);
 
   grpc::EnableDefaultHealthCheckService(true);
