@@ -699,7 +699,8 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
 }
 
 absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& id,
-                                                             const GatewayNews& news) {
+                                                             const GatewayNews& news,
+                                                             HandledMark* mark) {
   store::Report report;
   report.status = news.status;
   report.source = news.source;
@@ -715,13 +716,17 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& 
       SetError(t, *news.error);
     }
   };
-  return ApplyReport(id, std::move(report));
+  return ApplyReport(id, std::move(report), mark);
 }
 
 absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string& id,
-                                                               store::Report report) {
+                                                               store::Report report,
+                                                               HandledMark* mark) {
   report.schedule = config_.schedule;
-  absl::StatusOr<store::ApplyResult> applied = store_.Apply(id, report);
+  absl::StatusOr<store::ApplyResult> applied =
+      mark == nullptr ? store_.Apply(id, report)
+                      : store_.ApplyAndMarkHandled(id, report, mark->signature, mark->ttl);
+  if (mark != nullptr && applied.ok()) mark->written = true;
   if (cache_ != nullptr) {
     // This replica's own callers read their writes at once, before the hub reads the stream. (A
     // failed Apply may still have stored the change, e.g. short of replicas: forget it too. A
@@ -809,12 +814,23 @@ absl::Status PaymentService::JudgeCallback(const gateway::InboundCallback& callb
         return absl::UnavailableError("the same callback is being handled, retry later");
     }
   }
-  absl::Status handled = HandleVerifiedCallback(callback, *event, outcome);
+  // Marked handled with the outcome it stores, in the same atomic step: a racing delivery of the
+  // same bytes sees "handling" (503) until then.
+  std::optional<HandledMark> mark;
+  if (signature.has_value()) {
+    mark = HandledMark{.signature = *signature, .ttl = config_.callback_replay_window};
+  }
+  absl::Status handled =
+      HandleVerifiedCallback(callback, *event, outcome, mark.has_value() ? &*mark : nullptr);
   if (!signature.has_value()) return handled;
   if (absl::IsUnavailable(handled)) {
-    // Not handled: Bankart's retry of these very bytes must be.
+    // Not handled: Bankart's retry of these very bytes must be (a mark written with an outcome
+    // that is not yet durable goes too).
     if (!store_.ForgetSighting(*signature).ok()) metrics_.store_unavailable.Increment();
-  } else if (!store_.MarkCallbackHandled(*signature, config_.callback_replay_window).ok()) {
+  } else if (!mark->written &&
+             !store_.MarkCallbackHandled(*signature, config_.callback_replay_window).ok()) {
+    // Handled with no Apply that wrote the mark (an unknown transaction, kept for inspection; a
+    // portal refund that does not match its debit): the mark on its own.
     // Handled all the same; until the claim's lease ends a repeat is answered 503, then handled
     // again as after an outage.
     metrics_.store_unavailable.Increment();
@@ -824,7 +840,7 @@ absl::Status PaymentService::JudgeCallback(const gateway::InboundCallback& callb
 
 absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallback& callback,
                                                     const gateway::CallbackEvent& verified,
-                                                    CallbackOutcome& outcome) {
+                                                    CallbackOutcome& outcome, HandledMark* mark) {
   // Every way out but these is a store failure: answered 503, and Bankart retries.
   outcome.result = CallbackResult::kRetryLater;
   const gateway::CallbackEvent* event = &verified;
@@ -861,13 +877,13 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
     absl::StatusOr<std::string> mismatch = CallbackMismatch(*stored, *event);
     if (!mismatch.ok()) return retry_later;
     if (!mismatch->empty()) {
-      absl::Status refused = RefuseCallback(id, news, *mismatch);
+      absl::Status refused = RefuseCallback(id, news, *mismatch, mark);
       if (absl::IsInvalidArgument(refused)) outcome.result = CallbackResult::kMismatch;
       return refused;
     }
   }
   absl::StatusOr<store::ApplyResult> applied =
-      stored.ok() ? ApplyNews(id, news) : absl::StatusOr<store::ApplyResult>(stored.status());
+      stored.ok() ? ApplyNews(id, news, mark) : absl::StatusOr<store::ApplyResult>(stored.status());
   if (absl::IsNotFound(applied.status()) && event->type == gateway::TransactionType::kRefund) {
     // A refund flikpay never sent: made in Bankart's portal (seed 000, "Refund with/without
     // Postback"). It still counts against its debit's cap.
@@ -885,7 +901,7 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
     }
     if (recorded.ok()) {
       outcome.merchant_transaction_id = *recorded;
-      applied = ApplyNews(*recorded, news);
+      applied = ApplyNews(*recorded, news, mark);
     }
   }
   if (absl::IsNotFound(applied.status())) {
@@ -933,12 +949,12 @@ absl::StatusOr<std::string> PaymentService::CallbackMismatch(const v1::Transacti
 }
 
 absl::Status PaymentService::RefuseCallback(const std::string& id, const GatewayNews& news,
-                                            const std::string& why) {
+                                            const std::string& why, HandledMark* mark) {
   store::Report report;
   report.status = news.status;
   report.source = news.source;
   report.refused_because = why;
-  if (!ApplyReport(id, std::move(report)).ok()) {
+  if (!ApplyReport(id, std::move(report), mark).ok()) {
     return absl::UnavailableError("storage unavailable, retry later");
   }
   Log(LogLevel::kWarning, "callback for %s refused, it does not match the transaction: %s", id,

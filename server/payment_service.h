@@ -137,9 +137,20 @@ class PaymentService {
   // GetStatus' read: from the record cache when it holds the record, else the store (filling the
   // cache with a final record).
   absl::StatusOr<v1::Transaction> ReadRecord(const std::string& id);
-  absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id, const GatewayNews& news);
-  // The one way a report reaches the store: with the schedule policy, counted in the metrics.
-  absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report);
+  // A verified callback's replay claim, to be marked handled by the Apply that stores the
+  // callback's outcome, in the same atomic step (Store::ApplyAndMarkHandled), not by a write (and a
+  // round trip) of its own.
+  struct HandledMark {
+    std::string signature;
+    absl::Duration ttl;
+    bool written = false;  // an Apply wrote it
+  };
+  absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id, const GatewayNews& news,
+                                               HandledMark* mark = nullptr);
+  // The one way a report reaches the store: with the schedule policy, counted in the metrics. With
+  // a `mark`, it is written with what the report stores (mark->written once it is).
+  absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report,
+                                                 HandledMark* mark = nullptr);
   absl::StatusOr<gateway::Connector> ConnectorOf(const v1::Transaction& transaction);
   // Records a refund callback flikpay did not start as a refund of the debit it names (by
   // referenceUuid, or the status API's answer), reserving its amount like any refund; answers the
@@ -153,13 +164,15 @@ class PaymentService {
   // Records a callback that does not match its transaction in the history (an anomaly, nothing
   // else changes) and answers INVALID_ARGUMENT (HTTP 400).
   absl::Status RefuseCallback(const std::string& id, const GatewayNews& news,
-                              const std::string& why);
+                              const std::string& why, HandledMark* mark);
   // HandleCallback before it counts the outcome.
   absl::Status JudgeCallback(const gateway::InboundCallback& callback, CallbackOutcome& outcome);
   // HandleCallback after the signature and the replay check.
+  // `mark` (nullptr for a callback without a signature) goes with the Apply that stores its
+  // outcome.
   absl::Status HandleVerifiedCallback(const gateway::InboundCallback& callback,
                                       const gateway::CallbackEvent& verified,
-                                      CallbackOutcome& outcome);
+                                      CallbackOutcome& outcome, HandledMark* mark);
   // Takes one query of the priority's share of the status-query quota (core/status_quota.h);
   // RESOURCE_EXHAUSTED when that share of the window is spent.
   absl::Status TakeStatusQuery(core::QueryPriority priority);

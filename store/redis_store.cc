@@ -1242,9 +1242,24 @@ absl::StatusOr<std::string> RedisStore::FindByGatewayUuid(absl::string_view uuid
 
 absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transaction_id,
                                               const Report& report) {
+  return ApplyWithMark(merchant_transaction_id, report, nullptr);
+}
+
+absl::StatusOr<ApplyResult> RedisStore::ApplyAndMarkHandled(
+    absl::string_view merchant_transaction_id, const Report& report, absl::string_view signature,
+    absl::Duration ttl) {
+  const HandledMark mark{SightingKey(signature),
+                         std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))};
+  return ApplyWithMark(merchant_transaction_id, report, &mark);
+}
+
+absl::StatusOr<ApplyResult> RedisStore::ApplyWithMark(absl::string_view merchant_transaction_id,
+                                                      const Report& report,
+                                                      const HandledMark* mark) {
   // Compare-and-set through WATCH: read the record, let core::PlanReport judge the report, and
   // write its plan in one MULTI/EXEC only if nobody wrote the record in between; otherwise judge
-  // again against the newer record.
+  // again against the newer record. A callback's handled mark goes in the same MULTI/EXEC (no round
+  // trip of its own, and never stored without the outcome nor the outcome without it).
   const std::string key = TxKey(merchant_transaction_id);
   const std::string id(merchant_transaction_id);
   return WithConnection([&](Connection& connection) -> absl::StatusOr<ApplyResult> {
@@ -1271,21 +1286,33 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
       result.status_changed = plan.status_changed;
       result.anomaly = plan.anomaly;
       if (plan.unchanged && !plan.next_check.has_value()) {
-        connection.Run({"UNWATCH"}).IgnoreError();
         // A repeat (Bankart retrying a callback answered 503) acknowledges what an earlier Apply
-        // wrote, perhaps not yet replicated.
-        if (absl::Status durable = AwaitReplicasOfEarlierWrites(connection, key, config_.retention);
-            !durable.ok()) {
-          return durable;
+        // wrote, perhaps not yet replicated: a write of this connection's own (the mark, else the
+        // record's usual expiry, as AwaitReplicasOfEarlierWrites), sent with UNWATCH in one round
+        // trip, then WAIT covers every earlier write.
+        std::vector<std::vector<std::string>> settle = {{"UNWATCH"}};
+        if (mark != nullptr) {
+          settle.push_back({"SET", mark->key, kSightingHandled, "PX", mark->ttl_ms});
+        } else if (min_replica_acks_ > 0) {
+          settle.push_back(
+              {"PEXPIRE", key, std::to_string(absl::ToInt64Milliseconds(config_.retention))});
         }
+        absl::Status written = connection.Pipeline(settle).status();
+        if (settle.size() > 1 && !written.ok()) return written;
+        if (absl::Status durable = AwaitReplicas(connection); !durable.ok()) return durable;
         result.transaction = std::move(plan.next);
         return result;
       }
       if (plan.unchanged) {
         // Only the schedule moves; still under WATCH, so a status that changed meanwhile is judged
         // again rather than put back on the list.
-        absl::StatusOr<Reply> executed = connection.Pipeline(
-            {{"MULTI"}, {"ZADD", WatchKeyFor(plan.next), Millis(*plan.next_check), id}, {"EXEC"}});
+        std::vector<std::vector<std::string>> commands = {
+            {"MULTI"}, {"ZADD", WatchKeyFor(plan.next), Millis(*plan.next_check), id}};
+        if (mark != nullptr) {
+          commands.push_back({"SET", mark->key, kSightingHandled, "PX", mark->ttl_ms});
+        }
+        commands.push_back({"EXEC"});
+        absl::StatusOr<Reply> executed = connection.Pipeline(commands);
         if (!executed.ok()) return executed.status();
         if ((*executed)->type == REDIS_REPLY_NIL) continue;
         result.transaction = std::move(plan.next);
@@ -1298,6 +1325,9 @@ absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transac
           {"HSET", key, "data", EncodeRecord(plan.next), "inflight",
            plan.flight_deadline == absl::InfinitePast() ? "0" : Millis(plan.flight_deadline)},
           {"PEXPIRE", key, ttl}};
+      if (mark != nullptr) {
+        commands.push_back({"SET", mark->key, kSightingHandled, "PX", mark->ttl_ms});
+      }
       if (plan.next_check.has_value()) {
         // An UNKNOWN outcome waits on a list of its own, read first: a crowd of open requests to
         // pay cannot push it back.

@@ -132,6 +132,17 @@ class Store {
   // emitting one event per real status change.
   virtual absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                             const Report& report) = 0;
+  // Apply for a verified callback's outcome: what the report stores and the mark that the callback
+  // is handled (as MarkCallbackHandled(`signature`, `ttl`)) in the same atomic step, so a delivery
+  // of the same bytes sees "handling" (kHandling) until the outcome is stored and "handled" with
+  // it, never one without the other. When the report stores nothing (a repeat), the mark is written
+  // on its own. OK: both are written. NOT_FOUND: neither. Another error may have written both (e.g.
+  // UNAVAILABLE for want of replicas after the write): the caller forgets the sighting then, as
+  // after any failure to handle the callback.
+  virtual absl::StatusOr<ApplyResult> ApplyAndMarkHandled(absl::string_view merchant_transaction_id,
+                                                          const Report& report,
+                                                          absl::string_view signature,
+                                                          absl::Duration ttl) = 0;
 
   // Keeps a verified callback for a transaction flikpay does not know, for inspection.
   virtual absl::Status RecordUnmatchedCallback(absl::string_view body) = 0;

@@ -365,6 +365,56 @@ TEST_P(StoreTest, AnotherReplicaSeesTheSameSighting) {
 }
 
 // What only Redis shows: the keys themselves, written, aged and spoilt by hand.
+// A callback's outcome and its handled mark are stored in one atomic step
+// (ApplyAndMarkHandled): a racing delivery of the same bytes sees "handling" until the outcome is
+// stored, "handled" with it. A report that stores nothing (a repeat) still writes the mark; one
+// about no transaction writes neither.
+TEST_P(StoreTest, AnApplyThatMarksACallbackHandledStoresOutcomeAndMarkTogether) {
+  ASSERT_NO_FATAL_FAILURE(BeginDebit("d1", 500));
+  std::unique_ptr<Store> other = Replica();
+  Store& racer = other != nullptr ? *other : store();
+  Report callback;
+  callback.status = v1::TRANSACTION_STATUS_SUCCESS;
+  callback.source = v1::EVENT_SOURCE_CALLBACK;
+  callback.ends_flight = true;
+
+  ASSERT_EQ(store().SightCallback("sig-e", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  EXPECT_EQ(racer.SightCallback("sig-e", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandling)
+      << "the outcome is not stored yet";
+  absl::StatusOr<ApplyResult> applied =
+      store().ApplyAndMarkHandled("d1", callback, "sig-e", absl::Minutes(2));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_TRUE(applied->status_changed);
+  EXPECT_FALSE(applied->event_cursor.empty());
+  absl::StatusOr<v1::Transaction> stored = racer.Get("d1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status(), v1::TRANSACTION_STATUS_SUCCESS);
+  EXPECT_EQ(racer.SightCallback("sig-e", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandled);
+
+  // Other bytes with the same news: nothing to store, the mark all the same.
+  ASSERT_EQ(store().SightCallback("sig-f", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  absl::StatusOr<ApplyResult> repeat =
+      store().ApplyAndMarkHandled("d1", callback, "sig-f", absl::Minutes(2));
+  ASSERT_TRUE(repeat.ok()) << repeat.status();
+  EXPECT_FALSE(repeat->status_changed);
+  EXPECT_TRUE(repeat->event_cursor.empty());
+  EXPECT_EQ(racer.SightCallback("sig-f", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandled);
+
+  // No such transaction: nothing stored, so no mark; the claim still holds.
+  ASSERT_EQ(store().SightCallback("sig-g", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  absl::StatusOr<ApplyResult> unknown =
+      store().ApplyAndMarkHandled("nope", callback, "sig-g", absl::Minutes(2));
+  EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
+  EXPECT_EQ(racer.SightCallback("sig-g", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandling);
+}
+
 class RedisLayoutTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -724,6 +774,25 @@ TEST_F(RedisDurabilityTest, AnAppliedAnswerAndItsRepeatWaitForReplicas) {
   ASSERT_TRUE(unwaited.ok()) << unwaited.status();
   EXPECT_FALSE(unwaited->status_changed);
   EXPECT_TRUE(unwaited->event_cursor.empty());
+}
+
+// The handled mark rides in the outcome's MULTI/EXEC, so the one WAIT after it covers both: with
+// no replica to take them, UNAVAILABLE (the caller forgets the sighting), both stored all the same,
+// never the mark without the outcome.
+TEST_F(RedisDurabilityTest, AnApplyThatMarksWaitsOnceForOutcomeAndMark) {
+  ASSERT_NO_FATAL_FAILURE(StartLone());
+  std::unique_ptr<RedisStore> unreplicated = StoreOn(primary_->port, 0);
+  std::unique_ptr<RedisStore> durable = StoreOn(primary_->port, 1);
+  ASSERT_NO_FATAL_FAILURE(ClaimInFlight(*unreplicated, "d1"));
+  ASSERT_EQ(unreplicated->SightCallback("sig", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  absl::StatusOr<ApplyResult> first =
+      durable->ApplyAndMarkHandled("d1", GatewayAnswer(), "sig", absl::Minutes(2));
+  EXPECT_TRUE(absl::IsUnavailable(first.status())) << first.status();
+  absl::StatusOr<v1::Transaction> stored = unreplicated->Get("d1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status(), v1::TRANSACTION_STATUS_PENDING);
+  EXPECT_EQ(Command(primary_->port, {"GET", KeyOf("seen:*")}), "handled");
 }
 
 TEST_F(RedisDurabilityTest, WithAReplicaAnAppliedAnswerAndItsRepeatAreAnswered) {

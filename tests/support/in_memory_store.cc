@@ -162,6 +162,22 @@ void InMemoryStore::FailApplies(int count) {
 absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view merchant_transaction_id,
                                                         const store::Report& report) {
   absl::MutexLock lock(&mutex_);
+  return ApplyLocked(merchant_transaction_id, report);
+}
+
+absl::StatusOr<store::ApplyResult> InMemoryStore::ApplyAndMarkHandled(
+    absl::string_view merchant_transaction_id, const store::Report& report,
+    absl::string_view signature, absl::Duration ttl) {
+  absl::MutexLock lock(&mutex_);
+  absl::StatusOr<store::ApplyResult> applied = ApplyLocked(merchant_transaction_id, report);
+  if (applied.ok()) {
+    sightings_[std::string(signature)] = Seen{.handled = true, .until = absl::Now() + ttl};
+  }
+  return applied;
+}
+
+absl::StatusOr<store::ApplyResult> InMemoryStore::ApplyLocked(
+    absl::string_view merchant_transaction_id, const store::Report& report) {
   if (absl::Status down = Down(); !down.ok()) return down;
   if (failing_applies_ > 0) {
     --failing_applies_;
