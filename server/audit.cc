@@ -28,11 +28,22 @@ std::string AuditLine(const AuditEntry& entry, bool audit, absl::Time at) {
   return LogLine(LogLevel::kInfo, "rpc", Fields(entry, audit), at);
 }
 
+namespace {
+
+// flikpay's or a dependency's failure, not the caller's mistake: worth an operator's look.
+LogLevel LevelOf(const absl::Status& outcome) {
+  return IsServerFault(outcome) ? LogLevel::kWarning : LogLevel::kInfo;
+}
+
+}  // namespace
+
 void LogRpc(const AuditEntry& entry, bool audit) {
-  // flikpay's or a dependency's failure, not the caller's mistake: worth an operator's look.
-  const LogLevel level = IsServerFault(entry.outcome) ? LogLevel::kWarning : LogLevel::kInfo;
-  if (!audit && !LogEnabled(level)) return;
-  WriteLog(level, "rpc", Fields(entry, audit), /*always=*/audit);
+  if (!RpcLineWritten(entry.outcome, audit)) return;
+  WriteLog(LevelOf(entry.outcome), "rpc", Fields(entry, audit), /*always=*/audit);
+}
+
+bool RpcLineWritten(const absl::Status& outcome, bool audit) {
+  return audit || LogEnabled(LevelOf(outcome));
 }
 
 bool IsServerFault(const absl::Status& status) {

@@ -36,6 +36,9 @@ std::string AuditLine(const AuditEntry& entry, bool audit, absl::Time at);
 // Writes the entry's line: always when `audit`, else if its level is enabled (warning for a
 // server fault, info otherwise).
 void LogRpc(const AuditEntry& entry, bool audit);
+// Whether LogRpc writes the line of a call that ended with `outcome`: what the rest of its entry
+// (the peer, the transaction's status) need be worked out for.
+bool RpcLineWritten(const absl::Status& outcome, bool audit);
 
 // Whether an outcome is flikpay's or a dependency's failure (its line is a warning).
 bool IsServerFault(const absl::Status& status);

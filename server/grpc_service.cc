@@ -247,19 +247,24 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
   audit->rpc = std::string(core::RpcName(facts.rpc));
   audit->merchant_transaction_id = facts.merchant_transaction_id;
   audit->amount_minor = facts.amount_minor;
-  audit->peer = context->peer();
   if (!facts.alias.empty()) audit->alias = gateway::MaskAlias(facts.alias);
   const bool money = core::MovesMoney(facts.rpc);
   // Every call has an access-log line; every money call is audited, and every refusal of any call.
-  auto finish = [this, rpc = facts.rpc, reactor, audit, started, money](
+  // The line's peer and status are worked out only when the line is written (context is valid
+  // until reactor->Finish).
+  auto finish = [this, context, rpc = facts.rpc, reactor, audit, started, money](
                     const absl::Status& status, const v1::Transaction* transaction) {
     audit->outcome = status;
-    if (transaction != nullptr) {
-      audit->transaction_status = v1::TransactionStatus_Name(transaction->status());
-    }
     audit->latency = absl::Now() - started;
     metrics_.CountRpc(rpc, status.code(), audit->latency);
-    LogRpc(*audit, money || IsRefusal(status));
+    const bool audited = money || IsRefusal(status);
+    if (RpcLineWritten(status, audited)) {
+      audit->peer = context->peer();
+      if (transaction != nullptr) {
+        audit->transaction_status = v1::TransactionStatus_Name(transaction->status());
+      }
+      LogRpc(*audit, audited);
+    }
     reactor->Finish(ToGrpcStatus(status));
   };
   if (draining_) {
@@ -291,16 +296,19 @@ grpc::ServerUnaryReactor* GrpcPaymentService::RunUnary(grpc::CallbackServerConte
     }
     pass = std::make_shared<CallerGate::Pass>(*std::move(entered));
   }
-  if (!facts.reaches_gateway && !context->IsCancelled()) {
-    // Answered at once when it can be (a cached record): no executor hop, no wake-up, the answer
-    // written from gRPC's thread. Logged within the call's context, as on the executor.
-    const LogContext log_context{audit->request_id, audit->caller, audit->rpc,
-                                 audit->merchant_transaction_id};
-    const ScopedLogContext scope(log_context);
-    if (answer_now(*caller, response)) {
+  if (!facts.reaches_gateway && !context->IsCancelled() && answer_now(*caller, response)) {
+    // Answered at once (a cached record): no executor hop, no wake-up, the answer written from
+    // gRPC's thread. Its access line, when written, is written within the call's log context, as
+    // on the executor (answer_now writes none).
+    if (!RpcLineWritten(absl::OkStatus(), money)) {
       finish(absl::OkStatus(), response);
       return reactor;
     }
+    const LogContext log_context{audit->request_id, audit->caller, audit->rpc,
+                                 audit->merchant_transaction_id};
+    const ScopedLogContext scope(log_context);
+    finish(absl::OkStatus(), response);
+    return reactor;
   }
   const absl::Time deadline = DeadlineOf(context, config_.default_deadline);
   Executor& executor = facts.reaches_gateway ? gateway_executor_ : store_executor_;
