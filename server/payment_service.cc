@@ -700,7 +700,7 @@ absl::StatusOr<v1::Transaction> PaymentService::Reconcile(
 
 absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& id,
                                                              const GatewayNews& news,
-                                                             HandledMark* mark) {
+                                                             HandledMark* mark, RecordCheck check) {
   store::Report report;
   report.status = news.status;
   report.source = news.source;
@@ -716,17 +716,27 @@ absl::StatusOr<store::ApplyResult> PaymentService::ApplyNews(const std::string& 
       SetError(t, *news.error);
     }
   };
-  return ApplyReport(id, std::move(report), mark);
+  return ApplyReport(id, std::move(report), mark, std::move(check));
 }
 
 absl::StatusOr<store::ApplyResult> PaymentService::ApplyReport(const std::string& id,
                                                                store::Report report,
-                                                               HandledMark* mark) {
+                                                               HandledMark* mark,
+                                                               RecordCheck check) {
   report.schedule = config_.schedule;
-  absl::StatusOr<store::ApplyResult> applied =
-      mark == nullptr ? store_.Apply(id, report)
-                      : store_.ApplyAndMarkHandled(id, report, mark->signature, mark->ttl);
-  if (mark != nullptr && applied.ok()) mark->written = true;
+  absl::StatusOr<store::ApplyResult> applied;
+  if (mark == nullptr && !check) {
+    applied = store_.Apply(id, report);
+  } else {
+    store::CallbackApply callback;
+    callback.check = std::move(check);
+    if (mark != nullptr) {
+      callback.signature = mark->signature;
+      callback.mark_ttl = mark->ttl;
+    }
+    applied = store_.ApplyCallback(id, report, callback);
+    if (mark != nullptr && applied.ok()) mark->written = true;
+  }
   if (cache_ != nullptr) {
     // This replica's own callers read their writes at once, before the hub reads the stream. (A
     // failed Apply may still have stored the change, e.g. short of replicas: forget it too. A
@@ -865,25 +875,28 @@ absl::Status PaymentService::HandleVerifiedCallback(const gateway::InboundCallba
   if (event->result == gateway::CallbackEvent::Result::kError) {
     news.error = DecisiveError(event->errors);
   }
-  absl::StatusOr<v1::Transaction> stored =
+  // Judged against the record as Apply reads it (no read of its own): a callback that cannot be
+  // about it is only recorded there, refused.
+  absl::StatusOr<store::ApplyResult> applied =
       id.empty() || event->type == gateway::TransactionType::kOther
           ? absl::NotFoundError("not a transaction flikpay started")
-          : store_.Get(id);
-  if (!stored.ok() && !absl::IsNotFound(stored.status())) {
-    metrics_.store_unavailable.Increment();
-    return retry_later;
+          : ApplyNews(id, news, mark,
+                      [this, event](const v1::Transaction& stored) -> absl::StatusOr<std::string> {
+                        absl::StatusOr<std::string> why = CallbackMismatch(stored, *event);
+                        // A refund's debit gone is no unknown transaction: answered 503.
+                        if (absl::IsNotFound(why.status())) {
+                          return absl::InternalError(why.status().message());
+                        }
+                        return why;
+                      });
+  if (applied.ok() && !applied->refused_because.empty()) {
+    Log(LogLevel::kWarning, "callback for %s refused, it does not match the transaction: %s", id,
+        applied->refused_because);
+    // Bankart retries anything but 200 "OK" (GATEWAY.md): a callback that cannot be about this
+    // transaction is not acknowledged, and each retry is recorded (and counted) the same way.
+    outcome.result = CallbackResult::kMismatch;
+    return absl::InvalidArgumentError("the callback does not match its transaction");
   }
-  if (stored.ok()) {
-    absl::StatusOr<std::string> mismatch = CallbackMismatch(*stored, *event);
-    if (!mismatch.ok()) return retry_later;
-    if (!mismatch->empty()) {
-      absl::Status refused = RefuseCallback(id, news, *mismatch, mark);
-      if (absl::IsInvalidArgument(refused)) outcome.result = CallbackResult::kMismatch;
-      return refused;
-    }
-  }
-  absl::StatusOr<store::ApplyResult> applied =
-      stored.ok() ? ApplyNews(id, news, mark) : absl::StatusOr<store::ApplyResult>(stored.status());
   if (absl::IsNotFound(applied.status()) && event->type == gateway::TransactionType::kRefund) {
     // A refund flikpay never sent: made in Bankart's portal (seed 000, "Refund with/without
     // Postback"). It still counts against its debit's cap.
@@ -946,22 +959,6 @@ absl::StatusOr<std::string> PaymentService::CallbackMismatch(const v1::Transacti
     return absl::StrCat("uuid ", event.uuid, ", the transaction's is ", transaction.gateway_uuid());
   }
   return std::string();
-}
-
-absl::Status PaymentService::RefuseCallback(const std::string& id, const GatewayNews& news,
-                                            const std::string& why, HandledMark* mark) {
-  store::Report report;
-  report.status = news.status;
-  report.source = news.source;
-  report.refused_because = why;
-  if (!ApplyReport(id, std::move(report), mark).ok()) {
-    return absl::UnavailableError("storage unavailable, retry later");
-  }
-  Log(LogLevel::kWarning, "callback for %s refused, it does not match the transaction: %s", id,
-      why);
-  // Bankart retries anything but 200 "OK" (GATEWAY.md): a callback that cannot be about this
-  // transaction is not acknowledged, and each retry is recorded (and counted) the same way.
-  return absl::InvalidArgumentError("the callback does not match its transaction");
 }
 
 absl::StatusOr<std::string> PaymentService::RecordPortalRefund(

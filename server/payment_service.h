@@ -1,6 +1,7 @@
 #ifndef FLIKPAY_SERVER_PAYMENT_SERVICE_H_
 #define FLIKPAY_SERVER_PAYMENT_SERVICE_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -138,19 +139,24 @@ class PaymentService {
   // cache with a final record).
   absl::StatusOr<v1::Transaction> ReadRecord(const std::string& id);
   // A verified callback's replay claim, to be marked handled by the Apply that stores the
-  // callback's outcome, in the same atomic step (Store::ApplyAndMarkHandled), not by a write (and a
+  // callback's outcome, in the same atomic step (Store::ApplyCallback), not by a write (and a
   // round trip) of its own.
   struct HandledMark {
     std::string signature;
     absl::Duration ttl;
     bool written = false;  // an Apply wrote it
   };
+  // With a `check`, the report is judged against the record as stored first
+  // (store::CallbackApply::check).
+  using RecordCheck = std::function<absl::StatusOr<std::string>(const v1::Transaction&)>;
   absl::StatusOr<store::ApplyResult> ApplyNews(const std::string& id, const GatewayNews& news,
-                                               HandledMark* mark = nullptr);
+                                               HandledMark* mark = nullptr,
+                                               RecordCheck check = nullptr);
   // The one way a report reaches the store: with the schedule policy, counted in the metrics. With
   // a `mark`, it is written with what the report stores (mark->written once it is).
   absl::StatusOr<store::ApplyResult> ApplyReport(const std::string& id, store::Report report,
-                                                 HandledMark* mark = nullptr);
+                                                 HandledMark* mark = nullptr,
+                                                 RecordCheck check = nullptr);
   absl::StatusOr<gateway::Connector> ConnectorOf(const v1::Transaction& transaction);
   // Records a refund callback flikpay did not start as a refund of the debit it names (by
   // referenceUuid, or the status API's answer), reserving its amount like any refund; answers the
@@ -161,15 +167,12 @@ class PaymentService {
   // leaked connector secret must not settle another connector's transactions.
   absl::StatusOr<std::string> CallbackMismatch(const v1::Transaction& transaction,
                                                const gateway::CallbackEvent& event);
-  // Records a callback that does not match its transaction in the history (an anomaly, nothing
-  // else changes) and answers INVALID_ARGUMENT (HTTP 400).
-  absl::Status RefuseCallback(const std::string& id, const GatewayNews& news,
-                              const std::string& why, HandledMark* mark);
   // HandleCallback before it counts the outcome.
   absl::Status JudgeCallback(const gateway::InboundCallback& callback, CallbackOutcome& outcome);
-  // HandleCallback after the signature and the replay check.
-  // `mark` (nullptr for a callback without a signature) goes with the Apply that stores its
-  // outcome.
+  // HandleCallback after the signature and the replay check. `mark` (nullptr for a callback
+  // without a signature) goes with the Apply that stores its outcome. A callback that does not
+  // match its transaction (CallbackMismatch, judged on the record that Apply reads) is recorded in
+  // the history (an anomaly, nothing else changes) and answered INVALID_ARGUMENT (HTTP 400).
   absl::Status HandleVerifiedCallback(const gateway::InboundCallback& callback,
                                       const gateway::CallbackEvent& verified,
                                       CallbackOutcome& outcome, HandledMark* mark);

@@ -1242,24 +1242,29 @@ absl::StatusOr<std::string> RedisStore::FindByGatewayUuid(absl::string_view uuid
 
 absl::StatusOr<ApplyResult> RedisStore::Apply(absl::string_view merchant_transaction_id,
                                               const Report& report) {
-  return ApplyWithMark(merchant_transaction_id, report, nullptr);
+  return ApplyWith(merchant_transaction_id, report, nullptr);
 }
 
-absl::StatusOr<ApplyResult> RedisStore::ApplyAndMarkHandled(
-    absl::string_view merchant_transaction_id, const Report& report, absl::string_view signature,
-    absl::Duration ttl) {
-  const HandledMark mark{SightingKey(signature),
-                         std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl)))};
-  return ApplyWithMark(merchant_transaction_id, report, &mark);
-}
-
-absl::StatusOr<ApplyResult> RedisStore::ApplyWithMark(absl::string_view merchant_transaction_id,
+absl::StatusOr<ApplyResult> RedisStore::ApplyCallback(absl::string_view merchant_transaction_id,
                                                       const Report& report,
-                                                      const HandledMark* mark) {
+                                                      const CallbackApply& callback) {
+  return ApplyWith(merchant_transaction_id, report, &callback);
+}
+
+absl::StatusOr<ApplyResult> RedisStore::ApplyWith(absl::string_view merchant_transaction_id,
+                                                  const Report& report,
+                                                  const CallbackApply* callback) {
   // Compare-and-set through WATCH: read the record, let core::PlanReport judge the report, and
   // write its plan in one MULTI/EXEC only if nobody wrote the record in between; otherwise judge
-  // again against the newer record. A callback's handled mark goes in the same MULTI/EXEC (no round
-  // trip of its own, and never stored without the outcome nor the outcome without it).
+  // again against the newer record. A callback's check judges the record read here (no read of its
+  // own), and its handled mark goes in the same MULTI/EXEC (no round trip of its own, and never
+  // stored without the outcome nor the outcome without it).
+  std::optional<std::vector<std::string>> mark;
+  if (callback != nullptr && !callback->signature.empty()) {
+    mark = std::vector<std::string>{
+        "SET", SightingKey(callback->signature), kSightingHandled, "PX",
+        std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(callback->mark_ttl)))};
+  }
   const std::string key = TxKey(merchant_transaction_id);
   const std::string id(merchant_transaction_id);
   return WithConnection([&](Connection& connection) -> absl::StatusOr<ApplyResult> {
@@ -1280,8 +1285,23 @@ absl::StatusOr<ApplyResult> RedisStore::ApplyWithMark(absl::string_view merchant
       current.record = *std::move(record);
       current.flight_deadline = FlightDeadline((*stored)->element[2]);
 
-      core::Plan plan = core::PlanReport(current, report, absl::Now());
       ApplyResult result;
+      Report refused;
+      const Report* judged = &report;
+      if (callback != nullptr && callback->check) {
+        absl::StatusOr<std::string> why = callback->check(current.record);
+        if (!why.ok()) {
+          connection.Run({"UNWATCH"}).IgnoreError();
+          return why.status();
+        }
+        if (!why->empty()) {
+          refused = report;
+          refused.refused_because = *why;
+          judged = &refused;
+          result.refused_because = *std::move(why);
+        }
+      }
+      core::Plan plan = core::PlanReport(current, *judged, absl::Now());
       result.previous_status = current.record.status();
       result.status_changed = plan.status_changed;
       result.anomaly = plan.anomaly;
@@ -1291,8 +1311,8 @@ absl::StatusOr<ApplyResult> RedisStore::ApplyWithMark(absl::string_view merchant
         // record's usual expiry, as AwaitReplicasOfEarlierWrites), sent with UNWATCH in one round
         // trip, then WAIT covers every earlier write.
         std::vector<std::vector<std::string>> settle = {{"UNWATCH"}};
-        if (mark != nullptr) {
-          settle.push_back({"SET", mark->key, kSightingHandled, "PX", mark->ttl_ms});
+        if (mark.has_value()) {
+          settle.push_back(*mark);
         } else if (min_replica_acks_ > 0) {
           settle.push_back(
               {"PEXPIRE", key, std::to_string(absl::ToInt64Milliseconds(config_.retention))});
@@ -1308,9 +1328,7 @@ absl::StatusOr<ApplyResult> RedisStore::ApplyWithMark(absl::string_view merchant
         // again rather than put back on the list.
         std::vector<std::vector<std::string>> commands = {
             {"MULTI"}, {"ZADD", WatchKeyFor(plan.next), Millis(*plan.next_check), id}};
-        if (mark != nullptr) {
-          commands.push_back({"SET", mark->key, kSightingHandled, "PX", mark->ttl_ms});
-        }
+        if (mark.has_value()) commands.push_back(*mark);
         commands.push_back({"EXEC"});
         absl::StatusOr<Reply> executed = connection.Pipeline(commands);
         if (!executed.ok()) return executed.status();
@@ -1325,9 +1343,7 @@ absl::StatusOr<ApplyResult> RedisStore::ApplyWithMark(absl::string_view merchant
           {"HSET", key, "data", EncodeRecord(plan.next), "inflight",
            plan.flight_deadline == absl::InfinitePast() ? "0" : Millis(plan.flight_deadline)},
           {"PEXPIRE", key, ttl}};
-      if (mark != nullptr) {
-        commands.push_back({"SET", mark->key, kSightingHandled, "PX", mark->ttl_ms});
-      }
+      if (mark.has_value()) commands.push_back(*mark);
       if (plan.next_check.has_value()) {
         // An UNKNOWN outcome waits on a list of its own, read first: a crowd of open requests to
         // pay cannot push it back.

@@ -124,9 +124,9 @@ class RedisStore : public Store {
   absl::StatusOr<std::string> FindByGatewayUuid(absl::string_view uuid) override;
   absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                     const Report& report) override;
-  absl::StatusOr<ApplyResult> ApplyAndMarkHandled(absl::string_view merchant_transaction_id,
-                                                  const Report& report, absl::string_view signature,
-                                                  absl::Duration ttl) override;
+  absl::StatusOr<ApplyResult> ApplyCallback(absl::string_view merchant_transaction_id,
+                                            const Report& report,
+                                            const CallbackApply& callback) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
   absl::StatusOr<Sighting> SightCallback(absl::string_view signature,
                                          absl::Duration handling_lease) override;
@@ -204,13 +204,9 @@ class RedisStore : public Store {
   // is still in flight (then nothing is acknowledged).
   absl::Status AwaitClaimedBefore(Connection& connection, const std::string& key,
                                   const BeginResult& claimed);
-  // Apply, and with a `mark` (a sighting key and its ttl, ms) ApplyAndMarkHandled.
-  struct HandledMark {
-    std::string key;
-    std::string ttl_ms;
-  };
-  absl::StatusOr<ApplyResult> ApplyWithMark(absl::string_view merchant_transaction_id,
-                                            const Report& report, const HandledMark* mark);
+  // Apply, and with `callback` ApplyCallback.
+  absl::StatusOr<ApplyResult> ApplyWith(absl::string_view merchant_transaction_id,
+                                        const Report& report, const CallbackApply* callback);
   // Runs `work` on a pooled connection; UNAVAILABLE when none can be made.
   template <typename Work>
   auto WithConnection(Work work) -> decltype(work(std::declval<Connection&>()));

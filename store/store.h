@@ -66,6 +66,22 @@ struct ApplyResult {
   bool status_changed = false;
   bool anomaly = false;      // a contradicting final status, recorded in the history
   std::string event_cursor;  // set when an event was emitted
+  // Store::ApplyCallback: why its check refused the report ("" when it did not), which was then
+  // only recorded, as Report::refused_because.
+  std::string refused_because;
+};
+
+// What Store::ApplyCallback does beside Apply's work.
+struct CallbackApply {
+  // Judges the record as stored (the one the report is planned against, in the same
+  // compare-and-set; called again if a concurrent writer forces a retry): "" when the callback is
+  // about it; else why not, and the report is stored refused (Report::refused_because); an error
+  // stores nothing. Empty: no check. It may read the store (a refund's debit), never write it.
+  std::function<absl::StatusOr<std::string>(const v1::Transaction&)> check;
+  // The verified callback's signature, marked handled for `mark_ttl` (as
+  // Store::MarkCallbackHandled) with what the report stores; "" for none.
+  std::string signature;
+  absl::Duration mark_ttl = absl::ZeroDuration();
 };
 
 // What a follower of the event stream reads (Store::WaitForChanges): the events, and the records
@@ -132,17 +148,17 @@ class Store {
   // emitting one event per real status change.
   virtual absl::StatusOr<ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                             const Report& report) = 0;
-  // Apply for a verified callback's outcome: what the report stores and the mark that the callback
-  // is handled (as MarkCallbackHandled(`signature`, `ttl`)) in the same atomic step, so a delivery
-  // of the same bytes sees "handling" (kHandling) until the outcome is stored and "handled" with
-  // it, never one without the other. When the report stores nothing (a repeat), the mark is written
-  // on its own. OK: both are written. NOT_FOUND: neither. Another error may have written both (e.g.
+  // Apply for a verified callback (see CallbackApply): the callback's check of the stored record
+  // and the mark that it is handled, in the same atomic step as what the report stores. With a
+  // mark, a delivery of the same bytes sees "handling" (kHandling) until the outcome is stored and
+  // "handled" with it, never one without the other; when the report stores nothing (a repeat), the
+  // mark is written on its own. OK: the mark is written (the report refused, if the check said so).
+  // NOT_FOUND, or the check's error: nothing is. Another error may have written both (e.g.
   // UNAVAILABLE for want of replicas after the write): the caller forgets the sighting then, as
   // after any failure to handle the callback.
-  virtual absl::StatusOr<ApplyResult> ApplyAndMarkHandled(absl::string_view merchant_transaction_id,
-                                                          const Report& report,
-                                                          absl::string_view signature,
-                                                          absl::Duration ttl) = 0;
+  virtual absl::StatusOr<ApplyResult> ApplyCallback(absl::string_view merchant_transaction_id,
+                                                    const Report& report,
+                                                    const CallbackApply& callback) = 0;
 
   // Keeps a verified callback for a transaction flikpay does not know, for inspection.
   virtual absl::Status RecordUnmatchedCallback(absl::string_view body) = 0;

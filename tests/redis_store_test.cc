@@ -75,6 +75,14 @@ v1::Transaction Debit(const std::string& id, int64_t amount) {
   return debit;
 }
 
+// ApplyCallback's mark of `signature`, handled for two minutes.
+CallbackApply Mark(const std::string& signature) {
+  CallbackApply callback;
+  callback.signature = signature;
+  callback.mark_ttl = absl::Minutes(2);
+  return callback;
+}
+
 enum class Kind { kRedis, kInMemory };
 
 // Each case on both stores. Replica() is a second store over the same data: another RedisStore on
@@ -366,7 +374,7 @@ TEST_P(StoreTest, AnotherReplicaSeesTheSameSighting) {
 
 // What only Redis shows: the keys themselves, written, aged and spoilt by hand.
 // A callback's outcome and its handled mark are stored in one atomic step
-// (ApplyAndMarkHandled): a racing delivery of the same bytes sees "handling" until the outcome is
+// (ApplyCallback): a racing delivery of the same bytes sees "handling" until the outcome is
 // stored, "handled" with it. A report that stores nothing (a repeat) still writes the mark; one
 // about no transaction writes neither.
 TEST_P(StoreTest, AnApplyThatMarksACallbackHandledStoresOutcomeAndMarkTogether) {
@@ -383,8 +391,7 @@ TEST_P(StoreTest, AnApplyThatMarksACallbackHandledStoresOutcomeAndMarkTogether) 
   EXPECT_EQ(racer.SightCallback("sig-e", absl::Seconds(30)).value_or(Sighting::kFirst),
             Sighting::kHandling)
       << "the outcome is not stored yet";
-  absl::StatusOr<ApplyResult> applied =
-      store().ApplyAndMarkHandled("d1", callback, "sig-e", absl::Minutes(2));
+  absl::StatusOr<ApplyResult> applied = store().ApplyCallback("d1", callback, Mark("sig-e"));
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_TRUE(applied->status_changed);
   EXPECT_FALSE(applied->event_cursor.empty());
@@ -397,8 +404,7 @@ TEST_P(StoreTest, AnApplyThatMarksACallbackHandledStoresOutcomeAndMarkTogether) 
   // Other bytes with the same news: nothing to store, the mark all the same.
   ASSERT_EQ(store().SightCallback("sig-f", absl::Seconds(30)).value_or(Sighting::kHandled),
             Sighting::kFirst);
-  absl::StatusOr<ApplyResult> repeat =
-      store().ApplyAndMarkHandled("d1", callback, "sig-f", absl::Minutes(2));
+  absl::StatusOr<ApplyResult> repeat = store().ApplyCallback("d1", callback, Mark("sig-f"));
   ASSERT_TRUE(repeat.ok()) << repeat.status();
   EXPECT_FALSE(repeat->status_changed);
   EXPECT_TRUE(repeat->event_cursor.empty());
@@ -408,10 +414,56 @@ TEST_P(StoreTest, AnApplyThatMarksACallbackHandledStoresOutcomeAndMarkTogether) 
   // No such transaction: nothing stored, so no mark; the claim still holds.
   ASSERT_EQ(store().SightCallback("sig-g", absl::Seconds(30)).value_or(Sighting::kHandled),
             Sighting::kFirst);
-  absl::StatusOr<ApplyResult> unknown =
-      store().ApplyAndMarkHandled("nope", callback, "sig-g", absl::Minutes(2));
+  absl::StatusOr<ApplyResult> unknown = store().ApplyCallback("nope", callback, Mark("sig-g"));
   EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
   EXPECT_EQ(racer.SightCallback("sig-g", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandling);
+}
+
+// ApplyCallback's check judges the record Apply reads: a mismatch is only recorded (refused, an
+// anomaly in the history; the status stays) and the mark written with it; an error stores nothing,
+// not even the mark.
+TEST_P(StoreTest, ACallbacksCheckRefusesOrStopsTheReport) {
+  ASSERT_NO_FATAL_FAILURE(BeginDebit("d1", 500));
+  Report callback;
+  callback.status = v1::TRANSACTION_STATUS_SUCCESS;
+  callback.source = v1::EVENT_SOURCE_CALLBACK;
+  CallbackApply mismatched = Mark("sig-h");
+  int64_t judged_amount = 0;
+  mismatched.check = [&judged_amount](const v1::Transaction& stored) {
+    judged_amount = stored.amount_minor();
+    return absl::StatusOr<std::string>("amount 400 cents, the transaction's is 500");
+  };
+  ASSERT_EQ(store().SightCallback("sig-h", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  absl::StatusOr<ApplyResult> refused = store().ApplyCallback("d1", callback, mismatched);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(judged_amount, 500);
+  EXPECT_EQ(refused->refused_because, "amount 400 cents, the transaction's is 500");
+  EXPECT_TRUE(refused->anomaly);
+  EXPECT_FALSE(refused->status_changed);
+  absl::StatusOr<v1::Transaction> stored = store().Get("d1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status(), v1::TRANSACTION_STATUS_UNKNOWN);
+  ASSERT_GT(stored->history_size(), 0);
+  EXPECT_TRUE(absl::StrContains(stored->history(stored->history_size() - 1).DebugString(),
+                                "refused: amount 400"))
+      << stored->DebugString();
+  EXPECT_EQ(store().SightCallback("sig-h", absl::Seconds(30)).value_or(Sighting::kFirst),
+            Sighting::kHandled);
+
+  CallbackApply failing = Mark("sig-i");
+  failing.check = [](const v1::Transaction&) -> absl::StatusOr<std::string> {
+    return absl::InternalError("cannot tell");
+  };
+  ASSERT_EQ(store().SightCallback("sig-i", absl::Seconds(30)).value_or(Sighting::kHandled),
+            Sighting::kFirst);
+  absl::StatusOr<ApplyResult> stopped = store().ApplyCallback("d1", callback, failing);
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kInternal) << stopped.status();
+  absl::StatusOr<v1::Transaction> after = store().Get("d1");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version(), stored->version()) << "nothing stored";
+  EXPECT_EQ(store().SightCallback("sig-i", absl::Seconds(30)).value_or(Sighting::kFirst),
             Sighting::kHandling);
 }
 
@@ -786,8 +838,7 @@ TEST_F(RedisDurabilityTest, AnApplyThatMarksWaitsOnceForOutcomeAndMark) {
   ASSERT_NO_FATAL_FAILURE(ClaimInFlight(*unreplicated, "d1"));
   ASSERT_EQ(unreplicated->SightCallback("sig", absl::Seconds(30)).value_or(Sighting::kHandled),
             Sighting::kFirst);
-  absl::StatusOr<ApplyResult> first =
-      durable->ApplyAndMarkHandled("d1", GatewayAnswer(), "sig", absl::Minutes(2));
+  absl::StatusOr<ApplyResult> first = durable->ApplyCallback("d1", GatewayAnswer(), Mark("sig"));
   EXPECT_TRUE(absl::IsUnavailable(first.status())) << first.status();
   absl::StatusOr<v1::Transaction> stored = unreplicated->Get("d1");
   ASSERT_TRUE(stored.ok()) << stored.status();

@@ -161,34 +161,67 @@ void InMemoryStore::FailApplies(int count) {
 
 absl::StatusOr<store::ApplyResult> InMemoryStore::Apply(absl::string_view merchant_transaction_id,
                                                         const store::Report& report) {
-  absl::MutexLock lock(&mutex_);
-  return ApplyLocked(merchant_transaction_id, report);
+  return ApplyCallback(merchant_transaction_id, report, store::CallbackApply{});
 }
 
-absl::StatusOr<store::ApplyResult> InMemoryStore::ApplyAndMarkHandled(
+// The check runs without the lock (it may read the store, as a refund's does), against a copy of
+// the record; the plan is stored only if the record is still that copy, as RedisStore's WATCH.
+absl::StatusOr<store::ApplyResult> InMemoryStore::ApplyCallback(
     absl::string_view merchant_transaction_id, const store::Report& report,
-    absl::string_view signature, absl::Duration ttl) {
-  absl::MutexLock lock(&mutex_);
-  absl::StatusOr<store::ApplyResult> applied = ApplyLocked(merchant_transaction_id, report);
-  if (applied.ok()) {
-    sightings_[std::string(signature)] = Seen{.handled = true, .until = absl::Now() + ttl};
-  }
-  return applied;
-}
-
-absl::StatusOr<store::ApplyResult> InMemoryStore::ApplyLocked(
-    absl::string_view merchant_transaction_id, const store::Report& report) {
-  if (absl::Status down = Down(); !down.ok()) return down;
-  if (failing_applies_ > 0) {
-    --failing_applies_;
-    return absl::UnavailableError("store: lost for the test");
-  }
-  auto it = records_.find(merchant_transaction_id);
-  if (it == records_.end()) {
+    const store::CallbackApply& callback) {
+  const auto not_found = [&] {
     return absl::NotFoundError(
         absl::StrCat("no transaction with merchant_transaction_id ", merchant_transaction_id));
+  };
+  {
+    absl::MutexLock lock(&mutex_);
+    if (absl::Status down = Down(); !down.ok()) return down;
+    if (failing_applies_ > 0) {
+      --failing_applies_;
+      return absl::UnavailableError("store: lost for the test");
+    }
   }
-  Entry& entry = it->second;
+  while (true) {
+    std::string why;
+    std::string judged_record;
+    if (callback.check) {
+      v1::Transaction record;
+      {
+        absl::MutexLock lock(&mutex_);
+        if (absl::Status down = Down(); !down.ok()) return down;
+        auto it = records_.find(merchant_transaction_id);
+        if (it == records_.end()) return not_found();
+        record = Read(it->second);
+      }
+      absl::StatusOr<std::string> checked = callback.check(record);
+      if (!checked.ok()) return checked.status();
+      why = *std::move(checked);
+      judged_record = record.SerializeAsString();
+    }
+    absl::MutexLock lock(&mutex_);
+    if (absl::Status down = Down(); !down.ok()) return down;
+    auto it = records_.find(merchant_transaction_id);
+    if (it == records_.end()) return not_found();
+    if (callback.check && Read(it->second).SerializeAsString() != judged_record) continue;
+    store::Report refused;
+    if (!why.empty()) {
+      refused = report;
+      refused.refused_because = why;
+    }
+    store::ApplyResult result =
+        StoreLocked(it->second, merchant_transaction_id, why.empty() ? report : refused);
+    result.refused_because = std::move(why);
+    if (!callback.signature.empty()) {
+      sightings_[callback.signature] =
+          Seen{.handled = true, .until = absl::Now() + callback.mark_ttl};
+    }
+    return result;
+  }
+}
+
+store::ApplyResult InMemoryStore::StoreLocked(Entry& entry,
+                                              absl::string_view merchant_transaction_id,
+                                              const store::Report& report) {
   core::Stored current{Read(entry), entry.flight_deadline};
   core::Plan plan = core::PlanReport(current, report, absl::Now());
   store::ApplyResult result;

@@ -53,10 +53,9 @@ class InMemoryStore : public store::Store {
   absl::StatusOr<store::ApplyResult> Apply(absl::string_view merchant_transaction_id,
                                            const store::Report& report) override;
   // The outcome and the mark under one lock, as RedisStore's one MULTI/EXEC.
-  absl::StatusOr<store::ApplyResult> ApplyAndMarkHandled(absl::string_view merchant_transaction_id,
-                                                         const store::Report& report,
-                                                         absl::string_view signature,
-                                                         absl::Duration ttl) override;
+  absl::StatusOr<store::ApplyResult> ApplyCallback(absl::string_view merchant_transaction_id,
+                                                   const store::Report& report,
+                                                   const store::CallbackApply& callback) override;
   absl::Status RecordUnmatchedCallback(absl::string_view body) override;
   absl::StatusOr<store::Sighting> SightCallback(absl::string_view signature,
                                                 absl::Duration handling_lease) override;
@@ -107,9 +106,9 @@ class InMemoryStore : public store::Store {
   store::BeginResult Create(const v1::Transaction& initial, absl::string_view fingerprint,
                             absl::Time flight_deadline, absl::Time first_check)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  absl::StatusOr<store::ApplyResult> ApplyLocked(absl::string_view merchant_transaction_id,
-                                                 const store::Report& report)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Plans the report against `entry` and stores the plan.
+  store::ApplyResult StoreLocked(Entry& entry, absl::string_view merchant_transaction_id,
+                                 const store::Report& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<v1::StatusEvent> EventsAfter(absl::string_view cursor, int max_count) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
