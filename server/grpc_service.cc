@@ -201,7 +201,33 @@ class StatusStream final : public grpc::ServerWriteReactor<v1::StatusEvent>,
   bool counted_ = false;
 };
 
+// A GetStatus call's messages: the arena's first block is the holder's own, big enough for a
+// settled transaction with a few status changes; a bigger one takes further blocks from the heap.
+class GetStatusHolder final : public grpc::MessageHolder<v1::GetStatusRequest, v1::Transaction> {
+ public:
+  GetStatusHolder() : arena_(Options(block_)) {
+    set_request(google::protobuf::Arena::CreateMessage<v1::GetStatusRequest>(&arena_));
+    set_response(google::protobuf::Arena::CreateMessage<v1::Transaction>(&arena_));
+  }
+  void Release() override { delete this; }
+
+ private:
+  static google::protobuf::ArenaOptions Options(char* block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = sizeof(block_);
+    return options;
+  }
+  alignas(16) char block_[2048];
+  google::protobuf::Arena arena_;  // after block_: made after it, gone before it
+};
+
 }  // namespace
+
+grpc::MessageHolder<v1::GetStatusRequest, v1::Transaction>*
+GrpcPaymentService::GetStatusMessages::AllocateMessages() {
+  return new GetStatusHolder;
+}
 
 GrpcPaymentService::GrpcPaymentService(PaymentService& service, store::Store& store, EventHub& hub,
                                        Metrics& metrics, PolicySource policy,
@@ -213,7 +239,9 @@ GrpcPaymentService::GrpcPaymentService(PaymentService& service, store::Store& st
       policy_(std::move(policy)),
       config_(config),
       gateway_executor_("gateway", config.gateway_threads, config.gateway_queue),
-      store_executor_("store", config.store_threads, config.store_queue) {}
+      store_executor_("store", config.store_threads, config.store_queue) {
+  SetMessageAllocatorFor_GetStatus(&get_status_messages_);
+}
 
 GrpcPaymentService::~GrpcPaymentService() = default;
 
