@@ -432,6 +432,37 @@ TEST_F(AuthTest, FortySlowPayoutsDoNotMakeAShopMissItsDeadline) {
   EXPECT_EQ(other, 0);
 }
 
+TEST_F(AuthTest, ARecordInTheCacheIsAnsweredOnlyToCallersWhoMaySeeIt) {
+  // GetStatus answers a record its replica's cache holds on gRPC's own thread (issue 15): with the
+  // same rule as a read from Redis, another caller's record is an id nobody used.
+  v1::CreateRtpRequest debit = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  const std::string id = debit.merchant_transaction_id();
+  v1::Transaction paid;
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(debit, &paid));
+  auto shop = As("shop", 1);
+  auto other = As("other-shop", 1);
+  auto reconciliation = As("reconciliation", 1);
+  v1::Transaction read;
+  bool cached = false;
+  for (int i = 0; i < 50 && !cached; ++i) {
+    const int64_t before = Metric(*replicas_[1], "flikpay_record_cache_hits_total");
+    ASSERT_TRUE(Get(*shop, id, &read).ok());
+    cached = Metric(*replicas_[1], "flikpay_record_cache_hits_total") > before;
+  }
+  ASSERT_TRUE(cached) << "replica B never answered " << id << " from its cache";
+  EXPECT_EQ(read.created_by(), kShop);
+  EXPECT_EQ(read.status(), v1::TRANSACTION_STATUS_SUCCESS);
+
+  const grpc::Status refused = Get(*other, id, &read);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(refused.error_message(),
+            absl::StrCat("no transaction with merchant_transaction_id ", id));
+  ASSERT_TRUE(Get(*reconciliation, id, &read).ok());  // read_all
+  EXPECT_EQ(read.created_by(), kShop);
+  ASSERT_TRUE(Get(*shop, id, &read).ok());
+  EXPECT_EQ(read.merchant_transaction_id(), id);
+}
+
 TEST_F(AuthTest, RotatedCertificatesAndPolicyTakeEffectWithoutARestart) {
   // A new client CA: certificates it issues are refused until the Secret holds it, then accepted.
   absl::StatusOr<testing::TestCa> next_ca = testing::TestCa::Create(dir_, "callers-next");
