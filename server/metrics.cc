@@ -252,7 +252,8 @@ Metrics::Metrics()
         absl::StatusCode::kInternal}) {
     stream_ends_.Add({{"reason", StreamEndReason(code)}});
   }
-  for (const char* kind : {"connection", "reply"}) redis_errors_.Add({{"kind", kind}});
+  redis_connection_errors_ = &redis_errors_.Add({{"kind", "connection"}});
+  redis_reply_errors_ = &redis_errors_.Add({{"kind", "reply"}});
   const v1::TransactionStatus statuses[] = {
       v1::TRANSACTION_STATUS_UNKNOWN, v1::TRANSACTION_STATUS_PENDING,
       v1::TRANSACTION_STATUS_SUCCESS, v1::TRANSACTION_STATUS_CANCELLED,
@@ -315,12 +316,24 @@ void Metrics::CountStreamEnd(absl::StatusCode code) {
 
 void Metrics::CountRedisRoundTrip(absl::string_view command, absl::Duration latency,
                                   const absl::Status& status) {
+  RedisLatency(command).Observe(absl::ToDoubleSeconds(latency));
+  if (!status.ok()) {
+    (absl::IsUnavailable(status) ? redis_connection_errors_ : redis_reply_errors_)->Increment();
+  }
+}
+
+prometheus::Histogram& Metrics::RedisLatency(absl::string_view command) {
+  {
+    absl::ReaderMutexLock lock(&redis_mutex_);
+    auto found = redis_latencies_.find(command);
+    if (found != redis_latencies_.end()) return *found->second;
+  }
   std::string name(command);
   absl::AsciiStrToUpper(&name);
-  redis_seconds_.Add({{"command", name}}, RedisBuckets()).Observe(absl::ToDoubleSeconds(latency));
-  if (!status.ok()) {
-    redis_errors_.Add({{"kind", absl::IsUnavailable(status) ? "connection" : "reply"}}).Increment();
-  }
+  prometheus::Histogram& series = redis_seconds_.Add({{"command", name}}, RedisBuckets());
+  absl::MutexLock lock(&redis_mutex_);
+  redis_latencies_.emplace(std::string(command), &series);
+  return series;
 }
 
 }  // namespace flikpay::server

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -122,6 +123,14 @@ class Metrics {
       gateway_counts_{};
   std::array<prometheus::Histogram*, kGatewayEndpoints> gateway_latencies_{};
   std::array<prometheus::Counter*, kCallbackResults> callback_counts_{};
+  // Redis round trips by first command as the store names it: each name's series made once (the
+  // store's names are a closed set), then found under a reader lock, not by Family::Add's labels.
+  prometheus::Histogram& RedisLatency(absl::string_view command);
+  absl::Mutex redis_mutex_;
+  absl::flat_hash_map<std::string, prometheus::Histogram*> redis_latencies_
+      ABSL_GUARDED_BY(redis_mutex_);
+  prometheus::Counter* redis_connection_errors_ = nullptr;
+  prometheus::Counter* redis_reply_errors_ = nullptr;
   absl::Mutex refused_mutex_;  // one /metrics request at a time moves the refused-connections count
 };
 

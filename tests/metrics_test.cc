@@ -110,6 +110,8 @@ TEST(MetricsTest, TransitionsCallbacksAndRedisAreCounted) {
   metrics.CountRedisRoundTrip("evalsha", absl::Microseconds(300), absl::OkStatus());
   metrics.CountRedisRoundTrip("CONNECT", absl::Seconds(1), absl::UnavailableError("down"));
   metrics.CountRedisRoundTrip("HSET", absl::Microseconds(80), absl::InternalError("WRONGTYPE"));
+  metrics.CountRedisRoundTrip("evalsha", absl::Microseconds(200), absl::OkStatus());
+  metrics.CountRedisRoundTrip("EVALSHA", absl::Microseconds(100), absl::OkStatus());
 
   EXPECT_EQ(Series(metrics, R"(flikpay_status_transitions_total{from="pending",to="success"})"), 1);
   EXPECT_EQ(Series(metrics, R"(flikpay_status_transitions_total{from="new",to="pending"})"), 1);
@@ -120,8 +122,9 @@ TEST(MetricsTest, TransitionsCallbacksAndRedisAreCounted) {
   EXPECT_EQ(Series(metrics, R"(flikpay_callbacks_total{result="stale"})"), 2);
   EXPECT_EQ(Series(metrics, R"(flikpay_callbacks_total{result="bad_signature"})"), 0);
   EXPECT_EQ(metrics.Callbacks(CallbackResult::kStale), 2);
-  EXPECT_EQ(Series(metrics, R"(flikpay_redis_round_trip_seconds_count{command="EVALSHA"})"), 1)
-      << "command names are upper-cased";
+  EXPECT_EQ(Series(metrics, R"(flikpay_redis_round_trip_seconds_count{command="EVALSHA"})"), 3)
+      << "command names are upper-cased, one series whatever the case";
+  EXPECT_EQ(Series(metrics, R"(flikpay_redis_round_trip_seconds_count{command="HSET"})"), 1);
   EXPECT_EQ(Series(metrics, R"(flikpay_redis_errors_total{kind="connection"})"), 1);
   EXPECT_EQ(Series(metrics, R"(flikpay_redis_errors_total{kind="reply"})"), 1);
 }
