@@ -54,6 +54,9 @@ export FLIKPAY_PAYOUT_API_KEY=sim-payout-key FLIKPAY_PAYOUT_SHARED_SECRET=sim-pa
 # A local run: plaintext gRPC, every call made as caller "dev" (the server says so loudly). A
 # deployment identifies callers by certificate or token instead (README, "Callers").
 export FLIKPAY_INSECURE_DEV=true
+# A new deployment with no older replicas: change notices and the record cache at once (README,
+# "Record cache", for the rollout an upgrade needs).
+export FLIKPAY_CHANGE_NOTICES=true FLIKPAY_RECORD_CACHE_SIZE=100000
 ./build/server/flikpay-server >"$root/.run/flikpay-server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do

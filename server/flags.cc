@@ -55,9 +55,14 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(24 * 30),
 ABSL_FLAG(int64_t, max_events, 1000000, "status events kept in the Redis stream (approx.)");
 ABSL_FLAG(int64_t, stream_buffer, 1024,
           "events a StreamStatus subscriber may fall behind before it is ended");
-ABSL_FLAG(int64_t, record_cache_size, 100000,
+ABSL_FLAG(bool, change_notices, false,
+          "also write a change notice to the event stream when a final record changes without a "
+          "status event (what record caches follow); turn on only once every replica runs a "
+          "release that reads notices");
+ABSL_FLAG(int64_t, record_cache_size, 0,
           "final transaction records each replica keeps for GetStatus, kept coherent by the event "
-          "stream (least recently used out first); 0 turns the cache off");
+          "stream (least recently used out first); needs change_notices on every replica; 0 (the "
+          "default) turns the cache off");
 ABSL_FLAG(std::string, legacy_signature_connectors, "",
           "connectors (comma-separated: ecommerce, in_person, out_of_band, payout) whose callbacks "
           "may also be signed the legacy ways (MD5 body hash, the XML v2 message and header); "
@@ -259,6 +264,13 @@ absl::Status ValidateServerFlags() {
     if (range->second == Range::kNotNegative && sign < 0) {
       return OutOfRange(*flag, "must not be negative");
     }
+  }
+  // Without notices a final record can change with nothing in the stream to tell the caches.
+  if (absl::GetFlag(FLAGS_record_cache_size) > 0 && !absl::GetFlag(FLAGS_change_notices)) {
+    return absl::InvalidArgumentError(
+        "record_cache_size (FLIKPAY_RECORD_CACHE_SIZE): the record cache needs change_notices "
+        "(FLIKPAY_CHANGE_NOTICES=true) on every replica; turn that on first (README, \"Record "
+        "cache\")");
   }
   const std::string password_mode = absl::GetFlag(FLAGS_password_mode);
   if (password_mode != "sha1" && password_mode != "plain") {

@@ -38,6 +38,7 @@ ABSL_DECLARE_FLAG(std::string, payout_shared_secret);
 ABSL_DECLARE_FLAG(absl::Duration, retention);
 ABSL_DECLARE_FLAG(int64_t, max_events);
 ABSL_DECLARE_FLAG(int64_t, stream_buffer);
+ABSL_DECLARE_FLAG(bool, change_notices);
 ABSL_DECLARE_FLAG(int64_t, record_cache_size);
 ABSL_DECLARE_FLAG(absl::Duration, callback_date_tolerance);
 ABSL_DECLARE_FLAG(std::string, legacy_signature_connectors);

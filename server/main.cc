@@ -171,6 +171,7 @@ int main(int argc, char** argv) {
   }
   redis_config.retention = absl::GetFlag(FLAGS_retention);
   redis_config.max_events = absl::GetFlag(FLAGS_max_events);
+  redis_config.change_notices = absl::GetFlag(FLAGS_change_notices);
   redis_config.min_replica_acks = absl::GetFlag(FLAGS_min_replica_acks);
   redis_config.replica_ack_timeout = absl::GetFlag(FLAGS_replica_ack_timeout);
   server::Metrics metrics;

@@ -1370,7 +1370,7 @@ absl::StatusOr<ApplyResult> RedisStore::ApplyWith(absl::string_view merchant_tra
       if (plan.event.has_value()) {
         commands.push_back({"XADD", EventsKey(), "MAXLEN", "~", std::to_string(config_.max_events),
                             "*", "e", EncodeEvent(*plan.event)});
-      } else if (core::NeedsChangeNotice(current, plan)) {
+      } else if (config_.change_notices && core::NeedsChangeNotice(current, plan)) {
         // A cached (final) record changed without an event: tell every replica's cache, in the
         // same stream (so in the same order as the events), under a field no reader of events
         // takes ("c", the id).
@@ -1453,8 +1453,9 @@ absl::Status RedisStore::ForgetSighting(absl::string_view signature) {
 namespace {
 
 // Stream entries as read by XRANGE or XREAD: events (field "e"), change notices (field "c", the id
-// of a record that changed without an event) and the last entry's id. Earlier releases take only
-// "e" fields, so they skip notices.
+// of a record that changed without an event) and the last entry's id. Releases before notices
+// cannot follow a stream that ends in one, so notices are written only with
+// RedisConfig::change_notices, once every replica runs a release that reads them.
 absl::StatusOr<StreamRead> DecodeEntries(const redisReply* entries) {
   StreamRead read;
   if (entries == nullptr || entries->type != REDIS_REPLY_ARRAY) return read;

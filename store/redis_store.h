@@ -34,6 +34,11 @@ struct RedisConfig {
   absl::Duration retention = absl::Hours(24 * 30);
   // The event stream keeps about this many events (XADD MAXLEN ~).
   int64_t max_events = 1'000'000;
+  // Also write a change notice to the stream when a final record changes without a status event,
+  // so replicas' record caches forget it. Off until every replica reads notices: releases before
+  // them spin on a stream whose newest entry is a notice and end a replay early at one (README,
+  // "Record cache").
+  bool change_notices = false;
   int max_idle_connections = 16;
   // Durability of the writes that acknowledge a money move (see RedisStore): after them `WAIT n`
   // for this many replicas, and UNAVAILABLE ("not yet durable") when fewer acknowledge within

@@ -168,6 +168,28 @@ TEST(ConfigTest, MinReplicaAcksIsUnsetByDefaultAndNeverNegative) {
                        "replica_ack_timeout (FLIKPAY_REPLICA_ACK_TIMEOUT): must be greater"));
 }
 
+// A rolling upgrade from a release without change notices runs mixed replicas for a while: the
+// defaults write no notices and cache nothing, and a cache without notices is refused, since a
+// record changed with nothing in the stream would stay stale in it.
+TEST(ConfigTest, TheRecordCacheIsOffByDefaultAndNeedsChangeNotices) {
+  absl::FlagSaver restore;
+  absl::SetFlag(&FLAGS_insecure_dev, true);
+  EXPECT_FALSE(absl::GetFlag(FLAGS_change_notices));
+  EXPECT_EQ(absl::GetFlag(FLAGS_record_cache_size), 0);
+  FakeEnvironment environment;
+  environment.Set("FLIKPAY_RECORD_CACHE_SIZE", "1000");
+  ASSERT_TRUE(ApplyEnvironment(environment.getenv()).ok());
+  EXPECT_TRUE(absl::StartsWith(ValidateServerFlags().message(),
+                               "record_cache_size (FLIKPAY_RECORD_CACHE_SIZE): the record cache "
+                               "needs change_notices (FLIKPAY_CHANGE_NOTICES=true)"))
+      << ValidateServerFlags();
+  environment.Set("FLIKPAY_CHANGE_NOTICES", "true");
+  ASSERT_TRUE(ApplyEnvironment(environment.getenv()).ok());
+  EXPECT_TRUE(ValidateServerFlags().ok()) << ValidateServerFlags();
+  absl::SetFlag(&FLAGS_record_cache_size, 0);
+  EXPECT_TRUE(ValidateServerFlags().ok()) << "notices without a cache: the upgrade's second step";
+}
+
 // The time kept after the gateway call to store its answer covers the replicas' wait too, so the
 // WAIT after Apply cannot run past the caller's deadline.
 TEST(ConfigTest, TheStoreMarginCoversTheReplicaWait) {

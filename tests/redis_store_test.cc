@@ -62,6 +62,8 @@ std::unique_ptr<RedisStore> NewRedisStore() {
   config.url = absl::StrCat("redis://127.0.0.1:", redis->port, "/0");
   config.key_prefix = absl::StrCat(TestName(), ":");
   config.command_timeout = absl::Seconds(5);
+  // As a deployment with the record cache runs it (the in-memory store always writes notices).
+  config.change_notices = true;
   return std::make_unique<RedisStore>(config);
 }
 
@@ -467,6 +469,70 @@ TEST_P(StoreTest, ACallbacksCheckRefusesOrStopsTheReport) {
             Sighting::kHandling);
 }
 
+// A settled debit's record changed without a status change (a refused callback's anomaly line):
+// a change notice in the stream, which the event hub reads (WaitForChanges: the id, in stream
+// order) and no reader of events ever sees: a page of events reads on past notices, so a short
+// page still means the stream's end, and a position on a notice is one to resume from.
+TEST_P(StoreTest, AFinalRecordChangedWithoutAnEventLeavesANoticeThatEventReadersPagePast) {
+  ASSERT_NO_FATAL_FAILURE(BeginDebit("d1", 500));
+  Report success;
+  success.status = v1::TRANSACTION_STATUS_SUCCESS;
+  success.source = v1::EVENT_SOURCE_CALLBACK;
+  success.ends_flight = true;
+  absl::StatusOr<ApplyResult> settled = store().Apply("d1", success);
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  const std::string settled_cursor = settled->event_cursor;
+  ASSERT_FALSE(settled_cursor.empty());
+
+  Report refused = success;
+  refused.refused_because = "amount 400 cents, the transaction's is 500";
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ApplyResult> anomaly = store().Apply("d1", refused);
+    ASSERT_TRUE(anomaly.ok()) << anomaly.status();
+    ASSERT_TRUE(anomaly->event_cursor.empty()) << "no event";
+  }
+  absl::StatusOr<std::string> after_notices = store().LatestCursor();
+  ASSERT_TRUE(after_notices.ok()) << after_notices.status();
+  absl::StatusOr<std::vector<v1::StatusEvent>> none = store().ReadEvents(settled_cursor, 2);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty()) << "notices are no events";
+
+  ASSERT_NO_FATAL_FAILURE(BeginDebit("d2", 700));
+  absl::StatusOr<ApplyResult> later = store().Apply("d2", success);
+  ASSERT_TRUE(later.ok()) << later.status();
+
+  std::unique_ptr<Store> other = Replica();
+  Store& reader = other != nullptr ? *other : store();
+  for (int page : {1, 2, 5}) {
+    absl::StatusOr<std::vector<v1::StatusEvent>> events = reader.ReadEvents(settled_cursor, page);
+    ASSERT_TRUE(events.ok()) << events.status();
+    ASSERT_EQ(events->size(), 1u) << "a page of " << page << " reads on past three notices";
+    EXPECT_EQ((*events)[0].cursor(), later->event_cursor);
+    EXPECT_EQ((*events)[0].transaction().merchant_transaction_id(), "d2");
+  }
+  absl::StatusOr<std::vector<v1::StatusEvent>> from_notice = reader.ReadEvents(*after_notices, 10);
+  ASSERT_TRUE(from_notice.ok()) << from_notice.status();
+  ASSERT_EQ(from_notice->size(), 1u) << "the newest entry was a notice; the next event follows it";
+  EXPECT_EQ((*from_notice)[0].cursor(), later->event_cursor);
+
+  // The hub's reading: notices and events in stream order, two entries at a time.
+  absl::StatusOr<StreamRead> first = reader.WaitForChanges(settled_cursor, 2, absl::Seconds(1));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->events.empty());
+  EXPECT_EQ(first->changed_ids, std::vector<std::string>({"d1", "d1"}));
+  ASSERT_FALSE(first->last_cursor.empty());
+  absl::StatusOr<bool> resumable = reader.CanResumeFrom(first->last_cursor);
+  ASSERT_TRUE(resumable.ok()) << resumable.status();
+  EXPECT_TRUE(*resumable) << "a notice's cursor is a position in the stream";
+  absl::StatusOr<StreamRead> second =
+      reader.WaitForChanges(first->last_cursor, 10, absl::Seconds(1));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->changed_ids, std::vector<std::string>({"d1"}));
+  ASSERT_EQ(second->events.size(), 1u);
+  EXPECT_EQ(second->events[0].transaction().merchant_transaction_id(), "d2");
+  EXPECT_EQ(second->last_cursor, later->event_cursor);
+}
+
 class RedisLayoutTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -568,6 +634,37 @@ TEST_F(RedisLayoutTest, GetManyNamesAnUnreadableRecord) {
 
 // A cursor resumes only from its own entry: one the stream never held (lost with a failed primary's
 // tail, or ahead of the last entry) is refused, not resumed after.
+// Until every replica reads change notices (RedisConfig::change_notices off, the default), a final
+// record's change without an event adds nothing to the stream: an older replica's hub never meets
+// an entry it cannot read.
+TEST_F(RedisLayoutTest, WithoutChangeNoticesOnlyEventsEnterTheStream) {
+  RedisConfig config;
+  config.url = absl::StrCat("redis://127.0.0.1:", redis->port, "/0");
+  config.key_prefix = absl::StrCat(TestName(), ":");
+  ASSERT_FALSE(config.change_notices) << "off unless turned on";
+  RedisStore store(config);
+  const std::string key = absl::StrCat(TestName(), ":events");
+  ASSERT_TRUE(store
+                  .Begin(Debit("d1", 500), "fp", absl::Now() + absl::Seconds(10),
+                         absl::Now() + absl::Minutes(1))
+                  .ok());
+  Report success;
+  success.status = v1::TRANSACTION_STATUS_SUCCESS;
+  success.source = v1::EVENT_SOURCE_CALLBACK;
+  success.ends_flight = true;
+  ASSERT_TRUE(store.Apply("d1", success).ok());
+  ASSERT_EQ(Command({"XLEN", key}), 1);
+  Report refused = success;
+  refused.refused_because = "another connector";
+  absl::StatusOr<ApplyResult> anomaly = store.Apply("d1", refused);
+  ASSERT_TRUE(anomaly.ok()) << anomaly.status();
+  absl::StatusOr<v1::Transaction> stored = store.Get("d1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(absl::StrContains(stored->DebugString(), "another connector"))
+      << "the record changed";
+  EXPECT_EQ(Command({"XLEN", key}), 1) << "and the stream did not";
+}
+
 TEST_F(RedisLayoutTest, OnlyACursorWhoseEventIsKeptResumes) {
   const std::string key = absl::StrCat(TestName(), ":events");
   auto resumes = [&](const std::string& cursor) {

@@ -111,7 +111,9 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
       // A fast reconciler, so lost callbacks and unknown outcomes settle in seconds.
       "--reconcile_interval=100ms", "--unknown_check_after=300ms", "--pending_check_after=2s",
       "--expiry_grace=1s", "--not_found_grace=1s", "--recheck_after=300ms",
-      "--status_queries_per_minute=100000"};
+      "--status_queries_per_minute=100000",
+      // The record cache as a deployment runs it once every replica writes change notices.
+      "--change_notices", "--record_cache_size=100000"};
   // A suite that tests caller identity configures it; every other suite calls as the dev caller.
   const bool identifies_callers =
       std::any_of(extra_flags.begin(), extra_flags.end(), [](const std::string& flag) {
