@@ -117,22 +117,26 @@ size_t EventHub::WatchersOf(const std::string& id) {
 }
 
 void EventHub::Deliver(const std::vector<v1::StatusEvent>& events) {
+  // The sinks watching everything are copied once per batch, not once per event: the lock is held
+  // for a lookup per event plus one copy, however many events the batch holds.
+  std::vector<std::shared_ptr<EventSink>> everything;
   std::vector<Delivery> deliveries;
   deliveries.reserve(events.size());
   {
     absl::MutexLock lock(&mutex_);
+    everything = everything_;
     for (const v1::StatusEvent& event : events) {
-      Delivery delivery{&event, everything_};
+      Delivery delivery{&event, {}};
       auto watchers = by_id_.find(event.transaction().merchant_transaction_id());
-      if (watchers != by_id_.end()) {
-        delivery.sinks.insert(delivery.sinks.end(), watchers->second.begin(),
-                              watchers->second.end());
-      }
-      if (!delivery.sinks.empty()) deliveries.push_back(std::move(delivery));
+      if (watchers != by_id_.end()) delivery.id_watchers = watchers->second;
+      deliveries.push_back(std::move(delivery));
     }
   }
   for (const Delivery& delivery : deliveries) {
-    for (const std::shared_ptr<EventSink>& sink : delivery.sinks) sink->Offer(*delivery.event);
+    for (const std::shared_ptr<EventSink>& sink : everything) sink->Offer(*delivery.event);
+    for (const std::shared_ptr<EventSink>& sink : delivery.id_watchers) {
+      sink->Offer(*delivery.event);
+    }
   }
 }
 

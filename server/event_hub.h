@@ -79,10 +79,10 @@ class EventHub {
   };
   // The sinks that watch one id: most ids have one, held in place (no allocation of its own).
   using Watchers = absl::InlinedVector<std::shared_ptr<EventSink>, 1>;
-  // One event and the sinks it reaches, taken under the lock and called without it.
+  // One event and the sinks watching its id, taken under the lock and called without it.
   struct Delivery {
     const v1::StatusEvent* event;
-    std::vector<std::shared_ptr<EventSink>> sinks;
+    Watchers id_watchers;
   };
 
   // Offers each event of a batch to the sinks that watch it, in stream order.
