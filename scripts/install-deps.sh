@@ -20,6 +20,7 @@ packages=(
   clang  # checks Abseil's lock annotations (-Wthread-safety); GCC cannot
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes, for the parser fuzzing
   binutils  # readelf: tests/hardening_test.sh checks the built binaries' hardening
+  python3  # scripts/bench.sh (ports, CPU from /proc, the table), tests/helm_test.sh
 )
 # grpcurl (the tool the run command prints), helm and ghz (scripts/bench.sh) are built with Go;
 # Debian's Go when none is installed. python3-yaml: tests/helm_test.sh parses the chart's rendered
