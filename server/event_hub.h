@@ -43,7 +43,8 @@ class EventSink {
 // of its id plus one Offer per sink that watches that id or everything: O(1 + watchers), whatever
 // the number of streams that watch other ids. Sinks filter further (types, owner) and buffer on
 // their own. The hub calls sinks without holding its lock (on a copy of the sinks a batch of
-// events reaches), so a sink may outlive its Unregister by one call.
+// events reaches), so a sink may still be offered the rest of the batch being delivered (up to 256
+// events) after its Unregister returns; sinks ignore offers once they are done.
 class EventHub {
  public:
   // `cache`, when given, is kept coherent with the stream (see RecordCache): every id an event or

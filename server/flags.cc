@@ -59,10 +59,16 @@ ABSL_FLAG(bool, change_notices, false,
           "also write a change notice to the event stream when a final record changes without a "
           "status event (what record caches follow); turn on only once every replica runs a "
           "release that reads notices");
+ABSL_FLAG(bool, drop_change_notices, false,
+          "do not serve: delete every change notice from the event stream and exit (before going "
+          "back to a release that cannot read notices; needs change_notices off on every replica)");
 ABSL_FLAG(int64_t, record_cache_size, 0,
           "final transaction records each replica keeps for GetStatus, kept coherent by the event "
           "stream (least recently used out first); needs change_notices on every replica; 0 (the "
           "default) turns the cache off");
+ABSL_FLAG(absl::Duration, record_cache_max_age, absl::Minutes(10),
+          "how long a cached record is served after it was read from Redis at most (a bound on "
+          "staleness should a change ever miss the stream)");
 ABSL_FLAG(std::string, legacy_signature_connectors, "",
           "connectors (comma-separated: ecommerce, in_person, out_of_band, payout) whose callbacks "
           "may also be signed the legacy ways (MD5 body hash, the XML v2 message and header); "
@@ -199,6 +205,7 @@ const std::map<std::string, Range>& Ranges() {
       {"max_events", Range::kPositive},
       {"stream_buffer", Range::kPositive},
       {"record_cache_size", Range::kNotNegative},
+      {"record_cache_max_age", Range::kPositive},
       {"callback_date_tolerance", Range::kPositive},
       {"max_connection_age", Range::kPositive},
       {"reconcile_interval", Range::kPositive},

@@ -180,6 +180,26 @@ int main(int argc, char** argv) {
     metrics.CountRedisRoundTrip(command, latency, status);
   };
   store::RedisStore store(redis_config);
+  if (absl::GetFlag(FLAGS_drop_change_notices)) {
+    // A maintenance run (README, "Record cache": going back to a release before notices).
+    if (redis_config.change_notices) {
+      LogAlways(server::LogLevel::kError,
+                "drop_change_notices: this replica still writes change notices "
+                "(FLIKPAY_CHANGE_NOTICES); turn them off on every replica first");
+      return 2;
+    }
+    absl::StatusOr<int64_t> dropped = store.DropChangeNotices();
+    if (!dropped.ok()) {
+      LogAlways(server::LogLevel::kError, absl::StrFormat("drop_change_notices: %s",
+                                                          std::string(dropped.status().message())));
+      return 1;
+    }
+    LogAlways(
+        server::LogLevel::kInfo,
+        absl::StrFormat("drop_change_notices: %d change notices deleted from the event stream",
+                        *dropped));
+    return 0;
+  }
 
   server::HttpListener callbacks;
   if (absl::Status s = callbacks.Start(absl::GetFlag(FLAGS_callback_addr)); !s.ok()) {
@@ -217,7 +237,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<server::RecordCache> record_cache;
   if (absl::GetFlag(FLAGS_record_cache_size) > 0) {
     record_cache = std::make_unique<server::RecordCache>(
-        static_cast<size_t>(absl::GetFlag(FLAGS_record_cache_size)), redis_config.retention);
+        static_cast<size_t>(absl::GetFlag(FLAGS_record_cache_size)), redis_config.retention,
+        absl::GetFlag(FLAGS_record_cache_max_age));
   }
   server::PaymentService service(metered_gateway, store, metrics, service_config,
                                  record_cache.get());

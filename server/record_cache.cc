@@ -13,8 +13,8 @@ constexpr absl::Duration kClockMargin = absl::Minutes(5);
 
 }  // namespace
 
-RecordCache::RecordCache(size_t capacity, absl::Duration retention)
-    : capacity_(capacity), retention_(retention) {}
+RecordCache::RecordCache(size_t capacity, absl::Duration retention, absl::Duration max_age)
+    : capacity_(capacity), retention_(retention), max_age_(max_age) {}
 
 std::shared_ptr<const v1::Transaction> RecordCache::Lookup(const std::string& id,
                                                            uint64_t generation, absl::Time now) {
@@ -38,9 +38,10 @@ uint64_t RecordCache::Ticket(uint64_t generation) {
 
 bool RecordCache::Fill(const v1::Transaction& record, uint64_t ticket, absl::Time now) {
   if (capacity_ == 0 || !core::IsFinal(record.status()) || !record.has_updated_at()) return false;
-  const absl::Time fresh_until = absl::FromUnixSeconds(record.updated_at().seconds()) +
-                                 absl::Nanoseconds(record.updated_at().nanos()) + retention_ -
-                                 kClockMargin;
+  const absl::Time fresh_until =
+      std::min(absl::FromUnixSeconds(record.updated_at().seconds()) +
+                   absl::Nanoseconds(record.updated_at().nanos()) + retention_ - kClockMargin,
+               now + max_age_);
   if (now >= fresh_until) return false;
   auto shared = std::make_shared<const v1::Transaction>(record);
   const std::string& id = record.merchant_transaction_id();

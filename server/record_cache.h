@@ -39,13 +39,17 @@ namespace flikpay::server {
 // - Records not final are never cached: they change without events (a uuid, a claim ending, a claim
 //   abandoned and deleted).
 // - A record is kept at most until its stored key may have expired (updated_at + retention, less a
-//   margin for clocks), at most `capacity` records, least recently used first out.
+//   margin for clocks), at most `max_age` after it was read (so a change that ever reached no
+//   cache, e.g. one written by a replica of a release without change notices, is served stale for
+//   that long at most, not for the retention period), at most `capacity` records, least recently
+//   used first out.
 //
 // Thread-safe; every call takes one lock for a few map operations (records are shared, copied
 // outside it).
 class RecordCache {
  public:
-  RecordCache(size_t capacity, absl::Duration retention);
+  RecordCache(size_t capacity, absl::Duration retention,
+              absl::Duration max_age = absl::InfiniteDuration());
 
   // The cached record of `id`, if any, while following at `generation`.
   std::shared_ptr<const v1::Transaction> Lookup(const std::string& id, uint64_t generation,
@@ -83,6 +87,7 @@ class RecordCache {
 
   const size_t capacity_;
   const absl::Duration retention_;
+  const absl::Duration max_age_;
   absl::Mutex mutex_;
   bool following_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t generation_ ABSL_GUARDED_BY(mutex_) = 0;

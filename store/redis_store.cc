@@ -1516,9 +1516,50 @@ absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::ReadEvents(absl::string
 
 absl::StatusOr<std::vector<v1::StatusEvent>> RedisStore::WaitForEvents(
     absl::string_view after_cursor, int max_count, absl::Duration wait) {
-  absl::StatusOr<StreamRead> read = WaitForChanges(after_cursor, max_count, wait);
-  if (!read.ok()) return read.status();
-  return std::move(read->events);
+  // Entries that are only notices are no answer: read on past them until an event or the wait's
+  // end, so a caller that loops on this never spins on notices.
+  const absl::Time deadline = absl::Now() + wait;
+  std::string after(after_cursor);
+  while (true) {
+    absl::StatusOr<StreamRead> read =
+        WaitForChanges(after, max_count, std::max(absl::Milliseconds(1), deadline - absl::Now()));
+    if (!read.ok()) return read.status();
+    if (!read->events.empty() || read->last_cursor.empty() || absl::Now() >= deadline) {
+      return std::move(read->events);
+    }
+    after = read->last_cursor;
+  }
+}
+
+absl::StatusOr<int64_t> RedisStore::DropChangeNotices() {
+  return WithConnection([&](Connection& connection) -> absl::StatusOr<int64_t> {
+    int64_t dropped = 0;
+    std::string after = "-";
+    while (true) {
+      absl::StatusOr<Reply> page =
+          connection.Run({"XRANGE", EventsKey(), after, "+", "COUNT", "1000"});
+      if (!page.ok()) return page.status();
+      const redisReply* entries = page->get();
+      if (entries->type != REDIS_REPLY_ARRAY || entries->elements == 0) return dropped;
+      std::vector<std::string> command = {"XDEL", EventsKey()};
+      for (size_t i = 0; i < entries->elements; ++i) {
+        const redisReply* entry = entries->element[i];
+        if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2) continue;
+        after = absl::StrCat("(", ReplyString(entry->element[0]));
+        const redisReply* fields = entry->element[1];
+        if (fields->type == REDIS_REPLY_ARRAY && fields->elements >= 2 &&
+            ReplyString(fields->element[0]) == "c") {
+          command.push_back(ReplyString(entry->element[0]));
+        }
+      }
+      if (command.size() > 2) {
+        absl::StatusOr<Reply> deleted = connection.Run(command);
+        if (!deleted.ok()) return deleted.status();
+        dropped += ReplyInt(deleted->get());
+      }
+      if (entries->elements < 1000) return dropped;
+    }
+  });
 }
 
 absl::StatusOr<StreamRead> RedisStore::WaitForChanges(absl::string_view after_cursor, int max_count,

@@ -150,6 +150,11 @@ class RedisStore : public Store {
   // min_replica_acks, or its default for the URL's scheme.
   int min_replica_acks() const { return min_replica_acks_; }
   absl::StatusOr<std::string> LatestCursor() override;
+  // Deletes every change notice from the event stream, page by page (no long block of Redis), and
+  // says how many: the step before going back to a release that cannot read notices (README,
+  // "Record cache"), once no replica writes them any more. Events stay; cursors handed to
+  // subscribers are always events', so none is lost.
+  absl::StatusOr<int64_t> DropChangeNotices();
   absl::Status Ping() override;
   absl::StatusOr<bool> CanResumeFrom(absl::string_view cursor) override;
   absl::StatusOr<std::vector<std::string>> DueForCheck(absl::Time now, int max_count) override;

@@ -137,9 +137,10 @@ class AuthTest : public FilesSuite {
                       absl::StrCat("--grpc_tls_key=", dir_, "/tls/tls.key"),
                       absl::StrCat("--grpc_client_ca=", dir_, "/tls/ca.crt"),
                       absl::StrCat("--caller_policy=", dir_, "/policy/policy.json"),
-                      "--tls_reload_interval=1s",
-                      "--policy_reload_interval=200ms",
-                      "--fingerprint_key=e2e-auth-test-fingerprint-key"};
+                      "--tls_reload_interval=1s", "--policy_reload_interval=200ms",
+                      "--fingerprint_key=e2e-auth-test-fingerprint-key",
+                      // The record cache's answers are checked against the caller's rights too.
+                      "--change_notices", "--record_cache_size=100000"};
     channel_credentials_ = Credentials("shop");
     E2eTest::SetUpTestSuite();
   }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -20,6 +21,14 @@ namespace {
 using ::flikpay::testing::Json;
 
 class CacheTest : public ::flikpay::testing::E2eTest {
+ public:
+  // The record cache as a deployment runs it once every replica writes change notices (the other
+  // e2e suites run the defaults: neither).
+  static void SetUpTestSuite() {
+    replica_flags_ = {"--change_notices", "--record_cache_size=100000"};
+    E2eTest::SetUpTestSuite();
+  }
+
  protected:
   static int64_t Hits(int replica) {
     return Metric(*replicas_[replica], "flikpay_record_cache_hits_total");
@@ -121,6 +130,66 @@ TEST_F(CacheTest, AChangeWithoutAnEventIsNeverReadStaleOnBAfterALaterEventReache
         << "round " << round << ": replica B answered the debit from before the anomaly";
     EXPECT_EQ(read.status(), v1::TRANSACTION_STATUS_SUCCESS);
   }
+}
+
+// Going back to a release before notices: `flikpay-server --drop_change_notices` refuses while it
+// would write notices itself, deletes them once it does not, and leaves every event readable.
+TEST_F(CacheTest, TheMaintenanceRunDropsChangeNoticesOnlyOnceNoneAreWritten) {
+  v1::CreateRtpRequest request = Rtp("success.debit@bankart.flik", v1::RTP_KIND_IN_PERSON);
+  v1::StreamStatusRequest watch;
+  watch.add_merchant_transaction_ids(request.merchant_transaction_id());
+  std::unique_ptr<Subscriber> subscriber = SubscribeOnB(watch);
+  v1::Transaction created;
+  ASSERT_NO_FATAL_FAILURE(PaidDebit(request, &created));
+  v1::StatusEvent first;
+  ASSERT_TRUE(subscriber->reader->Read(&first));
+  ASSERT_FALSE(IsFinalStatusOf(first)) << "the debit's first event is not its last";
+  const Json late = {{"result", "ERROR"},
+                     {"uuid", created.gateway_uuid()},
+                     {"merchantTransactionId", request.merchant_transaction_id()},
+                     {"transactionType", "DEBIT"},
+                     {"amount", "11.11"},
+                     {"currency", "EUR"},
+                     {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
+  ASSERT_EQ(PostCallback(replicas_[0]->callback_port, late.dump(), "sim-in-person-secret"), 200);
+
+  // Runs the maintenance command with the replicas' flags plus `flags`: its exit status and the
+  // line that ended it.
+  auto run = [](std::vector<std::string> flags, const std::string& marker, std::string* line) {
+    std::vector<std::string> with = replica_flags_;
+    with.insert(with.end(), flags.begin(), flags.end());
+    with.push_back("--drop_change_notices");
+    auto process = testing::ChildProcess::Start(ServerArgs(with), marker, line);
+    EXPECT_TRUE(process.ok()) << process.status();
+    return process.ok() ? (*process)->Stop() : -1;
+  };
+  std::string line;
+  EXPECT_EQ(run({}, "turn them off on every replica first", &line), 2 << 8)
+      << "refused while it writes notices: " << line;
+  EXPECT_EQ(
+      run({"--change_notices=false", "--record_cache_size=0"}, "change notices deleted", &line), 0);
+  EXPECT_FALSE(absl::StrContains(line, " 0 change notices")) << line;
+  EXPECT_EQ(
+      run({"--change_notices=false", "--record_cache_size=0"}, "change notices deleted", &line), 0);
+  EXPECT_TRUE(absl::StrContains(line, " 0 change notices")) << "none left: " << line;
+
+  // Every event is still there: resuming after the debit's first event replays the rest.
+  v1::StreamStatusRequest replay = watch;
+  replay.set_resume_after(first.cursor());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  std::unique_ptr<grpc::ClientReader<v1::StatusEvent>> reader = B().StreamStatus(&context, replay);
+  v1::StatusEvent event;
+  bool final_seen = false;
+  int read = 0;
+  while (!final_seen && reader->Read(&event)) {
+    ++read;
+    final_seen = IsFinalStatusOf(event);
+  }
+  context.TryCancel();
+  const grpc::Status ended = reader->Finish();
+  EXPECT_TRUE(final_seen) << "the debit's events were lost with the notices (" << read << " read; "
+                          << ended.error_code() << " " << ended.error_message() << ")";
 }
 
 }  // namespace

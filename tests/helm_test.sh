@@ -550,6 +550,7 @@ refuse 'the chart sets FLIKPAY_GRPC_ADDR itself' --set config.extraEnv.FLIKPAY_G
 refuse 'looks like a secret' --set config.extraEnv.FLIKPAY_API_PASSWORD=hunter2
 refuse 'replicaCount: Must be greater than or equal to 1' --set replicaCount=-1
 refuse 'config.recordCacheSize needs config.changeNotices' --set config.recordCacheSize=100000
+refuse 'a maintenance run' --set config.extraEnv.FLIKPAY_DROP_CHANGE_NOTICES=true
 refuse 'config.recordCacheSize: Must be greater than or equal to 0' --set config.recordCacheSize=-1
 refuse 'must be above preStopSleepSeconds' --set config.drainTime=30s
 refuse 'must be above preStopSleepSeconds' --set config.drainTime=25s

@@ -6,8 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -133,6 +136,22 @@ TEST_F(RecordCacheTest, ARecordIsKeptNoLongerThanItsKeyMayLive) {
   EXPECT_EQ(cache.Lookup("recent", kGeneration, now + absl::Minutes(56)), nullptr);
 }
 
+// A bound on staleness should a change ever miss the stream: a record is served for max_age after
+// it was read, then read again.
+TEST_F(RecordCacheTest, ARecordIsServedNoLongerThanMaxAgeAfterItWasRead) {
+  RecordCache cache(10, absl::Hours(720), absl::Minutes(10));
+  cache.Follow(kGeneration);
+  const absl::Time now = absl::Now();
+  ASSERT_TRUE(cache.Fill(Record("settled", v1::TRANSACTION_STATUS_SUCCESS, now - absl::Hours(2)),
+                         cache.Ticket(kGeneration), now));
+  EXPECT_NE(cache.Lookup("settled", kGeneration, now + absl::Minutes(9)), nullptr);
+  EXPECT_EQ(cache.Lookup("settled", kGeneration, now + absl::Minutes(10)), nullptr);
+  ASSERT_TRUE(cache.Fill(Record("settled", v1::TRANSACTION_STATUS_SUCCESS, now - absl::Hours(2)),
+                         cache.Ticket(kGeneration), now + absl::Minutes(10)))
+      << "read again, cached again";
+  EXPECT_NE(cache.Lookup("settled", kGeneration, now + absl::Minutes(19)), nullptr);
+}
+
 // The cache behind a running event hub: every change of a cached record reaches it through the
 // stream.
 class CoherenceTest : public ::testing::Test {
@@ -222,6 +241,85 @@ TEST_F(CoherenceTest, ARefundsEventForgetsItsDebit) {
   Report("refund", v1::TRANSACTION_STATUS_SUCCESS, "");
   ASSERT_TRUE(Await([&] { return Read("debit").refunded_amount_minor() == 400; }))
       << "the debit's refunded amount stayed stale";
+}
+
+// A subscriber told of a change, then reading on the same replica, never gets the record from
+// before it: when the hub offers an event, the cache has already forgotten every id it names (a
+// refund's debit too) and every id a notice read with it or before it named.
+class ForgottenBeforeOfferedSink : public EventSink {
+ public:
+  ForgottenBeforeOfferedSink(RecordCache& cache, std::vector<std::string> watched,
+                             std::vector<std::string> must_be_forgotten)
+      : cache_(cache),
+        watched_(std::move(watched)),
+        must_be_forgotten_(std::move(must_be_forgotten)) {}
+
+  std::vector<std::string> WatchedIds() const override { return watched_; }
+  void Offer(const v1::StatusEvent& event) override {
+    std::vector<std::string> ids = must_be_forgotten_;
+    ids.push_back(event.transaction().merchant_transaction_id());
+    absl::MutexLock lock(&mutex_);
+    for (const std::string& id : ids) {
+      if (cache_.Lookup(id, 0, absl::Now()) != nullptr) {
+        stale_.push_back(absl::StrCat(id, " still cached when ",
+                                      event.transaction().merchant_transaction_id(),
+                                      "'s event was offered"));
+      }
+    }
+    ++offered_;
+  }
+  void Abort(const std::string&) override {}
+
+  int offered() {
+    absl::MutexLock lock(&mutex_);
+    return offered_;
+  }
+  std::vector<std::string> stale() {
+    absl::MutexLock lock(&mutex_);
+    return stale_;
+  }
+
+ private:
+  RecordCache& cache_;
+  const std::vector<std::string> watched_;
+  const std::vector<std::string> must_be_forgotten_;
+  absl::Mutex mutex_;
+  int offered_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::vector<std::string> stale_ ABSL_GUARDED_BY(mutex_);
+};
+
+TEST_F(CoherenceTest, TheCacheForgetsBeforeAnySubscriberHears) {
+  Settle("debit", v1::TRANSACTION_STATUS_SUCCESS);
+  Read("debit");
+  ASSERT_TRUE(Await([&] { return cache_.Lookup("debit", 0, absl::Now()) != nullptr; }));
+  auto sink = std::make_shared<ForgottenBeforeOfferedSink>(
+      cache_, std::vector<std::string>{"refund", "after-notice"},
+      std::vector<std::string>{"debit"});
+  hub_.Register(sink);
+
+  // A refund's event names its debit.
+  v1::Transaction refund = Record("refund", v1::TRANSACTION_STATUS_UNKNOWN);
+  refund.clear_updated_at();
+  refund.set_type(v1::TRANSACTION_TYPE_REFUND);
+  refund.set_amount_minor(400);
+  refund.set_original_merchant_transaction_id("debit");
+  ASSERT_TRUE(store_
+                  .BeginRefund(refund, "fp", absl::Now() + absl::Seconds(10), absl::Now(),
+                               store::RefundCap::kEnforce)
+                  .ok());
+  Report("refund", v1::TRANSACTION_STATUS_SUCCESS, "");
+  ASSERT_TRUE(Await([&] { return sink->offered() >= 1; }));
+
+  // A notice for the debit, then another transaction's event right behind it (often one batch).
+  ASSERT_TRUE(Await([&] {
+    Read("debit");
+    return cache_.Lookup("debit", 0, absl::Now()) != nullptr;
+  }));
+  Report("debit", v1::TRANSACTION_STATUS_ERROR, "signed with another connector's secret");
+  Settle("after-notice", v1::TRANSACTION_STATUS_SUCCESS);
+  ASSERT_TRUE(Await([&] { return sink->offered() >= 2; }));
+  hub_.Unregister(sink.get());
+  EXPECT_TRUE(sink->stale().empty()) << absl::StrJoin(sink->stale(), "; ");
 }
 
 TEST_F(CoherenceTest, AFailedReadDropsTheCache) {

@@ -57,13 +57,13 @@ std::string TestName() {
 }
 
 // A replica's RedisStore on the test's own keys.
-std::unique_ptr<RedisStore> NewRedisStore() {
+std::unique_ptr<RedisStore> NewRedisStore(bool change_notices = true) {
   RedisConfig config;
   config.url = absl::StrCat("redis://127.0.0.1:", redis->port, "/0");
   config.key_prefix = absl::StrCat(TestName(), ":");
   config.command_timeout = absl::Seconds(5);
   // As a deployment with the record cache runs it (the in-memory store always writes notices).
-  config.change_notices = true;
+  config.change_notices = change_notices;
   return std::make_unique<RedisStore>(config);
 }
 
@@ -501,7 +501,10 @@ TEST_P(StoreTest, AFinalRecordChangedWithoutAnEventLeavesANoticeThatEventReaders
   absl::StatusOr<ApplyResult> later = store().Apply("d2", success);
   ASSERT_TRUE(later.ok()) << later.status();
 
-  std::unique_ptr<Store> other = Replica();
+  // Read by a replica that writes no notices itself (an upgrade's second step: some replicas
+  // write them, the others only read them).
+  std::unique_ptr<Store> other;
+  if (GetParam() == Kind::kRedis) other = NewRedisStore(/*change_notices=*/false);
   Store& reader = other != nullptr ? *other : store();
   for (int page : {1, 2, 5}) {
     absl::StatusOr<std::vector<v1::StatusEvent>> events = reader.ReadEvents(settled_cursor, page);
@@ -663,6 +666,32 @@ TEST_F(RedisLayoutTest, WithoutChangeNoticesOnlyEventsEnterTheStream) {
   EXPECT_TRUE(absl::StrContains(stored->DebugString(), "another connector"))
       << "the record changed";
   EXPECT_EQ(Command({"XLEN", key}), 1) << "and the stream did not";
+}
+
+// Going back to a release that cannot read notices: they are deleted, the events stay, and a
+// reader of events from any of their cursors reads on exactly as before.
+TEST_F(RedisLayoutTest, DroppingChangeNoticesKeepsEveryEvent) {
+  const std::string key = absl::StrCat(TestName(), ":events");
+  ASSERT_EQ(Command({"XADD", key, "100-1", "e", "x"}), 100);
+  for (int i = 0; i < 2500; ++i) {  // across pages
+    ASSERT_GT(Command({"XADD", key, absl::StrCat("200-", i), "c", "d1"}), 0);
+  }
+  ASSERT_EQ(Command({"XADD", key, "300-1", "e", "y"}), 300);
+  ASSERT_GT(Command({"XADD", key, "400-1", "c", "d2"}), 0);
+
+  absl::StatusOr<int64_t> dropped = store_->DropChangeNotices();
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(*dropped, 2501);
+  EXPECT_EQ(Command({"XLEN", key}), 2);
+  for (const std::string cursor : {"100-1", "300-1"}) {
+    EXPECT_EQ(Command({"EVAL", "return #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])", "1", key,
+                       cursor}),
+              1)
+        << cursor << " kept";
+  }
+  absl::StatusOr<int64_t> again = store_->DropChangeNotices();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 0);
 }
 
 TEST_F(RedisLayoutTest, OnlyACursorWhoseEventIsKeptResumes) {

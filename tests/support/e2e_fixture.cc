@@ -95,8 +95,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> E2eTest::StartRedis(std::string* l
       "Ready to accept connections", line);
 }
 
-std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_flags) {
-  std::string line;
+std::vector<std::string> E2eTest::ServerArgs(const std::vector<std::string>& extra_flags) {
   std::vector<std::string> args = {
       FLIKPAY_SERVER_PATH, "--grpc_addr=127.0.0.1:0", "--callback_addr=127.0.0.1:0",
       "--admin_addr=127.0.0.1:0", absl::StrCat("--redis_url=redis://127.0.0.1:", redis_port_, "/0"),
@@ -111,9 +110,7 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
       // A fast reconciler, so lost callbacks and unknown outcomes settle in seconds.
       "--reconcile_interval=100ms", "--unknown_check_after=300ms", "--pending_check_after=2s",
       "--expiry_grace=1s", "--not_found_grace=1s", "--recheck_after=300ms",
-      "--status_queries_per_minute=100000",
-      // The record cache as a deployment runs it once every replica writes change notices.
-      "--change_notices", "--record_cache_size=100000"};
+      "--status_queries_per_minute=100000"};
   // A suite that tests caller identity configures it; every other suite calls as the dev caller.
   const bool identifies_callers =
       std::any_of(extra_flags.begin(), extra_flags.end(), [](const std::string& flag) {
@@ -122,7 +119,12 @@ std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_fl
       });
   if (!identifies_callers) args.push_back("--insecure_dev");
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
-  auto process = ChildProcess::Start(std::move(args), "flikpay-server listening", &line);
+  return args;
+}
+
+std::unique_ptr<Replica> E2eTest::StartReplica(std::vector<std::string> extra_flags) {
+  std::string line;
+  auto process = ChildProcess::Start(ServerArgs(extra_flags), "flikpay-server listening", &line);
   EXPECT_TRUE(process.ok()) << process.status();
   if (!process.ok()) return nullptr;
   auto replica = std::make_unique<Replica>();

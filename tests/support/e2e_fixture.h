@@ -49,6 +49,8 @@ class E2eTest : public ::testing::Test {
   // A flikpay-server on this suite's Redis and sim, with a fast reconciler; null (and a test
   // failure) if it does not start.
   static std::unique_ptr<Replica> StartReplica(std::vector<std::string> extra_flags = {});
+  // The command line StartReplica runs (flikpay-server first), for a run of the server's own.
+  static std::vector<std::string> ServerArgs(const std::vector<std::string>& extra_flags);
 
   static v1::PaymentService::Stub& A() { return *replicas_[0]->stub; }
   static v1::PaymentService::Stub& B() { return *replicas_[1]->stub; }
