@@ -399,6 +399,14 @@ if part latency && [ -x "$build/bench/stream-latency" ]; then
     [ "$smoke" = 1 ] && all_watchers=2
     mapfile -t latency_extra < <(known_flags "$build/bench/stream-latency" --admin_a="$A_ADMIN" \
       --admin_b="$B_ADMIN" --pid_a="$a_pid" --pid_b="$b_pid" --redis_pid="$redis_pid")
+    # For the sizing (goal 7): every replica's hub reads every event, whichever replica took it.
+    # Replica B's CPU per callback while A takes them, no stream open anywhere: following the
+    # stream alone (the subscribers' share comes on top, in the rows below).
+    run_tool callback-bench "$build/bench/callback-bench" --grpc="127.0.0.1:$A_GRPC" \
+      --callback_port="$A_CALLBACK" --pid="$b_pid" --redis_pid="$redis_pid" \
+      --rate="$latency_rate" --connections=4 --keep_alive=true \
+      --count="$(python3 -c "print(max(20, int($latency_rate * $cb_seconds)))")" \
+      --label="Replica B following the stream with no stream open, callbacks at $latency_rate/s taken by A (sizing: every replica reads every event; server CPU below is B's)"
     perf_start latency "$a_pid"
     for streams in "${latency_streams[@]}"; do
       run_tool stream-latency "$build/bench/stream-latency" --grpc_a="127.0.0.1:$A_GRPC" \
