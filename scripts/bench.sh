@@ -11,7 +11,7 @@
 # (bench/rows.h); this script adds its own (ghz, redis-benchmark) and collects them all. Everything
 # else the tools print goes to logs under the run's work dir, printed at the end.
 #
-#   scripts/bench.sh                  the full run (about 6 minutes after the build)
+#   scripts/bench.sh                  the full run (about 4-5 minutes after the build)
 #   BENCH_SMOKE=1 scripts/bench.sh    every part at a tiny size (seconds), checking that each tool
 #                                     ran and printed its rows, not the targets (scripts/test.sh)
 #   BENCH_STRICT=1                    exit non-zero when a row FAILs (default: only when a tool

@@ -1768,7 +1768,8 @@ absl::StatusOr<Store::Backlog> RedisStore::CheckBacklog(absl::Time now) {
 }
 
 // A cursor resumes only from its own entry: every entry after one that is kept is kept too
-// (trimming takes the oldest first, nothing else deletes). A cursor whose entry is not in the
+// (trimming takes the oldest first; DropChangeNotices deletes only notices, never an event, and no
+// cursor handed to a subscriber is a notice's). A cursor whose entry is not in the
 // stream was trimmed away, or was never on this primary: the tail of the stream a failed primary
 // had not passed on to the replica promoted in its place (or a Redis restarted without its last
 // second of AOF). Resuming after it would skip whatever the new primary wrote below it, and the
