@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/load.h"
 #include "bench/rows.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
 #include "gateway/money.h"
@@ -51,56 +52,6 @@ namespace {
 
 using flikpay::v1::Transaction;
 
-// Out-of-Band requests to pay, created 16 at a time.
-std::vector<Transaction> CreatePending(const std::string& prefix, int count) {
-  auto stub = flikpay::v1::PaymentService::NewStub(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_grpc), grpc::InsecureChannelCredentials()));
-  std::vector<Transaction> created(count);
-  std::atomic<int> next{0}, failed{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 16; ++t) {
-    threads.emplace_back([&] {
-      for (int i = next++; i < count; i = next++) {
-        flikpay::v1::CreateRtpRequest request;
-        request.set_merchant_transaction_id(absl::StrCat(prefix, i));
-        request.set_amount_minor(1000 + i % 1000);
-        request.set_kind(flikpay::v1::RTP_KIND_OUT_OF_BAND);
-        request.set_alias("0038670999000");
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-        if (!stub->CreateRtp(&context, request, &created[i]).ok() ||
-            created[i].status() != flikpay::v1::TRANSACTION_STATUS_PENDING) {
-          ++failed;
-        }
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-  if (failed > 0) std::fprintf(stderr, "callback-bench: %d creates failed\n", failed.load());
-  return created;
-}
-
-// The callback Bankart sends when the payer confirms, signed with the connector's secret.
-std::string SignedCallback(const Transaction& transaction) {
-  const std::string body = nlohmann::json{
-      {"result", "OK"},
-      {"uuid", transaction.gateway_uuid()},
-      {"merchantTransactionId", transaction.merchant_transaction_id()},
-      {"purchaseId", transaction.purchase_id()},
-      {"transactionType", "DEBIT"},
-      {"paymentMethod", "FlikPayments"},
-      {"amount", flikpay::gateway::FormatAmount(transaction.amount_minor())},
-      {"currency", "EUR"}}.dump();
-  const std::string target = "/callbacks/bankart?connector=out_of_band";
-  const std::string content_type = "application/json; charset=utf-8";
-  const std::string date = flikpay::gateway::FormatHttpDate(absl::Now());
-  const std::string signature = flikpay::gateway::Sign(absl::GetFlag(FLAGS_secret),
-                                                       {"POST", body, content_type, date, target});
-  return flikpay::testing::PostRequest(target, body,
-                                       absl::StrCat("Content-Type: ", content_type, "\r\nDate: ",
-                                                    date, "\r\nX-Signature: ", signature, "\r\n"));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,11 +63,23 @@ int main(int argc, char** argv) {
   std::string prefix = absl::GetFlag(FLAGS_prefix);
   if (prefix.empty()) prefix = absl::StrCat("bench-", absl::ToUnixMillis(absl::Now()), "-");
 
-  const std::vector<Transaction> pending = CreatePending(prefix, count);
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) ids.push_back(absl::StrCat(prefix, i));
+  int creates_failed = 0;
+  std::string first_error;
+  const std::vector<Transaction> pending = flikpay::bench::CreatePendingRtps(
+      absl::GetFlag(FLAGS_grpc), ids, 16, &creates_failed, &first_error);
+  if (creates_failed > 0) {
+    std::fprintf(stderr, "callback-bench: %d creates failed, the first: %s\n", creates_failed,
+                 first_error.c_str());
+  }
   // Signed before the clock starts: the bench measures flikpay, not its own HMACs.
   std::vector<std::string> requests;
   requests.reserve(pending.size());
-  for (const Transaction& transaction : pending) requests.push_back(SignedCallback(transaction));
+  for (const Transaction& transaction : pending) {
+    requests.push_back(
+        flikpay::bench::SignedSuccessCallback(transaction, absl::GetFlag(FLAGS_secret)));
+  }
 
   std::vector<std::vector<absl::Duration>> latencies(connections);
   std::atomic<int> accepted{0}, refused{0}, failed{0};

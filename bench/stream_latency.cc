@@ -47,6 +47,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/load.h"
 #include "bench/rows.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
 #include "gateway/money.h"
@@ -99,24 +100,6 @@ int64_t SteadyMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// flikpay_streams_open from an admin port's /metrics; -1 when unreadable.
-int64_t StreamsOpen(int admin_port) {
-  absl::StatusOr<std::unique_ptr<flikpay::testing::RawConnection>> connection =
-      flikpay::testing::RawConnection::Open(admin_port);
-  if (!connection.ok()) return -1;
-  if (!(*connection)->Send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) {
-    return -1;
-  }
-  absl::StatusOr<flikpay::testing::RawResponse> response = (*connection)->Read(absl::Seconds(5));
-  if (!response.ok()) return -1;
-  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
-    if (!absl::ConsumePrefix(&line, "flikpay_streams_open ")) continue;
-    double value = 0;
-    if (absl::SimpleAtod(line, &value)) return static_cast<int64_t>(value);
-  }
-  return -1;
 }
 
 // What every watcher shares: the transactions (read-only once streams open) and when each one's
@@ -198,114 +181,16 @@ class Watcher final : public grpc::ClientReadReactor<StatusEvent> {
   bool done_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
-// A stream that watches an id nobody writes.
-class Idle final : public grpc::ClientReadReactor<StatusEvent> {
- public:
-  Idle(PaymentService::Stub& stub, StreamStatusRequest request, std::atomic<int>& ended,
-       std::atomic<int>& events)
-      : request_(std::move(request)), ended_(ended), events_(events) {
-    stub.async()->StreamStatus(&context_, &request_, this);
-    StartRead(&event_);
-    StartCall();
-  }
-  void Cancel() { context_.TryCancel(); }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    ++events_;
-    StartRead(&event_);
-  }
-  void OnDone(const grpc::Status&) override {
-    done_ = true;
-    ++ended_;
-  }
-  bool done() const { return done_; }
-
- private:
-  grpc::ClientContext context_;
-  const StreamStatusRequest request_;
-  StatusEvent event_;
-  std::atomic<int>& ended_;
-  std::atomic<int>& events_;
-  std::atomic<bool> done_{false};
-};
-
-// Channels to one address, each its own connection.
-class Connections {
- public:
-  Connections(std::string address, int per_connection, std::string salt)
-      : address_(std::move(address)), per_connection_(per_connection), salt_(std::move(salt)) {}
-  // The stub for the n-th stream opened through these connections.
-  PaymentService::Stub& For(int n) {
-    const size_t channel = static_cast<size_t>(n / per_connection_);
-    while (stubs_.size() <= channel) {
-      grpc::ChannelArguments args;
-      // Distinct arguments: a channel (and connection) of its own.
-      args.SetString("flikpay.stream_latency.connection", absl::StrCat(salt_, "-", stubs_.size()));
-      stubs_.push_back(PaymentService::NewStub(
-          grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args)));
-    }
-    return *stubs_[channel];
-  }
-  size_t size() const { return stubs_.size(); }
-
- private:
-  const std::string address_;
-  const int per_connection_;
-  const std::string salt_;
-  std::vector<std::unique_ptr<PaymentService::Stub>> stubs_;
-};
-
 // Out-of-Band requests to pay, created 16 at a time; false when any failed.
 bool CreatePending(const std::string& address, Shared& shared, std::vector<Transaction>& created) {
-  auto stub =
-      PaymentService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  const int count = static_cast<int>(shared.ids.size());
-  created.resize(count);
-  std::atomic<int> next{0}, failed{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 16; ++t) {
-    threads.emplace_back([&] {
-      for (int i = next++; i < count; i = next++) {
-        flikpay::v1::CreateRtpRequest request;
-        request.set_merchant_transaction_id(shared.ids[i]);
-        request.set_amount_minor(1000 + i % 1000);
-        request.set_kind(flikpay::v1::RTP_KIND_OUT_OF_BAND);
-        request.set_alias("0038670999000");
-        grpc::ClientContext context;
-        context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-        const grpc::Status status = stub->CreateRtp(&context, request, &created[i]);
-        if (!status.ok() || created[i].status() != flikpay::v1::TRANSACTION_STATUS_PENDING) {
-          if (failed++ == 0) {
-            std::fprintf(stderr, "stream-latency: create failed: %d %s\n", status.error_code(),
-                         status.error_message().c_str());
-          }
-        }
-      }
-    });
+  int failed = 0;
+  std::string first_error;
+  created = flikpay::bench::CreatePendingRtps(address, shared.ids, 16, &failed, &first_error);
+  if (failed > 0) {
+    std::fprintf(stderr, "stream-latency: %d creates failed, the first: %s\n", failed,
+                 first_error.c_str());
   }
-  for (std::thread& thread : threads) thread.join();
   return failed == 0;
-}
-
-// Bankart's SUCCESS callback for a transaction, signed now with the connector's secret.
-std::string SignedCallback(const Transaction& transaction) {
-  const std::string body = nlohmann::json{
-      {"result", "OK"},
-      {"uuid", transaction.gateway_uuid()},
-      {"merchantTransactionId", transaction.merchant_transaction_id()},
-      {"purchaseId", transaction.purchase_id()},
-      {"transactionType", "DEBIT"},
-      {"paymentMethod", "FlikPayments"},
-      {"amount", flikpay::gateway::FormatAmount(transaction.amount_minor())},
-      {"currency", "EUR"}}.dump();
-  const std::string target = "/callbacks/bankart?connector=out_of_band";
-  const std::string content_type = "application/json; charset=utf-8";
-  const std::string date = flikpay::gateway::FormatHttpDate(absl::Now());
-  const std::string signature = flikpay::gateway::Sign(absl::GetFlag(FLAGS_secret),
-                                                       {"POST", body, content_type, date, target});
-  return flikpay::testing::PostRequest(target, body,
-                                       absl::StrCat("Content-Type: ", content_type, "\r\nDate: ",
-                                                    date, "\r\nX-Signature: ", signature, "\r\n"));
 }
 
 struct PhaseResult {
@@ -349,7 +234,8 @@ void RunPhase(int phase, Shared& shared, const std::vector<Transaction>& created
       for (int k = s; k < count; k += senders) {
         absl::SleepFor(start + absl::Seconds(1) * k / rate - absl::Now());
         const int j = first + k;
-        const std::string request = SignedCallback(created[j]);
+        const std::string request =
+            flikpay::bench::SignedSuccessCallback(created[j], absl::GetFlag(FLAGS_secret));
         if (connection == nullptr) {
           auto opened = flikpay::testing::RawConnection::Open(absl::GetFlag(FLAGS_callback_port_a));
           if (!opened.ok()) {
@@ -518,13 +404,15 @@ int main(int argc, char** argv) {
   const std::string addresses[2] = {absl::GetFlag(FLAGS_grpc_a),
                                     two ? absl::GetFlag(FLAGS_grpc_b) : ""};
   const int admins[2] = {absl::GetFlag(FLAGS_admin_a), absl::GetFlag(FLAGS_admin_b)};
-  int64_t open_before[2] = {StreamsOpen(admins[0]), two ? StreamsOpen(admins[1]) : -1};
-  Connections watcher_connections[2] = {
-      Connections(addresses[0], per_connection, absl::StrCat(prefix, "wa")),
-      Connections(addresses[1], per_connection, absl::StrCat(prefix, "wb"))};
-  Connections idle_connections[2] = {
-      Connections(addresses[0], per_connection, absl::StrCat(prefix, "ia")),
-      Connections(addresses[1], per_connection, absl::StrCat(prefix, "ib"))};
+  int64_t open_before[2] = {
+      flikpay::bench::ScrapeMetric(admins[0], "flikpay_streams_open"),
+      two ? flikpay::bench::ScrapeMetric(admins[1], "flikpay_streams_open") : -1};
+  flikpay::bench::Connections watcher_connections[2] = {
+      flikpay::bench::Connections(addresses[0], per_connection, absl::StrCat(prefix, "wa")),
+      flikpay::bench::Connections(addresses[1], per_connection, absl::StrCat(prefix, "wb"))};
+  flikpay::bench::Connections idle_connections[2] = {
+      flikpay::bench::Connections(addresses[0], per_connection, absl::StrCat(prefix, "ia")),
+      flikpay::bench::Connections(addresses[1], per_connection, absl::StrCat(prefix, "ib"))};
   int opened_on[2] = {0, 0};
   std::vector<std::unique_ptr<Watcher>> watchers;
   for (int w = 0; w < watchers_count; ++w) {
@@ -547,7 +435,7 @@ int main(int argc, char** argv) {
       if (admins[r] == 0 || open_before[r] < 0) continue;
       int64_t open = -1;
       while (absl::Now() < until) {
-        open = StreamsOpen(admins[r]);
+        open = flikpay::bench::ScrapeMetric(admins[r], "flikpay_streams_open");
         if (open >= open_before[r] + opened_on[r] || shared.ended.load() > 0) break;
         absl::SleepFor(absl::Milliseconds(100));
       }
@@ -582,16 +470,16 @@ int main(int argc, char** argv) {
 
   // 4. The idle streams.
   std::atomic<int> idle_ended{0}, idle_events{0};
-  std::vector<std::unique_ptr<Idle>> idle;
+  std::vector<std::unique_ptr<flikpay::bench::ReadingStream>> idle;
   const absl::Time idle_opening = absl::Now();
   const int idle_before[2] = {opened_on[0], opened_on[1]};
   for (int i = 0; i < idle_count; ++i) {
     const int replica = two && !idle_on_a ? i % 2 : 0;
     StreamStatusRequest request;
     request.add_merchant_transaction_ids(absl::StrCat(prefix, "idle-", i));
-    idle.push_back(std::make_unique<Idle>(
+    idle.push_back(std::make_unique<flikpay::bench::ReadingStream>(
         idle_connections[replica].For(opened_on[replica] - idle_before[replica]),
-        std::move(request), idle_ended, idle_events));
+        std::move(request), idle_ended, &idle_events));
     ++opened_on[replica];
   }
   if (!wait_open("idle streams") || idle_ended.load() > 0) {

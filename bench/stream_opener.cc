@@ -25,6 +25,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/load.h"
 #include "bench/rows.h"
 #include "flikpay/v1/payment_service.grpc.pb.h"
 #include "tests/support/raw_http.h"
@@ -63,45 +64,6 @@ int64_t ResidentKib(int pid) {
   return -1;
 }
 
-// flikpay_streams_open from the admin port's /metrics; -1 when unreadable.
-int64_t StreamsOpen(int admin_port) {
-  absl::StatusOr<std::unique_ptr<flikpay::testing::RawConnection>> connection =
-      flikpay::testing::RawConnection::Open(admin_port);
-  if (!connection.ok()) return -1;
-  if (!(*connection)->Send("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) {
-    return -1;
-  }
-  absl::StatusOr<flikpay::testing::RawResponse> response = (*connection)->Read(absl::Seconds(5));
-  if (!response.ok()) return -1;
-  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
-    if (!absl::ConsumePrefix(&line, "flikpay_streams_open ")) continue;
-    double value = 0;
-    if (absl::SimpleAtod(line, &value)) return static_cast<int64_t>(value);
-  }
-  return -1;
-}
-
-class Stream final : public grpc::ClientReadReactor<StatusEvent> {
- public:
-  Stream(PaymentService::Stub& stub, const StreamStatusRequest& request, std::atomic<int>& done)
-      : request_(request), done_(done) {
-    stub.async()->StreamStatus(&context_, &request_, this);
-    StartRead(&event_);
-    StartCall();
-  }
-  void Cancel() { context_.TryCancel(); }
-  void OnReadDone(bool ok) override {
-    if (ok) StartRead(&event_);
-  }
-  void OnDone(const grpc::Status&) override { ++done_; }
-
- private:
-  grpc::ClientContext context_;
-  StreamStatusRequest request_;
-  StatusEvent event_;
-  std::atomic<int>& done_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,7 +72,7 @@ int main(int argc, char** argv) {
   const int per_connection = std::max(1, absl::GetFlag(FLAGS_per_connection));
   const int pid = absl::GetFlag(FLAGS_pid);
   const int admin = absl::GetFlag(FLAGS_admin);
-  const int64_t open_before = StreamsOpen(admin);
+  const int64_t open_before = flikpay::bench::ScrapeMetric(admin, "flikpay_streams_open");
   const int64_t before_kib = ResidentKib(pid);
   const double cpu_before = flikpay::bench::CpuSeconds(pid);
   std::vector<std::unique_ptr<PaymentService::Stub>> stubs;
@@ -146,7 +108,7 @@ int main(int argc, char** argv) {
         absl::GetFlag(FLAGS_unary_before), unary_failed, static_cast<long long>(connected_kib));
   }
   std::atomic<int> done{0};
-  std::vector<std::unique_ptr<Stream>> streams;
+  std::vector<std::unique_ptr<flikpay::bench::ReadingStream>> streams;
   const absl::Time started = absl::Now();
   for (int i = 0; i < count; ++i) {
     StreamStatusRequest request;
@@ -154,12 +116,13 @@ int main(int argc, char** argv) {
       request.add_merchant_transaction_ids(
           absl::StrCat("idle-", absl::ToUnixMicros(started), "-", i, "-", j));
     }
-    streams.push_back(std::make_unique<Stream>(*stubs[i / per_connection], request, done));
+    streams.push_back(
+        std::make_unique<flikpay::bench::ReadingStream>(*stubs[i / per_connection], request, done));
   }
   int64_t open = -1;
   const absl::Time give_up = absl::Now() + absl::Seconds(120);
   while (absl::Now() < give_up) {
-    open = StreamsOpen(admin);
+    open = flikpay::bench::ScrapeMetric(admin, "flikpay_streams_open");
     if (open >= open_before + count || done.load() > 0) break;
     absl::SleepFor(absl::Milliseconds(200));
   }

@@ -64,6 +64,18 @@ class CacheTest : public ::flikpay::testing::E2eTest {
     EXPECT_GT(StartedStreams(*replicas_[1]), started_before) << "B never fed the subscription";
     return subscriber;
   }
+  // A contradicting ERROR callback for the paid In-Person debit `paid`, taken by A: a history line,
+  // no event (a change notice where notices are on).
+  static void LateErrorThroughA(const v1::Transaction& paid) {
+    const Json late = {{"result", "ERROR"},
+                       {"uuid", paid.gateway_uuid()},
+                       {"merchantTransactionId", paid.merchant_transaction_id()},
+                       {"transactionType", "DEBIT"},
+                       {"amount", "11.11"},
+                       {"currency", "EUR"},
+                       {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
+    ASSERT_EQ(PostCallback(replicas_[0]->callback_port, late.dump(), "sim-in-person-secret"), 200);
+  }
   // Reads until the event that makes `id` final; false if the stream ends first.
   static bool AwaitFinalEvent(Subscriber& subscriber, const std::string& id) {
     v1::StatusEvent event;
@@ -113,14 +125,7 @@ TEST_F(CacheTest, AChangeWithoutAnEventIsNeverReadStaleOnBAfterALaterEventReache
     v1::Transaction created;
     ASSERT_NO_FATAL_FAILURE(PaidDebit(request, &created));
     const v1::Transaction before = CachedOnB(request.merchant_transaction_id());
-    const Json late = {{"result", "ERROR"},
-                       {"uuid", created.gateway_uuid()},
-                       {"merchantTransactionId", request.merchant_transaction_id()},
-                       {"transactionType", "DEBIT"},
-                       {"amount", "11.11"},
-                       {"currency", "EUR"},
-                       {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
-    ASSERT_EQ(PostCallback(replicas_[0]->callback_port, late.dump(), "sim-in-person-secret"), 200);
+    ASSERT_NO_FATAL_FAILURE(LateErrorThroughA(created));
     const std::string payout_id = NewId("fence");
     ASSERT_TRUE(SuccessfulPayout(A(), payout_id, 100).ok());
     ASSERT_TRUE(AwaitFinalEvent(*subscriber, payout_id)) << "round " << round;
@@ -144,14 +149,7 @@ TEST_F(CacheTest, TheMaintenanceRunDropsChangeNoticesOnlyOnceNoneAreWritten) {
   v1::StatusEvent first;
   ASSERT_TRUE(subscriber->reader->Read(&first));
   ASSERT_FALSE(IsFinalStatusOf(first)) << "the debit's first event is not its last";
-  const Json late = {{"result", "ERROR"},
-                     {"uuid", created.gateway_uuid()},
-                     {"merchantTransactionId", request.merchant_transaction_id()},
-                     {"transactionType", "DEBIT"},
-                     {"amount", "11.11"},
-                     {"currency", "EUR"},
-                     {"errors", {{{"message", "late"}, {"code", "1003"}}}}};
-  ASSERT_EQ(PostCallback(replicas_[0]->callback_port, late.dump(), "sim-in-person-secret"), 200);
+  ASSERT_NO_FATAL_FAILURE(LateErrorThroughA(created));
 
   // Runs the maintenance command with the replicas' flags plus `flags`: its exit status and the
   // line that ended it.

@@ -187,6 +187,19 @@ class CoherenceTest : public ::testing::Test {
     report.refused_because = refused;
     ASSERT_TRUE(store_.Apply(id, report).ok());
   }
+  // A refund of `amount` cents of `debit`, successful: one event, naming the debit.
+  void SuccessfulRefund(const std::string& id, const std::string& debit, int64_t amount) {
+    v1::Transaction refund = Record(id, v1::TRANSACTION_STATUS_UNKNOWN);
+    refund.clear_updated_at();
+    refund.set_type(v1::TRANSACTION_TYPE_REFUND);
+    refund.set_amount_minor(amount);
+    refund.set_original_merchant_transaction_id(debit);
+    ASSERT_TRUE(store_
+                    .BeginRefund(refund, "fp", absl::Now() + absl::Seconds(10), absl::Now(),
+                                 store::RefundCap::kEnforce)
+                    .ok());
+    Report(id, v1::TRANSACTION_STATUS_SUCCESS, "");
+  }
   // Reads `id` the way GetStatus does: the cache, else the store (filling the cache).
   v1::Transaction Read(const std::string& id) {
     if (auto cached = cache_.Lookup(id, 0, absl::Now())) return *cached;
@@ -229,16 +242,7 @@ TEST_F(CoherenceTest, ARefundsEventForgetsItsDebit) {
   Settle("debit", v1::TRANSACTION_STATUS_SUCCESS);
   ASSERT_EQ(Read("debit").refunded_amount_minor(), 0);
   ASSERT_TRUE(Await([&] { return cache_.Lookup("debit", 0, absl::Now()) != nullptr; }));
-  v1::Transaction refund = Record("refund", v1::TRANSACTION_STATUS_UNKNOWN);
-  refund.clear_updated_at();
-  refund.set_type(v1::TRANSACTION_TYPE_REFUND);
-  refund.set_amount_minor(400);
-  refund.set_original_merchant_transaction_id("debit");
-  ASSERT_TRUE(store_
-                  .BeginRefund(refund, "fp", absl::Now() + absl::Seconds(10), absl::Now(),
-                               store::RefundCap::kEnforce)
-                  .ok());
-  Report("refund", v1::TRANSACTION_STATUS_SUCCESS, "");
+  ASSERT_NO_FATAL_FAILURE(SuccessfulRefund("refund", "debit", 400));
   ASSERT_TRUE(Await([&] { return Read("debit").refunded_amount_minor() == 400; }))
       << "the debit's refunded amount stayed stale";
 }
@@ -298,16 +302,7 @@ TEST_F(CoherenceTest, TheCacheForgetsBeforeAnySubscriberHears) {
   hub_.Register(sink);
 
   // A refund's event names its debit.
-  v1::Transaction refund = Record("refund", v1::TRANSACTION_STATUS_UNKNOWN);
-  refund.clear_updated_at();
-  refund.set_type(v1::TRANSACTION_TYPE_REFUND);
-  refund.set_amount_minor(400);
-  refund.set_original_merchant_transaction_id("debit");
-  ASSERT_TRUE(store_
-                  .BeginRefund(refund, "fp", absl::Now() + absl::Seconds(10), absl::Now(),
-                               store::RefundCap::kEnforce)
-                  .ok());
-  Report("refund", v1::TRANSACTION_STATUS_SUCCESS, "");
+  ASSERT_NO_FATAL_FAILURE(SuccessfulRefund("refund", "debit", 400));
   ASSERT_TRUE(Await([&] { return sink->offered() >= 1; }));
 
   // A notice for the debit, then another transaction's event right behind it (often one batch).
