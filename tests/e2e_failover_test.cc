@@ -57,7 +57,10 @@ class FailoverTest : public ::flikpay::testing::E2eTest {
     cluster_ = *std::move(cluster);
     // A short replica wait, so a primary cut off from its replicas answers (UNAVAILABLE) several
     // calls, retries among them, before the kill.
-    replica_flags_ = {absl::StrCat("--redis_url=", cluster_->Url()), "--replica_ack_timeout=200ms"};
+    // The production stream buffer (the fixture's 64 tests overflow elsewhere): a stream resumed
+    // under this suite's load replays seconds of events while live ones keep coming.
+    replica_flags_ = {absl::StrCat("--redis_url=", cluster_->Url()), "--replica_ack_timeout=200ms",
+                      "--stream_buffer=1024"};
     E2eTest::SetUpTestSuite();
   }
   static void TearDownTestSuite() {
@@ -628,8 +631,12 @@ TEST_F(SigkillTest, KillingThePrimaryUnderLoadLosesNothingAcknowledged) {
         "OUT_OF_RANGE\n",
         seen.size(), kept.size(), seen.back().c_str());
   } else {
-    EXPECT_EQ(resume_ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
-        << resume_ended.error_message();
+    // It runs until the test's deadline, or (on a box too slow to replay while the load goes on)
+    // ends RESOURCE_EXHAUSTED, telling the subscriber to resume from its last cursor: an end it
+    // is told of, never a gap; what it got before the end is checked the same.
+    EXPECT_TRUE(resume_ended.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                resume_ended.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << resume_ended.error_code() << " " << resume_ended.error_message();
     ASSERT_FALSE(resumed.empty()) << "the load went on, so did its events";
     EXPECT_EQ(kept, seen) << "resumed after an event the new primary holds, so it holds all before";
     EXPECT_EQ(resumed, StreamIds(absl::StrCat("(", seen.back()), resumed.back()))
